@@ -1,0 +1,198 @@
+// Command bench measures the figures of docs/performance.md and prints them
+// as a table: `make bench`. Each ratio is measured within one run (ours and
+// its baseline on the same machine, back to back), because these machines
+// are noisy and absolute numbers drift between runs.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// metrics holds one benchmark's reported values by unit ("events/s", ...).
+type metrics map[string]float64
+
+// row is one line of the printed table.
+type row struct {
+	figure, value, target, verdict string
+}
+
+func main() {
+	skipSize := flag.Bool("skip-size", false, "do not cross-compile to report binary sizes")
+	flag.Parse()
+
+	var rows []row
+	fail := false
+	add := func(r row) {
+		rows = append(rows, r)
+		if r.verdict == "FAIL" {
+			fail = true
+		}
+	}
+
+	// Durable ingest: group commit against one transaction per event.
+	ing, err := goBench("./uplink/outbox/", "^BenchmarkAppend(Group|PerEvent)$", "3s")
+	if err != nil {
+		fatal(err)
+	}
+	g, p := ing["BenchmarkAppendGroup"], ing["BenchmarkAppendPerEvent"]
+	ratio := g["events/s"] / p["events/s"]
+	add(row{"durable ingest, group commit (events/s)", fmt.Sprintf("%.0f", g["events/s"]), "≥ 20,000", verdict(g["events/s"] >= 20000)})
+	add(row{"durable ingest, one tx per event (events/s)", fmt.Sprintf("%.0f", p["events/s"]), "baseline", ""})
+	add(row{"group commit / per-event", fmt.Sprintf("%.1f×", ratio), "≥ 20×", verdict(ratio >= 20)})
+	add(row{"Append latency p50 / p99 (group)", fmt.Sprintf("%.2f / %.2f ms", g["p50-µs"]/1000, g["p99-µs"]/1000), "reported", ""})
+	add(row{"events per commit (group)", fmt.Sprintf("%.0f", g["events/commit"]), "reported", ""})
+
+	// Drain of a backlog into Mosquitto against a bare paho publisher.
+	dr, err := goBench("./uplink/", "^Benchmark(Drain|BarePaho)$", "1x")
+	if err != nil {
+		fatal(err)
+	}
+	d, bare := dr["BenchmarkDrain"], dr["BenchmarkBarePaho"]
+	dratio := d["events/s"] / bare["events/s"]
+	add(row{"drain 100,000 into Mosquitto QoS 1 (events/s)", fmt.Sprintf("%.0f", d["events/s"]), "", ""})
+	add(row{"bare paho QoS 1, same window, from memory (events/s)", fmt.Sprintf("%.0f", bare["events/s"]), "ceiling", ""})
+	add(row{"drain / ceiling", fmt.Sprintf("%.2f×", dratio), "≥ 0.8×", verdict(dratio >= 0.8)})
+
+	// Edge to subscriber, and the gateway's memory: a real gateway process.
+	lat, err := goBench("./device/", "^BenchmarkEdgeToSubscriber$", "1x")
+	if err != nil {
+		fatal(err)
+	}
+	l := lat["BenchmarkEdgeToSubscriber"]
+	add(row{"edge (sim) → subscriber at 100 events/s, p50 / p99", fmt.Sprintf("%.2f / %.2f ms", l["p50-ms"], l["p99-ms"]), "p99 ≤ 10 ms", verdict(l["p99-ms"] <= 10)})
+	rss, err := goBench("./cmd/gateway/", "^BenchmarkRSS$", "1x")
+	if err != nil {
+		fatal(err)
+	}
+	r := rss["BenchmarkRSS"]
+	add(row{"RSS of gateway run, idle", fmt.Sprintf("%.1f MiB", r["idle-MiB"]), "≤ 20 MiB", verdict(r["idle-MiB"] <= 20)})
+	add(row{"RSS after draining 100,000", fmt.Sprintf("%.1f MiB", r["drained-MiB"]), "≤ 40 MiB", verdict(r["drained-MiB"] <= 40)})
+
+	if !*skipSize {
+		for _, t := range []struct{ name, arch, arm string }{
+			{"armv6", "arm", "6"}, {"armv7", "arm", "7"}, {"arm64", "arm64", ""},
+		} {
+			size, err := binarySize(t.arch, t.arm)
+			if err != nil {
+				fatal(err)
+			}
+			add(row{"stripped gateway, linux/" + t.name, fmt.Sprintf("%.2f MiB", float64(size)/(1<<20)), "reported", ""})
+		}
+	}
+
+	printTable(rows)
+	if fail {
+		os.Exit(1)
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "FAIL"
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+func printTable(rows []row) {
+	host, _ := os.Hostname()
+	fmt.Printf("\n%s, %s/%s, %d CPUs, %s, %s\n\n", host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format("2006-01-02"))
+	fmt.Println("| figure | measured | target | |")
+	fmt.Println("| --- | --- | --- | --- |")
+	for _, r := range rows {
+		fmt.Printf("| %s | %s | %s | %s |\n", r.figure, r.value, r.target, r.verdict)
+	}
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+// goBench runs the benchmarks matching re in pkg once each and returns
+// their metrics by benchmark name (without the -N suffix).
+func goBench(pkg, re, benchtime string) (map[string]metrics, error) {
+	fmt.Fprintf(os.Stderr, "bench: go test -bench %s %s\n", re, pkg)
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", re, "-benchtime", benchtime, "-count", "1", pkg)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	os.Stderr.Write(out)
+	if err != nil {
+		return nil, fmt.Errorf("go test -bench %s %s: %w", re, pkg, err)
+	}
+	res := parseBench(out)
+	if len(res) == 0 {
+		return nil, fmt.Errorf("go test -bench %s %s: no benchmark ran", re, pkg)
+	}
+	return res, nil
+}
+
+// parseBench reads `go test -bench` output: "BenchmarkX-2  N  v unit  v unit ...".
+func parseBench(out []byte) map[string]metrics {
+	res := map[string]metrics{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			name = name[:i]
+		}
+		m := metrics{}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				break
+			}
+			m[f[i+1]] = v
+		}
+		res[name] = m
+	}
+	return res
+}
+
+// binarySize cross-compiles the gateway as `make cross` does and returns
+// the stripped binary's size.
+func binarySize(goarch, goarm string) (int64, error) {
+	dir, err := os.MkdirTemp("", "antt-size")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "gateway")
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid=", "-o", out, "./cmd/gateway")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOARM="+goarm)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("cross-build %s%s: %w", goarch, goarm, err)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}

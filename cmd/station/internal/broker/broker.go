@@ -1,0 +1,321 @@
+// Package broker is the station's embedded MQTT broker: mochi-mqtt with the
+// access rules of protocol v1 (see Allowed), password authentication
+// (PBKDF2-SHA256 password file), optional TLS and mutual TLS, retained
+// messages and QoS 1 delivery.
+//
+// Security decisions the rules alone do not cover:
+//   - a client's will message is checked like a publish when it connects, so
+//     a gateway cannot leave a forged retained status for another gateway;
+//   - a client id already held by another user's session is refused, so one
+//     user cannot take over (and inherit the queued messages of) another's
+//     persistent session;
+//   - open mode (no password file) accepts anyone and checks nothing; it is
+//     refused unless the listener is loopback or Insecure is set.
+//
+// Retained messages and sessions live in memory: a restart of the station
+// forgets them, and gateways re-publish their retained status on reconnect.
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// DefaultListen is where the broker listens unless told otherwise.
+const DefaultListen = ":1883"
+
+// SessionExpiry is how long a disconnected persistent session (and the
+// QoS 1 messages queued for it) is kept, in seconds.
+const SessionExpiry = 7 * 24 * 3600
+
+const (
+	tcpListenerID      = "tcp"
+	internalListenerID = "internal"
+)
+
+// Options configures a Broker. Zero values mean: listen on DefaultListen,
+// prefix wire.DefaultPrefix, plain TCP, open mode.
+type Options struct {
+	Listen string
+	Prefix string
+
+	// CertFile and KeyFile turn on TLS. ClientCAFile turns on mutual TLS:
+	// every client must present a certificate signed by one of its CAs.
+	CertFile, KeyFile string
+	ClientCAFile      string
+	// RequireCNMatch (with mutual TLS) refuses a client whose certificate
+	// common name differs from its MQTT user name.
+	RequireCNMatch bool
+
+	// PasswdFile holds the users; empty means open mode. AccessFile maps
+	// users to roles (see ParseAccess); empty means DefaultIdentity.
+	PasswdFile string
+	AccessFile string
+	// Insecure allows open mode on a non-loopback listener.
+	Insecure bool
+
+	Logger *slog.Logger
+}
+
+// Broker is one embedded broker. Start it once; it runs until the context
+// given to Start ends, and Wait returns when it has fully stopped.
+type Broker struct {
+	opts  Options
+	users *Users // nil in open mode
+	tls   *tls.Config
+	log   *slog.Logger
+
+	srv      *mqtt.Server
+	tcp      *netListener
+	internal *netListener
+	pipe     *pipeListener
+
+	startOnce sync.Once
+	done      chan struct{}
+}
+
+// New checks the options and reads the files they name.
+func New(o Options) (*Broker, error) {
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	if o.Prefix == "" {
+		o.Prefix = wire.DefaultPrefix
+	}
+	if !ValidPrefix(o.Prefix) {
+		return nil, fmt.Errorf("topic prefix %q: want non-empty levels without wildcards or '$'", o.Prefix)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{opts: o, log: o.Logger, done: make(chan struct{})}
+
+	if o.PasswdFile != "" {
+		pw, err := LoadPasswords(o.PasswdFile)
+		if err != nil {
+			return nil, err
+		}
+		var access map[string]Identity
+		if o.AccessFile != "" {
+			if access, err = LoadAccess(o.AccessFile); err != nil {
+				return nil, err
+			}
+		}
+		b.users = NewUsers(pw, access)
+	} else {
+		if o.AccessFile != "" {
+			return nil, errors.New("an access file needs a password file (-passwd)")
+		}
+		loop, err := isLoopback(o.Listen)
+		if err != nil {
+			return nil, err
+		}
+		if !loop && !o.Insecure {
+			return nil, fmt.Errorf("no password file: an open broker on %s (not loopback) needs -insecure", o.Listen)
+		}
+	}
+
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, errors.New("TLS needs both a certificate and a key")
+	}
+	if o.ClientCAFile != "" && o.CertFile == "" {
+		return nil, errors.New("a client CA (mutual TLS) needs a server certificate and key")
+	}
+	if o.RequireCNMatch && o.ClientCAFile == "" {
+		return nil, errors.New("requiring the certificate name to match the user needs a client CA")
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load TLS key pair %s, %s: %w", o.CertFile, o.KeyFile, err)
+		}
+		b.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if o.ClientCAFile != "" {
+			pem, err := os.ReadFile(o.ClientCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("read client CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("client CA %s: no PEM certificate found", o.ClientCAFile)
+			}
+			b.tls.ClientCAs = pool
+			b.tls.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	return b, nil
+}
+
+// Open reports whether the broker runs without authentication.
+func (b *Broker) Open() bool { return b.users == nil }
+
+// isLoopback reports whether a listen address only accepts local clients.
+func isLoopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
+}
+
+// Start listens and serves until ctx ends. It returns the address actually
+// bound (useful with port 0) once clients can connect.
+func (b *Broker) Start(ctx context.Context) (addr string, err error) {
+	started := false
+	b.startOnce.Do(func() { started = true })
+	if !started {
+		return "", errors.New("broker already started")
+	}
+	ln, err := net.Listen("tcp", b.opts.Listen)
+	if err != nil {
+		close(b.done)
+		return "", fmt.Errorf("listen on %s: %w", b.opts.Listen, err)
+	}
+	if b.tls != nil {
+		ln = tls.NewListener(ln, b.tls)
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumSessionExpiryInterval = SessionExpiry
+	b.srv = mqtt.New(&mqtt.Options{
+		Capabilities: caps,
+		Logger:       b.log.With("component", "mochi"),
+	})
+	b.tcp = newNetListener(tcpListenerID, ln)
+	b.pipe = newPipeListener()
+	b.internal = newNetListener(internalListenerID, b.pipe)
+	hook := &authHook{users: b.users, prefix: b.opts.Prefix, requireCN: b.opts.RequireCNMatch, clients: b.srv.Clients}
+	err = errors.Join(
+		b.srv.AddHook(hook, nil),
+		b.srv.AddListener(b.tcp),
+		b.srv.AddListener(b.internal),
+	)
+	if err == nil {
+		err = b.srv.Serve()
+	}
+	if err != nil {
+		ln.Close()
+		b.pipe.Close()
+		close(b.done)
+		return "", fmt.Errorf("start broker: %w", err)
+	}
+	addr = ln.Addr().String()
+	if b.users == nil {
+		b.log.Warn("broker is OPEN: no password file, any client may connect and publish or subscribe anywhere", "listen", addr)
+	}
+	b.log.Info("broker listening", "addr", addr, "tls", b.tls != nil, "mtls", b.opts.ClientCAFile != "", "prefix", b.opts.Prefix)
+	go func() {
+		<-ctx.Done()
+		b.shutdown()
+	}()
+	return addr, nil
+}
+
+func (b *Broker) shutdown() {
+	defer close(b.done)
+	b.srv.Close() // closes the listeners, which disconnect their clients
+	b.tcp.wait()
+	b.internal.wait()
+	b.log.Info("broker stopped")
+}
+
+// Wait blocks until the broker has stopped: every listener closed and every
+// connection goroutine ended. It returns at once if Start failed.
+func (b *Broker) Wait() { <-b.done }
+
+// Dial opens an in-process connection to the broker with the station role,
+// for the station's own MQTT client (see paho's SetCustomOpenConnectionFn).
+// It needs no credentials: only this process can reach it.
+func (b *Broker) Dial(ctx context.Context) (net.Conn, error) {
+	if b.pipe == nil {
+		return nil, errors.New("embedded broker is not started")
+	}
+	return b.pipe.Dial(ctx)
+}
+
+// authHook applies Users and Allowed to every connection, publish and
+// subscription.
+type authHook struct {
+	mqtt.HookBase
+	users     *Users
+	prefix    string
+	requireCN bool
+	clients   *mqtt.Clients
+}
+
+func (h *authHook) ID() string { return "antt-auth" }
+
+func (h *authHook) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	user := string(pk.Connect.Username)
+	deny := func(why string) bool {
+		h.Log.Warn("connection refused", "client", cl.ID, "user", user, "remote", cl.Net.Remote, "reason", why)
+		return false
+	}
+	if cl.Net.Listener == internalListenerID {
+		return true
+	}
+	if h.requireCN {
+		tc, ok := cl.Net.Conn.(*tls.Conn)
+		if !ok {
+			return deny("not a TLS connection")
+		}
+		certs := tc.ConnectionState().PeerCertificates
+		if len(certs) == 0 || certs[0].Subject.CommonName != user {
+			return deny("certificate name does not match user")
+		}
+	}
+	if h.users == nil {
+		return true
+	}
+	if !pk.Connect.UsernameFlag || !pk.Connect.PasswordFlag {
+		return deny("no user name or password")
+	}
+	ident, ok := h.users.Authenticate(user, pk.Connect.Password)
+	if !ok {
+		return deny("bad user name or password")
+	}
+	if pk.Connect.WillFlag && !Allowed(ident.Role, ident.ID, h.prefix, pk.Connect.WillTopic, true) {
+		return deny("will topic not allowed: " + pk.Connect.WillTopic)
+	}
+	if other, ok := h.clients.Get(cl.ID); ok && string(other.Properties.Username) != user {
+		return deny("client id in use by another user")
+	}
+	return true
+}
+
+func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if cl.Net.Listener == internalListenerID {
+		return Allowed(RoleStation, "", h.prefix, topic, write)
+	}
+	if h.users == nil {
+		return true
+	}
+	ident, ok := h.users.Identity(string(cl.Properties.Username))
+	if !ok {
+		return false
+	}
+	ok = Allowed(ident.Role, ident.ID, h.prefix, topic, write)
+	if !ok {
+		h.Log.Warn("access denied", "client", cl.ID, "user", string(cl.Properties.Username), "topic", topic, "write", write)
+	}
+	return ok
+}

@@ -1,0 +1,224 @@
+package device
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/antt-gateway/antt/sensors"
+	"github.com/antt-gateway/antt/uplink"
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// Status is the answer of GET /api/status.
+type Status struct {
+	Gateway string           `json:"gateway"`
+	Site    string           `json:"site,omitempty"`
+	Version string           `json:"version"`
+	Boot    string           `json:"boot"`
+	UptimeS float64          `json:"uptime_s"`
+	Uplink  uplink.State     `json:"uplink"`
+	Outbox  wire.OutboxStats `json:"outbox"`
+	Sensors []sensors.Status `json:"sensors"`
+}
+
+// Status gathers the gateway's state for the local API and the status command.
+func (g *Gateway) Status() Status {
+	st := Status{
+		Gateway: g.cfg.Gateway.ID,
+		Site:    g.cfg.Gateway.Site,
+		Version: Version,
+		Boot:    g.boot,
+		UptimeS: g.uptime().Seconds(),
+		Uplink:  g.session.State(),
+		Outbox:  g.outbox.Stats(),
+		Sensors: make([]sensors.Status, 0, len(g.inputs)),
+	}
+	for _, in := range g.inputs {
+		st.Sensors = append(st.Sensors, in.Status())
+	}
+	return st
+}
+
+// Telemetry is the periodic health report published by the uplink.
+func (g *Gateway) Telemetry() wire.Telemetry {
+	t := wire.Telemetry{
+		UptimeS:  g.uptime().Seconds(),
+		Outbox:   g.outbox.Stats(),
+		DiskFree: diskFree(g.cfg.Gateway.DataDir),
+		CPUTempC: cpuTemp(),
+		Cameras:  map[string]string{},
+	}
+	return t
+}
+
+func diskFree(dir string) int64 {
+	var s unix.Statfs_t
+	if err := unix.Statfs(dir, &s); err != nil {
+		return -1
+	}
+	return int64(s.Bavail) * int64(s.Bsize)
+}
+
+// cpuTemp reads the SoC temperature the way a Raspberry Pi exposes it; nil
+// where the board has no thermal zone (a PC, a container).
+func cpuTemp() *float64 {
+	b, err := os.ReadFile("/sys/class/thermal/thermal_zone0/temp")
+	if err != nil {
+		return nil
+	}
+	milli, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+	if err != nil {
+		return nil
+	}
+	c := milli / 1000
+	return &c
+}
+
+// maxBody bounds every request body of the local API.
+const maxBody = 64 << 10
+
+// Handler serves the local API: GET /healthz, GET /api/status,
+// POST /api/walktest and GET /api/outbox (the outbox as JSON lines).
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, g.Status())
+	})
+	mux.HandleFunc("POST /api/walktest", g.walkTest)
+	mux.HandleFunc("GET /api/outbox", g.dumpOutbox)
+	return mux
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// WalkTestRequest is the body of POST /api/walktest.
+type WalkTestRequest struct {
+	Sensor string `json:"sensor"`
+}
+
+// WalkTestReply is its answer, sent only once the event is durable.
+type WalkTestReply struct {
+	Seq uint64 `json:"seq"`
+	ID  string `json:"id"`
+}
+
+// walkTest captures a real event for a configured sensor, marked test:true,
+// through the whole path: outbox, uplink, station.
+func (g *Gateway) walkTest(w http.ResponseWriter, r *http.Request) {
+	var req WalkTestRequest
+	if err := DecodeStrict(http.MaxBytesReader(w, r.Body, maxBody), &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{"walktest: " + err.Error()})
+		return
+	}
+	kind, ok := g.kinds[req.Sensor]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("walktest: no sensor named %q (configured: %s)", req.Sensor, strings.Join(g.sensorNames(), ", "))})
+		return
+	}
+	e := &wire.Event{Kind: kind, Source: req.Sensor, State: wire.StateActive, Test: true}
+	seq, err := g.Capture(r.Context(), e)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{"walktest: event not stored: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusCreated, WalkTestReply{Seq: seq, ID: e.ID})
+}
+
+func (g *Gateway) sensorNames() []string {
+	names := make([]string, 0, len(g.inputs))
+	for _, in := range g.inputs {
+		names = append(names, in.Name())
+	}
+	return names
+}
+
+// dumpOutbox streams the events still in the outbox, one JSON object a line,
+// oldest first; ?after=SEQ starts later, ?limit=N stops early.
+func (g *Gateway) dumpOutbox(w http.ResponseWriter, r *http.Request) {
+	after, limit, err := dumpParams(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	const page = 512
+	sent := 0
+	for limit == 0 || sent < limit {
+		n := page
+		if limit > 0 && limit-sent < n {
+			n = limit - sent
+		}
+		recs, err := g.outbox.Peek(after, n)
+		if err != nil {
+			// Headers are gone; the truncated stream and the log tell.
+			g.log.Error("outbox dump", "err", err)
+			return
+		}
+		for _, rec := range recs {
+			w.Write(rec.Data)
+			w.Write([]byte{'\n'})
+			after = rec.Seq
+		}
+		sent += len(recs)
+		if len(recs) < n {
+			return
+		}
+	}
+}
+
+func dumpParams(r *http.Request) (after uint64, limit int, err error) {
+	q := r.URL.Query()
+	if s := q.Get("after"); s != "" {
+		if after, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("after: %q is not a sequence number", s)
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 0 {
+			return 0, 0, fmt.Errorf("limit: %q is not a count", s)
+		}
+	}
+	return after, limit, nil
+}
+
+// DecodeStrict decodes one JSON object into v, refusing unknown fields and
+// trailing data, and names what is wrong.
+func DecodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("empty body, want a JSON object")
+		}
+		return fmt.Errorf("bad JSON: %w", err)
+	}
+	if dec.More() {
+		return errors.New("bad JSON: more than one value in body")
+	}
+	return nil
+}
+
+var _ = time.Second

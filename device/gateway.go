@@ -1,0 +1,300 @@
+// Package device is the gateway as a whole: it builds the parts a
+// configuration names (sensors, the durable outbox, the MQTT session, the
+// local API) and runs them until its context ends.
+//
+// Every capture goes through one path: an edge or a walk test becomes a
+// wire.Event, the outbox makes it durable and gives it its seq, and only then
+// is the capture reported; the uplink publishes from the outbox.
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/sensors"
+	"github.com/antt-gateway/antt/uplink"
+	"github.com/antt-gateway/antt/uplink/outbox"
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// Version is stamped at build time with -ldflags "-X .../device.Version=...".
+var Version = "dev"
+
+// OutboxFile is the name of the outbox database inside gateway.data_dir.
+const OutboxFile = "outbox.db"
+
+// Options are the parts of a gateway that are not in its configuration.
+type Options struct {
+	Logger *slog.Logger
+	// Listener, when set, serves the local API instead of listening on
+	// cfg.API.Listen (tests pass a loopback listener on a free port).
+	Listener net.Listener
+}
+
+// Gateway is one running gateway. Open builds it, Run runs it once.
+type Gateway struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	boot    string
+	started time.Time // carries the monotonic reading uptimes are measured from
+
+	outbox  *outbox.Outbox
+	inputs  []sensors.Input
+	kinds   map[string]string // sensor name → event kind
+	router  *uplink.Router
+	session *uplink.Session
+
+	apiLn net.Listener
+	edges chan sensors.Edge
+}
+
+// Open builds a gateway from cfg: it opens (or recovers) the outbox, the
+// sensors and the local API listener. Nothing runs until Run.
+func Open(cfg *config.Config, opt Options) (*Gateway, error) {
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	g := &Gateway{
+		cfg:     cfg,
+		log:     log,
+		boot:    NewBootID(),
+		started: time.Now(),
+		kinds:   make(map[string]string),
+		edges:   make(chan sensors.Edge, 256),
+	}
+	if err := os.MkdirAll(cfg.Gateway.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.Gateway.DataDir, err)
+	}
+	ob, err := outbox.Open(filepath.Join(cfg.Gateway.DataDir, OutboxFile), outbox.Options{
+		Gateway:     cfg.Gateway.ID,
+		Boot:        g.boot,
+		MaxBytes:    cfg.Outbox.MaxBytes,
+		Uptime:      g.uptime,
+		ClockSynced: func() bool { return ClockSynced(time.Now()) },
+		Logger:      log.With("part", "outbox"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open outbox: %w", err)
+	}
+	g.outbox = ob
+	fail := func(err error) (*Gateway, error) {
+		g.closeInputs()
+		ob.Close()
+		return nil, err
+	}
+
+	for _, sc := range cfg.Sensors {
+		in, err := sensors.Open(sensorConfig(sc), sensors.Options{Logger: log.With("sensor", sc.Name)})
+		if err != nil {
+			return fail(fmt.Errorf("open sensor %s: %w", sc.Name, err))
+		}
+		g.inputs = append(g.inputs, in)
+		g.kinds[sc.Name] = sc.Kind
+	}
+
+	ucfg, err := uplinkConfig(cfg, g.boot, g.started)
+	if err != nil {
+		return fail(err)
+	}
+	g.router = uplink.NewRouter()
+	g.session = uplink.New(ucfg, queue{ob}, g.router, g.Telemetry, log.With("part", "uplink"))
+
+	g.apiLn = opt.Listener
+	if g.apiLn == nil && cfg.API.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.API.Listen)
+		if err != nil {
+			return fail(fmt.Errorf("local API listen %s: %w", cfg.API.Listen, err))
+		}
+		g.apiLn = ln
+	}
+	return g, nil
+}
+
+// Boot is this start's id, carried by every event and status message.
+func (g *Gateway) Boot() string { return g.boot }
+
+// APIAddr is the local API's address, or "" when it is off.
+func (g *Gateway) APIAddr() string {
+	if g.apiLn == nil {
+		return ""
+	}
+	return g.apiLn.Addr().String()
+}
+
+func (g *Gateway) uptime() time.Duration { return time.Since(g.started) }
+
+// Run runs the gateway until ctx ends, then stops every part in order:
+// sensors first, then the edges they left are made durable, then the uplink
+// says goodbye, and the outbox is closed last.
+func (g *Gateway) Run(ctx context.Context) error {
+	defer g.outbox.Close()
+	g.log.Info("gateway starting", "id", g.cfg.Gateway.ID, "version", Version, "boot", g.boot,
+		"sensors", len(g.inputs), "api", g.APIAddr())
+
+	if _, err := g.Capture(ctx, &wire.Event{Kind: wire.KindBoot, Source: g.cfg.Gateway.ID,
+		Attrs: map[string]any{"version": Version}}); err != nil {
+		g.log.Error("boot event not stored", "err", err)
+	}
+
+	var (
+		wg       sync.WaitGroup
+		sensorWG sync.WaitGroup
+		errMu    sync.Mutex
+		firstErr error
+	)
+	report := func(part string, err error) {
+		if err == nil || errors.Is(err, context.Canceled) {
+			return
+		}
+		g.log.Error("part stopped", "part", part, "err", err)
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = fmt.Errorf("%s: %w", part, err)
+		}
+		errMu.Unlock()
+	}
+
+	for _, in := range g.inputs {
+		sensorWG.Add(1)
+		go func() {
+			defer sensorWG.Done()
+			// A failing sensor is reported and the rest of the gateway goes on.
+			report("sensor "+in.Name(), in.Run(ctx, g.edges))
+		}()
+	}
+	pumpDone := make(chan struct{})
+	go func() {
+		defer close(pumpDone)
+		g.pump()
+	}()
+
+	sessCtx, stopSession := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		report("uplink", g.session.Run(sessCtx))
+	}()
+
+	var srv *http.Server
+	if g.apiLn != nil {
+		srv = &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(g.apiLn); !errors.Is(err, http.ErrServerClosed) {
+				report("local API", err)
+			}
+		}()
+	}
+
+	<-ctx.Done()
+	g.log.Info("gateway stopping")
+	sensorWG.Wait()
+	close(g.edges)
+	<-pumpDone
+	if srv != nil {
+		shCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.Shutdown(shCtx)
+		cancel()
+	}
+	stopSession()
+	wg.Wait()
+	g.closeInputs()
+	return firstErr
+}
+
+// pump turns edges into durable events. It takes every edge already waiting
+// into one AppendBatch, so a burst shares one commit and keeps edge order.
+func (g *Gateway) pump() {
+	batch := make([]*wire.Event, 0, 64)
+	for e := range g.edges {
+		batch = append(batch[:0], g.edgeEvent(e))
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case e, ok := <-g.edges:
+				if !ok {
+					break more
+				}
+				batch = append(batch, g.edgeEvent(e))
+			default:
+				break more
+			}
+		}
+		// The context outlives shutdown on purpose: an edge seen before the
+		// stop is stored, not dropped.
+		if _, err := g.outbox.AppendBatch(context.Background(), batch); err != nil {
+			g.log.Error("events not stored", "count", len(batch), "err", err)
+		}
+	}
+}
+
+func (g *Gateway) edgeEvent(e sensors.Edge) *wire.Event {
+	state := wire.StateInactive
+	if e.Active {
+		state = wire.StateActive
+	}
+	up := e.Time.Sub(g.started) // monotonic when the driver used time.Now
+	if e.Mono > 0 {
+		up = e.Mono
+	}
+	return &wire.Event{
+		Kind:        e.Kind,
+		Source:      e.Sensor,
+		State:       state,
+		Time:        e.Time,
+		ClockSynced: ClockSynced(e.Time),
+		UptimeMS:    up.Milliseconds(),
+		Boot:        g.boot,
+	}
+}
+
+// Capture makes one event durable and returns its seq. It fills what the
+// gateway knows (time, clock state, uptime, boot) when the caller left it
+// empty. It returns only once the event is committed and fsynced.
+func (g *Gateway) Capture(ctx context.Context, e *wire.Event) (uint64, error) {
+	now := time.Now()
+	if e.Time.IsZero() {
+		e.Time = now
+		e.UptimeMS = g.uptime().Milliseconds()
+	}
+	e.ClockSynced = ClockSynced(e.Time)
+	e.Boot = g.boot
+	return g.outbox.Append(ctx, e)
+}
+
+func (g *Gateway) closeInputs() {
+	for _, in := range g.inputs {
+		if c, ok := in.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
+	}
+}
+
+// queue adapts the outbox to the uplink's Queue contract.
+type queue struct{ ob *outbox.Outbox }
+
+func (q queue) Peek(after uint64, max int) ([]uplink.Message, error) {
+	recs, err := q.ob.Peek(after, max)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]uplink.Message, len(recs))
+	for i, r := range recs {
+		msgs[i] = uplink.Message{Seq: r.Seq, Payload: r.Data}
+	}
+	return msgs, nil
+}
+
+func (q queue) Ack(seqs ...uint64) error  { return q.ob.Ack(seqs...) }
+func (q queue) Notify() <-chan struct{} { return q.ob.Notify() }

@@ -1,0 +1,83 @@
+// Package outbox is the gateway's durable, bounded queue of events, kept in
+// one bbolt file until the station has acknowledged them.
+//
+// # Guarantees
+//
+// Durable on return. Append returns a seq only after the transaction that
+// holds the event has been committed and fsynced. Power loss after that point
+// loses nothing. When Append returns an error the event may or may not have
+// been stored (a cancelled context does not undo a commit already under way);
+// it is never stored twice by one call.
+//
+// Order. Every event gets the next value of a durable counter, kept in the
+// same transaction as the records, so seqs are strictly increasing in the
+// order the commits happen, and Peek returns records in seq order. Event.ID is
+// "{gateway}/{seq}". A record leaves the queue only through Ack, through an
+// overflow drop (reported, below) or through a storage reset (reported,
+// below).
+//
+// Seq is never reused, across restarts, compaction and even after a damaged
+// file has been replaced. Besides the counter in the database, a small
+// sidecar file "<path>.seq" holds a reservation: a value that every seq ever
+// committed is below. It is written (temp file, fsync, rename, fsync of the
+// directory) only when the counter reaches it, and then moves 65,536 ahead,
+// so normal operation costs about one extra fsync per 65,536 events. A fresh
+// database started after damage continues at the reservation. If both the
+// database and the sidecar are lost, the counter starts again at 1; that is
+// the one case the guarantee cannot cover.
+//
+// Group commit. One goroutine owns the write side. Appends (and Acks) queued
+// while a commit is running are all taken into the next transaction, so a
+// burst of concurrent Appends costs a handful of fsyncs, not one each. There
+// is no artificial delay: a lone Append is committed at once.
+//
+// Bound. The database file never grows beyond Options.MaxBytes: it is passed
+// to bbolt as MaxSize, which also caps the memory map (this matters on 32-bit
+// ARM, where a map above about 1 GiB fails). Records are allowed to use at
+// most half of MaxBytes (payload plus 24 bytes of per-record B+tree
+// overhead); the other half is headroom for branch pages, the freelist and
+// the copy-on-write pages of a commit. This half-and-half split is a
+// deliberate, conservative choice: bbolt cannot reuse pages freed in the same
+// transaction, so a full file could otherwise refuse even the commit that
+// would make room. (Measured with 300-byte events and no payload budget, a
+// 256 KiB file reached bbolt's MaxSize at about 52% payload.) Single events
+// are limited to 64 KiB (MaxBytes/32 for small bounds) and one AppendBatch to
+// a quarter of the payload budget; larger ones fail with ErrTooLarge.
+//
+// When full, the oldest records go first: in the same transaction as the new
+// events, the oldest records are deleted until the new ones fit with an
+// eighth of the budget to spare (so a full outbox raises one overflow event
+// per many appends, not one per append), and one outbox_overflow event (attrs
+// dropped, first_seq, last_seq: the exact range removed; acked seqs inside it
+// are not counted in dropped) is appended with its own seq before them. The total dropped is
+// kept durably and reported by Stats. If bbolt still reports that the file is
+// full, or the disk reports ENOSPC, the oldest quarter (respectively eighth)
+// is dropped in a commit of its own, reported the same way, and the append is
+// retried (or, for ENOSPC, the failing call gets the error and the next
+// commit makes room first). Nothing is dropped silently and the outbox stays
+// usable; the process never stops because the disk is full.
+//
+// Damage. Open verifies the file. First, without mapping it, the meta pages
+// are read and every page reachable from them is walked with plain reads:
+// bbolt trusts the offsets in its pages, and a truncated or scribbled file
+// would otherwise crash the process with a memory fault (or recurse forever
+// on a cycle) rather than return an error. Then bbolt's Tx.Check walks the
+// file again (free pages, key order), and the buckets and counters are
+// checked for sanity (the counter must be beyond every stored seq). A
+// file that fails any of this is moved aside to "<path>.damaged-<UTC time>"
+// (never deleted), a fresh file is started at the seq reservation, and a
+// storage_reset event (attrs moved_to, reason, resumed_seq) is appended. The
+// same event, with an empty moved_to, reports a database that disappeared
+// while its sidecar remained. A file locked by another process is not damage:
+// Open fails after one second with an error saying so.
+//
+// Compaction. bbolt never shrinks its file. When Acks drain the queue and the
+// file is larger than Options.CompactAbove, the counters are copied into
+// "<path>.compact", which is fsynced and renamed over the database (the
+// directory is fsynced too). A crash at any point leaves either the old or
+// the new file complete; a stale "<path>.compact" is removed by Open.
+//
+// Peek, Ack, Stats and Notify are safe to call from any goroutine while
+// Appends run. ReadOnly opens the file for inspection without changing it
+// (the gateway's "outbox stats" and "outbox dump" subcommands).
+package outbox

@@ -1,0 +1,668 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/antt-gateway/antt/uplink/wire"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// DefaultMaxBytes is the file bound used when Options.MaxBytes is zero.
+const DefaultMaxBytes = 256 << 20
+
+// MinMaxBytes is the smallest accepted file bound; below it bbolt's own
+// pages leave no room for events.
+const MinMaxBytes = 128 << 10
+
+// maxBatchEvents caps one group commit so a flood of appenders cannot make
+// a single transaction (and its memory) arbitrarily large.
+const maxBatchEvents = 8192
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("outbox closed")
+
+// ErrTooLarge is returned for an event (or batch) that could never fit in
+// the configured bound.
+var ErrTooLarge = errors.New("event too large for the outbox")
+
+// Options configure Open. Only Gateway is required.
+type Options struct {
+	Gateway     string               // gateway id, used for Event.ID = wire.EventID(gw, seq)
+	Boot        string               // boot id put into the events the outbox raises itself
+	MaxBytes    int64                // bound on the database file size (default 256 MiB); also bbolt's MaxSize
+	Now         func() time.Time     // clock (default time.Now)
+	Uptime      func() time.Duration // for UptimeMS of self-raised events (default: since Open)
+	ClockSynced func() bool          // for self-raised events (default: always true)
+	Logger      *slog.Logger         // default slog.Default()
+	NoSync      bool                 // tests and benchmarks only: skip fsync, so nothing is durable
+	// CompactAbove: when Acks drain the queue and the file is larger than
+	// this, the file is rebuilt small (default MaxBytes/4).
+	CompactAbove int64
+
+	payloadBudget int64        // tests only: overrides MaxBytes/2
+	failCommit    func() error // tests only: a non-nil result aborts the transaction, as a write error would
+}
+
+// Record is one stored event as it is published.
+type Record struct {
+	Seq  uint64
+	Data []byte // JSON of the wire.Event, exactly as stored
+}
+
+// Outbox is an open queue. Its methods are safe for concurrent use.
+type Outbox struct {
+	path   string
+	opt    Options
+	bo     *bolt.Options
+	log    *slog.Logger
+	budget int64 // bytes records may use, see the package doc
+	maxEv  int   // largest accepted event JSON
+
+	dbMu sync.RWMutex // write-locked only while the writer swaps db (compaction)
+	db   *bolt.DB
+
+	reqs    chan *request
+	notify  chan struct{}
+	closing chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	commits   atomic.Uint64
+	boundHits atomic.Uint64 // commits refused by bbolt's MaxSize
+
+	mu sync.Mutex // guards st for Stats; the writer owns the copy it mutates
+	st state
+
+	// Writer-owned.
+	reserved uint64 // sidecar reservation; every committed seq is below it
+	pressure bool   // the last commit hit ENOSPC: make room first
+}
+
+type request struct {
+	tails [][]byte // event JSON after the seq and id, see spliceJSON
+	acks  []uint64
+	done  chan result
+}
+
+type result struct {
+	seqs []uint64
+	err  error
+}
+
+// Open opens (creating if needed) the outbox at path and verifies it. A
+// damaged file is moved aside and replaced, which Open reports with a
+// storage_reset event rather than an error. Errors are returned for what
+// retrying or an operator can fix: a lock held by another process (after
+// one second), permissions, an unusable directory.
+func Open(path string, opt Options) (*Outbox, error) {
+	if !wire.ValidID(opt.Gateway) {
+		return nil, fmt.Errorf("open outbox %s: invalid gateway id %q", path, opt.Gateway)
+	}
+	if opt.MaxBytes == 0 {
+		opt.MaxBytes = DefaultMaxBytes
+	}
+	if opt.MaxBytes < MinMaxBytes {
+		return nil, fmt.Errorf("open outbox %s: max bytes %d below the minimum %d", path, opt.MaxBytes, MinMaxBytes)
+	}
+	if int64(int(opt.MaxBytes)) != opt.MaxBytes {
+		return nil, fmt.Errorf("open outbox %s: max bytes %d too large for this platform", path, opt.MaxBytes)
+	}
+	if opt.CompactAbove <= 0 {
+		opt.CompactAbove = opt.MaxBytes / 4
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	started := opt.Now()
+	if opt.Uptime == nil {
+		now := opt.Now
+		opt.Uptime = func() time.Duration { return now().Sub(started) }
+	}
+	if opt.ClockSynced == nil {
+		opt.ClockSynced = func() bool { return true }
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	o := &Outbox{
+		path:    path,
+		opt:     opt,
+		log:     opt.Logger.With("outbox", path),
+		budget:  opt.MaxBytes / 2,
+		bo:      &bolt.Options{Timeout: lockTimeout, MaxSize: int(opt.MaxBytes), NoSync: opt.NoSync, NoGrowSync: opt.NoSync, FreelistType: bolt.FreelistMapType},
+		reqs:    make(chan *request),
+		notify:  make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if opt.payloadBudget > 0 {
+		o.budget = opt.payloadBudget
+	}
+	o.maxEv = int(min(64<<10, opt.MaxBytes/32))
+	if err := o.open(); err != nil {
+		return nil, fmt.Errorf("open outbox %s: %w", path, err)
+	}
+	go o.run()
+	return o, nil
+}
+
+// open brings up the database file, replacing a damaged one, and appends
+// the storage_reset event a replacement calls for.
+func (o *Outbox) open() error {
+	path := o.path
+	_ = os.Remove(path + ".compact") // a compaction cut short; the database itself is intact
+	reserved, haveRes, err := readReservation(path + ".seq")
+	if err != nil {
+		if !haveRes {
+			return err
+		}
+		o.log.Error("seq reservation unreadable; continuing from the database counter", "err", err)
+	}
+	var reason, movedTo string
+	_, statErr := os.Stat(path)
+	switch {
+	case errors.Is(statErr, fs.ErrNotExist):
+		if haveRes {
+			reason = "database file missing"
+		}
+	case statErr != nil:
+		return statErr
+	default:
+		db, st, err := openFile(path, o.bo)
+		var de *damageError
+		switch {
+		case errors.As(err, &de):
+			reason = de.reason
+			if movedTo, err = moveAside(path, o.opt.Now()); err != nil {
+				return fmt.Errorf("move damaged file aside: %w", err)
+			}
+			o.log.Error("database damaged; moved aside and starting a fresh one", "reason", reason, "moved_to", movedTo)
+		case err != nil:
+			return err
+		default:
+			o.db, o.st = db, st
+		}
+	}
+	if o.db == nil {
+		db, err := bolt.Open(path, 0o600, o.bo)
+		if err != nil {
+			return err
+		}
+		if err := initDB(db, reserved); err != nil {
+			db.Close()
+			return fmt.Errorf("initialise: %w", err)
+		}
+		o.db, o.st = db, state{next: max(reserved, 1)}
+	}
+	o.reserved = reserved
+	if o.reserved <= o.st.next {
+		if err := o.reserve(o.st.next); err != nil {
+			o.db.Close()
+			return err
+		}
+	}
+	if reason == "" {
+		return nil
+	}
+	// Appended synchronously, without the writer, so it is the first record
+	// of the fresh file and durable before Open returns.
+	ev := o.selfEvent(wire.KindStorageReset, map[string]any{
+		"moved_to":    movedTo,
+		"reason":      reason,
+		"resumed_seq": o.st.next,
+	})
+	tail, err := tailOf(*ev)
+	if err == nil {
+		_, err = o.commit(nil, [][]byte{tail})
+	}
+	if err != nil {
+		o.db.Close()
+		return fmt.Errorf("record storage reset: %w", err)
+	}
+	o.notify <- struct{}{} // empty channel: nothing can have filled it yet
+	return nil
+}
+
+// reserve moves the sidecar reservation beyond upTo.
+func (o *Outbox) reserve(upTo uint64) error {
+	r := upTo + reserveBlock
+	if err := writeFileAtomic(o.path+".seq", fmt.Appendf(nil, "%d\n", r), !o.opt.NoSync); err != nil {
+		return fmt.Errorf("write seq reservation: %w", err)
+	}
+	o.reserved = r
+	return nil
+}
+
+func (o *Outbox) selfEvent(kind string, attrs map[string]any) *wire.Event {
+	return &wire.Event{
+		Kind:        kind,
+		Source:      "outbox",
+		Time:        o.opt.Now(),
+		ClockSynced: o.opt.ClockSynced(),
+		UptimeMS:    o.opt.Uptime().Milliseconds(),
+		Boot:        o.opt.Boot,
+		Attrs:       attrs,
+	}
+}
+
+// Append stores e and returns its seq once the commit holding it is fsynced.
+// It sets e.Seq and e.ID on success; e is not touched otherwise, and not
+// retained. If ctx ends first, Append returns ctx.Err() and the event may
+// still be committed.
+func (o *Outbox) Append(ctx context.Context, e *wire.Event) (uint64, error) {
+	seqs, err := o.AppendBatch(ctx, []*wire.Event{e})
+	if err != nil {
+		return 0, err
+	}
+	return seqs[0], nil
+}
+
+// AppendBatch stores events in one transaction, in order, and returns their
+// seqs; it is the cheap way for one goroutine to append many. The batch is
+// all or nothing.
+func (o *Outbox) AppendBatch(ctx context.Context, events []*wire.Event) ([]uint64, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	if len(events) > maxBatchEvents {
+		return nil, fmt.Errorf("append %d events: %w (at most %d per batch)", len(events), ErrTooLarge, maxBatchEvents)
+	}
+	r := &request{tails: make([][]byte, len(events)), done: make(chan result, 1)}
+	var total int64
+	for i, e := range events {
+		t, err := tailOf(*e)
+		if err != nil {
+			return nil, fmt.Errorf("append %s event: %w", e.Kind, err)
+		}
+		if len(t)+100 > o.maxEv {
+			return nil, fmt.Errorf("append %s event of %d bytes: %w (limit %d)", e.Kind, len(t), ErrTooLarge, o.maxEv)
+		}
+		total += int64(len(t)) + 100
+		r.tails[i] = t
+	}
+	if total > o.budget/4 {
+		return nil, fmt.Errorf("append batch of %d bytes: %w (limit %d)", total, ErrTooLarge, o.budget/4)
+	}
+	res, err := o.call(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	for i, e := range events {
+		e.Seq, e.ID = res.seqs[i], wire.EventID(o.opt.Gateway, res.seqs[i])
+	}
+	return res.seqs, nil
+}
+
+func (o *Outbox) call(ctx context.Context, r *request) (result, error) {
+	select {
+	case o.reqs <- r:
+	case <-o.closing:
+		return result{}, ErrClosed
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	}
+	select {
+	case res := <-r.done:
+		return res, res.err
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	}
+}
+
+// Ack removes the records with these seqs, durably, once the station has
+// them. Unknown or already removed seqs are ignored, so Ack is idempotent.
+// Acks share group commits with Appends.
+func (o *Outbox) Ack(seqs ...uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	r := &request{acks: append([]uint64(nil), seqs...), done: make(chan result, 1)}
+	if _, err := o.call(context.Background(), r); err != nil {
+		return fmt.Errorf("ack %d records: %w", len(seqs), err)
+	}
+	return nil
+}
+
+// Peek returns up to max of the oldest records with Seq > after, in seq
+// order. The Data slices are copies the caller may keep.
+func (o *Outbox) Peek(after uint64, max int) ([]Record, error) {
+	o.dbMu.RLock()
+	defer o.dbMu.RUnlock()
+	if o.db == nil {
+		return nil, ErrClosed
+	}
+	var out []Record
+	err := o.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			seq, _ := u64(k)
+			out = append(out, Record{Seq: seq, Data: append([]byte(nil), v...)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("peek outbox: %w", err)
+	}
+	return out, nil
+}
+
+// Notify returns a channel that receives (capacity 1, never blocking the
+// writer) after each commit that added records: a sender sleeping on it
+// wakes to Peek again.
+func (o *Outbox) Notify() <-chan struct{} { return o.notify }
+
+// Commits is how many write transactions (each one fsync) have committed
+// since Open; with Stats it shows how well Appends are grouped.
+func (o *Outbox) Commits() uint64 { return o.commits.Load() }
+
+// Stats reports the queue as of the last commit.
+func (o *Outbox) Stats() wire.OutboxStats {
+	o.mu.Lock()
+	st := o.st
+	o.mu.Unlock()
+	s := wire.OutboxStats{Depth: st.depth, Bytes: st.payload, Dropped: st.dropped, NextSeq: st.next}
+	if st.depth > 0 && !st.oldest.IsZero() {
+		s.OldestS = max(0, o.opt.Now().Sub(st.oldest).Seconds())
+	}
+	if fi, err := os.Stat(o.path); err == nil {
+		s.FileSize = fi.Size()
+	}
+	return s
+}
+
+// Close stops the writer and closes the file. Calls still waiting get
+// ErrClosed (their events were not stored).
+func (o *Outbox) Close() error {
+	var err error
+	o.once.Do(func() {
+		close(o.closing)
+		<-o.done
+		o.dbMu.Lock()
+		defer o.dbMu.Unlock()
+		if o.db != nil {
+			err = o.db.Close()
+			o.db = nil
+		}
+	})
+	return err
+}
+
+// run is the writer goroutine: it owns every write transaction.
+func (o *Outbox) run() {
+	defer close(o.done)
+	for {
+		var batch []*request
+		select {
+		case r := <-o.reqs:
+			batch = append(batch, r)
+		case <-o.closing:
+			return
+		}
+		// Take everything queued. Between rounds, yield once so appenders
+		// that are already runnable (typically the ones the last commit
+		// just answered) reach their send before the batch is cut. This
+		// waits for no timer, only for work that is ready, and stops as
+		// soon as a round brings nothing new.
+		n := len(batch[0].tails)
+		for more := true; more && n < maxBatchEvents; {
+			runtime.Gosched()
+			more = false
+		collect:
+			for n < maxBatchEvents {
+				select {
+				case r := <-o.reqs:
+					batch = append(batch, r)
+					n += len(r.tails)
+					more = true
+				default:
+					break collect
+				}
+			}
+		}
+		o.serve(batch)
+	}
+}
+
+// serve commits one group and answers every request in it.
+func (o *Outbox) serve(batch []*request) {
+	var acks []uint64
+	var tails [][]byte
+	for _, r := range batch {
+		acks = append(acks, r.acks...)
+		tails = append(tails, r.tails...)
+	}
+	seqs, err := o.commit(acks, tails)
+	if err != nil {
+		o.log.Error("commit failed", "events", len(tails), "acks", len(acks), "err", err)
+	}
+	if err == nil && len(acks) > 0 {
+		// Before the replies, so a caller that drained the queue sees the
+		// file small; its acks are already durable either way.
+		o.maybeCompact()
+	}
+	for _, r := range batch {
+		res := result{err: err}
+		if err == nil {
+			res.seqs, seqs = seqs[:len(r.tails):len(r.tails)], seqs[len(r.tails):]
+		}
+		r.done <- res
+	}
+	if err == nil && len(tails) > 0 {
+		select {
+		case o.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// commit runs acks and appends in one transaction, making room as the
+// package doc describes. It returns the seqs given to tails.
+func (o *Outbox) commit(acks []uint64, tails [][]byte) ([]uint64, error) {
+	force := 0
+	if o.pressure && len(tails) > 0 {
+		force = max(1, o.st.depth/8)
+	}
+	for attempt := 0; ; attempt++ {
+		seqs, err := o.update(acks, tails, force)
+		switch {
+		case err == nil:
+			o.pressure = false
+			return seqs, nil
+		case errors.Is(err, syscall.ENOSPC):
+			o.pressure = true
+			return nil, err
+		case !errors.Is(err, berrors.ErrMaxSizeReached) || attempt >= 8 || (o.st.depth == 0 && attempt > 0):
+			return nil, err
+		}
+		o.boundHits.Add(1)
+		// The file is at its bound: free pages in a commit of their own (a
+		// transaction cannot reuse the pages it frees), then try again.
+		drop := max(1, o.st.depth/4) << attempt
+		o.log.Warn("database file at its bound; dropping oldest records", "count", min(drop, o.st.depth))
+		if _, derr := o.update(acks, nil, drop); derr == nil {
+			acks = nil
+		} else if !errors.Is(derr, berrors.ErrMaxSizeReached) {
+			return nil, derr
+		}
+	}
+}
+
+// update is one write transaction; o.st changes only if it commits.
+func (o *Outbox) update(acks []uint64, tails [][]byte, force int) ([]uint64, error) {
+	if o.db == nil {
+		return nil, errors.New("database not open after a failed compaction")
+	}
+	st := o.st
+	var seqs []uint64
+	var vals [][]byte
+	skip := 0
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		recs, meta := tx.Bucket(bucketRecords), tx.Bucket(bucketMeta)
+		recs.FillPercent = 1 // keys only ever grow: pack pages full
+		for _, seq := range acks {
+			k := seqKey(seq)
+			if v := recs.Get(k); v != nil {
+				st.depth--
+				st.payload -= int64(len(v))
+				if err := recs.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		vals = o.encode(vals[:0], st.next, tails)
+		need := int64(0)
+		for _, v := range vals {
+			need += int64(len(v)) + recordOverhead
+		}
+		if force > 0 || (len(tails) > 0 && st.usage()+need > o.budget) {
+			const overflowReserve = 512 // the overflow event itself
+			// Drop an eighth of the budget beyond what is needed, so a full
+			// outbox raises one overflow event per many appends, not one each.
+			first, last, n, err := dropOldest(recs, &st, o.budget-o.budget/8-need-overflowReserve, force)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				st.dropped += uint64(n)
+				ev := o.selfEvent(wire.KindOutboxOverflow, map[string]any{"dropped": n, "first_seq": first, "last_seq": last})
+				tail, err := tailOf(*ev)
+				if err != nil {
+					return err
+				}
+				o.log.Warn("outbox full; dropped oldest events", "dropped", n, "first_seq", first, "last_seq", last)
+				tails = append([][]byte{tail}, tails...)
+				vals = o.encode(vals[:0], st.next, tails)
+				skip = 1 // the overflow event's seq is not the caller's
+			}
+		}
+		if len(vals) > 0 && st.next+uint64(len(vals)) >= o.reserved {
+			if err := o.reserve(st.next + uint64(len(vals))); err != nil {
+				return err
+			}
+		}
+		for _, v := range vals {
+			if err := recs.Put(seqKey(st.next), v); err != nil {
+				return err
+			}
+			if st.depth == 0 {
+				st.oldest = eventTime(v)
+			}
+			st.depth++
+			st.payload += int64(len(v))
+			seqs = append(seqs, st.next)
+			st.next++
+		}
+		if st.depth > 0 && (len(acks) > 0 || skip > 0) {
+			_, v := recs.Cursor().First()
+			st.oldest = eventTime(v)
+		}
+		if err := meta.Put(keyNextSeq, seqKey(st.next)); err != nil {
+			return err
+		}
+		if o.opt.failCommit != nil {
+			if err := o.opt.failCommit(); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyDropped, seqKey(st.dropped))
+	})
+	if err != nil {
+		return nil, err
+	}
+	o.commits.Add(1)
+	o.mu.Lock()
+	o.st = st
+	o.mu.Unlock()
+	return seqs[skip:], nil
+}
+
+// encode builds the stored values of tails numbered from next.
+func (o *Outbox) encode(dst [][]byte, next uint64, tails [][]byte) [][]byte {
+	for i, t := range tails {
+		dst = append(dst, spliceJSON(make([]byte, 0, len(t)+48+len(o.opt.Gateway)), o.opt.Gateway, next+uint64(i), t))
+	}
+	return dst
+}
+
+// dropOldest deletes records from the front until usage is at most target
+// and at least force records are gone. It returns the range removed.
+func dropOldest(recs *bolt.Bucket, st *state, target int64, force int) (first, last uint64, n int, err error) {
+	var keys [][]byte
+	c := recs.Cursor()
+	for k, v := c.First(); k != nil && (st.usage() > target || n < force); k, v = c.Next() {
+		seq, _ := u64(k)
+		if n == 0 {
+			first = seq
+		}
+		last = seq
+		n++
+		st.depth--
+		st.payload -= int64(len(v))
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		if err := recs.Delete(k); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	if st.depth == 0 {
+		st.oldest = time.Time{}
+	}
+	return first, last, n, nil
+}
+
+// maybeCompact rebuilds the file when the queue is empty and the file is
+// larger than it needs to be. Failure is logged and leaves the old file.
+func (o *Outbox) maybeCompact() {
+	if o.st.depth != 0 {
+		return
+	}
+	fi, err := os.Stat(o.path)
+	if err != nil || fi.Size() <= o.opt.CompactAbove {
+		return
+	}
+	if err := o.compact(); err != nil {
+		o.log.Error("compaction failed", "err", err)
+	}
+}
+
+func (o *Outbox) compact() error {
+	tmp := o.path + ".compact"
+	if err := buildCompact(tmp, o.bo, o.st.next, o.st.dropped, !o.opt.NoSync); err != nil {
+		return fmt.Errorf("build %s: %w", tmp, err)
+	}
+	o.dbMu.Lock()
+	defer o.dbMu.Unlock()
+	if err := o.db.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("close for compaction: %w", err)
+	}
+	o.db = nil
+	err := os.Rename(tmp, o.path)
+	if err == nil && !o.opt.NoSync {
+		err = syncDir(filepath.Dir(o.path))
+	}
+	// Reopen whichever file is now in place: both are complete.
+	db, oerr := bolt.Open(o.path, 0o600, o.bo)
+	if oerr != nil {
+		return errors.Join(err, fmt.Errorf("reopen after compaction: %w", oerr))
+	}
+	o.db = db
+	if err != nil {
+		return err
+	}
+	o.log.Info("compacted the drained outbox")
+	return nil
+}

@@ -1,0 +1,246 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+type dropRange struct{ first, last, n uint64 }
+
+// TestOverflowDropsOldestExactly writes ten times the bound and checks that
+// the file stays within it and that every seq ever given out is accounted
+// for: still present, acked, or inside exactly one reported overflow range.
+func TestOverflowDropsOldestExactly(t *testing.T) {
+	opt := testOptions()
+	opt.MaxBytes = 256 << 10
+	overflow(t, opt, opt.MaxBytes/2)
+}
+
+// TestOverflowAtFileBound lets records use more than the file can hold, so
+// bbolt's MaxSize is what stops growth: the fallback (drop in a commit of
+// its own, retry) must keep the same promises.
+func TestOverflowAtFileBound(t *testing.T) {
+	opt := testOptions()
+	opt.MaxBytes = 256 << 10
+	opt.payloadBudget = 4 * opt.MaxBytes
+	o := overflow(t, opt, opt.MaxBytes)
+	if o.boundHits.Load() == 0 {
+		t.Fatal("the file bound was never reached")
+	}
+}
+
+func overflow(t *testing.T, opt Options, maxPayload int64) *Outbox {
+	maxBytes := opt.MaxBytes
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	o := open(t, path, opt)
+	ctx := context.Background()
+
+	acked := map[uint64]bool{}
+	var ranges []dropRange
+	var seen uint64 // highest seq looked at for overflow events
+	var written int64
+	scan := func() {
+		recs, err := o.Peek(seen, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			e := decode(t, r)
+			seen = r.Seq
+			if e.Kind != wire.KindOutboxOverflow {
+				continue
+			}
+			if e.Boot != "boot-1" || e.Time.IsZero() || e.Source != "outbox" {
+				t.Fatalf("overflow event not filled in: %+v", e)
+			}
+			ranges = append(ranges, dropRange{uint64(e.Attrs["first_seq"].(float64)), uint64(e.Attrs["last_seq"].(float64)), uint64(e.Attrs["dropped"].(float64))})
+		}
+	}
+	pad := strings.Repeat("p", 200)
+	for i := 0; written < 10*maxBytes; i++ {
+		var seqs []uint64
+		if i%5 == 0 {
+			evs := make([]*wire.Event, 20)
+			for j := range evs {
+				evs[j] = motion(i*100 + j)
+				evs[j].Attrs["pad"] = pad
+			}
+			s, err := o.AppendBatch(ctx, evs)
+			if err != nil {
+				t.Fatalf("batch %d: %v", i, err)
+			}
+			seqs = s
+		} else {
+			e := motion(i)
+			e.Attrs["pad"] = pad[:i%200]
+			s, err := o.Append(ctx, e)
+			if err != nil {
+				t.Fatalf("append %d: %v", i, err)
+			}
+			seqs = []uint64{s}
+		}
+		written += int64(len(seqs)) * 300
+		scan()
+		if i%7 == 3 {
+			// Ack the oldest present record, like a slow uplink.
+			if recs, _ := o.Peek(0, 1); len(recs) == 1 {
+				if err := o.Ack(recs[0].Seq); err != nil {
+					t.Fatal(err)
+				}
+				acked[recs[0].Seq] = true
+			}
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Size() > maxBytes {
+			t.Fatalf("file size %d > %d (%v)", fi.Size(), maxBytes, err)
+		}
+	}
+	if len(ranges) == 0 {
+		t.Fatal("no overflow happened")
+	}
+	present := map[uint64]bool{}
+	for _, r := range all(t, o) {
+		present[r.Seq] = true
+	}
+	st := o.Stats()
+	var dropped uint64
+	inRange := map[uint64]int{}
+	for i, r := range ranges {
+		if r.first > r.last || r.n == 0 {
+			t.Fatalf("bad range %+v", r)
+		}
+		if i > 0 && r.first <= ranges[i-1].last {
+			t.Fatalf("range %+v overlaps or precedes %+v", r, ranges[i-1])
+		}
+		var n uint64
+		for s := r.first; s <= r.last; s++ {
+			inRange[s]++
+			if !acked[s] {
+				n++
+			}
+		}
+		if n != r.n {
+			t.Fatalf("range %+v reports %d dropped, but %d unacked seqs lie in it", r, r.n, n)
+		}
+		dropped += r.n
+	}
+	for s := uint64(1); s < st.NextSeq; s++ {
+		k := 0
+		if present[s] {
+			k++
+		}
+		if acked[s] {
+			k++
+		}
+		k += inRange[s]
+		if k != 1 {
+			t.Fatalf("seq %d: present %v, acked %v, in %d ranges", s, present[s], acked[s], inRange[s])
+		}
+	}
+	if st.Dropped != dropped {
+		t.Fatalf("Stats.Dropped %d, ranges sum to %d", st.Dropped, dropped)
+	}
+	if st.Bytes > maxPayload || st.FileSize > maxBytes {
+		t.Fatalf("stats beyond bound: %+v", st)
+	}
+	t.Logf("%d overflow events, %d dropped, final %+v, %d commits, %d bound hits", len(ranges), dropped, st, o.Commits(), o.boundHits.Load())
+	o.Close()
+	o2 := open(t, path, opt)
+	if o2.Stats().Dropped != dropped {
+		t.Fatalf("Dropped not durable: %d after restart, want %d", o2.Stats().Dropped, dropped)
+	}
+	return o
+}
+
+// TestOverflowConcurrent floods a small outbox from many goroutines: no
+// Append fails, the file stays in bounds, and seqs stay unique.
+func TestOverflowConcurrent(t *testing.T) {
+	const maxBytes = 256 << 10
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	opt := testOptions()
+	opt.MaxBytes = maxBytes
+	opt.NoSync = true
+	o := open(t, path, opt)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 600 {
+				e := motion(g*1000 + i)
+				e.Attrs["pad"] = strings.Repeat("z", 300)
+				seq, err := o.Append(context.Background(), e)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if seen[seq] {
+					t.Errorf("seq %d given twice", seq)
+				}
+				seen[seq] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	st := o.Stats()
+	if st.FileSize > maxBytes || st.Dropped == 0 || st.Bytes > maxBytes/2 {
+		t.Fatalf("stats %+v", st)
+	}
+	if _, err := verify(o.db); err != nil {
+		t.Fatalf("file no longer verifies: %v", err)
+	}
+}
+
+// TestDiskFullKeepsWorking: a commit failing with ENOSPC fails its callers,
+// and the next commit first drops the oldest eighth (reported) and succeeds.
+func TestDiskFullKeepsWorking(t *testing.T) {
+	var fail atomic.Bool
+	opt := testOptions()
+	opt.failCommit = func() error {
+		if fail.Load() {
+			return fmt.Errorf("write page: %w", syscall.ENOSPC)
+		}
+		return nil
+	}
+	o := open(t, filepath.Join(t.TempDir(), "outbox.db"), opt)
+	ctx := context.Background()
+	for i := range 80 {
+		if _, err := o.Append(ctx, motion(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail.Store(true)
+	if _, err := o.Append(ctx, motion(100)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append on a full disk: %v", err)
+	}
+	if st := o.Stats(); st.Depth != 80 || st.NextSeq != 81 {
+		t.Fatalf("failed commit changed the state: %+v", st)
+	}
+	fail.Store(false)
+	seq, err := o.Append(ctx, motion(101))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := all(t, o)
+	if recs[0].Seq != 11 || len(recs) != 80-10+2 {
+		t.Fatalf("after disk full: first %d, %d records", recs[0].Seq, len(recs))
+	}
+	ov := decode(t, recs[len(recs)-2])
+	if ov.Kind != wire.KindOutboxOverflow || ov.Attrs["first_seq"] != float64(1) || ov.Attrs["last_seq"] != float64(10) || ov.Attrs["dropped"] != float64(10) {
+		t.Fatalf("overflow event %+v", ov)
+	}
+	if seq != ov.Seq+1 || o.Stats().Dropped != 10 {
+		t.Fatalf("seq %d after overflow %d; stats %+v", seq, ov.Seq, o.Stats())
+	}
+}

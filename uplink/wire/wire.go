@@ -1,0 +1,181 @@
+// Package wire holds the types and topic names of protocol v1, the contract
+// between a gateway and its station (see docs/protocol.md).
+//
+// It is a leaf package with no dependencies beyond the standard library, so
+// the outbox, the MQTT session and the station can all share it without an
+// import cycle.
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// ProtocolVersion is the version of the wire contract described here.
+const ProtocolVersion = 1
+
+// DefaultPrefix is the first level of every topic unless configured otherwise.
+const DefaultPrefix = "antt"
+
+// Event kinds. Sensors use their configured kind (motion, contact, tamper,
+// panic); the rest are raised by the gateway itself.
+const (
+	KindMotion         = "motion"
+	KindContact        = "contact"
+	KindTamper         = "tamper"
+	KindPanic          = "panic"
+	KindCameraOffline  = "camera_offline"
+	KindCameraOnline   = "camera_online"
+	KindOutboxOverflow = "outbox_overflow"
+	KindStorageReset   = "storage_reset"
+	KindBoot           = "boot"
+)
+
+// Sensor states carried in Event.State.
+const (
+	StateActive   = "active"
+	StateInactive = "inactive"
+)
+
+// Event is one thing that happened at a site. Seq and ID are assigned by the
+// outbox when the event is made durable; everything else by whoever raised it.
+type Event struct {
+	Seq         uint64         `json:"seq"`
+	ID          string         `json:"id"`
+	Kind        string         `json:"kind"`
+	Source      string         `json:"source,omitempty"`
+	State       string         `json:"state,omitempty"`
+	Time        time.Time      `json:"time"`
+	ClockSynced bool           `json:"clock_synced"`
+	UptimeMS    int64          `json:"uptime_ms"`
+	Boot        string         `json:"boot"`
+	Test        bool           `json:"test"`
+	Attrs       map[string]any `json:"attrs,omitempty"`
+}
+
+// EventID is the globally unique id of event seq from gateway gw.
+func EventID(gw string, seq uint64) string { return fmt.Sprintf("%s/%d", gw, seq) }
+
+// Status is the retained payload on the status topic: the birth message
+// (Online true) and the will / clean-stop message (Online false).
+type Status struct {
+	Online  bool      `json:"online"`
+	Boot    string    `json:"boot"`
+	Version string    `json:"version,omitempty"`
+	Started time.Time `json:"started,omitzero"`
+}
+
+// OutboxStats is the outbox part of telemetry and of /api/status.
+type OutboxStats struct {
+	Depth    int     `json:"depth"`
+	OldestS  float64 `json:"oldest_s"`
+	Bytes    int64   `json:"bytes"`
+	Dropped  uint64  `json:"dropped"`
+	FileSize int64   `json:"file_bytes,omitempty"`
+	NextSeq  uint64  `json:"next_seq,omitempty"`
+}
+
+// Telemetry is published every telemetry_interval at QoS 0.
+type Telemetry struct {
+	UptimeS  float64           `json:"uptime_s"`
+	Outbox   OutboxStats       `json:"outbox"`
+	DiskFree int64             `json:"disk_free"`
+	CPUTempC *float64          `json:"cpu_temp_c"`
+	Cameras  map[string]string `json:"cameras"`
+	Viewers  int               `json:"viewers"`
+}
+
+// Reply answers one command on reply/{id}.
+type Reply struct {
+	ID    string          `json:"id"`
+	OK    bool            `json:"ok"`
+	Error string          `json:"error,omitempty"`
+	Data  json.RawMessage `json:"-"`
+}
+
+// MarshalJSON flattens Data (a JSON object) into the reply beside id and ok,
+// as the contract shows: {"id":R,"ok":true,...}.
+func (r Reply) MarshalJSON() ([]byte, error) {
+	type head struct {
+		ID    string `json:"id"`
+		OK    bool   `json:"ok"`
+		Error string `json:"error,omitempty"`
+	}
+	h, err := json.Marshal(head{r.ID, r.OK, r.Error})
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Data) == 0 || string(r.Data) == "{}" || string(r.Data) == "null" {
+		return h, nil
+	}
+	d := strings.TrimSpace(string(r.Data))
+	if !strings.HasPrefix(d, "{") || !strings.HasSuffix(d, "}") {
+		return nil, fmt.Errorf("reply data must be a JSON object, got %.20q", d)
+	}
+	return append(append(h[:len(h)-1], ','), d[1:]...), nil
+}
+
+// Topic names below {prefix}/{gateway}/.
+const (
+	TopicStatus    = "status"
+	TopicEvent     = "event"
+	TopicSnapshot  = "snapshot"
+	TopicTelemetry = "telemetry"
+	TopicCmd       = "cmd"
+	TopicReply     = "reply"
+)
+
+var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidID reports whether s may be used as a gateway id (and so as one topic
+// level): lower-case letters, digits and '-', starting with a letter or digit,
+// at most 63 characters.
+func ValidID(s string) bool { return idRE.MatchString(s) }
+
+// Topics builds the topic names of one gateway.
+type Topics struct {
+	Prefix  string
+	Gateway string
+}
+
+// Base is "{prefix}/{gateway}/".
+func (t Topics) Base() string { return t.Prefix + "/" + t.Gateway + "/" }
+
+// Status is the retained birth/will topic.
+func (t Topics) Status() string { return t.Base() + TopicStatus }
+
+// Event is the topic events are published on.
+func (t Topics) Event() string { return t.Base() + TopicEvent }
+
+// Snapshot is the topic of the JPEG taken for event seq.
+func (t Topics) Snapshot(seq uint64) string { return fmt.Sprintf("%s%s/%d", t.Base(), TopicSnapshot, seq) }
+
+// Telemetry is the periodic health topic.
+func (t Topics) Telemetry() string { return t.Base() + TopicTelemetry }
+
+// Cmd is the topic of command name; CmdFilter subscribes to all of them.
+func (t Topics) Cmd(name string) string { return t.Base() + TopicCmd + "/" + name }
+
+// CmdFilter is the subscription filter for every command to this gateway.
+func (t Topics) CmdFilter() string { return t.Base() + TopicCmd + "/#" }
+
+// Reply is the topic of the reply to request id.
+func (t Topics) Reply(id string) string { return t.Base() + TopicReply + "/" + id }
+
+// Split parses a full topic into gateway id and the rest below it
+// ("event", "cmd/ping", ...). ok is false when the topic is not under prefix
+// or names an invalid gateway.
+func Split(prefix, topic string) (gateway, rest string, ok bool) {
+	p := prefix + "/"
+	if !strings.HasPrefix(topic, p) {
+		return "", "", false
+	}
+	gateway, rest, ok = strings.Cut(topic[len(p):], "/")
+	if !ok || !ValidID(gateway) || rest == "" {
+		return "", "", false
+	}
+	return gateway, rest, true
+}
