@@ -9,6 +9,8 @@
 //   - a client id already held by another user's session is refused, so one
 //     user cannot take over (and inherit the queued messages of) another's
 //     persistent session;
+//   - queued QoS 1 messages of a resumed session are resent in the order
+//     they were queued (mochi v2.7.9 may shuffle them; see keepOrder);
 //   - open mode (no password file) accepts anyone and checks nothing; it is
 //     refused unless the listener is loopback or Insecure is set.
 //
@@ -194,7 +196,7 @@ func (b *Broker) Start(ctx context.Context) (addr string, err error) {
 	caps.MaximumSessionExpiryInterval = SessionExpiry
 	b.srv = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
-		Logger:       b.log.With("component", "mochi"),
+		Logger:       b.log.With("lib", "mochi"),
 	})
 	b.tcp = newNetListener(tcpListenerID, ln)
 	b.pipe = newPipeListener()
@@ -261,7 +263,18 @@ type authHook struct {
 func (h *authHook) ID() string { return "antt-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSessionEstablish
+}
+
+// OnSessionEstablish runs just before mochi hands a kept session to the
+// reconnecting client and resends its queued messages (see keepOrder).
+func (h *authHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
+	if pk.Connect.Clean {
+		return
+	}
+	if old, ok := h.clients.Get(cl.ID); ok {
+		keepOrder(old.State.Inflight)
+	}
 }
 
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -44,9 +45,9 @@ func (l *netListener) Init(log *slog.Logger) error {
 	return nil
 }
 
-func (l *netListener) ID() string                  { return l.id }
-func (l *netListener) Address() string             { return l.ln.Addr().String() }
-func (l *netListener) Protocol() string            { return "tcp" }
+func (l *netListener) ID() string       { return l.id }
+func (l *netListener) Address() string  { return l.ln.Addr().String() }
+func (l *netListener) Protocol() string { return "tcp" }
 
 // Serve accepts until the listener is closed. mochi runs it in its own
 // goroutine.
@@ -95,10 +96,13 @@ func (l *netListener) Close(closeClients listeners.CloseFn) {
 // Called only after Close, so no new goroutine can be added.
 func (l *netListener) wait() { l.wg.Wait() }
 
-// pipeListener is an in-memory net.Listener: Dial hands one end of a
-// net.Pipe to Accept. The station's own MQTT client connects through it, so
-// it uses the same code path as against an external broker without opening
-// a port or needing credentials.
+// pipeListener is an in-process net.Listener: Dial hands one end of a
+// connected socket pair to Accept. The station's own MQTT client connects
+// through it, so it uses the same code path as against an external broker
+// without opening a port or needing credentials. A kernel socket pair
+// rather than net.Pipe: mochi writes a resumed session's queued messages
+// before it starts reading, and an unbuffered pipe deadlocks as soon as
+// the client answers one of them.
 type pipeListener struct {
 	conns chan net.Conn
 	once  sync.Once
@@ -127,7 +131,10 @@ func (p *pipeListener) Addr() net.Addr { return pipeAddr{} }
 
 // Dial returns a new connection to the broker, or an error once closed.
 func (p *pipeListener) Dial(ctx context.Context) (net.Conn, error) {
-	client, server := net.Pipe()
+	client, server, err := connPair()
+	if err != nil {
+		return nil, fmt.Errorf("connect to embedded broker: %w", err)
+	}
 	select {
 	case p.conns <- server:
 		return client, nil

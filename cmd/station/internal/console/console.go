@@ -1,0 +1,389 @@
+// Package console is the station's subscriber: it reads every gateway's
+// events, status, telemetry and replies from the broker, stores events in
+// the event log and prints one readable line per event and per gap.
+//
+// It is an ordinary MQTT client (paho) with a persistent session
+// (CleanSession false, fixed client id) and QoS 1 subscriptions, whether
+// the broker is the embedded one (reached in process through Dial) or an
+// external one, so events published while the station is briefly away are
+// queued by the broker and delivered when it comes back. An event is
+// acknowledged (PUBACK) only after the event log has committed it; an event
+// the log could not store is left unacknowledged so the broker sends it
+// again on the next connection.
+package console
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/antt-gateway/antt/cmd/station/internal/eventlog"
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// DefaultClientID is the station's MQTT client id; keeping it fixed is what
+// lets the broker keep the station's session between connections.
+const DefaultClientID = "antt-station"
+
+// Config wires a Console.
+type Config struct {
+	Prefix   string // topic prefix, default wire.DefaultPrefix
+	ClientID string // default DefaultClientID
+
+	// Broker is the external broker URL (mqtt://, mqtts://, tcp://, ssl://);
+	// ignored when Dial is set.
+	Broker string
+	// Dial opens a connection to the embedded broker.
+	Dial     func(ctx context.Context) (net.Conn, error)
+	Username string
+	Password string
+	TLS      *tls.Config
+
+	Log *eventlog.Log
+	// Out receives the event lines; Location is their time zone
+	// (default Asia/Ho_Chi_Minh).
+	Out      io.Writer
+	Location *time.Location
+	Logger   *slog.Logger
+	// Ready, if set, is called each time the subscriptions are in place.
+	Ready func()
+}
+
+// Console is a running subscriber.
+type Console struct {
+	cfg Config
+	log *slog.Logger
+
+	outMu sync.Mutex // one line at a time on Out
+	wg    sync.WaitGroup
+}
+
+// New checks cfg and fills in its defaults.
+func New(cfg Config) (*Console, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = wire.DefaultPrefix
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID
+	}
+	if cfg.Log == nil || cfg.Out == nil {
+		return nil, errors.New("console needs an event log and an output")
+	}
+	if cfg.Dial == nil && cfg.Broker == "" {
+		return nil, errors.New("console needs a broker URL or the embedded broker")
+	}
+	if cfg.Location == nil {
+		cfg.Location = VietnamTime()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Console{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// VietnamTime is Asia/Ho_Chi_Minh, or the same fixed UTC+7 (Vietnam has no
+// daylight saving) where the time zone database is missing.
+func VietnamTime() *time.Location {
+	if loc, err := time.LoadLocation("Asia/Ho_Chi_Minh"); err == nil {
+		return loc
+	}
+	return time.FixedZone("+07", 7*3600)
+}
+
+// filters are the station's subscriptions, all at QoS 1.
+func (c *Console) filters() map[string]paho.MessageHandler {
+	p := c.cfg.Prefix + "/+/"
+	return map[string]paho.MessageHandler{
+		p + wire.TopicEvent:        c.onEvent,
+		p + wire.TopicStatus:       c.onStatus,
+		p + wire.TopicTelemetry:    c.onTelemetry,
+		p + wire.TopicReply + "/#": c.onReply,
+	}
+}
+
+// Run connects, subscribes and handles messages until ctx ends. It returns
+// nil after a clean stop and an error if the options are unusable.
+func (c *Console) Run(ctx context.Context) error {
+	o := paho.NewClientOptions().
+		SetClientID(c.cfg.ClientID).
+		SetCleanSession(false).
+		SetOrderMatters(true).
+		SetAutoAckDisabled(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(2 * time.Second).
+		SetMaxReconnectInterval(30 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetConnectTimeout(10 * time.Second).
+		SetUsername(c.cfg.Username).
+		SetPassword(c.cfg.Password)
+	if c.cfg.Dial != nil {
+		o.AddBroker("tcp://embedded")
+		o.SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
+			return c.cfg.Dial(ctx)
+		})
+	} else {
+		u, err := url.Parse(c.cfg.Broker)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("broker URL %q: want mqtt://host:port or mqtts://host:port", c.cfg.Broker)
+		}
+		o.AddBroker(c.cfg.Broker)
+		if c.cfg.TLS != nil {
+			o.SetTLSConfig(c.cfg.TLS)
+		}
+	}
+	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { m.Ack() })
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		c.log.Warn("connection to broker lost; reconnecting", "error", err)
+	})
+	o.SetOnConnectHandler(func(cl paho.Client) {
+		// With a kept session the broker remembers the subscriptions, but a
+		// new or expired session needs them, and subscribing again is
+		// harmless. Done in a goroutine: paho must not block in this handler.
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.subscribe(ctx, cl)
+		}()
+	})
+	cl := paho.NewClient(o)
+	for f, h := range c.filters() {
+		cl.AddRoute(f, h)
+	}
+	tok := cl.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("connect to broker: %w", err)
+		}
+	case <-ctx.Done():
+	}
+	<-ctx.Done()
+	cl.Disconnect(500)
+	c.wg.Wait()
+	return nil
+}
+
+func (c *Console) subscribe(ctx context.Context, cl paho.Client) {
+	qos := map[string]byte{}
+	for f := range c.filters() {
+		qos[f] = 1
+	}
+	tok := cl.SubscribeMultiple(qos, nil)
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return
+	}
+	if err := tok.Error(); err != nil {
+		c.log.Error("subscribe failed", "error", err)
+		return
+	}
+	for f, code := range tok.(*paho.SubscribeToken).Result() {
+		if code > 2 {
+			c.log.Error("broker refused subscription", "filter", f, "code", code)
+			return
+		}
+	}
+	c.log.Info("subscribed", "prefix", c.cfg.Prefix, "client_id", c.cfg.ClientID)
+	if c.cfg.Ready != nil {
+		c.cfg.Ready()
+	}
+}
+
+func (c *Console) println(s string) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	fmt.Fprintln(c.cfg.Out, s)
+}
+
+func (c *Console) onEvent(_ paho.Client, m paho.Message) {
+	gw, _, ok := wire.Split(c.cfg.Prefix, m.Topic())
+	if !ok {
+		m.Ack()
+		return
+	}
+	res, err := c.cfg.Log.Add(gw, m.Payload())
+	if errors.Is(err, eventlog.ErrInvalid) {
+		c.log.Warn("event dropped: invalid", "gateway", gw, "error", err)
+		m.Ack() // it will never be storable; redelivery would not help
+		return
+	}
+	if err != nil {
+		// Not acknowledged: the broker sends it again after a reconnect.
+		c.log.Error("event not stored", "gateway", gw, "error", err)
+		return
+	}
+	m.Ack()
+	if res.Status == eventlog.Duplicate {
+		c.log.Debug("duplicate event", "id", res.Event.ID, "conflict", res.Conflict)
+		if res.Conflict {
+			c.log.Warn("duplicate event id with different content", "id", res.Event.ID)
+		}
+		return
+	}
+	for _, g := range res.NewGaps {
+		c.println(FormatGap(g, false, c.cfg.Location))
+	}
+	c.println(FormatEvent(gw, res, c.cfg.Location))
+	for _, g := range res.Explained {
+		c.println(FormatGap(g, true, c.cfg.Location))
+	}
+}
+
+func (c *Console) onStatus(_ paho.Client, m paho.Message) {
+	defer m.Ack()
+	gw, _, ok := wire.Split(c.cfg.Prefix, m.Topic())
+	if !ok || len(m.Payload()) == 0 { // an empty retained message clears the topic
+		return
+	}
+	var st wire.Status
+	if err := json.Unmarshal(m.Payload(), &st); err != nil {
+		c.log.Warn("bad status message", "gateway", gw, "error", err)
+		return
+	}
+	now := time.Now()
+	c.cfg.Log.SetStatus(gw, st, now)
+	state := "OFFLINE"
+	if st.Online {
+		state = "online"
+	}
+	line := fmt.Sprintf("%s %-16s %s boot=%s", now.In(c.cfg.Location).Format(timeFormat), gw, state, st.Boot)
+	if st.Version != "" {
+		line += " version=" + st.Version
+	}
+	if m.Retained() {
+		line += " (retained)"
+	}
+	c.println(line)
+}
+
+func (c *Console) onTelemetry(_ paho.Client, m paho.Message) {
+	defer m.Ack()
+	gw, _, ok := wire.Split(c.cfg.Prefix, m.Topic())
+	if !ok {
+		return
+	}
+	var t wire.Telemetry
+	if err := json.Unmarshal(m.Payload(), &t); err != nil {
+		c.log.Warn("bad telemetry message", "gateway", gw, "error", err)
+		return
+	}
+	c.cfg.Log.SetTelemetry(gw, t, time.Now())
+	c.log.Debug("telemetry", "gateway", gw, "outbox_depth", t.Outbox.Depth, "uptime_s", t.UptimeS)
+}
+
+func (c *Console) onReply(_ paho.Client, m paho.Message) {
+	defer m.Ack()
+	gw, rest, ok := wire.Split(c.cfg.Prefix, m.Topic())
+	if !ok {
+		return
+	}
+	var r struct {
+		ID    string `json:"id"`
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(m.Payload(), &r); err != nil {
+		c.log.Warn("bad reply", "gateway", gw, "topic", rest, "error", err)
+		return
+	}
+	line := fmt.Sprintf("%s %-16s reply %s ok=%v", time.Now().In(c.cfg.Location).Format(timeFormat), gw, r.ID, r.OK)
+	if r.Error != "" {
+		line += " error=" + r.Error
+	}
+	c.println(line)
+}
+
+const timeFormat = "2006-01-02 15:04:05 MST"
+
+// FormatEvent is the console line of one new event: time (the gateway's
+// clock, marked '?' when it was not synchronised), gateway, seq, kind,
+// source, state, and flags.
+func FormatEvent(gw string, r eventlog.Result, loc *time.Location) string {
+	ev := r.Event
+	var b strings.Builder
+	b.WriteString(ev.Time.In(loc).Format(timeFormat))
+	if !ev.ClockSynced {
+		b.WriteString("?")
+	}
+	fmt.Fprintf(&b, " %-16s #%-6d %-15s", gw, ev.Seq, printable(ev.Kind))
+	if ev.Source != "" {
+		fmt.Fprintf(&b, " source=%s", printable(ev.Source))
+	}
+	if ev.State != "" {
+		fmt.Fprintf(&b, " state=%s", printable(ev.State))
+	}
+	if ev.Test {
+		b.WriteString(" TEST")
+	}
+	if r.Late {
+		b.WriteString(" (late)")
+	}
+	return b.String()
+}
+
+// FormatGap is the console line of a gap: newly seen, or (later) explained.
+func FormatGap(g eventlog.Gap, later bool, loc *time.Location) string {
+	what := "GAP"
+	if later {
+		what = "gap now explained:"
+	}
+	line := fmt.Sprintf("%s %-16s %s seq %d-%d (%d events)", time.Now().In(loc).Format(timeFormat), g.Gateway, what, g.First, g.Last, g.Len())
+	if g.Explained {
+		return line + " explained: " + g.Reason
+	}
+	return line + " UNEXPLAINED"
+}
+
+// printable keeps a gateway-supplied string from breaking the line or the
+// terminal: control characters are escaped.
+func printable(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) }) < 0 {
+		return s
+	}
+	q := fmt.Sprintf("%q", s)
+	return q[1 : len(q)-1]
+}
+
+// ClientTLS builds the TLS settings for an external broker: ca verifies the
+// broker (system roots when empty), cert and key are the station's client
+// certificate for mutual TLS (both or neither).
+func ClientTLS(ca, cert, key string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("read broker CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("broker CA %s: no PEM certificate found", ca)
+		}
+		cfg.RootCAs = pool
+	}
+	if (cert == "") != (key == "") {
+		return nil, errors.New("a client certificate needs both -cert and -key")
+	}
+	if cert != "" {
+		kp, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("load client key pair %s, %s: %w", cert, key, err)
+		}
+		cfg.Certificates = []tls.Certificate{kp}
+	}
+	return cfg, nil
+}
