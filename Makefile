@@ -5,7 +5,7 @@ SHELL      := /bin/bash
 GO         ?= go
 MODULE     := github.com/antt-gateway/antt
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS    := -s -w -buildid= -X $(MODULE)/device.Version=$(VERSION)
+LDFLAGS    := -s -w -buildid= -X $(MODULE)/device.Version=$(VERSION) -X main.version=$(VERSION)
 GOFLAGS_RELEASE := -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'
 STATICCHECK_VERSION := v0.8.2
 BIN        := bin

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -220,5 +219,3 @@ func DecodeStrict(r io.Reader, v any) error {
 	}
 	return nil
 }
-
-var _ = time.Second

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/sensors"
 	"github.com/antt-gateway/antt/uplink"
 )
 
@@ -39,4 +40,24 @@ func uplinkConfig(cfg *config.Config, boot string, started time.Time) (uplink.Co
 		}
 	}
 	return uc, nil
+}
+
+// sensorConfig turns one sensors entry into the driver's settings.
+func sensorConfig(s config.Sensor) sensors.Config {
+	c := sensors.Config{
+		Name:      s.Name,
+		Kind:      s.Kind,
+		Driver:    s.Driver,
+		Pin:       s.Pin,
+		ActiveLow: s.Active == "low",
+		Pull:      s.Pull,
+		Debounce:  s.Debounce,
+		Hold:      s.Hold,
+		Every:     s.Every,
+	}
+	for _, st := range s.Script {
+		// A script's level is the electrical level; with active: low, low is active.
+		c.Script = append(c.Script, sensors.Step{At: st.At, Active: (st.Level == "high") != c.ActiveLow})
+	}
+	return c
 }

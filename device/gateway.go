@@ -46,6 +46,7 @@ type Gateway struct {
 	log     *slog.Logger
 	boot    string
 	started time.Time // carries the monotonic reading uptimes are measured from
+	clock   *sensors.SystemClock
 
 	outbox  *outbox.Outbox
 	inputs  []sensors.Input
@@ -69,6 +70,7 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 		log:     log,
 		boot:    NewBootID(),
 		started: time.Now(),
+		clock:   sensors.NewSystemClock(),
 		kinds:   make(map[string]string),
 		edges:   make(chan sensors.Edge, 256),
 	}
@@ -94,7 +96,7 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 	}
 
 	for _, sc := range cfg.Sensors {
-		in, err := sensors.Open(sensorConfig(sc), sensors.Options{Logger: log.With("sensor", sc.Name)})
+		in, err := sensors.Open(sensorConfig(sc), sensors.Options{Clock: g.clock, Logger: log})
 		if err != nil {
 			return fail(fmt.Errorf("open sensor %s: %w", sc.Name, err))
 		}
@@ -131,7 +133,7 @@ func (g *Gateway) APIAddr() string {
 	return g.apiLn.Addr().String()
 }
 
-func (g *Gateway) uptime() time.Duration { return time.Since(g.started) }
+func (g *Gateway) uptime() time.Duration { return g.clock.Uptime() }
 
 // Run runs the gateway until ctx ends, then stops every part in order:
 // sensors first, then the edges they left are made durable, then the uplink
@@ -244,17 +246,13 @@ func (g *Gateway) edgeEvent(e sensors.Edge) *wire.Event {
 	if e.Active {
 		state = wire.StateActive
 	}
-	up := e.Time.Sub(g.started) // monotonic when the driver used time.Now
-	if e.Mono > 0 {
-		up = e.Mono
-	}
 	return &wire.Event{
 		Kind:        e.Kind,
 		Source:      e.Sensor,
 		State:       state,
 		Time:        e.Time,
 		ClockSynced: ClockSynced(e.Time),
-		UptimeMS:    up.Milliseconds(),
+		UptimeMS:    e.Mono.Milliseconds(),
 		Boot:        g.boot,
 	}
 }
@@ -296,5 +294,5 @@ func (q queue) Peek(after uint64, max int) ([]uplink.Message, error) {
 	return msgs, nil
 }
 
-func (q queue) Ack(seqs ...uint64) error  { return q.ob.Ack(seqs...) }
-func (q queue) Notify() <-chan struct{} { return q.ob.Notify() }
+func (q queue) Ack(seqs ...uint64) error { return q.ob.Ack(seqs...) }
+func (q queue) Notify() <-chan struct{}  { return q.ob.Notify() }

@@ -348,7 +348,7 @@ func (s *Session) connection(ctx context.Context) (time.Duration, error) {
 	defer cancelDial()
 
 	opts := mqtt.NewClientOptions().
-		AddBroker("tcp://" + s.brokerAddr()).
+		AddBroker("tcp://"+s.brokerAddr()).
 		SetClientID(s.cfg.ClientID).
 		SetUsername(s.cfg.Username).
 		SetPassword(s.cfg.Password).
@@ -548,7 +548,7 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 				select {
 				case <-f.tok.Done():
 					if err := f.tok.Error(); err != nil {
-						failed = cmp(failed, fmt.Errorf("publish seq %d: %w", f.seq, err))
+						failed = firstErr(failed, fmt.Errorf("publish seq %d: %w", f.seq, err))
 					} else {
 						acks = append(acks, f.seq)
 					}
@@ -589,8 +589,8 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 	}
 }
 
-// cmp keeps the first error.
-func cmp(first, next error) error {
+// firstErr keeps the first error.
+func firstErr(first, next error) error {
 	if first != nil {
 		return first
 	}

@@ -151,7 +151,9 @@ func (t Topics) Status() string { return t.Base() + TopicStatus }
 func (t Topics) Event() string { return t.Base() + TopicEvent }
 
 // Snapshot is the topic of the JPEG taken for event seq.
-func (t Topics) Snapshot(seq uint64) string { return fmt.Sprintf("%s%s/%d", t.Base(), TopicSnapshot, seq) }
+func (t Topics) Snapshot(seq uint64) string {
+	return fmt.Sprintf("%s%s/%d", t.Base(), TopicSnapshot, seq)
+}
 
 // Telemetry is the periodic health topic.
 func (t Topics) Telemetry() string { return t.Base() + TopicTelemetry }
