@@ -12,7 +12,7 @@ BIN        := bin
 
 export CGO_ENABLED := 0
 
-.PHONY: all build cross test test-deps unit lint bench demo clean fuzz
+.PHONY: all build cross test test-deps unit test-arm test-board lint bench demo clean fuzz
 
 all: build
 
@@ -31,8 +31,9 @@ cross:
 	cd $(BIN) && sha256sum linux-*/* > SHA256SUMS && cat SHA256SUMS
 	@ls -l $(BIN)/linux-*/* | awk '{printf "%-28s %6.2f MiB\n", $$9, $$5/1048576}'
 
-## test: install the tests' tools (apt when root, Go modules), lint, run every test
-test: test-deps lint unit
+## test: install the tests' tools (apt when root, Go modules), lint, run every
+## test natively, under qemu-user for arm and arm64, and on the emulated board
+test: test-deps lint unit test-arm test-board
 
 test-deps:
 	@./.ci/test-deps.sh
@@ -40,12 +41,27 @@ test-deps:
 unit:
 	$(GO) test -count=1 -timeout 15m ./...
 
+## test-arm: the whole suite cross-compiled for 32-bit ARM (GOARM=7) and arm64,
+## run under qemu-user; -short scales the longest soak tests down, none is skipped
+test-arm:
+	GOARCH=arm GOARM=7 ANTT_TEST_EXEC=qemu-arm-static \
+	  $(GO) test -count=1 -short -timeout 20m -exec qemu-arm-static ./...
+	GOARCH=arm64 ANTT_TEST_EXEC=qemu-aarch64-static \
+	  $(GO) test -count=1 -short -timeout 20m -exec qemu-aarch64-static ./...
+
+## test-board: gateway (arm64, armv7) on an emulated arm64 board with real Linux GPIO (gpio-sim)
+test-board:
+	@./.ci/test-deps.sh
+	$(GO) test -tags board -count=1 -timeout 10m -run 'TestBoard$$' -v ./device/boardtest/
+
 ## lint: gofmt, go vet, staticcheck
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags board ./device/boardtest/
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags board ./device/boardtest/
 
 ## bench: the figures of docs/performance.md, printed as a table
 bench: test-deps

@@ -69,7 +69,7 @@ BR="$(cd "$BUILDROOT_DIR" 2>/dev/null && pwd)" || {
 }
 
 # 0. The pinned release.
-have="$(git -C "$BR" rev-parse 'HEAD^{commit}' 2>/dev/null || echo unknown)"
+have="$(git -C "$BR" rev-parse --verify -q 'HEAD^{commit}' 2>/dev/null || echo unknown)"
 version="$(make -s -C "$BR" --no-print-directory print-version 2>/dev/null || echo unknown)"
 echo "== Buildroot $version at $have ($BR)"
 if [ "$have" != "$BUILDROOT_COMMIT" ]; then

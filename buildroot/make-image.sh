@@ -37,24 +37,23 @@ case " $ANTT_BOARDS " in
 	*) die "unknown board '$BOARD' (one of: $ANTT_BOARDS)" ;;
 esac
 
-CACHE="${ANTT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/antt-buildroot}"
-mkdir -p "$CACHE"
-CACHE="$(cd "$CACHE" && pwd)"
+CACHE="$(realpath -m "${ANTT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/antt-buildroot}")"
 case "$CACHE/" in
 	"$REPO"/*) die "ANTT_CACHE ($CACHE) is inside the repository; Buildroot copies the repository into its build tree, so put the cache elsewhere" ;;
 esac
+mkdir -p "$CACHE"
 
 # Buildroot at the pinned release, cloned once into the cache.
 if [ -z "${BUILDROOT_DIR:-}" ]; then
 	BUILDROOT_DIR="$CACHE/buildroot-$BUILDROOT_TAG"
 	if [ ! -d "$BUILDROOT_DIR/.git" ]; then
 		rm -rf "$BUILDROOT_DIR.tmp"
-		git clone --quiet --depth 1 --branch "$BUILDROOT_TAG" \
+		git -c advice.detachedHead=false clone --quiet --depth 1 --branch "$BUILDROOT_TAG" \
 			"$BUILDROOT_GIT" "$BUILDROOT_DIR.tmp"
 		mv "$BUILDROOT_DIR.tmp" "$BUILDROOT_DIR"
 	fi
 fi
-have="$(git -C "$BUILDROOT_DIR" rev-parse 'HEAD^{commit}' 2>/dev/null || true)"
+have="$(git -C "$BUILDROOT_DIR" rev-parse --verify -q 'HEAD^{commit}' 2>/dev/null || true)"
 [ "$have" = "$BUILDROOT_COMMIT" ] ||
 	die "$BUILDROOT_DIR is at commit '${have:-none}', not Buildroot $BUILDROOT_TAG ($BUILDROOT_COMMIT)"
 [ -z "$(git -C "$BUILDROOT_DIR" status --porcelain --untracked-files=no)" ] ||

@@ -211,3 +211,24 @@ func BenchmarkPacketPath(b *testing.B) {
 		b.Fatalf("frames %d, stats %+v", frames, st)
 	}
 }
+
+func TestPTSUnwrap(t *testing.T) {
+	ts := trackState{rate: 90000}
+	rtpTime := uint32(0xffff0000)
+	if ts.pts(rtpTime) != 0 {
+		t.Fatal("first PTS not zero")
+	}
+	// Three days of 25 frames/s in steps of 3600 ticks wraps the 32-bit clock many times.
+	var got time.Duration
+	for range 3 * 24 * 3600 * 25 / 100 {
+		rtpTime += 360000 // 4 s steps keep the loop short
+		got = ts.pts(rtpTime)
+	}
+	want := time.Duration(3*24*3600*25/100) * 4 * time.Second
+	if got != want {
+		t.Fatalf("PTS after three days = %v, want %v", got, want)
+	}
+	if ts.pts(rtpTime-90000) != want-time.Second {
+		t.Fatal("a timestamp going back one second is not one second earlier")
+	}
+}

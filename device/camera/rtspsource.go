@@ -223,7 +223,9 @@ func (ts *trackState) pts(rtpTime uint32) time.Duration {
 	}
 	ts.ext += int64(int32(rtpTime - ts.last))
 	ts.last = rtpTime
-	return time.Duration(ts.ext * int64(time.Second) / ts.rate)
+	// Split so ext*1e9 cannot overflow (it would after a day at 90 kHz).
+	sec, rem := ts.ext/ts.rate, ts.ext%ts.rate
+	return time.Duration(sec)*time.Second + time.Duration(rem*int64(time.Second)/ts.rate)
 }
 
 // h265Key reports whether an H.265 RTP payload starts an IRAP picture

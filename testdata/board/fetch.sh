@@ -41,7 +41,7 @@ mirror=$(
   } 2>/dev/null | grep -E '/debian/?$' | head -n1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-[ -r "$keyring" ] || { echo "fetch.sh: $keyring missing; run testdata/board/deps.sh" >&2; exit 1; }
+[ -r "$keyring" ] || { echo "fetch.sh: $keyring missing; run .ci/test-deps.sh" >&2; exit 1; }
 
 a=$cache/apt
 mkdir -p "$a/state/lists/partial" "$a/cache/archives/partial" "$a/etc/sources.list.d" "$a/etc/preferences.d" "$a/etc/apt.conf.d" "$a/debs"

@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/antt-gateway/antt/device/reexec"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -84,7 +84,7 @@ func TestDurableAcrossKill(t *testing.T) {
 	ackTried := map[uint64]bool{}
 	var maxSeq uint64
 	for round := range 5 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd := reexec.Command("-test.run=^$")
 		cmd.Env = append(os.Environ(), "OUTBOX_CRASH_CHILD="+path)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -188,7 +188,7 @@ func compactChild(path string) {
 func TestCompactionSurvivesKill(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	for round := range 5 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd := reexec.Command("-test.run=^$")
 		cmd.Env = append(os.Environ(), "OUTBOX_COMPACT_CHILD="+path)
 		out, err := cmd.StdoutPipe()
 		if err != nil {

@@ -227,7 +227,7 @@ func (c *Client) writeRequest(q *request) (int, error) {
 
 // roundTrip sends q and returns the matching response, answering an
 // authentication challenge once (again when the nonce went stale).
-func (c *Client) roundTrip(ctx context.Context, q *request) (*Response, error) {
+func (c *Client) roundTrip(ctx context.Context, q *request) (*response, error) {
 	done := c.stepDeadline(ctx)
 	defer done()
 	wrap := func(what string, err error) error {
@@ -241,7 +241,7 @@ func (c *Client) roundTrip(ctx context.Context, q *request) (*Response, error) {
 		if err != nil {
 			return nil, wrap("write", err)
 		}
-		var resp *Response
+		var resp *response
 		for resp == nil {
 			m, err := c.rd.next(nil)
 			if err != nil {
@@ -288,7 +288,7 @@ func (c *Client) answerServer(m message) {
 	fmt.Fprintf(c.conn, "RTSP/1.0 %s\r\nCSeq: %s\r\n\r\n", code, strings.TrimSpace(m.reqCSeq))
 }
 
-func (c *Client) expectOK(q *request, resp *Response) error {
+func (c *Client) expectOK(q *request, resp *response) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
@@ -297,7 +297,7 @@ func (c *Client) expectOK(q *request, resp *Response) error {
 
 // follow performs q, following up to MaxRedirects redirects to a new URL
 // (reconnecting when the host changes).
-func (c *Client) follow(ctx context.Context, method string, header [][2]string) (*Response, error) {
+func (c *Client) follow(ctx context.Context, method string, header [][2]string) (*response, error) {
 	for hops := 0; ; hops++ {
 		q := &request{method: method, url: c.url.String(), header: header}
 		resp, err := c.roundTrip(ctx, q)

@@ -32,8 +32,8 @@ const (
 // ErrMalformed is wrapped by every error about a message that breaks the protocol.
 var ErrMalformed = errors.New("rtsp: malformed message")
 
-// Response is an RTSP response read from the server.
-type Response struct {
+// response is an RTSP response read from the server.
+type response struct {
 	StatusCode int
 	Reason     string
 	Header     textproto.MIMEHeader
@@ -41,7 +41,7 @@ type Response struct {
 }
 
 // CSeq returns the response's sequence number, or -1 when it has none.
-func (r *Response) CSeq() int {
+func (r *response) CSeq() int {
 	v, err := strconv.Atoi(strings.TrimSpace(r.Header.Get("CSeq")))
 	if err != nil {
 		return -1
@@ -53,7 +53,7 @@ func (r *Response) CSeq() int {
 // requests, or a request the server sent us (some cameras send
 // GET_PARAMETER or ANNOUNCE to the client).
 type message struct {
-	resp      *Response
+	resp      *response
 	reqMethod string // set when the server sent a request
 	reqCSeq   string
 }
@@ -156,7 +156,7 @@ func (r *reader) readMessage() (message, error) {
 		return message{}, err
 	}
 	var m message
-	resp := &Response{}
+	resp := &response{}
 	if strings.HasPrefix(first, "RTSP/") {
 		proto, rest, ok := strings.Cut(first, " ")
 		if !ok || !strings.HasPrefix(proto, "RTSP/1.") {

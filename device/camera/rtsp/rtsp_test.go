@@ -44,10 +44,11 @@ func (f *fakeConn) read() (fakeReq, error) {
 	return fakeReq{p[0], p[1], h}, nil
 }
 
-func (f *fakeConn) write(s string) {
+func (f *fakeConn) write(s string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, _ = f.c.Write([]byte(s))
+	_, err := f.c.Write([]byte(s))
+	return err
 }
 
 func (f *fakeConn) reply(r fakeReq, status string, headers ...string) {
@@ -64,11 +65,11 @@ func (f *fakeConn) replyBody(r fakeReq, status, body string, headers ...string) 
 		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
 	}
 	b.WriteString("\r\n" + body)
-	f.write(b.String())
+	_ = f.write(b.String())
 }
 
-func (f *fakeConn) frame(ch byte, data []byte) {
-	f.write(string(append([]byte{'$', ch, byte(len(data) >> 8), byte(len(data))}, data...)))
+func (f *fakeConn) frame(ch byte, data []byte) error {
+	return f.write(string(append([]byte{'$', ch, byte(len(data) >> 8), byte(len(data))}, data...)))
 }
 
 // serve runs handle for each connection on a loopback listener and returns
@@ -115,7 +116,7 @@ func camera(f *fakeConn, timeout int, onPlay func(f *fakeConn), keepAlives ...ch
 			f.replyBody(r, "200 OK", testSDP, "Content-Type: application/sdp", "Content-Base: "+r.url+"/")
 		case "SETUP":
 			tr := r.h.Get("Transport")
-			f.frame(0, []byte("stray frame before the answer"))
+			_ = f.frame(0, []byte("stray frame before the answer"))
 			f.reply(r, "200 OK", fmt.Sprintf("Session: 12345678;timeout=%d", timeout), "Transport: "+tr+";ssrc=1234")
 		case "PLAY":
 			f.reply(r, "200 OK", "Session: 12345678")
@@ -171,8 +172,10 @@ func TestSessionKeepAliveAndInterleaved(t *testing.T) {
 					return
 				case <-time.After(20 * time.Millisecond):
 				}
-				f.frame(0, []byte{0x80, 96, byte(seq >> 8), byte(seq), 0, 0, 0, 0, 0, 0, 0, 1, 0x41, 0x9a})
-				f.frame(1, []byte{0x81, 200, 0, 6})
+				if f.frame(0, []byte{0x80, 96, byte(seq >> 8), byte(seq), 0, 0, 0, 0, 0, 0, 0, 1, 0x41, 0x9a}) != nil ||
+					f.frame(1, []byte{0x81, 200, 0, 6}) != nil {
+					return
+				}
 			}
 		}, keepAlives)
 	})
@@ -381,7 +384,7 @@ func TestMalformedResponses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			u := serve(t, func(f *fakeConn) {
 				if _, err := f.read(); err == nil {
-					f.write(tc.resp)
+					_ = f.write(tc.resp)
 				}
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -505,5 +508,81 @@ func BenchmarkInterleavedRead(b *testing.B) {
 	}
 	if n == 0 {
 		b.Fatal("no frames")
+	}
+}
+
+// A camera that does not list GET_PARAMETER gets OPTIONS as keep-alive; a
+// relative Content-Base resolves against the request URL; Close during Run
+// ends Run at once.
+func TestOptionsKeepAliveRelativeBaseAndClose(t *testing.T) {
+	got := make(chan string, 16)
+	u := serve(t, func(f *fakeConn) {
+		for {
+			r, err := f.read()
+			if err != nil {
+				return
+			}
+			switch r.method {
+			case "OPTIONS":
+				if r.h.Get("Session") != "" {
+					got <- "OPTIONS " + r.url
+				}
+				f.reply(r, "200 OK", "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN")
+			case "DESCRIBE":
+				f.replyBody(r, "200 OK", strings.Replace(testSDP, "a=control:*", "a=control:agg", 1),
+					"Content-Type: application/sdp", "Content-Base: /base/dir/")
+			case "SETUP":
+				got <- "SETUP " + r.url
+				f.reply(r, "200 OK", "Session: s1;timeout=1", "Transport: "+r.h.Get("Transport"))
+			case "PLAY":
+				got <- "PLAY " + r.url
+				f.reply(r, "200 OK")
+				go func() {
+					for i := 0; i < 200; i++ {
+						if f.frame(0, []byte{0x80, 96, 0, byte(i), 0, 0, 0, 0, 0, 0, 0, 1}) != nil {
+							return
+						}
+						time.Sleep(10 * time.Millisecond) // pacing like a camera, not synchronisation
+					}
+				}()
+			case "TEARDOWN":
+				got <- "TEARDOWN " + r.url
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _ := start(t, ctx, u+"/cam?x=1", Config{})
+	want := []string{
+		"SETUP " + u + "/base/dir/agg/stream=0",
+		"SETUP " + u + "/base/dir/agg/stream=1",
+		"PLAY " + u + "/base/dir/agg",
+		"OPTIONS " + u + "/base/dir/agg",
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, func(Packet) {}) }()
+	for _, w := range want {
+		select {
+		case g := <-got:
+			if g != w {
+				t.Fatalf("server saw %q, want %q", g, w)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("server never saw %q", w)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Run returned nil after Close")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Run did not end after Close")
+	}
+	if g := <-got; g != "TEARDOWN "+u+"/base/dir/agg" {
+		t.Fatalf("server saw %q, want the TEARDOWN", g)
 	}
 }
