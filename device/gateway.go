@@ -109,7 +109,7 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 		return fail(err)
 	}
 	g.router = uplink.NewRouter()
-	g.session = uplink.New(ucfg, queue{ob}, g.router, g.Telemetry, log.With("part", "uplink"))
+	g.session = uplink.New(ucfg, OutboxQueue(ob), g.router, g.Telemetry, log.With("part", "uplink"))
 
 	g.apiLn = opt.Listener
 	if g.apiLn == nil && cfg.API.Listen != "" {
@@ -279,7 +279,10 @@ func (g *Gateway) closeInputs() {
 	}
 }
 
-// queue adapts the outbox to the uplink's Queue contract.
+// OutboxQueue adapts an outbox to the uplink's Queue contract: the session
+// publishes straight from the durable queue.
+func OutboxQueue(ob *outbox.Outbox) uplink.Queue { return queue{ob} }
+
 type queue struct{ ob *outbox.Outbox }
 
 func (q queue) Peek(after uint64, max int) ([]uplink.Message, error) {

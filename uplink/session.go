@@ -500,32 +500,49 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 	stall := time.NewTicker(ackTimeout / 3)
 	defer stall.Stop()
 
+	// Acks are committed (fsynced) by the outbox; doing that here would
+	// stall publishing for an fsync per sweep. The acker commits them
+	// behind the publisher, merging what piles up meanwhile. An ack lost
+	// in a crash only means a duplicate later.
+	acker := newAcker(s)
+	defer acker.close()
+
 	topic := s.topics.Event()
 	window := s.cfg.Window
 	inflight := make([]flight, 0, window)
 	acks := make([]uint64, 0, window)
-	var last uint64 // highest seq published on this connection
-	more := true    // the queue may hold messages after last
+	var (
+		last  uint64    // highest seq read from the queue on this connection
+		ahead []Message // read, not yet published, in seq order
+		more  = true    // the queue may hold messages after last
+	)
 	for {
-		if more && len(inflight) < window {
-			n := window - len(inflight)
-			msgs, err := s.q.Peek(last, n)
+		if len(ahead) == 0 && more && len(inflight) < window {
+			// Read ahead of the window: one read transaction serves many
+			// publishes while a backlog drains.
+			msgs, err := s.q.Peek(last, readAhead)
 			if err != nil {
 				// The outbox is broken, not the connection; retry on the
 				// next notification or stall tick.
 				s.log.Error("uplink: read outbox", "err", err)
 				more = false
 			} else {
-				now := time.Now()
-				for _, m := range msgs {
-					tok := client.Publish(topic, 1, false, m.Payload)
-					inflight = append(inflight, flight{m.Seq, tok, now})
-					last = m.Seq
+				ahead = append(ahead[:0], msgs...)
+				if len(msgs) > 0 {
+					last = msgs[len(msgs)-1].Seq
 				}
-				s.published.Add(uint64(len(msgs)))
-				s.inFlight.Store(int64(len(inflight)))
-				more = len(msgs) == n
+				more = len(msgs) == readAhead
 			}
+		}
+		if n := min(window-len(inflight), len(ahead)); n > 0 {
+			now := time.Now()
+			for _, m := range ahead[:n] {
+				tok := client.Publish(topic, 1, false, m.Payload)
+				inflight = append(inflight, flight{m.Seq, tok, now})
+			}
+			ahead = ahead[n:]
+			s.published.Add(uint64(n))
+			s.inFlight.Store(int64(len(inflight)))
 		}
 		var head <-chan struct{}
 		if len(inflight) > 0 {
@@ -559,13 +576,7 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 			inflight = keep
 			s.inFlight.Store(int64(len(inflight)))
 			if len(acks) > 0 {
-				if err := s.q.Ack(acks...); err != nil {
-					// Not fatal: they stay queued and go again after the
-					// next reconnect (duplicates, never losses).
-					s.log.Error("uplink: ack outbox", "err", err, "n", len(acks))
-				} else {
-					s.acked.Add(uint64(len(acks)))
-				}
+				acker.add(acks)
 				acks = acks[:0]
 			}
 			if failed != nil {
@@ -589,10 +600,104 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 	}
 }
 
+// readAhead is how many messages one Peek reads ahead of the window.
+const readAhead = 256
+
 // firstErr keeps the first error.
 func firstErr(first, next error) error {
 	if first != nil {
 		return first
 	}
 	return next
+}
+
+// acker commits PUBACKed seqs to the Queue from its own goroutine, so the
+// publisher never waits for the outbox's fsync. Seqs handed over while an
+// Ack runs are merged into the next one.
+type acker struct {
+	s       *Session
+	mu      sync.Mutex
+	pending []uint64
+	wake    chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+}
+
+func newAcker(s *Session) *acker {
+	a := &acker{s: s, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+// add hands seqs over; it never blocks on the Queue.
+func (a *acker) add(seqs []uint64) {
+	a.mu.Lock()
+	a.pending = append(a.pending, seqs...)
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *acker) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.pending)
+}
+
+// close commits what is still pending and waits for the goroutine.
+func (a *acker) close() {
+	close(a.quit)
+	<-a.done
+}
+
+// Each Ack is a commit with an fsync that competes with the broker and the
+// publisher for the disk and CPU of a small board; while a backlog drains,
+// acks are let pile up for ackDelay (or ackBatch of them) first. Only
+// duplicates after a crash depend on it, never a loss.
+const (
+	ackDelay = 20 * time.Millisecond
+	ackBatch = 2048
+)
+
+func (a *acker) run() {
+	defer close(a.done)
+	var batch []uint64
+	delay := time.NewTimer(ackDelay)
+	defer delay.Stop()
+	for {
+		quitting := false
+		select {
+		case <-a.wake:
+		case <-a.quit:
+			quitting = true
+		}
+		delay.Reset(ackDelay)
+	gather:
+		for !quitting && a.len() < ackBatch {
+			select {
+			case <-a.wake:
+			case <-delay.C:
+				break gather
+			case <-a.quit:
+				quitting = true
+			}
+		}
+		a.mu.Lock()
+		batch, a.pending = a.pending, batch[:0]
+		a.mu.Unlock()
+		if len(batch) > 0 {
+			if err := a.s.q.Ack(batch...); err != nil {
+				// Not fatal: they stay queued and go again after the
+				// next reconnect (duplicates, never losses).
+				a.s.log.Error("uplink: ack outbox", "err", err, "n", len(batch))
+			} else {
+				a.s.acked.Add(uint64(len(batch)))
+			}
+		}
+		if quitting {
+			return
+		}
+	}
 }

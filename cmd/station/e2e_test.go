@@ -1,0 +1,759 @@
+package main
+
+// End-to-end tests of the station with a real gateway (device.Gateway, in
+// process, configured through device/config.Parse): gateway isolation on the
+// embedded broker with passwords and mutual TLS, and an outbox overflow seen
+// from the station's event log.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/antt-gateway/antt/cmd/station/internal/broker"
+	"github.com/antt-gateway/antt/cmd/station/internal/eventlog"
+	"github.com/antt-gateway/antt/device"
+	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+const (
+	e2eGwA = "cong-khu-3"          // the gateway under test
+	e2eGwB = "truong-thcs-chi-dam" // the other gateway, whose topics A must not touch
+)
+
+// e2eWait polls cond until it holds or d has passed.
+func e2eWait(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+func e2eFreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// e2ePKI is a throw-away CA with a server certificate for 127.0.0.1 and one
+// client certificate per name asked for.
+type e2ePKI struct {
+	dir    string
+	caKey  *ecdsa.PrivateKey
+	ca     *x509.Certificate
+	CA     string // PEM file of the CA
+	Server [2]string
+}
+
+func newE2EPKI(t testing.TB) *e2ePKI {
+	t.Helper()
+	p := &e2ePKI{dir: t.TempDir()}
+	p.caKey, p.ca = p.issue(t, "antt e2e CA", "ca", nil)
+	p.CA = filepath.Join(p.dir, "ca.pem")
+	p.Server[0], p.Server[1] = p.files(t, "server")
+	return p
+}
+
+// issue makes a key and a certificate signed by the CA (self-signed for the
+// CA itself, when p.ca is nil) and writes name.pem and name.key.
+func (p *e2ePKI) issue(t testing.TB, cn, name string, ips []net.IP) (*ecdsa.PrivateKey, *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses:  ips,
+	}
+	parent, parentKey := p.ca, p.caKey
+	if p.ca == nil {
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+		tmpl.ExtKeyUsage = nil
+		parent, parentKey = tmpl, key
+	} else {
+		tmpl.DNSNames = []string{cn}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, b := range map[string]*pem.Block{
+		name + ".pem": {Type: "CERTIFICATE", Bytes: der},
+		name + ".key": {Type: "PRIVATE KEY", Bytes: kder},
+	} {
+		if err := os.WriteFile(filepath.Join(p.dir, f), pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return key, cert
+}
+
+func (p *e2ePKI) files(t testing.TB, name string) (cert, key string) {
+	t.Helper()
+	if name == "server" {
+		p.issue(t, "localhost", name, []net.IP{net.IPv4(127, 0, 0, 1)})
+	} else {
+		p.issue(t, name, name, nil)
+	}
+	return filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+".key")
+}
+
+// client is the TLS configuration of an MQTT client trusting the CA and,
+// unless cn is "", presenting a certificate for cn.
+func (p *e2ePKI) client(t testing.TB, cn string) *tls.Config {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(p.ca)
+	c := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if cn != "" {
+		cf, kf := p.files(t, cn)
+		pair, err := tls.LoadX509KeyPair(cf, kf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c
+}
+
+// e2eDial connects a clean-session paho client without auto-reconnect, so a
+// refused or dropped connection shows as an error rather than a retry.
+func e2eDial(addr string, tc *tls.Config, user, pass, clientID string) (paho.Client, error) {
+	o := paho.NewClientOptions().AddBroker("ssl://" + addr).SetTLSConfig(tc).
+		SetClientID(clientID).SetUsername(user).SetPassword(pass).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
+		SetOrderMatters(true)
+	c := paho.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		return nil, errors.New("connect timed out")
+	}
+	if err := tok.Error(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// e2eInbox records every message a client receives.
+type e2eInbox struct {
+	mu   sync.Mutex
+	msgs []e2eMsg
+}
+
+type e2eMsg struct {
+	topic   string
+	payload []byte
+}
+
+func (b *e2eInbox) handle(_ paho.Client, m paho.Message) {
+	b.mu.Lock()
+	b.msgs = append(b.msgs, e2eMsg{m.Topic(), bytes.Clone(m.Payload())})
+	b.mu.Unlock()
+}
+
+// find returns the first message for which match holds.
+func (b *e2eInbox) find(match func(topic string, payload []byte) bool) (e2eMsg, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.msgs {
+		if match(m.topic, m.payload) {
+			return m, true
+		}
+	}
+	return e2eMsg{}, false
+}
+
+func (b *e2eInbox) waitFor(t testing.TB, what string, match func(topic string, payload []byte) bool) e2eMsg {
+	t.Helper()
+	var m e2eMsg
+	e2eWait(t, 15*time.Second, what, func() bool {
+		var ok bool
+		m, ok = b.find(match)
+		return ok
+	})
+	return m
+}
+
+func e2eWaitToken(t testing.TB, tok paho.Token, what string) {
+	t.Helper()
+	if !tok.WaitTimeout(10 * time.Second) {
+		t.Fatalf("%s: no answer from the broker within 10 s", what)
+	}
+	if err := tok.Error(); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// e2eLogBuf keeps a component's log for a failure message.
+type e2eLogBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *e2eLogBuf) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *e2eLogBuf) tail() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.b.String()
+	if len(s) > 6000 {
+		s = "…" + s[len(s)-6000:]
+	}
+	return s
+}
+
+// e2eGateway is a device.Gateway running in this process.
+type e2eGateway struct {
+	*device.Gateway
+	log  *e2eLogBuf
+	stop func()
+	done chan error
+}
+
+// e2eStartGateway parses yaml with device/config.Parse, opens the gateway and
+// runs it until the test ends (or stop is called).
+func e2eStartGateway(t testing.TB, yaml string) *e2eGateway {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), config.FileName("gateway.yaml"))
+	if err != nil {
+		t.Fatalf("gateway config: %v\n%s", err, yaml)
+	}
+	lb := &e2eLogBuf{}
+	gw, err := device.Open(cfg, device.Options{Logger: slog.New(slog.NewTextHandler(lb, nil))})
+	if err != nil {
+		t.Fatalf("open gateway: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &e2eGateway{Gateway: gw, log: lb, done: make(chan error, 1)}
+	go func() { g.done <- gw.Run(ctx) }()
+	var once sync.Once
+	g.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-g.done:
+				if err != nil {
+					t.Errorf("gateway Run: %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Errorf("gateway did not stop within 20 s")
+			}
+		})
+	}
+	t.Cleanup(func() {
+		g.stop()
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", lb.tail())
+		}
+	})
+	return g
+}
+
+// e2eStation is `station run` in this process.
+type e2eStation struct {
+	addr     string
+	stderr   *e2eLogBuf
+	maxSeq   atomic.Uint64 // highest "#seq" printed on stdout
+	cancel   context.CancelFunc
+	done     chan int
+	stopOnce sync.Once
+}
+
+// e2eEventLine matches the seq of an event line the console prints.
+var e2eEventLine = regexp.MustCompile(` #(\d+) `)
+
+// Write is the station's stdout: it notes the highest event seq printed.
+func (s *e2eStation) Write(p []byte) (int, error) {
+	for _, m := range e2eEventLine.FindAllSubmatch(p, -1) {
+		if n, err := strconv.ParseUint(string(m[1]), 10, 64); err == nil {
+			for {
+				old := s.maxSeq.Load()
+				if n <= old || s.maxSeq.CompareAndSwap(old, n) {
+					break
+				}
+			}
+		}
+	}
+	return len(p), nil
+}
+
+var e2eListening = regexp.MustCompile(`station: broker listening on (\S+)`)
+
+func e2eStartStation(t testing.TB, args ...string) *e2eStation {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &e2eStation{stderr: &e2eLogBuf{}, cancel: cancel, done: make(chan int, 1)}
+	go func() { s.done <- run(ctx, args, strings.NewReader(""), s, s.stderr) }()
+	t.Cleanup(func() {
+		s.stop(t)
+		if t.Failed() {
+			t.Logf("station stderr:\n%s", s.stderr.tail())
+		}
+	})
+	e2eWait(t, 15*time.Second, "station: subscribed", func() bool {
+		select {
+		case code := <-s.done:
+			s.done <- code
+			t.Fatalf("station exited with %d during start:\n%s", code, s.stderr.tail())
+		default:
+		}
+		out := s.stderr.tail()
+		if m := e2eListening.FindStringSubmatch(out); m != nil {
+			s.addr = m[1]
+		}
+		return s.addr != "" && strings.Contains(out, "station: subscribed")
+	})
+	return s
+}
+
+// stop cancels the station and waits for run to return 0.
+func (s *e2eStation) stop(t testing.TB) {
+	s.stopOnce.Do(func() {
+		s.cancel()
+		select {
+		case code := <-s.done:
+			if code != 0 {
+				t.Errorf("station exit code %d:\n%s", code, s.stderr.tail())
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("station did not stop within 20 s")
+		}
+	})
+}
+
+func e2eGatewayYAML(id, dataDir, broker, api, extraUplink string) string {
+	return fmt.Sprintf(`gateway: {id: %s, data_dir: %s}
+uplink:
+  broker: %s
+  keepalive: 5s
+  telemetry_interval: 1h
+%s
+outbox: {max_bytes: 1MiB}
+api: {listen: "%s"}
+sensors:
+  - {name: pir, kind: motion, driver: sim, every: 1h}
+`, id, dataDir, broker, extraUplink, api)
+}
+
+func e2eWalk() *wire.Event {
+	return &wire.Event{Kind: wire.KindMotion, Source: "pir", State: wire.StateActive, Test: true}
+}
+
+func isEventWithSeq(topic string, seq uint64) func(string, []byte) bool {
+	return func(tp string, p []byte) bool {
+		var e wire.Event
+		return tp == topic && json.Unmarshal(p, &e) == nil && e.Seq == seq
+	}
+}
+
+// TestEmbeddedBrokerGatewayIsolation runs `station` with a password file,
+// the default access rules and mutual TLS, and a real gateway connecting
+// with its credentials. It checks that wrong credentials and a missing
+// client certificate are refused, that the gateway's events reach a
+// station-role subscriber, that a client logged in as gateway A cannot
+// publish under B's topics nor to any cmd/ topic (proven by sentinels
+// published after the forbidden messages), cannot read B's commands, and
+// that the station's ping reaches A's gateway and is answered.
+func TestEmbeddedBrokerGatewayIsolation(t *testing.T) {
+	dir := t.TempDir()
+	pki := newE2EPKI(t)
+	pw := map[string]string{broker.StationUser: "station-pw", e2eGwA: "pw-a", e2eGwB: "pw-b"}
+	passwd := filepath.Join(dir, "passwd")
+	for u, p := range pw {
+		if err := broker.SetPassword(passwd, u, p, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := e2eStartStation(t, "-listen", "127.0.0.1:0", "-passwd", passwd,
+		"-tls-cert", pki.Server[0], "-tls-key", pki.Server[1], "-client-ca", pki.CA,
+		"-data", filepath.Join(dir, "station"))
+
+	// Refusals at connect time.
+	if c, err := e2eDial(st.addr, pki.client(t, e2eGwA), e2eGwA, "wrong", "a-wrong-pw"); err == nil {
+		c.Disconnect(0)
+		t.Error("a wrong password was accepted")
+	} else if !errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) && !errors.Is(err, packets.ErrorRefusedNotAuthorised) {
+		t.Errorf("wrong password: want a CONNACK refusal, got %v", err)
+	}
+	if c, err := e2eDial(st.addr, pki.client(t, ""), e2eGwA, pw[e2eGwA], "a-no-cert"); err == nil {
+		c.Disconnect(0)
+		t.Error("a client without a certificate was accepted")
+	} else {
+		t.Logf("without a client certificate: %v", err)
+	}
+
+	// The station's view of everything.
+	inbox := &e2eInbox{}
+	stc, err := e2eDial(st.addr, pki.client(t, "station"), broker.StationUser, pw[broker.StationUser], "e2e-station-view")
+	if err != nil {
+		t.Fatalf("station-role client: %v", err)
+	}
+	defer stc.Disconnect(0)
+	e2eWaitToken(t, stc.Subscribe("antt/#", 1, inbox.handle), "station subscribes antt/#")
+
+	// Gateway A, the real one, with its password file and certificate.
+	pwFile := filepath.Join(dir, "a-password")
+	if err := os.WriteFile(pwFile, []byte(pw[e2eGwA]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certA, keyA := pki.files(t, e2eGwA)
+	gw := e2eStartGateway(t, e2eGatewayYAML(e2eGwA, filepath.Join(dir, "gw"), "mqtts://"+st.addr, e2eFreeAddr(t),
+		fmt.Sprintf("  username: %s\n  password_file: %s\n  tls: {ca: %s, cert: %s, key: %s}", e2eGwA, pwFile, pki.CA, certA, keyA)))
+	seq, err := gw.Capture(context.Background(), e2eWalk())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox.waitFor(t, "gateway A's walk test at the station", isEventWithSeq("antt/"+e2eGwA+"/event", seq))
+	e2eWait(t, 10*time.Second, "gateway A connected", func() bool { return gw.Status().Uplink.Connected })
+
+	checkIsolation(t, isolationEnv{
+		inbox: inbox, station: stc, strict: true,
+		dialA: func(id string) (paho.Client, error) {
+			return e2eDial(st.addr, pki.client(t, e2eGwA), e2eGwA, pw[e2eGwA], id)
+		},
+	})
+}
+
+type isolationEnv struct {
+	inbox   *e2eInbox   // everything a station-role subscriber to antt/# received
+	station paho.Client // connected as the station
+	dialA   func(clientID string) (paho.Client, error)
+	// strict expects a refused subscription to be told in the SUBACK (the
+	// embedded broker does; Mosquitto may grant it and deliver nothing).
+	strict bool
+}
+
+// checkIsolation is the part common to both brokers: A's forbidden
+// publishes, A reading B's commands, and a ping to A's real gateway.
+func checkIsolation(t *testing.T, env isolationEnv) {
+	// No t.Helper: failures point at the check that failed.
+	sentinel, err := env.dialA("cong-khu-3-sentinel")
+	if err != nil {
+		t.Fatalf("A's sentinel client: %v", err)
+	}
+	defer sentinel.Disconnect(0)
+
+	forbidden := []struct {
+		topic  string
+		retain bool
+	}{
+		{"antt/" + e2eGwB + "/event", false},
+		{"antt/" + e2eGwB + "/status", true},
+		{"antt/" + e2eGwB + "/telemetry", false},
+		{"antt/" + e2eGwB + "/reply/r1", false},
+		{"antt/" + e2eGwB + "/cmd/ping", false},
+		{"antt/" + e2eGwA + "/cmd/ping", false},
+		{"antt/" + e2eGwA + "/cmd/output", false},
+	}
+	for i, f := range forbidden {
+		c, err := env.dialA(fmt.Sprintf("cong-khu-3-forger-%d", i))
+		if err != nil {
+			t.Fatalf("connect as A: %v", err)
+		}
+		marker := fmt.Sprintf("forbidden-%d", i)
+		payload := fmt.Sprintf(`{"id":%q,"seq":1,"kind":"panic","online":true}`, marker)
+		tok := c.Publish(f.topic, 1, f.retain, payload)
+		if !tok.WaitTimeout(10 * time.Second) {
+			t.Fatalf("publish to %s: neither acknowledged nor refused within 10 s", f.topic)
+		}
+		outcome := "acknowledged and dropped"
+		if err := tok.Error(); err != nil {
+			outcome = "refused: " + err.Error()
+		}
+		c.Disconnect(0)
+		// The broker handled the forbidden publish before it answered or
+		// closed the connection; a sentinel sent now arrives after it
+		// would have.
+		mark := fmt.Sprintf("sentinel-%d", i)
+		e2eWaitToken(t, sentinel.Publish("antt/"+e2eGwA+"/telemetry", 1, false, mark), "sentinel publish")
+		env.inbox.waitFor(t, "sentinel "+mark, func(tp string, p []byte) bool {
+			return tp == "antt/"+e2eGwA+"/telemetry" && string(p) == mark
+		})
+		if m, ok := env.inbox.find(func(_ string, p []byte) bool { return bytes.Contains(p, []byte(marker)) }); ok {
+			t.Errorf("A published on %s: the station received %s %s", f.topic, m.topic, m.payload)
+		} else {
+			t.Logf("A → %s: %s; the station did not receive it", f.topic, outcome)
+		}
+	}
+
+	// A tries to read B's commands, by name and through wildcards.
+	reader, err := env.dialA("cong-khu-3-reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Disconnect(0)
+	got := &e2eInbox{}
+	filters := map[string]byte{
+		"antt/" + e2eGwB + "/cmd/#": 1,
+		"antt/+/cmd/#":              1,
+		"antt/#":                    1,
+		"antt/" + e2eGwA + "/cmd/#": 1,
+	}
+	stok := reader.SubscribeMultiple(filters, got.handle)
+	e2eWaitToken(t, stok, "A subscribes")
+	res := stok.(*paho.SubscribeToken).Result()
+	t.Logf("SUBACK to A: %v", res)
+	if res["antt/"+e2eGwA+"/cmd/#"] > 2 {
+		t.Errorf("A may not subscribe to its own commands: %v", res)
+	}
+	if env.strict {
+		for f := range filters {
+			if f != "antt/"+e2eGwA+"/cmd/#" && res[f] != 0x80 {
+				t.Errorf("subscription %s granted to A (code %#x), want 0x80", f, res[f])
+			}
+		}
+	}
+	e2eWaitToken(t, env.station.Publish("antt/"+e2eGwB+"/cmd/ping", 1, false, `{"id":"for-b"}`), "command to B")
+	e2eWaitToken(t, env.station.Publish("antt/"+e2eGwA+"/cmd/ping", 1, false, `{"id":"for-a"}`), "command to A")
+	got.waitFor(t, "A's own command", func(tp string, p []byte) bool {
+		return tp == "antt/"+e2eGwA+"/cmd/ping" && bytes.Contains(p, []byte("for-a"))
+	})
+	got.mu.Lock()
+	for _, m := range got.msgs {
+		if !strings.HasPrefix(m.topic, "antt/"+e2eGwA+"/cmd/") {
+			t.Errorf("A received %s %s", m.topic, m.payload)
+		}
+	}
+	got.mu.Unlock()
+
+	// The station pings A's real gateway.
+	e2eWaitToken(t, env.station.Publish("antt/"+e2eGwA+"/cmd/ping", 1, false, `{"id":"e2e-ping-1"}`), "ping")
+	m := env.inbox.waitFor(t, "the reply to ping", func(tp string, _ []byte) bool {
+		return tp == "antt/"+e2eGwA+"/reply/e2e-ping-1"
+	})
+	var r struct {
+		ID   string `json:"id"`
+		OK   bool   `json:"ok"`
+		Pong bool   `json:"pong"`
+	}
+	if err := json.Unmarshal(m.payload, &r); err != nil || r.ID != "e2e-ping-1" || !r.OK || !r.Pong {
+		t.Errorf("ping reply %s (%v), want id e2e-ping-1, ok and pong", m.payload, err)
+	}
+}
+
+// TestOverflowEndToEnd: a gateway whose station is not up yet captures ten
+// times more events than its 1 MiB outbox holds. The gateway stays up, the
+// file never exceeds 1 MiB on disk, and once the station starts everything
+// left drains. In the station's event log, the received seqs and the ranges
+// of the outbox_overflow events received cover 1..last exactly once each,
+// and every gap is explained.
+func TestOverflowEndToEnd(t *testing.T) {
+	const (
+		total    = 20000
+		workers  = 64
+		maxBytes = 1 << 20
+	)
+	dir := t.TempDir()
+	addr := e2eFreeAddr(t) // the station's, not listening yet
+	api := e2eFreeAddr(t)
+	dataDir := filepath.Join(dir, "gw")
+	gw := e2eStartGateway(t, e2eGatewayYAML(e2eGwA, dataDir, "mqtt://"+addr, api, ""))
+	path := filepath.Join(dataDir, device.OutboxFile)
+
+	// Watch the file on disk for the whole test.
+	var biggest atomic.Int64
+	watchStop, watchDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for {
+			if fi, err := os.Stat(path); err == nil && fi.Size() > biggest.Load() {
+				biggest.Store(fi.Size())
+			}
+			select {
+			case <-watchStop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	stopWatch := sync.OnceFunc(func() { close(watchStop); <-watchDone })
+	defer stopWatch()
+
+	start := time.Now()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		failures atomic.Int64
+		firstErr atomic.Value
+	)
+	for range workers {
+		wg.Go(func() {
+			for next.Add(1) <= total {
+				if _, err := gw.Capture(context.Background(), e2eWalk()); err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		t.Fatalf("%d captures failed, first: %v", n, firstErr.Load())
+	}
+	select {
+	case err := <-gw.done:
+		t.Fatalf("gateway stopped during the burst: %v", err)
+	default:
+	}
+	resp, err := http.Get("http://" + api + "/healthz")
+	if err != nil {
+		t.Fatalf("gateway API after the burst: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz after the burst: %s", resp.Status)
+	}
+	ob := gw.Status().Outbox
+	t.Logf("%d captures in %v; outbox depth %d, dropped %d, file %d bytes", total, time.Since(start).Round(time.Millisecond), ob.Depth, ob.Dropped, ob.FileSize)
+	if ob.Dropped < total/2 {
+		t.Fatalf("only %d events dropped: the outbox was not overflowing", ob.Dropped)
+	}
+
+	st := e2eStartStation(t, "-listen", addr, "-data", filepath.Join(dir, "station"))
+	var last uint64
+	e2eWait(t, 60*time.Second, "the outbox to drain into the station", func() bool {
+		s := gw.Status().Outbox
+		last = s.NextSeq - 1
+		return s.Depth == 0 && st.maxSeq.Load() >= last
+	})
+	t.Logf("drained %v after the station started; last seq %d", time.Since(start).Round(time.Millisecond), last)
+	stopWatch()
+	if b := biggest.Load(); b > maxBytes {
+		t.Errorf("outbox file reached %d bytes on disk, bound %d", b, maxBytes)
+	} else {
+		t.Logf("largest outbox file seen: %d bytes", b)
+	}
+	gw.stop()
+	st.stop(t)
+
+	l, err := eventlog.Open(filepath.Join(dir, "station", "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := l.Counters(e2eGwA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxSeq != last {
+		t.Errorf("station's highest seq %d, gateway's last %d", c.MaxSeq, last)
+	}
+	cover := make([]int, last+1)
+	var ranges [][2]uint64
+	for s := uint64(1); s <= last; s++ {
+		raw, ok, err := l.Event(e2eGwA, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			continue
+		}
+		cover[s]++
+		var e wire.Event
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Fatalf("stored event %d: %v", s, err)
+		}
+		if e.Kind != wire.KindOutboxOverflow {
+			continue
+		}
+		a, _ := e.Attrs["first_seq"].(float64)
+		z, _ := e.Attrs["last_seq"].(float64)
+		if a < 1 || z < a || uint64(z) >= s {
+			t.Errorf("overflow event %d has range %v..%v", s, e.Attrs["first_seq"], e.Attrs["last_seq"])
+			continue
+		}
+		ranges = append(ranges, [2]uint64{uint64(a), uint64(z)})
+		for x := uint64(a); x <= uint64(z); x++ {
+			cover[x]++
+		}
+	}
+	var holes, doubles []uint64
+	for s := uint64(1); s <= last; s++ {
+		switch {
+		case cover[s] == 0 && len(holes) < 10:
+			holes = append(holes, s)
+		case cover[s] > 1 && len(doubles) < 10:
+			doubles = append(doubles, s)
+		}
+	}
+	if len(holes) > 0 {
+		t.Errorf("seqs neither received nor in an overflow range (first %d): %v", len(holes), holes)
+	}
+	if len(doubles) > 0 {
+		t.Errorf("seqs counted twice (received and dropped, or in two ranges): %v", doubles)
+	}
+	gaps, err := l.Gaps(e2eGwA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unexplained := 0
+	for _, g := range gaps {
+		if !g.Explained {
+			unexplained++
+			if unexplained <= 5 {
+				t.Errorf("unexplained gap %d..%d (%d events)", g.First, g.Last, g.Len())
+			}
+		}
+	}
+	t.Logf("station: %d received, %d gaps (%d unexplained, %d events missing unexplained), %d overflow events received",
+		c.Received, len(gaps), c.GapsUnexplained, c.MissingUnexplained, len(ranges))
+	if c.GapsUnexplained != 0 || unexplained != 0 {
+		t.Errorf("%d unexplained gaps", max(c.GapsUnexplained, unexplained))
+	}
+}
