@@ -12,7 +12,7 @@ BIN        := bin
 
 export CGO_ENABLED := 0
 
-.PHONY: all build cross test test-deps unit test-arm test-board lint bench demo clean fuzz
+.PHONY: all build cross test test-deps unit test-arm test-board lint bench demo clean fuzz image buildroot-check
 
 all: build
 
@@ -71,12 +71,22 @@ bench: test-deps
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s -fuzzminimizetime 1s $$pkg || exit 1; \
 	  done; done
 
 ## demo: the station with its broker and one gateway with a simulated PIR
 demo: build
 	$(GO) run ./cmd/demo
+
+## image: SD-card image for BOARD (raspberrypi3, raspberrypi4_64, raspberrypizero2w); needs the internet
+BOARD ?= raspberrypi4_64
+image:
+	./buildroot/make-image.sh $(BOARD)
+
+## buildroot-check: check-package, defconfigs and show-info against the
+## Buildroot checkout named by BUILDROOT_DIR (offline; see buildroot/README.md)
+buildroot-check:
+	BUILDROOT_DIR="$(BUILDROOT_DIR)" ./buildroot/check.sh $(BUILDROOT_CHECK_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,7 @@ func main() {
 	}
 
 	// Durable ingest: group commit against one transaction per event.
-	ing, err := goBench("./uplink/outbox/", "^BenchmarkAppend(Group|PerEvent)$", "3s")
+	ing, err := goBench("./uplink/outbox/", "^BenchmarkAppend(Group|PerEvent)$", "2s", 3)
 	if err != nil {
 		fatal(err)
 	}
@@ -53,7 +54,7 @@ func main() {
 	add(row{"events per commit (group)", fmt.Sprintf("%.0f", g["events/commit"]), "reported", ""})
 
 	// Drain of a backlog into Mosquitto against a bare paho publisher.
-	dr, err := goBench("./uplink/", "^Benchmark(Drain|BarePaho)$", "1x")
+	dr, err := goBench("./uplink/", "^Benchmark(Drain|BarePaho)$", "1x", 5)
 	if err != nil {
 		fatal(err)
 	}
@@ -64,19 +65,31 @@ func main() {
 	add(row{"drain / ceiling", fmt.Sprintf("%.2f×", dratio), "≥ 0.8×", verdict(dratio >= 0.8)})
 
 	// Edge to subscriber, and the gateway's memory: a real gateway process.
-	lat, err := goBench("./device/", "^BenchmarkEdgeToSubscriber$", "1x")
+	lat, err := goBench("./device/", "^BenchmarkEdgeToSubscriber$", "1x", 1)
 	if err != nil {
 		fatal(err)
 	}
 	l := lat["BenchmarkEdgeToSubscriber"]
 	add(row{"edge (sim) → subscriber at 100 events/s, p50 / p99", fmt.Sprintf("%.2f / %.2f ms", l["p50-ms"], l["p99-ms"]), "p99 ≤ 10 ms", verdict(l["p99-ms"] <= 10)})
-	rss, err := goBench("./cmd/gateway/", "^BenchmarkRSS$", "1x")
+	rss, err := goBench("./cmd/gateway/", "^BenchmarkRSS$", "1x", 1)
 	if err != nil {
 		fatal(err)
 	}
 	r := rss["BenchmarkRSS"]
 	add(row{"RSS of gateway run, idle", fmt.Sprintf("%.1f MiB", r["idle-MiB"]), "≤ 20 MiB", verdict(r["idle-MiB"] <= 20)})
 	add(row{"RSS after draining 100,000", fmt.Sprintf("%.1f MiB", r["drained-MiB"]), "≤ 40 MiB", verdict(r["drained-MiB"] <= 40)})
+
+	board, err := goBench("./device/boardtest/", "^BenchmarkBoard$", "1x", 1, "board")
+	if err != nil {
+		fatal(err)
+	}
+	for name, m := range board {
+		for unit, v := range m {
+			if strings.HasPrefix(unit, "s-") {
+				add(row{"emulated board (" + strings.TrimPrefix(name, "BenchmarkBoard") + "): " + strings.TrimPrefix(unit, "s-"), fmt.Sprintf("%.1f s", v), "reported", ""})
+			}
+		}
+	}
 
 	if !*skipSize {
 		for _, t := range []struct{ name, arch, arm string }{
@@ -131,11 +144,16 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
-// goBench runs the benchmarks matching re in pkg once each and returns
-// their metrics by benchmark name (without the -N suffix).
-func goBench(pkg, re, benchtime string) (map[string]metrics, error) {
-	fmt.Fprintf(os.Stderr, "bench: go test -bench %s %s\n", re, pkg)
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", re, "-benchtime", benchtime, "-count", "1", pkg)
+// goBench runs the benchmarks matching re in pkg count times each and
+// returns, by benchmark name (without the -N suffix), the median of each
+// reported metric: one noisy run does not decide a figure.
+func goBench(pkg, re, benchtime string, count int, tags ...string) (map[string]metrics, error) {
+	fmt.Fprintf(os.Stderr, "bench: go test -bench %s -count %d %s\n", re, count, pkg)
+	args := []string{"test", "-run", "^$", "-bench", re, "-benchtime", benchtime, "-count", strconv.Itoa(count)}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	os.Stderr.Write(out)
@@ -149,9 +167,10 @@ func goBench(pkg, re, benchtime string) (map[string]metrics, error) {
 	return res, nil
 }
 
-// parseBench reads `go test -bench` output: "BenchmarkX-2  N  v unit  v unit ...".
+// parseBench reads `go test -bench` output ("BenchmarkX-2  N  v unit  v
+// unit ...", possibly several runs of each) into per-unit medians.
 func parseBench(out []byte) map[string]metrics {
-	res := map[string]metrics{}
+	runs := map[string]map[string][]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -162,13 +181,23 @@ func parseBench(out []byte) map[string]metrics {
 		if i := strings.LastIndexByte(name, '-'); i > 0 {
 			name = name[:i]
 		}
-		m := metrics{}
+		if runs[name] == nil {
+			runs[name] = map[string][]float64{}
+		}
 		for i := 2; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
 				break
 			}
-			m[f[i+1]] = v
+			runs[name][f[i+1]] = append(runs[name][f[i+1]], v)
+		}
+	}
+	res := map[string]metrics{}
+	for name, units := range runs {
+		m := metrics{}
+		for unit, vs := range units {
+			slices.Sort(vs)
+			m[unit] = vs[len(vs)/2]
 		}
 		res[name] = m
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,9 +140,6 @@ func TestDamagedOutbox(t *testing.T) {
 				t.Fatalf("walk test after the reset got seq %d, want above %d:\n%s", seq, reset.Seq, gw.output())
 			}
 			waitFor(t, 15*time.Second, "the walk test after the reset", func() bool { return got.has(id, seq) })
-			if !strings.Contains(gw.output(), "moved aside") {
-				t.Errorf("the gateway did not log the move:\n%s", gw.output())
-			}
 			gw.stop(t)
 		})
 	}

@@ -460,6 +460,7 @@ func TestEmbeddedBrokerGatewayIsolation(t *testing.T) {
 	}
 	inbox.waitFor(t, "gateway A's walk test at the station", isEventWithSeq("antt/"+e2eGwA+"/event", seq))
 	e2eWait(t, 10*time.Second, "gateway A connected", func() bool { return gw.Status().Uplink.Connected })
+	e2eWait(t, 10*time.Second, "the station's console to print the walk test", func() bool { return st.maxSeq.Load() >= seq })
 
 	checkIsolation(t, isolationEnv{
 		inbox: inbox, station: stc, strict: true,
@@ -718,9 +719,26 @@ func TestOverflowEndToEnd(t *testing.T) {
 			t.Errorf("overflow event %d has range %v..%v", s, e.Attrs["first_seq"], e.Attrs["last_seq"])
 			continue
 		}
-		ranges = append(ranges, [2]uint64{uint64(a), uint64(z)})
-		for x := uint64(a); x <= uint64(z); x++ {
-			cover[x]++
+		// An overflow event that absorbed an undelivered one lists the
+		// exact runs lost in ranges; first_seq..last_seq bound them.
+		runs := [][2]uint64{{uint64(a), uint64(z)}}
+		if rs, ok := e.Attrs["ranges"].([]any); ok {
+			runs = runs[:0]
+			for _, r := range rs {
+				ab, _ := r.([]any)
+				if len(ab) != 2 {
+					t.Fatalf("overflow event %d: bad ranges %v", s, rs)
+				}
+				lo, _ := ab[0].(float64)
+				hi, _ := ab[1].(float64)
+				runs = append(runs, [2]uint64{uint64(lo), uint64(hi)})
+			}
+		}
+		for _, run := range runs {
+			ranges = append(ranges, run)
+			for x := run[0]; x <= run[1]; x++ {
+				cover[x]++
+			}
 		}
 	}
 	var holes, doubles []uint64

@@ -1,7 +1,9 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -530,18 +533,19 @@ func (o *Outbox) update(acks []uint64, tails [][]byte, force int) ([]uint64, err
 			const overflowReserve = 512 // the overflow event itself
 			// Drop an eighth of the budget beyond what is needed, so a full
 			// outbox raises one overflow event per many appends, not one each.
-			first, last, n, err := dropOldest(recs, &st, o.budget-o.budget/8-need-overflowReserve, force)
+			d, err := dropOldest(recs, &st, o.budget-o.budget/8-need-overflowReserve, force)
 			if err != nil {
 				return err
 			}
-			if n > 0 {
+			if n := d.n; n > 0 {
 				st.dropped += uint64(n)
-				ev := o.selfEvent(wire.KindOutboxOverflow, map[string]any{"dropped": n, "first_seq": first, "last_seq": last})
+				ev := o.selfEvent(wire.KindOutboxOverflow, d.attrs())
+				first, last := d.ranges[0][0], d.ranges[len(d.ranges)-1][1]
 				tail, err := tailOf(*ev)
 				if err != nil {
 					return err
 				}
-				o.log.Warn("outbox full; dropped oldest events", "dropped", n, "first_seq", first, "last_seq", last)
+				o.log.Warn("outbox full; dropped oldest events", "dropped", d.lost, "first_seq", first, "last_seq", last)
 				tails = append([][]byte{tail}, tails...)
 				vals = o.encode(vals[:0], st.next, tails)
 				skip = 1 // the overflow event's seq is not the caller's
@@ -596,31 +600,115 @@ func (o *Outbox) encode(dst [][]byte, next uint64, tails [][]byte) [][]byte {
 	return dst
 }
 
+// drop is what one dropOldest removed: n records, and the seqs lost with
+// them as sorted, merged ranges. An outbox_overflow event among the dropped
+// records is not lost silently: its own ranges are carried over, so the next
+// overflow event reports them too.
+type drop struct {
+	n      int
+	lost   uint64 // events lost: the n records plus those absorbed overflow events reported
+	ranges [][2]uint64
+}
+
+// attrs are the overflow event's attributes: dropped, first_seq and
+// last_seq always; ranges too when the lost seqs are not one run (events
+// delivered between two absorbed drops). Every seq in first_seq..last_seq
+// that the station has not received is lost.
+func (d drop) attrs() map[string]any {
+	a := map[string]any{"dropped": d.lost, "first_seq": d.ranges[0][0], "last_seq": d.ranges[len(d.ranges)-1][1]}
+	if len(d.ranges) > 1 {
+		a["ranges"] = d.ranges
+	}
+	return a
+}
+
+// add records seqs first..last as lost, merging adjacent runs.
+func (d *drop) add(first, last uint64) {
+	i := len(d.ranges)
+	for i > 0 && d.ranges[i-1][0] > first {
+		i--
+	}
+	d.ranges = slices.Insert(d.ranges, i, [2]uint64{first, last})
+	merged := d.ranges[:1]
+	for _, r := range d.ranges[1:] {
+		if top := &merged[len(merged)-1]; r[0] <= top[1]+1 {
+			top[1] = max(top[1], r[1])
+		} else {
+			merged = append(merged, r)
+		}
+	}
+	d.ranges = merged
+}
+
+// overflowKind is how an outbox_overflow record starts its kind field; the
+// outbox encodes records itself, so the field's form is fixed, and a quote
+// inside any string value is escaped, so it cannot appear there.
+var overflowKind = []byte(`"kind":"` + wire.KindOutboxOverflow + `"`)
+
 // dropOldest deletes records from the front until usage is at most target
-// and at least force records are gone. It returns the range removed.
-func dropOldest(recs *bolt.Bucket, st *state, target int64, force int) (first, last uint64, n int, err error) {
+// and at least force records are gone.
+func dropOldest(recs *bolt.Bucket, st *state, target int64, force int) (d drop, err error) {
 	var keys [][]byte
 	c := recs.Cursor()
-	for k, v := c.First(); k != nil && (st.usage() > target || n < force); k, v = c.Next() {
+	runFirst, runLast := uint64(0), uint64(0)
+	for k, v := c.First(); k != nil && (st.usage() > target || d.n < force); k, v = c.Next() {
 		seq, _ := u64(k)
-		if n == 0 {
-			first = seq
+		if runFirst != 0 && seq != runLast+1 {
+			d.add(runFirst, runLast)
+			runFirst = 0
 		}
-		last = seq
-		n++
+		if runFirst == 0 {
+			runFirst = seq
+		}
+		runLast = seq
+		if bytes.Contains(v, overflowKind) {
+			d.lost += absorb(&d, v)
+		}
+		d.n++
+		d.lost++
 		st.depth--
 		st.payload -= int64(len(v))
 		keys = append(keys, k)
 	}
+	if runFirst != 0 {
+		d.add(runFirst, runLast)
+	}
 	for _, k := range keys {
 		if err := recs.Delete(k); err != nil {
-			return 0, 0, 0, err
+			return drop{}, err
 		}
 	}
 	if st.depth == 0 {
 		st.oldest = time.Time{}
 	}
-	return first, last, n, nil
+	return d, nil
+}
+
+// absorb adds the ranges an overflow record reported to d and returns how
+// many events it reported lost. A record that does not parse adds nothing:
+// its own seq is still reported as lost.
+func absorb(d *drop, v []byte) uint64 {
+	var ev struct {
+		Attrs struct {
+			Dropped uint64      `json:"dropped"`
+			First   uint64      `json:"first_seq"`
+			Last    uint64      `json:"last_seq"`
+			Ranges  [][2]uint64 `json:"ranges"`
+		} `json:"attrs"`
+	}
+	if json.Unmarshal(v, &ev) != nil || ev.Attrs.First == 0 || ev.Attrs.Last < ev.Attrs.First {
+		return 0
+	}
+	rs := ev.Attrs.Ranges
+	if len(rs) == 0 {
+		rs = [][2]uint64{{ev.Attrs.First, ev.Attrs.Last}}
+	}
+	for _, r := range rs {
+		if r[0] >= 1 && r[0] <= r[1] {
+			d.add(r[0], r[1])
+		}
+	}
+	return ev.Attrs.Dropped
 }
 
 // maybeCompact rebuilds the file when the queue is empty and the file is

@@ -11,6 +11,9 @@
 //     persistent session;
 //   - queued QoS 1 messages of a resumed session are resent in the order
 //     they were queued (mochi v2.7.9 may shuffle them; see keepOrder);
+//   - a SUBSCRIBE is not refused because its packet id equals the id of a
+//     message the broker is delivering to that client (mochi v2.7.9 does;
+//     see packetIDHook);
 //   - open mode (no password file) accepts anyone and checks nothing; it is
 //     refused unless the listener is loopback or Insecure is set.
 //
@@ -204,6 +207,7 @@ func (b *Broker) Start(ctx context.Context) (addr string, err error) {
 	hook := &authHook{users: b.users, prefix: b.opts.Prefix, requireCN: b.opts.RequireCNMatch, clients: b.srv.Clients}
 	err = errors.Join(
 		b.srv.AddHook(hook, nil),
+		b.srv.AddHook(&packetIDHook{}, nil),
 		b.srv.AddListener(b.tcp),
 		b.srv.AddListener(b.internal),
 	)

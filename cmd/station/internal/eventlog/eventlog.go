@@ -203,12 +203,11 @@ func (l *Log) Add(gw string, raw []byte) (Result, error) {
 			return err
 		}
 
-		var ovFirst, ovLast uint64
-		overflow := false
+		var ovRuns [][2]uint64
 		if ev.Kind == wire.KindOutboxOverflow {
-			ovFirst, ovLast, overflow = attrRange(ev.Attrs)
-			if overflow {
-				if err := s.addExplanation(ovFirst, ovLast, overflowReason(ev)); err != nil {
+			ovRuns = attrRuns(ev.Attrs)
+			for _, r := range ovRuns {
+				if err := s.addExplanation(r[0], r[1], overflowReason(ev)); err != nil {
 					return err
 				}
 			}
@@ -235,8 +234,8 @@ func (l *Log) Add(gw string, raw []byte) (Result, error) {
 			}
 		}
 
-		if overflow {
-			ex, err := s.explain(ovFirst, ovLast, overflowReason(ev))
+		for _, r := range ovRuns {
+			ex, err := s.explain(r[0], r[1], overflowReason(ev))
 			if err != nil {
 				return err
 			}
@@ -271,6 +270,34 @@ func (l *Log) Add(gw string, raw []byte) (Result, error) {
 	return res, nil
 }
 
+// attrRuns reads the seqs an outbox_overflow event reports lost: its
+// "ranges" ([[first,last],...]) when present (an overflow event that
+// absorbed an undelivered earlier one), else first_seq..last_seq. Runs
+// outside first_seq..last_seq or malformed are ignored.
+func attrRuns(attrs map[string]any) [][2]uint64 {
+	first, last, ok := attrRange(attrs)
+	if !ok {
+		return nil
+	}
+	rs, isList := attrs["ranges"].([]any)
+	if !isList {
+		return [][2]uint64{{first, last}}
+	}
+	var runs [][2]uint64
+	for _, r := range rs {
+		ab, _ := r.([]any)
+		if len(ab) != 2 {
+			continue
+		}
+		lo, ok1 := uintOf(ab[0])
+		hi, ok2 := uintOf(ab[1])
+		if ok1 && ok2 && first <= lo && lo <= hi && hi <= last {
+			runs = append(runs, [2]uint64{lo, hi})
+		}
+	}
+	return runs
+}
+
 // attrRange reads first_seq and last_seq of an outbox_overflow event.
 func attrRange(attrs map[string]any) (first, last uint64, ok bool) {
 	first, ok1 := attrUint(attrs, "first_seq")
@@ -280,8 +307,11 @@ func attrRange(attrs map[string]any) (first, last uint64, ok bool) {
 
 // attrUint reads a non-negative integer attribute, written as a JSON number
 // or a decimal string.
-func attrUint(attrs map[string]any, k string) (uint64, bool) {
-	switch v := attrs[k].(type) {
+func attrUint(attrs map[string]any, k string) (uint64, bool) { return uintOf(attrs[k]) }
+
+// uintOf reads a non-negative integer from a decoded JSON value.
+func uintOf(x any) (uint64, bool) {
+	switch v := x.(type) {
 	case float64:
 		if v < 0 || v != math.Trunc(v) || v >= 1<<53 {
 			return 0, false

@@ -315,3 +315,40 @@ func TestAttrUint(t *testing.T) {
 		t.Error("reversed range accepted")
 	}
 }
+
+// An overflow event that absorbed an undelivered one lists exact runs: only
+// those are explained, not the seqs between them.
+func TestOverflowRunsExplainOnlyTheirSeqs(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	add := func(seq uint64, kind string, attrs map[string]any) {
+		t.Helper()
+		ev := wire.Event{Seq: seq, ID: wire.EventID("gw", seq), Kind: kind, Attrs: attrs}
+		raw, _ := json.Marshal(ev)
+		if _, err := l.Add("gw", raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(1, wire.KindMotion, nil)
+	// 2..10 never arrive; 11..20 were dropped, 21..30 never arrive either.
+	add(40, wire.KindOutboxOverflow, map[string]any{"dropped": 15, "first_seq": 2, "last_seq": 25,
+		"ranges": []any{[]any{2, 6}, []any{15, 25}}})
+	gaps, err := l.Gaps("gw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var explained, unexplained uint64
+	for _, g := range gaps {
+		if g.Explained {
+			explained += g.Len()
+		} else {
+			unexplained += g.Len()
+		}
+	}
+	if explained != 16 || unexplained != 38-16 {
+		t.Fatalf("explained %d, unexplained %d, want 16 and 22; gaps %+v", explained, unexplained, gaps)
+	}
+}
