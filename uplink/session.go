@@ -129,6 +129,11 @@ type Session struct {
 	acked      atomic.Uint64
 	commands   atomic.Uint64
 	cmdDropped atomic.Uint64
+
+	// lastLoop is when a loop of Run last went round, in nanoseconds since
+	// loopBase (0: not yet); see LastLoop.
+	loopBase time.Time
+	lastLoop atomic.Int64
 }
 
 // New prepares a session; nothing happens until Run. r may be nil; the
@@ -176,6 +181,8 @@ func New(cfg Config, q Queue, r *Router, tele func() wire.Telemetry, log *slog.L
 		tele:   tele,
 		log:    log,
 		cmds:   make(chan inbound, cmdQueueLen),
+
+		loopBase: time.Now(),
 	}
 	r.handleDefault("ping", s.ping)
 	r.handleDefault("status", s.status)
@@ -198,6 +205,44 @@ func (s *Session) State() State {
 	return st
 }
 
+// LastLoop is when the publisher loop or the reconnect loop (including its
+// backoff wait) last went round; the zero time before Run. A session that is
+// down and retrying counts as making progress: what it tells a watchdog is
+// that Run is not stuck, not that the broker is reachable. While Run runs it
+// advances at least every MaxLoopGap. The result carries a monotonic
+// reading, so time.Since on it is immune to the wall clock being set (as
+// NTP does after a boot at 1970).
+func (s *Session) LastLoop() time.Time {
+	n := s.lastLoop.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return s.loopBase.Add(time.Duration(n))
+}
+
+// MaxLoopGap is the longest LastLoop may stand still while Run works
+// normally. The longest waits are a connection attempt given up on (connect
+// timeout, plus the time allowed for a late CONNACK to be torn down) and an
+// idle publisher loop, which goes round at least every ackTimeout/3 and then
+// may wait up to the connect timeout for paho to report the loss.
+func (s *Session) MaxLoopGap() time.Duration {
+	ct := s.cfg.ConnectTimeout
+	connecting := 2*ct + 6*time.Second
+	connected := s.ackTimeout()/3 + ct
+	return max(connecting, connected, loopBeat)
+}
+
+// loopBeat is how often the backoff wait stamps LastLoop.
+const loopBeat = time.Second
+
+// beat stamps LastLoop.
+func (s *Session) beat() {
+	s.lastLoop.Store(max(int64(time.Since(s.loopBase)), 1))
+}
+
+// ackTimeout bounds the wait for a PUBACK on a live connection.
+func (s *Session) ackTimeout() time.Duration { return max(3*s.cfg.KeepAlive, 30*time.Second) }
+
 // Run owns the connection until ctx ends: connect, publish, back off and
 // reconnect on any failure. When ctx ends it publishes the offline status (if
 // connected), disconnects, waits for running command handlers and returns
@@ -213,6 +258,7 @@ func (s *Session) Run(ctx context.Context) error {
 	stable := min(s.cfg.Backoff.Max, time.Minute)
 	attempt := 0
 	for {
+		s.beat()
 		up, err := s.connection(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -224,12 +270,27 @@ func (s *Session) Run(ctx context.Context) error {
 		d := backoff(s.cfg.Backoff.Min, s.cfg.Backoff.Max, attempt)
 		attempt++
 		s.log.Warn("uplink down", "broker", s.cfg.Broker.Redacted(), "err", err, "retry_in", d.Round(time.Millisecond))
-		t := time.NewTimer(d)
+		if !s.pause(ctx, d) {
+			return nil
+		}
+	}
+}
+
+// pause waits d for the next attempt, stamping LastLoop meanwhile; it
+// reports false when ctx ended first.
+func (s *Session) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	beat := time.NewTicker(loopBeat)
+	defer beat.Stop()
+	for {
+		s.beat()
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil
+			return false
 		case <-t.C:
+			return true
+		case <-beat.C:
 		}
 	}
 }
@@ -477,6 +538,7 @@ type flight struct {
 // session runs a connected client: birth, subscription, then the publisher
 // loop until the connection fails or ctx ends.
 func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) error {
+	s.beat()
 	birth := client.Publish(s.topics.Status(), 1, true, s.statusPayload(true))
 	if err := waitToken(ctx, birth, cn.lost, s.cfg.ConnectTimeout, true); err != nil {
 		return fmt.Errorf("publish birth status: %w", err)
@@ -496,7 +558,7 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 	defer tele.Stop()
 	// A PUBACK that never comes on a live connection means the connection is
 	// not really live; paho's keepalive normally notices first.
-	ackTimeout := max(3*s.cfg.KeepAlive, 30*time.Second)
+	ackTimeout := s.ackTimeout()
 	stall := time.NewTicker(ackTimeout / 3)
 	defer stall.Stop()
 
@@ -517,6 +579,7 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 		more  = true    // the queue may hold messages after last
 	)
 	for {
+		s.beat()
 		if len(ahead) == 0 && more && len(inflight) < window {
 			// Read ahead of the window: one read transaction serves many
 			// publishes while a backlog drains.
@@ -657,8 +720,8 @@ func (a *acker) close() {
 // acks are let pile up for ackDelay (or ackBatch of them) first. Only
 // duplicates after a crash depend on it, never a loss.
 const (
-	ackDelay = 20 * time.Millisecond
-	ackBatch = 2048
+	ackDelay = 100 * time.Millisecond
+	ackBatch = 8192
 )
 
 func (a *acker) run() {
