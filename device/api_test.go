@@ -1,0 +1,252 @@
+package device_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/antt-gateway/antt/device"
+	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/uplink/outbox"
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// openGateway opens (not runs) a gateway whose broker is unreachable: its
+// events stay in the outbox, where the tests read them.
+func openGateway(t testing.TB) (*device.Gateway, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway: {id: cong-khu-3, data_dir: %s}
+uplink: {broker: "mqtt://127.0.0.1:1"}
+sensors:
+  - {name: gate-pir, kind: motion, driver: sim, every: 1h}
+  - {name: cua-cong, kind: contact, driver: sim, every: 1h}
+`, filepath.Join(dir, "data"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := device.Open(cfg, device.Options{Listener: ln, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gw, filepath.Join(dir, "data", device.OutboxFile)
+}
+
+// runGateway runs gw until the test ends and returns its API base URL.
+func runGateway(t testing.TB, gw *device.Gateway) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway run: %v", err)
+		}
+	})
+	return "http://" + gw.APIAddr()
+}
+
+func post(t testing.TB, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+func TestWalkTestDurableAndMarked(t *testing.T) {
+	gw, _ := openGateway(t)
+	base := runGateway(t, gw)
+	code, body := post(t, base+"/api/walktest", `{"sensor":"cua-cong"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("walktest: %d %s", code, body)
+	}
+	var r device.WalkTestReply
+	if err := json.Unmarshal([]byte(body), &r); err != nil || r.Seq == 0 || r.ID != wire.EventID("cong-khu-3", r.Seq) {
+		t.Fatalf("walktest reply %q: %+v %v", body, r, err)
+	}
+	// The reply came after the commit: the event is in the outbox now.
+	resp, err := http.Get(base + "/api/outbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var found *wire.Event
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var e wire.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("dump line %q: %v", sc.Text(), err)
+		}
+		if e.Seq == r.Seq {
+			found = &e
+		}
+	}
+	if found == nil {
+		t.Fatalf("walk test seq %d not in the outbox dump", r.Seq)
+	}
+	if !found.Test || found.Kind != wire.KindContact || found.Source != "cua-cong" || found.State != wire.StateActive || found.Boot != gw.Boot() {
+		t.Errorf("walk test event: %+v", *found)
+	}
+}
+
+func TestAPIBadRequests(t *testing.T) {
+	gw, _ := openGateway(t)
+	base := runGateway(t, gw)
+	for _, tc := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{``, 400, "empty body"},
+		{`{`, 400, "bad JSON"},
+		{`[]`, 400, "bad JSON"},
+		{`{"sensor":1}`, 400, "sensor"},
+		{`{"sensor":"gate-pir","extra":true}`, 400, "unknown field"},
+		{`{"sensor":"gate-pir"} {}`, 400, "more than one value"},
+		{`{"sensor":"nope"}`, 404, `no sensor named \"nope\" (configured: gate-pir, cua-cong)`},
+		{`{"sensor":"` + strings.Repeat("x", 70000) + `"}`, 400, "too large"},
+	} {
+		code, body := post(t, base+"/api/walktest", tc.body)
+		if code != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("walktest %.40q: %d %s, want %d containing %q", tc.body, code, body, tc.code, tc.want)
+		}
+	}
+	for _, q := range []string{"after=x", "limit=-1", "limit=abc"} {
+		resp, err := http.Get(base + "/api/outbox?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("/api/outbox?%s: %d, want 400", q, resp.StatusCode)
+		}
+	}
+	resp, err := http.Get(base + "/api/walktest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /api/walktest: %d", resp.StatusCode)
+	}
+}
+
+func TestStatusAndHealth(t *testing.T) {
+	gw, _ := openGateway(t)
+	base := runGateway(t, gw)
+	if code, _ := post(t, base+"/api/walktest", `{"sensor":"gate-pir"}`); code != 201 {
+		t.Fatal(code)
+	}
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(base + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st device.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Gateway != "cong-khu-3" || st.Boot != gw.Boot() || len(st.Sensors) != 2 || st.Uplink.Connected {
+		t.Errorf("status: %+v", st)
+	}
+	// The boot event and the walk test wait in the outbox: the broker is down.
+	if st.Outbox.Depth < 2 || st.Outbox.Bytes == 0 {
+		t.Errorf("outbox stats: %+v", st.Outbox)
+	}
+}
+
+// A stopped gateway's outbox holds what it captured, readable read-only.
+func TestOutboxSurvivesStop(t *testing.T) {
+	gw, path := openGateway(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	var seqs []uint64
+	for range 5 {
+		code, body := post(t, "http://"+gw.APIAddr()+"/api/walktest", `{"sensor":"gate-pir"}`)
+		if code != 201 {
+			t.Fatalf("%d %s", code, body)
+		}
+		var r device.WalkTestReply
+		json.Unmarshal([]byte(body), &r)
+		seqs = append(seqs, r.Seq)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("gateway did not stop")
+	}
+	r, err := outbox.ReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	have := map[uint64]bool{}
+	r.Records(0, func(rec outbox.Record) error { have[rec.Seq] = true; return nil })
+	for _, s := range seqs {
+		if !have[s] {
+			t.Errorf("seq %d lost at stop", s)
+		}
+	}
+}
+
+// FuzzWalkTest feeds the local API arbitrary bodies and queries: it answers
+// every one with a status and never stops serving.
+func FuzzWalkTest(f *testing.F) {
+	for _, s := range []string{``, `{}`, `{"sensor":"gate-pir"}`, `{"sensor":"x"}`, `{"sensor":null}`, "\x00", `{"sensor":"gate-pir","a":1}`} {
+		f.Add(s, "after=1&limit=2")
+	}
+	gw, _ := openGateway(f)
+	h := gw.Handler()
+	f.Fuzz(func(t *testing.T, body, query string) {
+		for _, req := range []*http.Request{
+			httptest.NewRequest("POST", "/api/walktest", strings.NewReader(body)),
+			httptest.NewRequest("GET", "/api/outbox?"+url(query), nil),
+		} {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code == 0 || w.Code >= 500 && w.Code != http.StatusServiceUnavailable {
+				t.Fatalf("%s %s: status %d", req.Method, req.URL, w.Code)
+			}
+		}
+	})
+}
+
+// url keeps a fuzzed query parseable as a request target.
+func url(q string) string {
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r == '#' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, q)
+}
