@@ -321,7 +321,7 @@ func TestKillDuringBurst(t *testing.T) {
 			workWG  sync.WaitGroup
 			onceKil sync.Once
 		)
-		client := &http.Client{Timeout: 5 * time.Second}
+		client := newHTTPClient()
 		for range workers {
 			workWG.Go(func() {
 				for sent.Add(1) <= int64(burst) {
@@ -384,3 +384,7 @@ func TestKillDuringBurst(t *testing.T) {
 	t.Logf("%d events delivered (%d durable acknowledged to the test), %d duplicates over %d connection losses", last, len(durable), r.dups, breaks)
 	gw.stop(t)
 }
+
+// newHTTPClient is the tests' client of the local API: bounded, so a
+// killed gateway fails a request instead of hanging it.
+func newHTTPClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }
