@@ -11,6 +11,8 @@
 //     persistent session;
 //   - queued QoS 1 messages of a resumed session are resent in the order
 //     they were queued (mochi v2.7.9 may shuffle them; see keepOrder);
+//   - a QoS 1 message published while its subscriber resumes its session
+//     is delivered, not lost in the old session object (see takeoverHook);
 //   - a SUBSCRIBE is not refused because its packet id equals the id of a
 //     message the broker is delivering to that client (mochi v2.7.9 does;
 //     see packetIDHook);
@@ -205,9 +207,12 @@ func (b *Broker) Start(ctx context.Context) (addr string, err error) {
 	b.pipe = newPipeListener()
 	b.internal = newNetListener(internalListenerID, b.pipe)
 	hook := &authHook{users: b.users, prefix: b.opts.Prefix, requireCN: b.opts.RequireCNMatch, clients: b.srv.Clients}
+	takeover := newTakeoverHook(b.srv.Clients)
+	b.tcp.ended, b.internal.ended = takeover.connEnded, takeover.connEnded
 	err = errors.Join(
 		b.srv.AddHook(hook, nil),
 		b.srv.AddHook(&packetIDHook{}, nil),
+		b.srv.AddHook(takeover, nil),
 		b.srv.AddListener(b.tcp),
 		b.srv.AddListener(b.internal),
 	)

@@ -25,6 +25,8 @@ type netListener struct {
 	id  string
 	ln  net.Listener
 	log *slog.Logger
+	// ended, if set, is told when a connection is over (see takeoverHook).
+	ended func(net.Conn)
 
 	wg   sync.WaitGroup // the Serve loop and one per connection being established
 	once sync.Once
@@ -76,7 +78,11 @@ func (l *netListener) Serve(establish listeners.EstablishFn) {
 					return
 				}
 			}
-			if err := establish(l.id, c); err != nil && !errors.Is(err, net.ErrClosed) {
+			err := establish(l.id, c)
+			if l.ended != nil {
+				l.ended(c)
+			}
+			if err != nil && !errors.Is(err, net.ErrClosed) {
 				l.log.Debug("client connection ended", "remote", c.RemoteAddr().String(), "error", err)
 			}
 		}()

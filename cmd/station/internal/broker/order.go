@@ -21,9 +21,8 @@ import (
 // (MaximumMessageExpiryInterval, a day): rewritten, a queued message can
 // live up to its age longer than that, which only keeps it longer.
 //
-// Left to mochi: a message published while the session is being taken over
-// can still come out of order or, in a narrow window, go to the old
-// session object and be lost; the station then reports a gap.
+// A message published while the session is being taken over is not among
+// these; takeoverHook delivers it, after them.
 func keepOrder(in *mqtt.Inflight) {
 	pks := in.GetAll(false)
 	n := len(pks)
