@@ -87,8 +87,8 @@ type Watchdog struct {
 
 // New checks the options and the systemd environment; it opens nothing.
 // A malformed NOTIFY_SOCKET, WATCHDOG_USEC or WATCHDOG_PID is an error naming
-// the variable.
-func New(opt Options, probes ...Probe) (*Watchdog, error) {
+// the variable. Probes are added with Watch.
+func New(opt Options) (*Watchdog, error) {
 	if opt.Timeout == 0 {
 		opt.Timeout = DefaultTimeout
 	}
@@ -110,12 +110,7 @@ func New(opt Options, probes ...Probe) (*Watchdog, error) {
 			return t.C, t.Stop
 		}
 	}
-	for i, p := range probes {
-		if p.Name == "" || p.Check == nil {
-			return nil, fmt.Errorf("watchdog: probe %d has no name or no check", i)
-		}
-	}
-	w := &Watchdog{opt: opt, probes: probes, log: opt.Logger}
+	w := &Watchdog{opt: opt, log: opt.Logger}
 
 	every := opt.Interval
 	if every <= 0 && opt.Device != "" {
@@ -167,32 +162,54 @@ func systemdWatchdog(env func(string) (string, bool)) (time.Duration, error) {
 }
 
 // Interval is the time between probe rounds (and feeds); zero when there is
-// nothing to feed.
+// nothing to feed. Probes can size their limits from it. Run may go round
+// faster when the device keeps a shorter timeout than Options.Timeout.
 func (w *Watchdog) Interval() time.Duration { return w.every }
+
+// Watch adds probes; every round checks them all, in order. It must be
+// called before Run.
+func (w *Watchdog) Watch(probes ...Probe) error {
+	for _, p := range probes {
+		if p.Name == "" || p.Check == nil {
+			return fmt.Errorf("watchdog: probe %q has no name or no check", p.Name)
+		}
+	}
+	w.probes = append(w.probes, probes...)
+	return nil
+}
 
 // Run opens the device, tells systemd READY=1 and feeds until ctx ends. It
 // then disarms the device (unless a part was stuck, when the reboot must
 // happen), tells systemd STOPPING=1 and returns nil. It returns an error
-// only when the device cannot be opened. Failed notifications are logged,
-// never fatal: the hardware watchdog matters more.
+// only when the device cannot be opened and there is no systemd to serve
+// instead (then it logs the error and goes on with systemd alone). Failed
+// notifications are logged, never fatal: the hardware watchdog matters more.
 func (w *Watchdog) Run(ctx context.Context) error {
 	var dev Device
+	every := w.every
 	if w.opt.Device != "" {
 		d, err := w.opt.Open(w.opt.Device, w.opt.Timeout)
-		if err != nil {
+		switch {
+		case err != nil && w.notify == nil:
 			return fmt.Errorf("open watchdog %s: %w", w.opt.Device, err)
+		case err != nil:
+			// systemd still needs READY=1 (or it fails the start) and its
+			// pings; it may hold the device itself (RuntimeWatchdogSec=).
+			w.log.Error("watchdog: device unusable; feeding systemd only", "device", w.opt.Device, "err", err)
+		default:
+			dev = d
+			every = w.deviceInterval(dev)
+			w.log.Info("watchdog armed", "device", w.opt.Device, "timeout", w.opt.Timeout, "interval", every)
+			// Opening armed it: feed at once rather than one interval later.
+			w.feedDevice(dev)
 		}
-		dev = d
-		w.log.Info("watchdog armed", "device", w.opt.Device, "timeout", w.opt.Timeout, "interval", w.every)
-		// Opening armed it: feed at once rather than one interval later.
-		w.feedDevice(dev)
 	}
 	w.send("READY=1")
 	if w.sdPing {
 		w.send("WATCHDOG=1")
 	}
 
-	tripped := w.loop(ctx, dev)
+	tripped := w.loop(ctx, dev, every)
 
 	w.send("STOPPING=1")
 	if dev == nil {
@@ -219,12 +236,12 @@ func (w *Watchdog) Run(ctx context.Context) error {
 }
 
 // loop runs probe rounds until ctx ends; it reports whether a part was stuck.
-func (w *Watchdog) loop(ctx context.Context, dev Device) (tripped bool) {
-	if w.every <= 0 {
+func (w *Watchdog) loop(ctx context.Context, dev Device, every time.Duration) (tripped bool) {
+	if every <= 0 {
 		<-ctx.Done()
 		return false
 	}
-	tick, stop := w.opt.ticker(w.every)
+	tick, stop := w.opt.ticker(every)
 	defer stop()
 	for {
 		select {
@@ -236,7 +253,7 @@ func (w *Watchdog) loop(ctx context.Context, dev Device) (tripped bool) {
 			w.done(false)
 			continue
 		}
-		if err := w.check(ctx); err != nil {
+		if err := w.check(ctx, every/2); err != nil {
 			if ctx.Err() != nil {
 				// Parts stop with the gateway; that is not a hang.
 				return false
@@ -263,10 +280,25 @@ func (w *Watchdog) done(fed bool) {
 	}
 }
 
+// deviceInterval is the round interval for an open device: a driver that
+// kept a shorter timeout than asked for is fed at a third of its own.
+func (w *Watchdog) deviceInterval(dev Device) time.Duration {
+	t, ok := dev.(interface{ Timeout() time.Duration })
+	if !ok {
+		return w.every
+	}
+	actual := t.Timeout()
+	if actual <= 0 || actual >= w.opt.Timeout {
+		return w.every
+	}
+	w.log.Warn("watchdog device keeps a timeout of its own", "device", w.opt.Device, "asked", w.opt.Timeout, "timeout", actual)
+	return min(w.every, max(actual/3, 100*time.Millisecond))
+}
+
 // check runs every probe with half an interval for the whole round, so a
 // slow probe delays the feed by at most that.
-func (w *Watchdog) check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, w.every/2)
+func (w *Watchdog) check(ctx context.Context, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var errs []error
 	for _, p := range w.probes {
