@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/antt-gateway/antt/device/camera"
 	"github.com/antt-gateway/antt/sensors"
 	"github.com/antt-gateway/antt/uplink"
 	"github.com/antt-gateway/antt/uplink/wire"
@@ -19,14 +20,15 @@ import (
 
 // Status is the answer of GET /api/status.
 type Status struct {
-	Gateway string           `json:"gateway"`
-	Site    string           `json:"site,omitempty"`
-	Version string           `json:"version"`
-	Boot    string           `json:"boot"`
-	UptimeS float64          `json:"uptime_s"`
-	Uplink  uplink.State     `json:"uplink"`
-	Outbox  wire.OutboxStats `json:"outbox"`
-	Sensors []sensors.Status `json:"sensors"`
+	Gateway string             `json:"gateway"`
+	Site    string             `json:"site,omitempty"`
+	Version string             `json:"version"`
+	Boot    string             `json:"boot"`
+	UptimeS float64            `json:"uptime_s"`
+	Uplink  uplink.State       `json:"uplink"`
+	Outbox  wire.OutboxStats   `json:"outbox"`
+	Sensors []sensors.Status   `json:"sensors"`
+	Cameras []camera.HubStatus `json:"cameras"`
 }
 
 // Status gathers the gateway's state for the local API and the status command.
@@ -40,6 +42,7 @@ func (g *Gateway) Status() Status {
 		Uplink:  g.session.State(),
 		Outbox:  g.outbox.Stats(),
 		Sensors: make([]sensors.Status, 0, len(g.inputs)),
+		Cameras: g.cameraStatuses(),
 	}
 	for _, in := range g.inputs {
 		st.Sensors = append(st.Sensors, in.Status())
@@ -54,7 +57,7 @@ func (g *Gateway) Telemetry() wire.Telemetry {
 		Outbox:   g.outbox.Stats(),
 		DiskFree: diskFree(g.cfg.Gateway.DataDir),
 		CPUTempC: cpuTemp(),
-		Cameras:  map[string]string{},
+		Cameras:  g.cameraStates(),
 	}
 	return t
 }

@@ -19,7 +19,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/antt-gateway/antt/device/camera"
 	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/device/watchdog"
 	"github.com/antt-gateway/antt/sensors"
 	"github.com/antt-gateway/antt/uplink"
 	"github.com/antt-gateway/antt/uplink/outbox"
@@ -38,6 +40,9 @@ type Options struct {
 	// Listener, when set, serves the local API instead of listening on
 	// cfg.API.Listen (tests pass a loopback listener on a free port).
 	Listener net.Listener
+	// LookupEnv replaces os.LookupEnv for systemd's NOTIFY_SOCKET,
+	// WATCHDOG_USEC and WATCHDOG_PID (tests).
+	LookupEnv func(string) (string, bool)
 }
 
 // Gateway is one running gateway. Open builds it, Run runs it once.
@@ -53,6 +58,9 @@ type Gateway struct {
 	kinds   map[string]string // sensor name → event kind
 	router  *uplink.Router
 	session *uplink.Session
+	cameras []*camera.Hub
+
+	watchdog *watchdog.Watchdog // nil when neither configured nor asked for by systemd
 
 	apiLn net.Listener
 	edges chan sensors.Edge
@@ -108,8 +116,12 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
+	g.cameras = g.openCameras()
 	g.router = uplink.NewRouter()
 	g.session = uplink.New(ucfg, OutboxQueue(ob), g.router, g.Telemetry, log.With("part", "uplink"))
+	if g.watchdog, err = g.newWatchdog(opt.LookupEnv); err != nil {
+		return fail(err)
+	}
 
 	g.apiLn = opt.Listener
 	if g.apiLn == nil && cfg.API.Listen != "" {
@@ -143,11 +155,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.log.Info("gateway starting", "id", g.cfg.Gateway.ID, "version", Version, "boot", g.boot,
 		"sensors", len(g.inputs), "api", g.APIAddr())
 
-	if _, err := g.Capture(ctx, &wire.Event{Kind: wire.KindBoot, Source: g.cfg.Gateway.ID,
-		Attrs: map[string]any{"version": Version}}); err != nil {
-		g.log.Error("boot event not stored", "err", err)
-	}
-
 	var (
 		wg       sync.WaitGroup
 		sensorWG sync.WaitGroup
@@ -166,6 +173,25 @@ func (g *Gateway) Run(ctx context.Context) error {
 		errMu.Unlock()
 	}
 
+	// The watchdog starts first, so a hang anywhere from the boot event on
+	// reboots the board (its probes give parts time to start), and it is
+	// disarmed before the parts stop, so a clean stop is not taken for a hang.
+	watchdogDone := make(chan struct{})
+	if g.watchdog != nil {
+		go func() {
+			defer close(watchdogDone)
+			// One that cannot start is reported; the gateway runs on.
+			report("watchdog", g.watchdog.Run(ctx))
+		}()
+	} else {
+		close(watchdogDone)
+	}
+
+	if _, err := g.Capture(ctx, &wire.Event{Kind: wire.KindBoot, Source: g.cfg.Gateway.ID,
+		Attrs: map[string]any{"version": Version}}); err != nil {
+		g.log.Error("boot event not stored", "err", err)
+	}
+
 	for _, in := range g.inputs {
 		sensorWG.Add(1)
 		go func() {
@@ -174,6 +200,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			report("sensor "+in.Name(), in.Run(ctx, g.edges))
 		}()
 	}
+	waitCameras := g.runCameras(ctx)
 	pumpDone := make(chan struct{})
 	go func() {
 		defer close(pumpDone)
@@ -201,7 +228,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	g.log.Info("gateway stopping")
+	<-watchdogDone
 	sensorWG.Wait()
+	waitCameras()
 	close(g.edges)
 	<-pumpDone
 	if srv != nil {

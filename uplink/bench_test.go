@@ -23,7 +23,8 @@ import (
 const benchEvents = 100_000
 
 // BenchmarkDrain drains a 100,000-event backlog from the real outbox
-// (bbolt, acks fsynced) into a local Mosquitto at QoS 1 with Window 32;
+// (bbolt, acks fsynced) into a local Mosquitto at QoS 1 with the default
+// window (uplink.DefaultWindow);
 // compare events/s with BenchmarkBarePaho, the ceiling.
 func BenchmarkDrain(b *testing.B) {
 	br := mqtttest.Start(b, mqtttest.Options{})
@@ -52,7 +53,7 @@ func BenchmarkDrain(b *testing.B) {
 			}
 		}
 		cfg := config(b, br.Addr())
-		cfg.Window = 32
+		cfg.Window = uplink.DefaultWindow
 		cfg.TelemetryInterval = time.Hour
 		s := uplink.New(cfg, device.OutboxQueue(ob), nil, nil, nil)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -72,7 +73,8 @@ func BenchmarkDrain(b *testing.B) {
 }
 
 // BenchmarkBarePaho is the ceiling: one paho client publishing the same
-// payloads from memory at QoS 1 with 32 tokens outstanding.
+// payloads from memory at QoS 1 with as many tokens outstanding as the
+// session's window.
 func BenchmarkBarePaho(b *testing.B) {
 	br := mqtttest.Start(b, mqtttest.Options{})
 	q := newQueue()
@@ -82,9 +84,9 @@ func BenchmarkBarePaho(b *testing.B) {
 	var total time.Duration
 	for b.Loop() {
 		start := time.Now()
-		window := make([]mqtt.Token, 0, 32)
+		window := make([]mqtt.Token, 0, uplink.DefaultWindow)
 		for _, m := range msgs {
-			if len(window) == 32 {
+			if len(window) == uplink.DefaultWindow {
 				<-window[0].Done()
 				if err := window[0].Error(); err != nil {
 					b.Fatal(err)

@@ -67,7 +67,7 @@ const (
 	DefaultKeepAlive         = 30 * time.Second
 	DefaultTelemetryInterval = 60 * time.Second
 	DefaultConnectTimeout    = 10 * time.Second
-	DefaultWindow            = 32
+	DefaultWindow            = 256
 	DefaultBackoffMin        = 500 * time.Millisecond
 	DefaultBackoffMax        = 60 * time.Second
 )
@@ -562,25 +562,22 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 	stall := time.NewTicker(ackTimeout / 3)
 	defer stall.Stop()
 
-	// Acks are committed (fsynced) by the outbox; doing that here would
-	// stall publishing for an fsync per sweep. The acker commits them
-	// behind the publisher, merging what piles up meanwhile. An ack lost
-	// in a crash only means a duplicate later.
-	acker := newAcker(s)
-	defer acker.close()
-
 	topic := s.topics.Event()
 	window := s.cfg.Window
+	// Acks are committed (fsynced) by the acker, behind the publisher.
+	acker := newAcker(s, window)
+	defer acker.close()
 	inflight := make([]flight, 0, window)
 	acks := make([]uint64, 0, window)
 	var (
-		last  uint64    // highest seq read from the queue on this connection
-		ahead []Message // read, not yet published, in seq order
-		more  = true    // the queue may hold messages after last
+		last     uint64    // highest seq read from the queue on this connection
+		ahead    []Message // read, not yet published, in seq order
+		more     = true    // the queue may hold messages after last
+		awaiting int       // PUBACKed, handed to the acker, not yet committed
 	)
 	for {
 		s.beat()
-		if len(ahead) == 0 && more && len(inflight) < window {
+		if len(ahead) == 0 && more && len(inflight)+awaiting < window {
 			// Read ahead of the window: one read transaction serves many
 			// publishes while a backlog drains.
 			msgs, err := s.q.Peek(last, readAhead)
@@ -597,7 +594,7 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 				more = len(msgs) == readAhead
 			}
 		}
-		if n := min(window-len(inflight), len(ahead)); n > 0 {
+		if n := min(window-len(inflight)-awaiting, len(ahead)); n > 0 {
 			now := time.Now()
 			for _, m := range ahead[:n] {
 				tok := client.Publish(topic, 1, false, m.Payload)
@@ -619,6 +616,8 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 			return fmt.Errorf("connection lost: %w", err)
 		case <-s.q.Notify():
 			more = true
+		case n := <-acker.committed:
+			awaiting -= n
 		case <-head:
 			// Sweep every completed token, not only the head: PUBACKs may
 			// come out of order and each is acknowledged when done.
@@ -640,6 +639,7 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 			s.inFlight.Store(int64(len(inflight)))
 			if len(acks) > 0 {
 				acker.add(acks)
+				awaiting += len(acks)
 				acks = acks[:0]
 			}
 			if failed != nil {
@@ -675,19 +675,29 @@ func firstErr(first, next error) error {
 }
 
 // acker commits PUBACKed seqs to the Queue from its own goroutine, so the
-// publisher never waits for the outbox's fsync. Seqs handed over while an
-// Ack runs are merged into the next one.
+// publisher does not wait for the outbox's fsync after every sweep; seqs
+// handed over while an Ack runs are merged into the next one. Until an ack
+// is committed its event still counts against the window: after a crash
+// everything not yet removed is sent again, and the window is what bounds
+// those duplicates.
 type acker struct {
-	s       *Session
-	mu      sync.Mutex
-	pending []uint64
-	wake    chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
+	s         *Session
+	mu        sync.Mutex
+	pending   []uint64
+	wake      chan struct{}
+	committed chan int // how many acks each finished Ack covered
+	quit      chan struct{}
+	done      chan struct{}
 }
 
-func newAcker(s *Session) *acker {
-	a := &acker{s: s, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+func newAcker(s *Session, window int) *acker {
+	a := &acker{
+		s:         s,
+		wake:      make(chan struct{}, 1),
+		committed: make(chan int, window+1), // one send per Ack, each covering ≥ 1 of ≤ window acks
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
 	go a.run()
 	return a
 }
@@ -703,49 +713,21 @@ func (a *acker) add(seqs []uint64) {
 	}
 }
 
-func (a *acker) len() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.pending)
-}
-
 // close commits what is still pending and waits for the goroutine.
 func (a *acker) close() {
 	close(a.quit)
 	<-a.done
 }
 
-// Each Ack is a commit with an fsync that competes with the broker and the
-// publisher for the disk and CPU of a small board; while a backlog drains,
-// acks are let pile up for ackDelay (or ackBatch of them) first. Only
-// duplicates after a crash depend on it, never a loss.
-const (
-	ackDelay = 100 * time.Millisecond
-	ackBatch = 8192
-)
-
 func (a *acker) run() {
 	defer close(a.done)
 	var batch []uint64
-	delay := time.NewTimer(ackDelay)
-	defer delay.Stop()
 	for {
 		quitting := false
 		select {
 		case <-a.wake:
 		case <-a.quit:
 			quitting = true
-		}
-		delay.Reset(ackDelay)
-	gather:
-		for !quitting && a.len() < ackBatch {
-			select {
-			case <-a.wake:
-			case <-delay.C:
-				break gather
-			case <-a.quit:
-				quitting = true
-			}
 		}
 		a.mu.Lock()
 		batch, a.pending = a.pending, batch[:0]
@@ -758,6 +740,7 @@ func (a *acker) run() {
 			} else {
 				a.s.acked.Add(uint64(len(batch)))
 			}
+			a.committed <- len(batch)
 		}
 		if quitting {
 			return

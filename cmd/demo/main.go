@@ -45,6 +45,8 @@ api:
 sensors:
   - {name: pir-cong, kind: motion, driver: sim, every: 4s, hold: 0s}
   - {name: cua-cong, kind: contact, driver: sim, every: 11s}
+cameras:
+  - {name: cam-cong, url: "file://%[4]s", preload: true}
 `
 
 func run(bin, data string) error {
@@ -70,8 +72,13 @@ func run(bin, data string) error {
 	if err != nil {
 		return err
 	}
+	// The looping test camera: the clip the project ships (run from the repo root).
+	clip, err := filepath.Abs(filepath.Join("testdata", "camera", "clip-320x180-25fps.h264"))
+	if err != nil {
+		return err
+	}
 	cfgPath := filepath.Join(data, "gateway.yaml")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, gatewayYAML, data, brokerPort, apiPort), 0o640); err != nil {
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, gatewayYAML, data, brokerPort, apiPort, clip), 0o640); err != nil {
 		return err
 	}
 

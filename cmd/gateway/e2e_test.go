@@ -21,6 +21,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/antt-gateway/antt/device"
+	"github.com/antt-gateway/antt/device/config"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -286,7 +287,7 @@ func subscribe(t testing.TB, broker, clientID string, r *received, opts ...func(
 func TestKillDuringBurst(t *testing.T) {
 	const (
 		workers = 16
-		window  = 32
+		window  = config.DefaultWindow // the test config leaves uplink.window out
 	)
 	rounds, burst := 10, 20000
 	if testing.Short() {

@@ -5,6 +5,7 @@
 //	gateway run -config /boot/gateway.yaml
 //	gateway check-config /boot/gateway.yaml
 //	gateway outbox stats|dump -data /data/gateway
+//	gateway probe rtsp://user:pass@192.168.1.64/stream [-duration 5s]
 //	gateway version
 package main
 
@@ -35,6 +36,7 @@ func usage(w io.Writer) {
   gateway run -config FILE [-log-format text|json] [-log-level info]
   gateway check-config FILE
   gateway outbox stats|dump [-data DIR | -config FILE] [-api ADDR]
+  gateway probe URL [-duration 5s] [-transport tcp|udp]
   gateway version
 `)
 }
@@ -51,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "outbox":
 		return cmdOutbox(args[1:], stdout, stderr)
+	case "probe":
+		return cmdProbe(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "gateway %s\n", device.Version)
 		return 0

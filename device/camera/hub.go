@@ -199,6 +199,7 @@ type Consumer struct {
 	ch  chan *HubFrame
 	// guarded by hub.mu
 	waitKey bool
+	fresh   bool // nothing queued yet: waiting for the first key frame is no loss
 	closed  bool
 
 	delivered, dropped atomic.Uint64
@@ -220,7 +221,7 @@ func (h *Hub) Subscribe() (*Consumer, error) {
 		}
 		c.delivered.Add(uint64(len(h.gop)))
 	} else {
-		c.waitKey = true
+		c.waitKey, c.fresh = true, true
 	}
 	h.consumers = append(h.consumers, c)
 	h.mu.Unlock()
@@ -298,19 +299,23 @@ type HubStatus struct {
 	GOPFrames    int    `json:"gop_frames"`
 	GOPBytes     int    `json:"gop_bytes"`
 	GOPOverflows uint64 `json:"gop_overflows"`
-	// Source is the current (or last) session's receive counters.
-	Source Stats `json:"source"`
+	// The current (or last) session's receive counters (see Stats).
+	Packets       uint64 `json:"packets"`
+	Lost          uint64 `json:"lost"`
+	Malformed     uint64 `json:"malformed"`
+	DroppedFrames uint64 `json:"dropped_frames"`
 }
 
 // Status reports the hub's state and counters.
 func (h *Hub) Status() HubStatus {
 	h.mu.Lock()
 	st := HubStatus{Name: h.opts.Name, State: h.state, Since: h.since, LastError: h.lastErr,
-		Consumers: len(h.consumers), Preload: h.opts.Preload, GOPFrames: len(h.gop), GOPBytes: h.gopBytes,
-		Source: h.srcStats}
+		Consumers: len(h.consumers), Preload: h.opts.Preload, GOPFrames: len(h.gop), GOPBytes: h.gopBytes}
+	src := h.srcStats
 	if h.src != nil {
-		st.Source = h.src.Stats()
+		src = h.src.Stats()
 	}
+	st.Packets, st.Lost, st.Malformed, st.DroppedFrames = src.Packets, src.Lost, src.Malformed, src.DroppedFrames
 	for _, t := range h.tracks {
 		if t.Kind == Video {
 			st.Video = fmt.Sprintf("%s %dx%d %gfps", t.Codec, t.Width, t.Height, t.FrameRate)
@@ -457,7 +462,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-done:
 			s := cur
 			cur = nil
-			if s.stopped {
+			if s.stopped || ctx.Err() != nil {
 				continue
 			}
 			now := time.Now()
@@ -572,12 +577,7 @@ func (h *Hub) runSession(ctx context.Context, s *session) error {
 			seen = true
 			close(s.first)
 		}
-		if f.Key {
-			h.mu.Lock()
-			h.setTracksLocked(src.Tracks())
-			h.mu.Unlock()
-		}
-		h.deliver(copyFrame(f, epoch))
+		h.onFrame(src, epoch, f)
 	})
 	if cause := context.Cause(rctx); errors.Is(cause, rtsp.ErrStalled) {
 		return cause
@@ -586,6 +586,17 @@ func (h *Hub) runSession(ctx context.Context, s *session) error {
 		err = errors.New("camera: source ended")
 	}
 	return err
+}
+
+// onFrame is the hub's Handler body: a key frame may carry new parameter
+// sets (a camera's resolution changed), so the tracks are refreshed there.
+func (h *Hub) onFrame(src Source, epoch uint64, f *Frame) {
+	if f.Key {
+		h.mu.Lock()
+		h.setTracksLocked(src.Tracks())
+		h.mu.Unlock()
+	}
+	h.deliver(copyFrame(f, epoch))
 }
 
 func (h *Hub) watchdog(ctx context.Context, src Source, cancel context.CancelCauseFunc) {
@@ -678,12 +689,14 @@ func (h *Hub) deliver(f *HubFrame) {
 	keyable := f.Key || !h.hasVideo
 	for _, c := range h.consumers {
 		if c.waitKey && !keyable {
-			c.dropped.Add(1)
+			if !c.fresh {
+				c.dropped.Add(1)
+			}
 			continue
 		}
 		select {
 		case c.ch <- f:
-			c.waitKey = false
+			c.waitKey, c.fresh = false, false
 			c.delivered.Add(1)
 		default:
 			c.waitKey = true

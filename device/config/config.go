@@ -47,10 +47,12 @@ const (
 	// DefaultTelemetryInterval keeps QoS-0 telemetry to about 1.5 MB a
 	// month on metered links.
 	DefaultTelemetryInterval = 60 * time.Second
-	// DefaultWindow is how many publishes may await PUBACK at once: enough
-	// to drain a backlog over a high-latency link without flooding the
-	// broker.
-	DefaultWindow = 32
+	// DefaultWindow is how many events may be published and not yet
+	// removed from the outbox (awaiting PUBACK, or acked and awaiting the
+	// outbox's commit). It bounds the duplicates a crash can cause, and
+	// with it a backlog drains at up to 2,500 events/s over a 4G link with
+	// 100 ms round trips, and at the broker's pace on a LAN.
+	DefaultWindow = 256
 	// DefaultMaxBytes bounds the outbox to a small fraction of even an 8 GB
 	// card while holding days of events (a few hundred bytes each) during
 	// an outage.

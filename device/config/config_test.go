@@ -57,7 +57,7 @@ func TestFullExample(t *testing.T) {
 		PasswordSource: "password_file " + filepath.Join(secrets, "mqtt-password"),
 		TLSFiles: TLS{CA: filepath.Join(secrets, "ca.pem"), Cert: filepath.Join(secrets, "gw.pem"),
 			Key: filepath.Join(secrets, "gw.key"), ServerName: "station.local"},
-		Keepalive: 30 * time.Second, TelemetryInterval: time.Minute, Window: 32, ClientID: "truong-thcs-chi-dam",
+		Keepalive: 30 * time.Second, TelemetryInterval: time.Minute, Window: 256, ClientID: "truong-thcs-chi-dam",
 	}
 	if !reflect.DeepEqual(u, want) {
 		t.Errorf("uplink =\n%#v\nwant\n%#v", u, want)
@@ -129,7 +129,7 @@ outputs:
 	u := cfg.Uplink
 	if u.Broker != "mqtt://station.local:1883" || u.Address != "station.local:1883" || u.TLS ||
 		u.Prefix != "antt" || u.Keepalive != 30*time.Second || u.TelemetryInterval != 60*time.Second ||
-		u.Window != 32 || u.ClientID != "cong-khu-3" || u.Password != "" || u.PasswordSource != "" {
+		u.Window != DefaultWindow || u.ClientID != "cong-khu-3" || u.Password != "" || u.PasswordSource != "" {
 		t.Errorf("uplink defaults: %+v", u)
 	}
 	if cfg.Outbox.MaxBytes != 256<<20 || cfg.API.Listen != "127.0.0.1:8080" || cfg.API.AllowRemote {

@@ -541,6 +541,19 @@ func checkURL(f *fields, key, raw string, schemes ...string) {
 	}
 }
 
+// checkFileURL checks a file:// camera (an Annex-B H.264 clip played in a
+// loop, for demos and tests): it needs an absolute path and no host.
+func checkFileURL(f *fields, key, raw string) {
+	p, err := url.Parse(raw)
+	if err != nil {
+		f.errf(key, "is not a valid URL")
+		return
+	}
+	if (p.Host != "" && p.Host != "localhost") || !strings.HasPrefix(p.Path, "/") || len(p.Path) < 2 {
+		f.errf(key, "a file camera needs an absolute path (like file:///usr/share/antt/demo.h264)")
+	}
+}
+
 func containsFold(list []string, s string) bool {
 	for _, l := range list {
 		if strings.EqualFold(l, s) {
@@ -561,7 +574,11 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 		d.name(f, seen, &c.Name)
 		var raw string
 		if f.str("url", &raw) {
-			checkURL(f, "url", raw, "rtsp", "rtsps")
+			if strings.HasPrefix(strings.ToLower(raw), "file:") {
+				checkFileURL(f, "url", raw)
+			} else {
+				checkURL(f, "url", raw, "rtsp", "rtsps")
+			}
 			c.URL = SecretURL(raw)
 		} else if f.missing("url") {
 			f.errf("url", "is required (like rtsp://user:password@192.168.1.64:554/Streaming/Channels/102)")

@@ -1,0 +1,236 @@
+package camera
+
+import (
+	"bufio"
+	"context"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// camProc is a GStreamer test camera the test can kill and start again on
+// the same port.
+type camProc struct {
+	t    *testing.T
+	args []string
+	url  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func newCamProc(t *testing.T, args ...string) *camProc {
+	p := &camProc{t: t, args: append([]string{"--port", "0"}, args...)}
+	p.start()
+	u, err := url.Parse(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.args[1] = u.Port() // restarts keep the port
+	t.Cleanup(p.kill)
+	return p
+}
+
+func (p *camProc) start() {
+	t := p.t
+	t.Helper()
+	script, err := filepath.Abs(filepath.Join("..", "..", "testdata", "camera", "rtsp-server.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/bin/python3", append([]string{script}, p.args...)...)
+	if _, err := cmd.StdinPipe(); err != nil { // stays open: the server lives until killed
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start camera server (needs %s): %v", cameraPackages, err)
+	}
+	p.cmd, p.done = cmd, make(chan struct{})
+	ready := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+				ready <- u
+			}
+		}
+		_ = cmd.Wait()
+	}()
+	select {
+	case p.url = <-ready:
+	case <-p.done:
+		t.Fatalf("camera server exited before READY (needs %s):\n%s", cameraPackages, stderr.String())
+	case <-time.After(15 * time.Second):
+		p.kill()
+		t.Fatalf("camera server not ready after 15s:\n%s", stderr.String())
+	}
+}
+
+func (p *camProc) kill() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	p.cmd = nil
+}
+
+// watcher reads a consumer in the background and remembers, per epoch,
+// whether its first video frame was a key frame and how many video frames came.
+type watcher struct {
+	c    *Consumer
+	done chan struct{}
+
+	mu     sync.Mutex
+	video  map[uint64]int
+	keyed  map[uint64]bool
+	frames atomic.Int64
+}
+
+func watch(c *Consumer) *watcher {
+	w := &watcher{c: c, done: make(chan struct{}), video: map[uint64]int{}, keyed: map[uint64]bool{}}
+	go func() {
+		defer close(w.done)
+		for f := range c.Frames() {
+			if f.Codec != H264 {
+				continue
+			}
+			w.mu.Lock()
+			if w.video[f.Epoch] == 0 {
+				w.keyed[f.Epoch] = f.Key
+			}
+			w.video[f.Epoch]++
+			w.mu.Unlock()
+			w.frames.Add(1)
+		}
+	}()
+	return w
+}
+
+func (w *watcher) stop() {
+	w.c.Close()
+	<-w.done
+}
+
+func (w *watcher) epoch(e uint64) (frames int, keyFirst bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.video[e], w.keyed[e]
+}
+
+func TestHubRealCamera(t *testing.T) {
+	t.Parallel()
+	cam := newCamProc(t, "--fps", "25", "--key-int-max", "10")
+	var opens atomic.Int32
+	h := NewHub(HubOptions{Logger: testLogger(t), Name: "real", QueueFrames: 16, Linger: 100 * time.Millisecond,
+		Open: func(ctx context.Context) (Source, error) {
+			opens.Add(1)
+			return Open(ctx, cam.url, Options{Timeout: 5 * time.Second})
+		}})
+	runHub(t, h)
+	time.Sleep(200 * time.Millisecond) // observing an absence
+	if opens.Load() != 0 {
+		t.Fatal("camera opened with no consumer")
+	}
+	ca, _ := h.Subscribe()
+	cb, _ := h.Subscribe()
+	never, _ := h.Subscribe()
+	a, b := watch(ca), watch(cb)
+	defer a.stop()
+	defer b.stop()
+	waitFor(t, 10*time.Second, "first frames", func() bool { return a.frames.Load() > 0 && b.frames.Load() > 0 })
+	start, na, nb := time.Now(), a.frames.Load(), b.frames.Load()
+	waitFor(t, 10*time.Second, "two seconds of video", func() bool { return time.Since(start) >= 2*time.Second })
+	el := time.Since(start).Seconds()
+	for name, w := range map[string]*watcher{"a": a, "b": b} {
+		n0 := na
+		if name == "b" {
+			n0 = nb
+		}
+		rate := float64(w.frames.Load()-n0) / el
+		if rate < 22.5 || rate > 27.5 {
+			t.Errorf("consumer %s: %.1f frames/s beside a stuck consumer, want 25", name, rate)
+		}
+		if _, key := w.epoch(1); !key {
+			t.Errorf("consumer %s did not start on a key frame", name)
+		}
+		if w.c.Dropped() != 0 {
+			t.Errorf("consumer %s dropped %d", name, w.c.Dropped())
+		}
+	}
+	if never.Dropped() == 0 {
+		t.Error("the stuck consumer's drop counter did not grow")
+	}
+	if st := h.Status(); st.State != StateOnline || st.Sessions != 1 || st.Video != "H264 320x180 25fps" {
+		t.Errorf("status %+v", st)
+	}
+	never.Close()
+	a.stop()
+	b.stop()
+	waitFor(t, 5*time.Second, "the session to close after the last consumer", func() bool { return h.State() == StateIdle })
+	if opens.Load() != 1 {
+		t.Errorf("%d sessions for three consumers, want 1", opens.Load())
+	}
+}
+
+func TestHubCameraRestart(t *testing.T) {
+	t.Parallel()
+	cam := newCamProc(t, "--fps", "25", "--key-int-max", "10")
+	var ev events
+	h := NewHub(HubOptions{Logger: testLogger(t), Name: "restart", URL: cam.url, OfflineAfter: time.Second,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, OnEvent: ev.add,
+		Source: Options{Timeout: 2 * time.Second}})
+	runHub(t, h)
+	a, b := watch(mustSub(t, h)), watch(mustSub(t, h))
+	defer a.stop()
+	defer b.stop()
+	waitFor(t, 10*time.Second, "frames", func() bool { return a.frames.Load() > 10 && b.frames.Load() > 10 })
+
+	cam.kill()
+	killed := time.Now()
+	waitFor(t, 10*time.Second, "camera_offline", func() bool { _, ok := ev.find(EventOffline); return ok })
+	off, _ := ev.find(EventOffline)
+	if d := off.at.Sub(killed); d < time.Second || d > 3*time.Second {
+		t.Errorf("camera_offline %v after the kill, want about offline_after (1s)", d)
+	}
+	if h.State() != StateOffline {
+		t.Errorf("state %s while the camera is down", h.State())
+	}
+
+	cam.start()
+	restarted := time.Now()
+	waitFor(t, 10*time.Second, "camera_online", func() bool { _, ok := ev.find(EventOnline); return ok })
+	on, _ := ev.find(EventOnline)
+	if d := on.at.Sub(restarted); d > 3*time.Second {
+		t.Errorf("camera_online %v after the restart", d)
+	}
+	epoch := h.Status().Sessions // sessions and epochs count alike
+	for name, w := range map[string]*watcher{"a": a, "b": b} {
+		waitFor(t, 10*time.Second, "frames after the reconnect", func() bool { n, _ := w.epoch(epoch); return n >= 25 })
+		if _, key := w.epoch(epoch); !key {
+			t.Errorf("consumer %s: first frame after the reconnect is not a key frame", name)
+		}
+	}
+	if got := ev.get(); len(got) != 2 {
+		t.Errorf("events %v, want exactly offline then online", got)
+	}
+}
+
+func mustSub(t *testing.T, h *Hub) *Consumer {
+	c, err := h.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
