@@ -17,6 +17,7 @@ import (
 
 	"github.com/antt-gateway/antt/device"
 	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/uplink"
 	"github.com/antt-gateway/antt/uplink/outbox"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -249,4 +250,12 @@ func url(q string) string {
 		}
 		return r
 	}, q)
+}
+
+// The config's default window is the session's: the config package does
+// not import uplink, so the two constants are kept equal here.
+func TestDefaultWindowsAgree(t *testing.T) {
+	if config.DefaultWindow != uplink.DefaultWindow {
+		t.Fatalf("config.DefaultWindow %d != uplink.DefaultWindow %d", config.DefaultWindow, uplink.DefaultWindow)
+	}
 }

@@ -57,7 +57,7 @@ func TestFullExample(t *testing.T) {
 		PasswordSource: "password_file " + filepath.Join(secrets, "mqtt-password"),
 		TLSFiles: TLS{CA: filepath.Join(secrets, "ca.pem"), Cert: filepath.Join(secrets, "gw.pem"),
 			Key: filepath.Join(secrets, "gw.key"), ServerName: "station.local"},
-		Keepalive: 30 * time.Second, TelemetryInterval: time.Minute, Window: 256, ClientID: "truong-thcs-chi-dam",
+		Keepalive: 30 * time.Second, TelemetryInterval: time.Minute, Window: 512, ClientID: "truong-thcs-chi-dam",
 	}
 	if !reflect.DeepEqual(u, want) {
 		t.Errorf("uplink =\n%#v\nwant\n%#v", u, want)
