@@ -41,28 +41,28 @@ func main() {
 	}
 
 	// Durable ingest: group commit against one transaction per event.
-	ing, err := goBench("./uplink/outbox/", "^BenchmarkAppend(Group|PerEvent)$", "2s", 3)
+	ing, ratio, err := pairedBench("./uplink/outbox/", "^BenchmarkAppend(Group|PerEvent)$", "2s", 3,
+		"BenchmarkAppendGroup", "BenchmarkAppendPerEvent", "events/s")
 	if err != nil {
 		fatal(err)
 	}
 	g, p := ing["BenchmarkAppendGroup"], ing["BenchmarkAppendPerEvent"]
-	ratio := g["events/s"] / p["events/s"]
 	add(row{"durable ingest, group commit (events/s)", fmt.Sprintf("%.0f", g["events/s"]), "≥ 20,000", verdict(g["events/s"] >= 20000)})
 	add(row{"durable ingest, one tx per event (events/s)", fmt.Sprintf("%.0f", p["events/s"]), "baseline", ""})
-	add(row{"group commit / per-event", fmt.Sprintf("%.1f×", ratio), "≥ 20×", verdict(ratio >= 20)})
+	add(row{"group commit / per-event (median of per-run ratios)", fmt.Sprintf("%.1f×", ratio), "≥ 20×", verdict(ratio >= 20)})
 	add(row{"Append latency p50 / p99 (group)", fmt.Sprintf("%.2f / %.2f ms", g["p50-µs"]/1000, g["p99-µs"]/1000), "reported", ""})
 	add(row{"events per commit (group)", fmt.Sprintf("%.0f", g["events/commit"]), "reported", ""})
 
 	// Drain of a backlog into Mosquitto against a bare paho publisher.
-	dr, err := goBench("./uplink/", "^Benchmark(Drain|BarePaho)$", "1x", 5)
+	dr, dratio, err := pairedBench("./uplink/", "^Benchmark(Drain|BarePaho)$", "1x", 5,
+		"BenchmarkDrain", "BenchmarkBarePaho", "events/s")
 	if err != nil {
 		fatal(err)
 	}
 	d, bare := dr["BenchmarkDrain"], dr["BenchmarkBarePaho"]
-	dratio := d["events/s"] / bare["events/s"]
 	add(row{"drain 100,000 into Mosquitto QoS 1 (events/s)", fmt.Sprintf("%.0f", d["events/s"]), "", ""})
 	add(row{"bare paho QoS 1, same window, from memory (events/s)", fmt.Sprintf("%.0f", bare["events/s"]), "ceiling", ""})
-	add(row{"drain / ceiling", fmt.Sprintf("%.2f×", dratio), "≥ 0.8×", verdict(dratio >= 0.8)})
+	add(row{"drain / ceiling (median of per-run ratios)", fmt.Sprintf("%.2f×", dratio), "≥ 0.8×", verdict(dratio >= 0.8)})
 
 	// Edge to subscriber, and the gateway's memory: a real gateway process.
 	lat, err := goBench("./device/", "^BenchmarkEdgeToSubscriber$", "1x", 1)
@@ -144,6 +144,48 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
+// pairedBench measures a ratio the way these noisy machines allow: n
+// separate runs of the pair (ours, then its baseline right after, in one
+// go test), the ratio taken within each run, and the median of the ratios
+// returned with the median of each benchmark's metrics.
+func pairedBench(pkg, re, benchtime string, n int, ours, base, unit string) (map[string]metrics, float64, error) {
+	all := map[string]map[string][]float64{}
+	var ratios []float64
+	for range n {
+		res, err := goBench(pkg, re, benchtime, 1)
+		if err != nil {
+			return nil, 0, err
+		}
+		o, b := res[ours][unit], res[base][unit]
+		if o == 0 || b == 0 {
+			return nil, 0, fmt.Errorf("%s: %s or %s reported no %s", pkg, ours, base, unit)
+		}
+		ratios = append(ratios, o/b)
+		for name, m := range res {
+			if all[name] == nil {
+				all[name] = map[string][]float64{}
+			}
+			for u, v := range m {
+				all[name][u] = append(all[name][u], v)
+			}
+		}
+	}
+	med := map[string]metrics{}
+	for name, units := range all {
+		med[name] = metrics{}
+		for u, vs := range units {
+			med[name][u] = median(vs)
+		}
+	}
+	return med, median(ratios), nil
+}
+
+func median(vs []float64) float64 {
+	vs = slices.Clone(vs)
+	slices.Sort(vs)
+	return vs[len(vs)/2]
+}
+
 // goBench runs the benchmarks matching re in pkg count times each and
 // returns, by benchmark name (without the -N suffix), the median of each
 // reported metric: one noisy run does not decide a figure.
@@ -196,8 +238,7 @@ func parseBench(out []byte) map[string]metrics {
 	for name, units := range runs {
 		m := metrics{}
 		for unit, vs := range units {
-			slices.Sort(vs)
-			m[unit] = vs[len(vs)/2]
+			m[unit] = median(vs)
 		}
 		res[name] = m
 	}
