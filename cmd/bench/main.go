@@ -86,7 +86,7 @@ func main() {
 	for name, m := range board {
 		for unit, v := range m {
 			if strings.HasPrefix(unit, "s-") {
-				add(row{"emulated board (" + strings.TrimPrefix(name, "BenchmarkBoard") + "): " + strings.TrimPrefix(unit, "s-"), fmt.Sprintf("%.1f s", v), "reported", ""})
+				add(row{strings.TrimSpace("emulated board "+strings.TrimPrefix(name, "BenchmarkBoard")) + ": " + strings.ReplaceAll(strings.TrimPrefix(unit, "s-"), "-", " "), fmt.Sprintf("%.1f s", v), "reported", ""})
 			}
 		}
 	}
