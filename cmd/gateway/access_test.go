@@ -7,17 +7,9 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -63,42 +55,42 @@ func accDocs(t *testing.T, name string) []byte {
 // answered on reply/{id}.
 func TestAccessMosquittoDocumentedACL(t *testing.T) {
 	dir := t.TempDir()
-	pki := newAccPKI(t)
+	pki := mqtttest.NewPKI(t)
 	pw := map[string]string{"station": "station-pw", accGwA: "pw-a", accGwB: "pw-b"}
 	broker := mqtttest.Start(t, mqtttest.Options{
 		Users: pw,
 		ACL:   string(accDocs(t, "acl")),
-		TLS:   &mqtttest.TLSFiles{CA: pki.CA, Cert: pki.Server[0], Key: pki.Server[1], RequireClientCert: true},
+		TLS:   &mqtttest.TLSFiles{CA: pki.CA, Cert: pki.ServerCert, Key: pki.ServerKey, RequireClientCert: true},
 	})
 	addr := broker.Addr()
 
-	if c, err := accDial(addr, pki.client(t, accGwA), accGwA, "wrong", "a-wrong-pw"); err == nil {
+	if c, err := mqtttest.DialTLS(addr, pki.ClientTLS(t, accGwA), accGwA, "wrong", "a-wrong-pw"); err == nil {
 		c.Disconnect(0)
 		t.Error("a wrong password was accepted")
 	} else if !errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) && !errors.Is(err, packets.ErrorRefusedNotAuthorised) {
 		t.Errorf("wrong password: want a CONNACK refusal, got %v", err)
 	}
-	if c, err := accDial(addr, pki.client(t, ""), accGwA, pw[accGwA], "a-no-cert"); err == nil {
+	if c, err := mqtttest.DialTLS(addr, pki.ClientTLS(t, ""), accGwA, pw[accGwA], "a-no-cert"); err == nil {
 		c.Disconnect(0)
 		t.Error("a client without a certificate was accepted")
 	} else {
 		t.Logf("without a client certificate: %v", err)
 	}
 
-	inbox := &accInbox{}
-	stc, err := accDial(addr, pki.client(t, "station"), "station", pw["station"], "e2e-station-view")
+	inbox := &mqtttest.Inbox{}
+	stc, err := mqtttest.DialTLS(addr, pki.ClientTLS(t, "station"), "station", pw["station"], "e2e-station-view")
 	if err != nil {
 		t.Fatalf("station-role client: %v", err)
 	}
 	defer stc.Disconnect(0)
-	accWaitToken(t, stc.Subscribe("antt/#", 1, inbox.handle), "station subscribes antt/#")
+	mqtttest.WaitToken(t, stc.Subscribe("antt/#", 1, inbox.Handle), "station subscribes antt/#")
 
 	// Gateway A, the real process, with its own certificate and password file.
 	pwFile := filepath.Join(dir, "a-password")
 	if err := os.WriteFile(pwFile, []byte(pw[accGwA]+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	certA, keyA := pki.files(t, accGwA)
+	certA, keyA := pki.Files(t, accGwA)
 	api := freeAddr(t)
 	cfg := filepath.Join(dir, "gateway.yaml")
 	y := fmt.Sprintf(`gateway: {id: %s, data_dir: %s}
@@ -121,7 +113,7 @@ sensors:
 	if seq == 0 {
 		t.Fatalf("walk test failed:\n%s", gw.output())
 	}
-	inbox.waitFor(t, "gateway A's walk test at the station", func(tp string, p []byte) bool {
+	inbox.WaitFor(t, "gateway A's walk test at the station", func(tp string, p []byte) bool {
 		var e wire.Event
 		return tp == "antt/"+accGwA+"/event" && json.Unmarshal(p, &e) == nil && e.Seq == seq
 	})
@@ -130,7 +122,7 @@ sensors:
 	accCheckIsolation(t, accIsolationEnv{
 		inbox: inbox, station: stc,
 		dialA: func(id string) (paho.Client, error) {
-			return accDial(addr, pki.client(t, accGwA), accGwA, pw[accGwA], id)
+			return mqtttest.DialTLS(addr, pki.ClientTLS(t, accGwA), accGwA, pw[accGwA], id)
 		},
 	})
 	gw.stop(t)
@@ -144,7 +136,7 @@ sensors:
 // demand a client certificate and a password.
 func TestMosquittoConfDocumented(t *testing.T) {
 	dir := t.TempDir()
-	pki := newAccPKI(t)
+	pki := mqtttest.NewPKI(t)
 	passwd := filepath.Join(dir, "antt.passwd")
 	if out, err := exec.Command("mosquitto_passwd", "-c", "-b", passwd, "station", "station-pw").CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_passwd: %v: %s", err, out)
@@ -157,7 +149,7 @@ func TestMosquittoConfDocumented(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	paths := map[string]string{
 		"password_file": passwd, "acl_file": aclFile,
-		"cafile": pki.CA, "certfile": pki.Server[0], "keyfile": pki.Server[1],
+		"cafile": pki.CA, "certfile": pki.ServerCert, "keyfile": pki.ServerKey,
 	}
 	var conf strings.Builder
 	if os.Geteuid() == 0 {
@@ -225,16 +217,16 @@ func TestMosquittoConfDocumented(t *testing.T) {
 		c.Close()
 		return true
 	})
-	c, err := accDial(addr, pki.client(t, "station"), "station", "station-pw", "conf-station")
+	c, err := mqtttest.DialTLS(addr, pki.ClientTLS(t, "station"), "station", "station-pw", "conf-station")
 	if err != nil {
 		t.Fatalf("station with certificate and password: %v", err)
 	}
 	c.Disconnect(0)
-	if c, err := accDial(addr, pki.client(t, ""), "station", "station-pw", "conf-no-cert"); err == nil {
+	if c, err := mqtttest.DialTLS(addr, pki.ClientTLS(t, ""), "station", "station-pw", "conf-no-cert"); err == nil {
 		c.Disconnect(0)
 		t.Error("the documented configuration accepts a client without a certificate")
 	}
-	if c, err := accDial(addr, pki.client(t, "station"), "station", "wrong", "conf-wrong-pw"); err == nil {
+	if c, err := mqtttest.DialTLS(addr, pki.ClientTLS(t, "station"), "station", "wrong", "conf-wrong-pw"); err == nil {
 		c.Disconnect(0)
 		t.Error("the documented configuration accepts a wrong password")
 	}
@@ -262,174 +254,9 @@ func (w *accLockedBuf) String() string {
 	return w.b.String()
 }
 
-// accPKI is a throw-away CA with a server certificate for 127.0.0.1 and one
-// client certificate per name asked for.
-type accPKI struct {
-	dir    string
-	caKey  *ecdsa.PrivateKey
-	ca     *x509.Certificate
-	CA     string // PEM file of the CA
-	Server [2]string
-}
-
-func newAccPKI(t testing.TB) *accPKI {
-	t.Helper()
-	p := &accPKI{dir: t.TempDir()}
-	p.caKey, p.ca = p.issue(t, "antt e2e CA", "ca", nil)
-	p.CA = filepath.Join(p.dir, "ca.pem")
-	p.Server[0], p.Server[1] = p.files(t, "server")
-	return p
-}
-
-// issue makes a key and a certificate signed by the CA (self-signed for the
-// CA itself, when p.ca is nil) and writes name.pem and name.key.
-func (p *accPKI) issue(t testing.TB, cn, name string, ips []net.IP) (*ecdsa.PrivateKey, *x509.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  ips,
-	}
-	parent, parentKey := p.ca, p.caKey
-	if p.ca == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-		tmpl.ExtKeyUsage = nil
-		parent, parentKey = tmpl, key
-	} else {
-		tmpl.DNSNames = []string{cn}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for f, b := range map[string]*pem.Block{
-		name + ".pem": {Type: "CERTIFICATE", Bytes: der},
-		name + ".key": {Type: "PRIVATE KEY", Bytes: kder},
-	} {
-		if err := os.WriteFile(filepath.Join(p.dir, f), pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return key, cert
-}
-
-func (p *accPKI) files(t testing.TB, name string) (cert, key string) {
-	t.Helper()
-	if name == "server" {
-		p.issue(t, "localhost", name, []net.IP{net.IPv4(127, 0, 0, 1)})
-	} else {
-		p.issue(t, name, name, nil)
-	}
-	return filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+".key")
-}
-
-// client is the TLS configuration of an MQTT client trusting the CA and,
-// unless cn is "", presenting a certificate for cn.
-func (p *accPKI) client(t testing.TB, cn string) *tls.Config {
-	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AddCert(p.ca)
-	c := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if cn != "" {
-		cf, kf := p.files(t, cn)
-		pair, err := tls.LoadX509KeyPair(cf, kf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Certificates = []tls.Certificate{pair}
-	}
-	return c
-}
-
-// accDial connects a clean-session paho client without auto-reconnect, so a
-// refused or dropped connection shows as an error rather than a retry.
-func accDial(addr string, tc *tls.Config, user, pass, clientID string) (paho.Client, error) {
-	o := paho.NewClientOptions().AddBroker("ssl://" + addr).SetTLSConfig(tc).
-		SetClientID(clientID).SetUsername(user).SetPassword(pass).
-		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
-		SetOrderMatters(true)
-	c := paho.NewClient(o)
-	tok := c.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
-		return nil, errors.New("connect timed out")
-	}
-	if err := tok.Error(); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// accInbox records every message a client receives.
-type accInbox struct {
-	mu   sync.Mutex
-	msgs []accMsg
-}
-
-type accMsg struct {
-	topic   string
-	payload []byte
-}
-
-func (b *accInbox) handle(_ paho.Client, m paho.Message) {
-	b.mu.Lock()
-	b.msgs = append(b.msgs, accMsg{m.Topic(), bytes.Clone(m.Payload())})
-	b.mu.Unlock()
-}
-
-// find returns the first message for which match holds.
-func (b *accInbox) find(match func(topic string, payload []byte) bool) (accMsg, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, m := range b.msgs {
-		if match(m.topic, m.payload) {
-			return m, true
-		}
-	}
-	return accMsg{}, false
-}
-
-func (b *accInbox) waitFor(t testing.TB, what string, match func(topic string, payload []byte) bool) accMsg {
-	t.Helper()
-	var m accMsg
-	waitFor(t, 15*time.Second, what, func() bool {
-		var ok bool
-		m, ok = b.find(match)
-		return ok
-	})
-	return m
-}
-
-func accWaitToken(t testing.TB, tok paho.Token, what string) {
-	t.Helper()
-	if !tok.WaitTimeout(10 * time.Second) {
-		t.Fatalf("%s: no answer from the broker within 10 s", what)
-	}
-	if err := tok.Error(); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
 type accIsolationEnv struct {
-	inbox   *accInbox   // everything a station-role subscriber to antt/# received
-	station paho.Client // connected as the station
+	inbox   *mqtttest.Inbox // everything a station-role subscriber to antt/# received
+	station paho.Client     // connected as the station
 	dialA   func(clientID string) (paho.Client, error)
 	// strict expects a refused subscription to be told in the SUBACK (the
 	// embedded broker does; Mosquitto may grant it and deliver nothing).
@@ -478,12 +305,12 @@ func accCheckIsolation(t *testing.T, env accIsolationEnv) {
 		// closed the connection; a sentinel sent now arrives after it
 		// would have.
 		mark := fmt.Sprintf("sentinel-%d", i)
-		accWaitToken(t, sentinel.Publish("antt/"+accGwA+"/telemetry", 1, false, mark), "sentinel publish")
-		env.inbox.waitFor(t, "sentinel "+mark, func(tp string, p []byte) bool {
+		mqtttest.WaitToken(t, sentinel.Publish("antt/"+accGwA+"/telemetry", 1, false, mark), "sentinel publish")
+		env.inbox.WaitFor(t, "sentinel "+mark, func(tp string, p []byte) bool {
 			return tp == "antt/"+accGwA+"/telemetry" && string(p) == mark
 		})
-		if m, ok := env.inbox.find(func(_ string, p []byte) bool { return bytes.Contains(p, []byte(marker)) }); ok {
-			t.Errorf("A published on %s: the station received %s %s", f.topic, m.topic, m.payload)
+		if m, ok := env.inbox.Find(func(_ string, p []byte) bool { return bytes.Contains(p, []byte(marker)) }); ok {
+			t.Errorf("A published on %s: the station received %s %s", f.topic, m.Topic, m.Payload)
 		} else {
 			t.Logf("A → %s: %s; the station did not receive it", f.topic, outcome)
 		}
@@ -495,15 +322,15 @@ func accCheckIsolation(t *testing.T, env accIsolationEnv) {
 		t.Fatal(err)
 	}
 	defer reader.Disconnect(0)
-	got := &accInbox{}
+	got := &mqtttest.Inbox{}
 	filters := map[string]byte{
 		"antt/" + accGwB + "/cmd/#": 1,
 		"antt/+/cmd/#":              1,
 		"antt/#":                    1,
 		"antt/" + accGwA + "/cmd/#": 1,
 	}
-	stok := reader.SubscribeMultiple(filters, got.handle)
-	accWaitToken(t, stok, "A subscribes")
+	stok := reader.SubscribeMultiple(filters, got.Handle)
+	mqtttest.WaitToken(t, stok, "A subscribes")
 	res := stok.(*paho.SubscribeToken).Result()
 	t.Logf("SUBACK to A: %v", res)
 	if res["antt/"+accGwA+"/cmd/#"] > 2 {
@@ -516,22 +343,20 @@ func accCheckIsolation(t *testing.T, env accIsolationEnv) {
 			}
 		}
 	}
-	accWaitToken(t, env.station.Publish("antt/"+accGwB+"/cmd/ping", 1, false, `{"id":"for-b"}`), "command to B")
-	accWaitToken(t, env.station.Publish("antt/"+accGwA+"/cmd/ping", 1, false, `{"id":"for-a"}`), "command to A")
-	got.waitFor(t, "A's own command", func(tp string, p []byte) bool {
+	mqtttest.WaitToken(t, env.station.Publish("antt/"+accGwB+"/cmd/ping", 1, false, `{"id":"for-b"}`), "command to B")
+	mqtttest.WaitToken(t, env.station.Publish("antt/"+accGwA+"/cmd/ping", 1, false, `{"id":"for-a"}`), "command to A")
+	got.WaitFor(t, "A's own command", func(tp string, p []byte) bool {
 		return tp == "antt/"+accGwA+"/cmd/ping" && bytes.Contains(p, []byte("for-a"))
 	})
-	got.mu.Lock()
-	for _, m := range got.msgs {
-		if !strings.HasPrefix(m.topic, "antt/"+accGwA+"/cmd/") {
-			t.Errorf("A received %s %s", m.topic, m.payload)
+	for _, m := range got.Msgs() {
+		if !strings.HasPrefix(m.Topic, "antt/"+accGwA+"/cmd/") {
+			t.Errorf("A received %s %s", m.Topic, m.Payload)
 		}
 	}
-	got.mu.Unlock()
 
 	// The station pings A's real gateway.
-	accWaitToken(t, env.station.Publish("antt/"+accGwA+"/cmd/ping", 1, false, `{"id":"e2e-ping-1"}`), "ping")
-	m := env.inbox.waitFor(t, "the reply to ping", func(tp string, _ []byte) bool {
+	mqtttest.WaitToken(t, env.station.Publish("antt/"+accGwA+"/cmd/ping", 1, false, `{"id":"e2e-ping-1"}`), "ping")
+	m := env.inbox.WaitFor(t, "the reply to ping", func(tp string, _ []byte) bool {
 		return tp == "antt/"+accGwA+"/reply/e2e-ping-1"
 	})
 	var r struct {
@@ -539,7 +364,7 @@ func accCheckIsolation(t *testing.T, env accIsolationEnv) {
 		OK   bool   `json:"ok"`
 		Pong bool   `json:"pong"`
 	}
-	if err := json.Unmarshal(m.payload, &r); err != nil || r.ID != "e2e-ping-1" || !r.OK || !r.Pong {
-		t.Errorf("ping reply %s (%v), want id e2e-ping-1, ok and pong", m.payload, err)
+	if err := json.Unmarshal(m.Payload, &r); err != nil || r.ID != "e2e-ping-1" || !r.OK || !r.Pong {
+		t.Errorf("ping reply %s (%v), want id e2e-ping-1, ok and pong", m.Payload, err)
 	}
 }

@@ -8,19 +8,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -40,6 +32,7 @@ import (
 	"github.com/antt-gateway/antt/cmd/station/internal/eventlog"
 	"github.com/antt-gateway/antt/device"
 	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -68,171 +61,6 @@ func e2eFreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// e2ePKI is a throw-away CA with a server certificate for 127.0.0.1 and one
-// client certificate per name asked for.
-type e2ePKI struct {
-	dir    string
-	caKey  *ecdsa.PrivateKey
-	ca     *x509.Certificate
-	CA     string // PEM file of the CA
-	Server [2]string
-}
-
-func newE2EPKI(t testing.TB) *e2ePKI {
-	t.Helper()
-	p := &e2ePKI{dir: t.TempDir()}
-	p.caKey, p.ca = p.issue(t, "antt e2e CA", "ca", nil)
-	p.CA = filepath.Join(p.dir, "ca.pem")
-	p.Server[0], p.Server[1] = p.files(t, "server")
-	return p
-}
-
-// issue makes a key and a certificate signed by the CA (self-signed for the
-// CA itself, when p.ca is nil) and writes name.pem and name.key.
-func (p *e2ePKI) issue(t testing.TB, cn, name string, ips []net.IP) (*ecdsa.PrivateKey, *x509.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  ips,
-	}
-	parent, parentKey := p.ca, p.caKey
-	if p.ca == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-		tmpl.ExtKeyUsage = nil
-		parent, parentKey = tmpl, key
-	} else {
-		tmpl.DNSNames = []string{cn}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for f, b := range map[string]*pem.Block{
-		name + ".pem": {Type: "CERTIFICATE", Bytes: der},
-		name + ".key": {Type: "PRIVATE KEY", Bytes: kder},
-	} {
-		if err := os.WriteFile(filepath.Join(p.dir, f), pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return key, cert
-}
-
-func (p *e2ePKI) files(t testing.TB, name string) (cert, key string) {
-	t.Helper()
-	if name == "server" {
-		p.issue(t, "localhost", name, []net.IP{net.IPv4(127, 0, 0, 1)})
-	} else {
-		p.issue(t, name, name, nil)
-	}
-	return filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+".key")
-}
-
-// client is the TLS configuration of an MQTT client trusting the CA and,
-// unless cn is "", presenting a certificate for cn.
-func (p *e2ePKI) client(t testing.TB, cn string) *tls.Config {
-	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AddCert(p.ca)
-	c := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if cn != "" {
-		cf, kf := p.files(t, cn)
-		pair, err := tls.LoadX509KeyPair(cf, kf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Certificates = []tls.Certificate{pair}
-	}
-	return c
-}
-
-// e2eDial connects a clean-session paho client without auto-reconnect, so a
-// refused or dropped connection shows as an error rather than a retry.
-func e2eDial(addr string, tc *tls.Config, user, pass, clientID string) (paho.Client, error) {
-	o := paho.NewClientOptions().AddBroker("ssl://" + addr).SetTLSConfig(tc).
-		SetClientID(clientID).SetUsername(user).SetPassword(pass).
-		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
-		SetOrderMatters(true)
-	c := paho.NewClient(o)
-	tok := c.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
-		return nil, errors.New("connect timed out")
-	}
-	if err := tok.Error(); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// e2eInbox records every message a client receives.
-type e2eInbox struct {
-	mu   sync.Mutex
-	msgs []e2eMsg
-}
-
-type e2eMsg struct {
-	topic   string
-	payload []byte
-}
-
-func (b *e2eInbox) handle(_ paho.Client, m paho.Message) {
-	b.mu.Lock()
-	b.msgs = append(b.msgs, e2eMsg{m.Topic(), bytes.Clone(m.Payload())})
-	b.mu.Unlock()
-}
-
-// find returns the first message for which match holds.
-func (b *e2eInbox) find(match func(topic string, payload []byte) bool) (e2eMsg, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, m := range b.msgs {
-		if match(m.topic, m.payload) {
-			return m, true
-		}
-	}
-	return e2eMsg{}, false
-}
-
-func (b *e2eInbox) waitFor(t testing.TB, what string, match func(topic string, payload []byte) bool) e2eMsg {
-	t.Helper()
-	var m e2eMsg
-	e2eWait(t, 15*time.Second, what, func() bool {
-		var ok bool
-		m, ok = b.find(match)
-		return ok
-	})
-	return m
-}
-
-func e2eWaitToken(t testing.TB, tok paho.Token, what string) {
-	t.Helper()
-	if !tok.WaitTimeout(10 * time.Second) {
-		t.Fatalf("%s: no answer from the broker within 10 s", what)
-	}
-	if err := tok.Error(); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
 }
 
 // e2eLogBuf keeps a component's log for a failure message.
@@ -411,7 +239,7 @@ func isEventWithSeq(topic string, seq uint64) func(string, []byte) bool {
 // that the station's ping reaches A's gateway and is answered.
 func TestEmbeddedBrokerGatewayIsolation(t *testing.T) {
 	dir := t.TempDir()
-	pki := newE2EPKI(t)
+	pki := mqtttest.NewPKI(t)
 	pw := map[string]string{broker.StationUser: "station-pw", e2eGwA: "pw-a", e2eGwB: "pw-b"}
 	passwd := filepath.Join(dir, "passwd")
 	for u, p := range pw {
@@ -420,17 +248,17 @@ func TestEmbeddedBrokerGatewayIsolation(t *testing.T) {
 		}
 	}
 	st := e2eStartStation(t, "-listen", "127.0.0.1:0", "-passwd", passwd,
-		"-tls-cert", pki.Server[0], "-tls-key", pki.Server[1], "-client-ca", pki.CA,
+		"-tls-cert", pki.ServerCert, "-tls-key", pki.ServerKey, "-client-ca", pki.CA,
 		"-data", filepath.Join(dir, "station"))
 
 	// Refusals at connect time.
-	if c, err := e2eDial(st.addr, pki.client(t, e2eGwA), e2eGwA, "wrong", "a-wrong-pw"); err == nil {
+	if c, err := mqtttest.DialTLS(st.addr, pki.ClientTLS(t, e2eGwA), e2eGwA, "wrong", "a-wrong-pw"); err == nil {
 		c.Disconnect(0)
 		t.Error("a wrong password was accepted")
 	} else if !errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) && !errors.Is(err, packets.ErrorRefusedNotAuthorised) {
 		t.Errorf("wrong password: want a CONNACK refusal, got %v", err)
 	}
-	if c, err := e2eDial(st.addr, pki.client(t, ""), e2eGwA, pw[e2eGwA], "a-no-cert"); err == nil {
+	if c, err := mqtttest.DialTLS(st.addr, pki.ClientTLS(t, ""), e2eGwA, pw[e2eGwA], "a-no-cert"); err == nil {
 		c.Disconnect(0)
 		t.Error("a client without a certificate was accepted")
 	} else {
@@ -438,41 +266,41 @@ func TestEmbeddedBrokerGatewayIsolation(t *testing.T) {
 	}
 
 	// The station's view of everything.
-	inbox := &e2eInbox{}
-	stc, err := e2eDial(st.addr, pki.client(t, "station"), broker.StationUser, pw[broker.StationUser], "e2e-station-view")
+	inbox := &mqtttest.Inbox{}
+	stc, err := mqtttest.DialTLS(st.addr, pki.ClientTLS(t, "station"), broker.StationUser, pw[broker.StationUser], "e2e-station-view")
 	if err != nil {
 		t.Fatalf("station-role client: %v", err)
 	}
 	defer stc.Disconnect(0)
-	e2eWaitToken(t, stc.Subscribe("antt/#", 1, inbox.handle), "station subscribes antt/#")
+	mqtttest.WaitToken(t, stc.Subscribe("antt/#", 1, inbox.Handle), "station subscribes antt/#")
 
 	// Gateway A, the real one, with its password file and certificate.
 	pwFile := filepath.Join(dir, "a-password")
 	if err := os.WriteFile(pwFile, []byte(pw[e2eGwA]+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	certA, keyA := pki.files(t, e2eGwA)
+	certA, keyA := pki.Files(t, e2eGwA)
 	gw := e2eStartGateway(t, e2eGatewayYAML(e2eGwA, filepath.Join(dir, "gw"), "mqtts://"+st.addr, e2eFreeAddr(t),
 		fmt.Sprintf("  username: %s\n  password_file: %s\n  tls: {ca: %s, cert: %s, key: %s}", e2eGwA, pwFile, pki.CA, certA, keyA)))
 	seq, err := gw.Capture(context.Background(), e2eWalk())
 	if err != nil {
 		t.Fatal(err)
 	}
-	inbox.waitFor(t, "gateway A's walk test at the station", isEventWithSeq("antt/"+e2eGwA+"/event", seq))
+	inbox.WaitFor(t, "gateway A's walk test at the station", isEventWithSeq("antt/"+e2eGwA+"/event", seq))
 	e2eWait(t, 10*time.Second, "gateway A connected", func() bool { return gw.Status().Uplink.Connected })
 	e2eWait(t, 10*time.Second, "the station's console to print the walk test", func() bool { return st.maxSeq.Load() >= seq })
 
 	checkIsolation(t, isolationEnv{
 		inbox: inbox, station: stc, strict: true,
 		dialA: func(id string) (paho.Client, error) {
-			return e2eDial(st.addr, pki.client(t, e2eGwA), e2eGwA, pw[e2eGwA], id)
+			return mqtttest.DialTLS(st.addr, pki.ClientTLS(t, e2eGwA), e2eGwA, pw[e2eGwA], id)
 		},
 	})
 }
 
 type isolationEnv struct {
-	inbox   *e2eInbox   // everything a station-role subscriber to antt/# received
-	station paho.Client // connected as the station
+	inbox   *mqtttest.Inbox // everything a station-role subscriber to antt/# received
+	station paho.Client     // connected as the station
 	dialA   func(clientID string) (paho.Client, error)
 	// strict expects a refused subscription to be told in the SUBACK (the
 	// embedded broker does; Mosquitto may grant it and deliver nothing).
@@ -521,12 +349,12 @@ func checkIsolation(t *testing.T, env isolationEnv) {
 		// closed the connection; a sentinel sent now arrives after it
 		// would have.
 		mark := fmt.Sprintf("sentinel-%d", i)
-		e2eWaitToken(t, sentinel.Publish("antt/"+e2eGwA+"/telemetry", 1, false, mark), "sentinel publish")
-		env.inbox.waitFor(t, "sentinel "+mark, func(tp string, p []byte) bool {
+		mqtttest.WaitToken(t, sentinel.Publish("antt/"+e2eGwA+"/telemetry", 1, false, mark), "sentinel publish")
+		env.inbox.WaitFor(t, "sentinel "+mark, func(tp string, p []byte) bool {
 			return tp == "antt/"+e2eGwA+"/telemetry" && string(p) == mark
 		})
-		if m, ok := env.inbox.find(func(_ string, p []byte) bool { return bytes.Contains(p, []byte(marker)) }); ok {
-			t.Errorf("A published on %s: the station received %s %s", f.topic, m.topic, m.payload)
+		if m, ok := env.inbox.Find(func(_ string, p []byte) bool { return bytes.Contains(p, []byte(marker)) }); ok {
+			t.Errorf("A published on %s: the station received %s %s", f.topic, m.Topic, m.Payload)
 		} else {
 			t.Logf("A → %s: %s; the station did not receive it", f.topic, outcome)
 		}
@@ -538,15 +366,15 @@ func checkIsolation(t *testing.T, env isolationEnv) {
 		t.Fatal(err)
 	}
 	defer reader.Disconnect(0)
-	got := &e2eInbox{}
+	got := &mqtttest.Inbox{}
 	filters := map[string]byte{
 		"antt/" + e2eGwB + "/cmd/#": 1,
 		"antt/+/cmd/#":              1,
 		"antt/#":                    1,
 		"antt/" + e2eGwA + "/cmd/#": 1,
 	}
-	stok := reader.SubscribeMultiple(filters, got.handle)
-	e2eWaitToken(t, stok, "A subscribes")
+	stok := reader.SubscribeMultiple(filters, got.Handle)
+	mqtttest.WaitToken(t, stok, "A subscribes")
 	res := stok.(*paho.SubscribeToken).Result()
 	t.Logf("SUBACK to A: %v", res)
 	if res["antt/"+e2eGwA+"/cmd/#"] > 2 {
@@ -559,22 +387,20 @@ func checkIsolation(t *testing.T, env isolationEnv) {
 			}
 		}
 	}
-	e2eWaitToken(t, env.station.Publish("antt/"+e2eGwB+"/cmd/ping", 1, false, `{"id":"for-b"}`), "command to B")
-	e2eWaitToken(t, env.station.Publish("antt/"+e2eGwA+"/cmd/ping", 1, false, `{"id":"for-a"}`), "command to A")
-	got.waitFor(t, "A's own command", func(tp string, p []byte) bool {
+	mqtttest.WaitToken(t, env.station.Publish("antt/"+e2eGwB+"/cmd/ping", 1, false, `{"id":"for-b"}`), "command to B")
+	mqtttest.WaitToken(t, env.station.Publish("antt/"+e2eGwA+"/cmd/ping", 1, false, `{"id":"for-a"}`), "command to A")
+	got.WaitFor(t, "A's own command", func(tp string, p []byte) bool {
 		return tp == "antt/"+e2eGwA+"/cmd/ping" && bytes.Contains(p, []byte("for-a"))
 	})
-	got.mu.Lock()
-	for _, m := range got.msgs {
-		if !strings.HasPrefix(m.topic, "antt/"+e2eGwA+"/cmd/") {
-			t.Errorf("A received %s %s", m.topic, m.payload)
+	for _, m := range got.Msgs() {
+		if !strings.HasPrefix(m.Topic, "antt/"+e2eGwA+"/cmd/") {
+			t.Errorf("A received %s %s", m.Topic, m.Payload)
 		}
 	}
-	got.mu.Unlock()
 
 	// The station pings A's real gateway.
-	e2eWaitToken(t, env.station.Publish("antt/"+e2eGwA+"/cmd/ping", 1, false, `{"id":"e2e-ping-1"}`), "ping")
-	m := env.inbox.waitFor(t, "the reply to ping", func(tp string, _ []byte) bool {
+	mqtttest.WaitToken(t, env.station.Publish("antt/"+e2eGwA+"/cmd/ping", 1, false, `{"id":"e2e-ping-1"}`), "ping")
+	m := env.inbox.WaitFor(t, "the reply to ping", func(tp string, _ []byte) bool {
 		return tp == "antt/"+e2eGwA+"/reply/e2e-ping-1"
 	})
 	var r struct {
@@ -582,8 +408,8 @@ func checkIsolation(t *testing.T, env isolationEnv) {
 		OK   bool   `json:"ok"`
 		Pong bool   `json:"pong"`
 	}
-	if err := json.Unmarshal(m.payload, &r); err != nil || r.ID != "e2e-ping-1" || !r.OK || !r.Pong {
-		t.Errorf("ping reply %s (%v), want id e2e-ping-1, ok and pong", m.payload, err)
+	if err := json.Unmarshal(m.Payload, &r); err != nil || r.ID != "e2e-ping-1" || !r.OK || !r.Pong {
+		t.Errorf("ping reply %s (%v), want id e2e-ping-1, ok and pong", m.Payload, err)
 	}
 }
 
