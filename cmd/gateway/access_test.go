@@ -119,9 +119,9 @@ sensors:
 	})
 	waitFor(t, 10*time.Second, "gateway A connected", func() bool { return gw.status(t).Uplink.Connected })
 
-	accCheckIsolation(t, accIsolationEnv{
-		inbox: inbox, station: stc,
-		dialA: func(id string) (paho.Client, error) {
+	mqtttest.CheckIsolation(t, mqtttest.IsolationEnv{
+		A: accGwA, B: accGwB, Inbox: inbox, Station: stc,
+		DialA: func(id string) (paho.Client, error) {
 			return mqtttest.DialTLS(addr, pki.ClientTLS(t, accGwA), accGwA, pw[accGwA], id)
 		},
 	})
@@ -252,119 +252,4 @@ func (w *accLockedBuf) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
-}
-
-type accIsolationEnv struct {
-	inbox   *mqtttest.Inbox // everything a station-role subscriber to antt/# received
-	station paho.Client     // connected as the station
-	dialA   func(clientID string) (paho.Client, error)
-	// strict expects a refused subscription to be told in the SUBACK (the
-	// embedded broker does; Mosquitto may grant it and deliver nothing).
-	strict bool
-}
-
-// accCheckIsolation is the part common to both brokers: A's forbidden
-// publishes, A reading B's commands, and a ping to A's real gateway.
-func accCheckIsolation(t *testing.T, env accIsolationEnv) {
-	// No t.Helper: failures point at the check that failed.
-	sentinel, err := env.dialA("cong-khu-3-sentinel")
-	if err != nil {
-		t.Fatalf("A's sentinel client: %v", err)
-	}
-	defer sentinel.Disconnect(0)
-
-	forbidden := []struct {
-		topic  string
-		retain bool
-	}{
-		{"antt/" + accGwB + "/event", false},
-		{"antt/" + accGwB + "/status", true},
-		{"antt/" + accGwB + "/telemetry", false},
-		{"antt/" + accGwB + "/reply/r1", false},
-		{"antt/" + accGwB + "/cmd/ping", false},
-		{"antt/" + accGwA + "/cmd/ping", false},
-		{"antt/" + accGwA + "/cmd/output", false},
-	}
-	for i, f := range forbidden {
-		c, err := env.dialA(fmt.Sprintf("cong-khu-3-forger-%d", i))
-		if err != nil {
-			t.Fatalf("connect as A: %v", err)
-		}
-		marker := fmt.Sprintf("forbidden-%d", i)
-		payload := fmt.Sprintf(`{"id":%q,"seq":1,"kind":"panic","online":true}`, marker)
-		tok := c.Publish(f.topic, 1, f.retain, payload)
-		if !tok.WaitTimeout(10 * time.Second) {
-			t.Fatalf("publish to %s: neither acknowledged nor refused within 10 s", f.topic)
-		}
-		outcome := "acknowledged and dropped"
-		if err := tok.Error(); err != nil {
-			outcome = "refused: " + err.Error()
-		}
-		c.Disconnect(0)
-		// The broker handled the forbidden publish before it answered or
-		// closed the connection; a sentinel sent now arrives after it
-		// would have.
-		mark := fmt.Sprintf("sentinel-%d", i)
-		mqtttest.WaitToken(t, sentinel.Publish("antt/"+accGwA+"/telemetry", 1, false, mark), "sentinel publish")
-		env.inbox.WaitFor(t, "sentinel "+mark, func(tp string, p []byte) bool {
-			return tp == "antt/"+accGwA+"/telemetry" && string(p) == mark
-		})
-		if m, ok := env.inbox.Find(func(_ string, p []byte) bool { return bytes.Contains(p, []byte(marker)) }); ok {
-			t.Errorf("A published on %s: the station received %s %s", f.topic, m.Topic, m.Payload)
-		} else {
-			t.Logf("A → %s: %s; the station did not receive it", f.topic, outcome)
-		}
-	}
-
-	// A tries to read B's commands, by name and through wildcards.
-	reader, err := env.dialA("cong-khu-3-reader")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Disconnect(0)
-	got := &mqtttest.Inbox{}
-	filters := map[string]byte{
-		"antt/" + accGwB + "/cmd/#": 1,
-		"antt/+/cmd/#":              1,
-		"antt/#":                    1,
-		"antt/" + accGwA + "/cmd/#": 1,
-	}
-	stok := reader.SubscribeMultiple(filters, got.Handle)
-	mqtttest.WaitToken(t, stok, "A subscribes")
-	res := stok.(*paho.SubscribeToken).Result()
-	t.Logf("SUBACK to A: %v", res)
-	if res["antt/"+accGwA+"/cmd/#"] > 2 {
-		t.Errorf("A may not subscribe to its own commands: %v", res)
-	}
-	if env.strict {
-		for f := range filters {
-			if f != "antt/"+accGwA+"/cmd/#" && res[f] != 0x80 {
-				t.Errorf("subscription %s granted to A (code %#x), want 0x80", f, res[f])
-			}
-		}
-	}
-	mqtttest.WaitToken(t, env.station.Publish("antt/"+accGwB+"/cmd/ping", 1, false, `{"id":"for-b"}`), "command to B")
-	mqtttest.WaitToken(t, env.station.Publish("antt/"+accGwA+"/cmd/ping", 1, false, `{"id":"for-a"}`), "command to A")
-	got.WaitFor(t, "A's own command", func(tp string, p []byte) bool {
-		return tp == "antt/"+accGwA+"/cmd/ping" && bytes.Contains(p, []byte("for-a"))
-	})
-	for _, m := range got.Msgs() {
-		if !strings.HasPrefix(m.Topic, "antt/"+accGwA+"/cmd/") {
-			t.Errorf("A received %s %s", m.Topic, m.Payload)
-		}
-	}
-
-	// The station pings A's real gateway.
-	mqtttest.WaitToken(t, env.station.Publish("antt/"+accGwA+"/cmd/ping", 1, false, `{"id":"e2e-ping-1"}`), "ping")
-	m := env.inbox.WaitFor(t, "the reply to ping", func(tp string, _ []byte) bool {
-		return tp == "antt/"+accGwA+"/reply/e2e-ping-1"
-	})
-	var r struct {
-		ID   string `json:"id"`
-		OK   bool   `json:"ok"`
-		Pong bool   `json:"pong"`
-	}
-	if err := json.Unmarshal(m.Payload, &r); err != nil || r.ID != "e2e-ping-1" || !r.OK || !r.Pong {
-		t.Errorf("ping reply %s (%v), want id e2e-ping-1, ok and pong", m.Payload, err)
-	}
 }
