@@ -64,6 +64,8 @@ type Gateway struct {
 
 	apiLn net.Listener
 	edges chan sensors.Edge
+
+	snaps *snapshots // snapshots on sensor events and on the snapshot command
 }
 
 // Open builds a gateway from cfg: it opens (or recovers) the outbox, the
@@ -118,6 +120,8 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 	}
 	g.cameras = g.openCameras()
 	g.router = uplink.NewRouter()
+	g.snaps = newSnapshots(cfg.Cameras)
+	g.router.Handle("snapshot", g.snapshotCommand)
 	g.session = uplink.New(ucfg, OutboxQueue(ob), g.router, g.Telemetry, log.With("part", "uplink"))
 	if g.watchdog, err = g.newWatchdog(opt.LookupEnv); err != nil {
 		return fail(err)
@@ -248,8 +252,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 // into one AppendBatch, so a burst shares one commit and keeps edge order.
 func (g *Gateway) pump() {
 	batch := make([]*wire.Event, 0, 64)
+	// Edges that take a snapshot are stored by their own goroutine once the
+	// fetch ends (see snapshotEdge); the pump waits for them before it
+	// returns, so they are stored before the outbox closes.
+	defer g.snaps.wg.Wait()
 	for e := range g.edges {
-		batch = append(batch[:0], g.edgeEvent(e))
+		batch = g.addEdge(batch[:0], e)
 	more:
 		for len(batch) < cap(batch) {
 			select {
@@ -257,10 +265,13 @@ func (g *Gateway) pump() {
 				if !ok {
 					break more
 				}
-				batch = append(batch, g.edgeEvent(e))
+				batch = g.addEdge(batch, e)
 			default:
 				break more
 			}
+		}
+		if len(batch) == 0 {
+			continue
 		}
 		// The context outlives shutdown on purpose: an edge seen before the
 		// stop is stored, not dropped.
@@ -268,6 +279,19 @@ func (g *Gateway) pump() {
 			g.log.Error("events not stored", "count", len(batch), "err", err)
 		}
 	}
+}
+
+// addEdge appends the event of e to batch, unless e takes a snapshot: then
+// a goroutine stores it with its snapshot, and the batch goes on without it.
+func (g *Gateway) addEdge(batch []*wire.Event, e sensors.Edge) []*wire.Event {
+	ev := g.edgeEvent(e)
+	if e.Active {
+		if cam, ok := g.snaps.bySensor[e.Sensor]; ok {
+			g.snaps.wg.Go(func() { g.snapshotEdge(ev, cam) })
+			return batch
+		}
+	}
+	return append(batch, ev)
 }
 
 func (g *Gateway) edgeEvent(e sensors.Edge) *wire.Event {
@@ -321,7 +345,7 @@ func (q queue) Peek(after uint64, max int) ([]uplink.Message, error) {
 	}
 	msgs := make([]uplink.Message, len(recs))
 	for i, r := range recs {
-		msgs[i] = uplink.Message{Seq: r.Seq, Payload: r.Data}
+		msgs[i] = uplink.Message{Seq: r.Seq, Payload: r.Data, Attachment: r.Attachment}
 	}
 	return msgs, nil
 }

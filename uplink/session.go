@@ -46,6 +46,10 @@ import (
 type Message struct {
 	Seq     uint64
 	Payload []byte // the event JSON, published as is
+	// Attachment (a camera snapshot), nil when none, is published on
+	// snapshot/{seq} right after the event; the message is acked only once
+	// both are PUBACKed.
+	Attachment []byte
 }
 
 // Queue is the part of the outbox the session needs. Implementations must be
@@ -528,11 +532,42 @@ func waitToken(ctx context.Context, tok mqtt.Token, lost chan error, limit time.
 	}
 }
 
-// flight is one event publish waiting for its PUBACK.
+// flight is one event publish waiting for its PUBACK, and for the PUBACK of
+// its snapshot when it has one (snap is nil otherwise).
 type flight struct {
-	seq uint64
-	tok mqtt.Token
-	at  time.Time
+	seq  uint64
+	tok  mqtt.Token
+	snap mqtt.Token
+	at   time.Time
+}
+
+// pending is the Done channel of the first of its publishes not yet
+// finished; nil when both are.
+func (f flight) pending() <-chan struct{} {
+	for _, t := range []mqtt.Token{f.tok, f.snap} {
+		if t == nil {
+			continue
+		}
+		select {
+		case <-t.Done():
+		default:
+			return t.Done()
+		}
+	}
+	return nil
+}
+
+// err is the first publish error of a finished flight.
+func (f flight) err() error {
+	if err := f.tok.Error(); err != nil {
+		return err
+	}
+	if f.snap != nil {
+		if err := f.snap.Error(); err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	return nil
 }
 
 // session runs a connected client: birth, subscription, then the publisher
@@ -597,8 +632,13 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 		if n := min(window-len(inflight)-awaiting, len(ahead)); n > 0 {
 			now := time.Now()
 			for _, m := range ahead[:n] {
-				tok := client.Publish(topic, 1, false, m.Payload)
-				inflight = append(inflight, flight{m.Seq, tok, now})
+				f := flight{seq: m.Seq, tok: client.Publish(topic, 1, false, m.Payload), at: now}
+				if m.Attachment != nil {
+					// After the event on the same connection, so the station
+					// sees the event first.
+					f.snap = client.Publish(s.topics.Snapshot(m.Seq), 1, false, m.Attachment)
+				}
+				inflight = append(inflight, f)
 			}
 			ahead = ahead[n:]
 			s.published.Add(uint64(n))
@@ -606,7 +646,12 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 		}
 		var head <-chan struct{}
 		if len(inflight) > 0 {
-			head = inflight[0].tok.Done()
+			if head = inflight[0].pending(); head == nil {
+				// Already finished: sweep at once.
+				done := make(chan struct{})
+				close(done)
+				head = done
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -624,15 +669,12 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 			var failed error
 			keep := inflight[:0]
 			for _, f := range inflight {
-				select {
-				case <-f.tok.Done():
-					if err := f.tok.Error(); err != nil {
-						failed = firstErr(failed, fmt.Errorf("publish seq %d: %w", f.seq, err))
-					} else {
-						acks = append(acks, f.seq)
-					}
-				default:
+				if f.pending() != nil {
 					keep = append(keep, f)
+				} else if err := f.err(); err != nil {
+					failed = firstErr(failed, fmt.Errorf("publish seq %d: %w", f.seq, err))
+				} else {
+					acks = append(acks, f.seq)
 				}
 			}
 			inflight = keep

@@ -57,6 +57,14 @@
 // commit makes room first). Nothing is dropped silently and the outbox stays
 // usable; the process never stops because the disk is full.
 //
+// Attachments. AppendAttached stores a blob (a camera snapshot) with its
+// event, in the same transaction, under the event's seq in a second bucket.
+// Its bytes count in the payload budget and in Stats.Bytes; it is dropped
+// with its event on overflow (the overflow accounting is per event, so it is
+// unchanged), removed by the Ack of its event, and checked by Open (an
+// attachment without its event is damage). The event and its attachment
+// together may use at most a quarter of the payload budget.
+//
 // Damage. Open verifies the file. First, without mapping it, the meta pages
 // are read and every page reachable from them is walked with plain reads:
 // bbolt trusts the offsets in its pages, and a truncated or scribbled file

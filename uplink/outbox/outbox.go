@@ -62,6 +62,9 @@ type Options struct {
 type Record struct {
 	Seq  uint64
 	Data []byte // JSON of the wire.Event, exactly as stored
+	// Attachment is the blob stored with the event (a camera snapshot), nil
+	// when there is none.
+	Attachment []byte
 }
 
 // Outbox is an open queue. Its methods are safe for concurrent use.
@@ -95,6 +98,7 @@ type Outbox struct {
 
 type request struct {
 	tails [][]byte // event JSON after the seq and id, see spliceJSON
+	atts  [][]byte // nil, or one attachment (possibly nil) per tail
 	acks  []uint64
 	done  chan result
 }
@@ -228,7 +232,7 @@ func (o *Outbox) open() error {
 	})
 	tail, err := tailOf(*ev)
 	if err == nil {
-		_, err = o.commit(nil, [][]byte{tail})
+		_, err = o.commit(nil, [][]byte{tail}, nil)
 	}
 	if err != nil {
 		o.db.Close()
@@ -272,18 +276,38 @@ func (o *Outbox) Append(ctx context.Context, e *wire.Event) (uint64, error) {
 	return seqs[0], nil
 }
 
+// AppendAttached stores e with an attachment (a camera snapshot) in one
+// transaction, so both are durable together, count together against the
+// bound, are dropped together on overflow and removed together by Ack. Peek
+// returns the attachment in Record.Attachment. The event and its attachment
+// together may use at most a quarter of the payload budget.
+func (o *Outbox) AppendAttached(ctx context.Context, e *wire.Event, attachment []byte) (uint64, error) {
+	seqs, err := o.appendBatch(ctx, []*wire.Event{e}, [][]byte{attachment})
+	if err != nil {
+		return 0, err
+	}
+	return seqs[0], nil
+}
+
 // AppendBatch stores events in one transaction, in order, and returns their
 // seqs; it is the cheap way for one goroutine to append many. The batch is
 // all or nothing.
 func (o *Outbox) AppendBatch(ctx context.Context, events []*wire.Event) ([]uint64, error) {
+	return o.appendBatch(ctx, events, nil)
+}
+
+func (o *Outbox) appendBatch(ctx context.Context, events []*wire.Event, atts [][]byte) ([]uint64, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
 	if len(events) > maxBatchEvents {
 		return nil, fmt.Errorf("append %d events: %w (at most %d per batch)", len(events), ErrTooLarge, maxBatchEvents)
 	}
-	r := &request{tails: make([][]byte, len(events)), done: make(chan result, 1)}
+	r := &request{tails: make([][]byte, len(events)), atts: atts, done: make(chan result, 1)}
 	var total int64
+	for _, a := range atts {
+		total += int64(len(a))
+	}
 	for i, e := range events {
 		t, err := tailOf(*e)
 		if err != nil {
@@ -362,9 +386,16 @@ func (o *Outbox) Peek(after uint64, max int) ([]Record, error) {
 	var out []Record
 	err := o.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
+		att := tx.Bucket(bucketAttach)
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
 			seq, _ := u64(k)
-			out = append(out, Record{Seq: seq, Data: append([]byte(nil), v...)})
+			r := Record{Seq: seq, Data: append([]byte(nil), v...)}
+			if att != nil {
+				if a := att.Get(k); a != nil {
+					r.Attachment = append([]byte(nil), a...)
+				}
+			}
+			out = append(out, r)
 		}
 		return nil
 	})
@@ -454,10 +485,20 @@ func (o *Outbox) run() {
 // serve commits one group and answers every request in it.
 func (o *Outbox) serve(batch []*request) {
 	var acks []uint64
-	var tails [][]byte
+	var tails, atts [][]byte
 	for _, r := range batch {
 		acks = append(acks, r.acks...)
 		tails = append(tails, r.tails...)
+		if r.atts != nil || atts != nil {
+			if atts == nil {
+				atts = make([][]byte, len(tails)-len(r.tails), len(tails))
+			}
+			if r.atts != nil {
+				atts = append(atts, r.atts...)
+			} else {
+				atts = append(atts, make([][]byte, len(r.tails))...)
+			}
+		}
 	}
 	if len(acks) == 0 && len(tails) == 0 {
 		// Only Pings: answering is the whole point, a commit would cost an
@@ -467,7 +508,7 @@ func (o *Outbox) serve(batch []*request) {
 		}
 		return
 	}
-	seqs, err := o.commit(acks, tails)
+	seqs, err := o.commit(acks, tails, atts)
 	if err != nil {
 		o.log.Error("commit failed", "events", len(tails), "acks", len(acks), "err", err)
 	}
@@ -492,14 +533,15 @@ func (o *Outbox) serve(batch []*request) {
 }
 
 // commit runs acks and appends in one transaction, making room as the
-// package doc describes. It returns the seqs given to tails.
-func (o *Outbox) commit(acks []uint64, tails [][]byte) ([]uint64, error) {
+// package doc describes. It returns the seqs given to tails. atts is nil or
+// parallel to tails.
+func (o *Outbox) commit(acks []uint64, tails, atts [][]byte) ([]uint64, error) {
 	force := 0
 	if o.pressure && len(tails) > 0 {
 		force = max(1, o.st.depth/8)
 	}
 	for attempt := 0; ; attempt++ {
-		seqs, err := o.update(acks, tails, force)
+		seqs, err := o.update(acks, tails, atts, force)
 		switch {
 		case err == nil:
 			o.pressure = false
@@ -515,7 +557,7 @@ func (o *Outbox) commit(acks []uint64, tails [][]byte) ([]uint64, error) {
 		// transaction cannot reuse the pages it frees), then try again.
 		drop := max(1, o.st.depth/4) << attempt
 		o.log.Warn("database file at its bound; dropping oldest records", "count", min(drop, o.st.depth))
-		if _, derr := o.update(acks, nil, drop); derr == nil {
+		if _, derr := o.update(acks, nil, nil, drop); derr == nil {
 			acks = nil
 		} else if !errors.Is(derr, berrors.ErrMaxSizeReached) {
 			return nil, derr
@@ -524,7 +566,7 @@ func (o *Outbox) commit(acks []uint64, tails [][]byte) ([]uint64, error) {
 }
 
 // update is one write transaction; o.st changes only if it commits.
-func (o *Outbox) update(acks []uint64, tails [][]byte, force int) ([]uint64, error) {
+func (o *Outbox) update(acks []uint64, tails, atts [][]byte, force int) ([]uint64, error) {
 	if o.db == nil {
 		return nil, errors.New("database not open after a failed compaction")
 	}
@@ -535,12 +577,25 @@ func (o *Outbox) update(acks []uint64, tails [][]byte, force int) ([]uint64, err
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		recs, meta := tx.Bucket(bucketRecords), tx.Bucket(bucketMeta)
 		recs.FillPercent = 1 // keys only ever grow: pack pages full
+		att := tx.Bucket(bucketAttach)
+		if att == nil && atts != nil {
+			var err error
+			if att, err = tx.CreateBucket(bucketAttach); err != nil {
+				return err
+			}
+		}
+		if att != nil {
+			att.FillPercent = 1
+		}
 		for _, seq := range acks {
 			k := seqKey(seq)
 			if v := recs.Get(k); v != nil {
 				st.depth--
 				st.payload -= int64(len(v))
 				if err := recs.Delete(k); err != nil {
+					return err
+				}
+				if err := deleteAttachment(att, k, &st); err != nil {
 					return err
 				}
 			}
@@ -550,11 +605,14 @@ func (o *Outbox) update(acks []uint64, tails [][]byte, force int) ([]uint64, err
 		for _, v := range vals {
 			need += int64(len(v)) + recordOverhead
 		}
+		for _, a := range atts {
+			need += int64(len(a))
+		}
 		if force > 0 || (len(tails) > 0 && st.usage()+need > o.budget) {
 			const overflowReserve = 512 // the overflow event itself
 			// Drop an eighth of the budget beyond what is needed, so a full
 			// outbox raises one overflow event per many appends, not one each.
-			d, err := dropOldest(recs, &st, o.budget-o.budget/8-need-overflowReserve, force)
+			d, err := dropOldest(recs, att, &st, o.budget-o.budget/8-need-overflowReserve, force)
 			if err != nil {
 				return err
 			}
@@ -568,6 +626,9 @@ func (o *Outbox) update(acks []uint64, tails [][]byte, force int) ([]uint64, err
 				}
 				o.log.Warn("outbox full; dropped oldest events", "dropped", d.lost, "first_seq", first, "last_seq", last)
 				tails = append([][]byte{tail}, tails...)
+				if atts != nil {
+					atts = append([][]byte{nil}, atts...)
+				}
 				vals = o.encode(vals[:0], st.next, tails)
 				skip = 1 // the overflow event's seq is not the caller's
 			}
@@ -577,9 +638,15 @@ func (o *Outbox) update(acks []uint64, tails [][]byte, force int) ([]uint64, err
 				return err
 			}
 		}
-		for _, v := range vals {
+		for i, v := range vals {
 			if err := recs.Put(seqKey(st.next), v); err != nil {
 				return err
+			}
+			if atts != nil && len(atts[i]) > 0 {
+				if err := att.Put(seqKey(st.next), atts[i]); err != nil {
+					return err
+				}
+				st.payload += int64(len(atts[i]))
 			}
 			if st.depth == 0 {
 				st.oldest = eventTime(v)
@@ -668,7 +735,7 @@ var overflowKind = []byte(`"kind":"` + wire.KindOutboxOverflow + `"`)
 
 // dropOldest deletes records from the front until usage is at most target
 // and at least force records are gone.
-func dropOldest(recs *bolt.Bucket, st *state, target int64, force int) (d drop, err error) {
+func dropOldest(recs, att *bolt.Bucket, st *state, target int64, force int) (d drop, err error) {
 	var keys [][]byte
 	c := recs.Cursor()
 	runFirst, runLast := uint64(0), uint64(0)
@@ -689,6 +756,9 @@ func dropOldest(recs *bolt.Bucket, st *state, target int64, force int) (d drop, 
 		d.lost++
 		st.depth--
 		st.payload -= int64(len(v))
+		if att != nil {
+			st.payload -= int64(len(att.Get(k)))
+		}
 		keys = append(keys, k)
 	}
 	if runFirst != 0 {
@@ -698,11 +768,29 @@ func dropOldest(recs *bolt.Bucket, st *state, target int64, force int) (d drop, 
 		if err := recs.Delete(k); err != nil {
 			return drop{}, err
 		}
+		if att != nil {
+			if err := att.Delete(k); err != nil {
+				return drop{}, err
+			}
+		}
 	}
 	if st.depth == 0 {
 		st.oldest = time.Time{}
 	}
 	return d, nil
+}
+
+// deleteAttachment removes the attachment of record k, if any, and its bytes
+// from st.payload. att may be nil (a file from before attachments).
+func deleteAttachment(att *bolt.Bucket, k []byte, st *state) error {
+	if att == nil {
+		return nil
+	}
+	if a := att.Get(k); a != nil {
+		st.payload -= int64(len(a))
+		return att.Delete(k)
+	}
+	return nil
 }
 
 // absorb adds the ranges an overflow record reported to d and returns how

@@ -25,8 +25,12 @@ import (
 var (
 	bucketRecords = []byte("records") // key: big-endian seq, value: event JSON
 	bucketMeta    = []byte("meta")
-	keyNextSeq    = []byte("next_seq") // big-endian uint64: the seq the next event gets
-	keyDropped    = []byte("dropped")  // big-endian uint64: records dropped by overflow, ever
+	// bucketAttach holds a record's attachment (a camera snapshot) under the
+	// record's key; written, dropped and acked in the same transaction as
+	// the record. Files from before attachments lack it until a write needs it.
+	bucketAttach = []byte("attachments")
+	keyNextSeq   = []byte("next_seq") // big-endian uint64: the seq the next event gets
+	keyDropped   = []byte("dropped")  // big-endian uint64: records dropped by overflow, ever
 )
 
 // recordOverhead approximates what bbolt spends per record besides the
@@ -154,7 +158,7 @@ type state struct {
 	next    uint64 // seq the next record gets
 	dropped uint64
 	depth   int
-	payload int64 // sum of value lengths
+	payload int64 // sum of value lengths, attachments included
 	oldest  time.Time
 }
 
@@ -206,6 +210,15 @@ func verify(db *bolt.DB) (st state, err error) {
 		if last >= st.next {
 			return damaged("record %d at or beyond the counter %d", last, st.next)
 		}
+		if att := tx.Bucket(bucketAttach); att != nil {
+			c := att.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if _, ok := u64(k); !ok || v == nil || recs.Get(k) == nil {
+					return damaged("attachment %x without its record", k)
+				}
+				st.payload += int64(len(v))
+			}
+		}
 		return nil
 	})
 	return st, err
@@ -224,6 +237,9 @@ func eventTime(v []byte) time.Time {
 func initDB(db *bolt.DB, next uint64) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketRecords); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketAttach); err != nil {
 			return err
 		}
 		m, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -385,6 +401,9 @@ func buildCompact(dst string, bo *bolt.Options, next, dropped uint64, sync bool)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucket(bucketRecords); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketAttach); err != nil {
 			return err
 		}
 		m, err := tx.CreateBucket(bucketMeta)

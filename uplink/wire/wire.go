@@ -32,6 +32,9 @@ const (
 	KindOutboxOverflow = "outbox_overflow"
 	KindStorageReset   = "storage_reset"
 	KindBoot           = "boot"
+	// KindSnapshot is a snapshot taken on the snapshot command; its JPEG
+	// follows on snapshot/{seq}.
+	KindSnapshot = "snapshot"
 )
 
 // Sensor states carried in Event.State.

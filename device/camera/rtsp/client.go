@@ -1,6 +1,8 @@
 package rtsp
 
 import (
+	"github.com/antt-gateway/antt/device/camera/httpauth"
+
 	"bytes"
 	"context"
 	"errors"
@@ -126,7 +128,7 @@ type chanTarget struct {
 type Client struct {
 	cfg    Config
 	url    *url.URL // request URL, without user information
-	auth   authState
+	auth   httpauth.Responder
 	hasPwd bool
 
 	conn net.Conn
@@ -171,8 +173,8 @@ func (c *Client) connect(ctx context.Context, u *url.URL) error {
 		return fmt.Errorf("rtsp: url %s has no host", Redact(u.String()))
 	}
 	if u.User != nil {
-		c.auth = authState{user: u.User.Username()}
-		c.auth.pass, c.hasPwd = u.User.Password()
+		c.auth = httpauth.Responder{User: u.User.Username()}
+		c.auth.Pass, c.hasPwd = u.User.Password()
 		c.hasPwd = true
 	}
 	clean := *u
@@ -220,7 +222,7 @@ func (c *Client) writeRequest(q *request) (int, error) {
 	defer c.wmu.Unlock()
 	c.cseq++
 	c.wbuf.Reset()
-	q.write(&c.wbuf, c.cseq, c.cfg.UserAgent, c.session, c.auth.header(q.method, q.url))
+	q.write(&c.wbuf, c.cseq, c.cfg.UserAgent, c.session, c.auth.Header(q.method, q.url))
 	_, err := c.conn.Write(c.wbuf.Bytes())
 	return c.cseq, err
 }
@@ -260,8 +262,8 @@ func (c *Client) roundTrip(ctx context.Context, q *request) (*response, error) {
 			return resp, nil
 		}
 		se := &StatusError{Method: q.method, URL: Redact(q.url), Code: 401, Reason: resp.Reason}
-		cs := parseChallenges(resp.Header.Values("Www-Authenticate"))
-		ch := pickChallenge(cs)
+		cs := httpauth.ParseChallenges(resp.Header.Values("Www-Authenticate"))
+		ch := httpauth.Pick(cs)
 		switch {
 		case !c.hasPwd:
 			return nil, fmt.Errorf("%w: camera requires credentials and the url has none", se)
@@ -269,10 +271,10 @@ func (c *Client) roundTrip(ctx context.Context, q *request) (*response, error) {
 			return nil, fmt.Errorf("%w: no supported authentication scheme offered", se)
 		case attempt >= 3:
 			return nil, fmt.Errorf("%w: authentication did not converge", se)
-		case c.auth.ch != nil && attempt > 0 && !strings.EqualFold(ch.params["stale"], "true"):
+		case c.auth.Answering() && attempt > 0 && !strings.EqualFold(ch.Params["stale"], "true"):
 			return nil, fmt.Errorf("%w: wrong user name or password", se)
 		}
-		c.auth.setChallenge(ch)
+		c.auth.SetChallenge(ch)
 	}
 }
 
@@ -320,10 +322,10 @@ func (c *Client) follow(ctx context.Context, method string, header [][2]string) 
 		}
 		c.cfg.Logger.Info("rtsp redirect", "from", Redact(q.url), "to", Redact(nu.String()))
 		if nu.User == nil && c.hasPwd {
-			nu.User = url.UserPassword(c.auth.user, c.auth.pass)
+			nu.User = url.UserPassword(c.auth.User, c.auth.Pass)
 		}
 		_ = c.conn.Close()
-		c.auth.ch = nil
+		c.auth.Reset()
 		if err := c.connect(ctx, nu); err != nil {
 			return nil, err
 		}
@@ -606,9 +608,9 @@ func (c *Client) readTCP(deliver func(Packet)) error {
 		switch {
 		case r.StatusCode == 401:
 			// Some cameras renew the nonce on keep-alives.
-			if ch := pickChallenge(parseChallenges(r.Header.Values("Www-Authenticate"))); ch != nil && c.hasPwd {
+			if ch := httpauth.Pick(httpauth.ParseChallenges(r.Header.Values("Www-Authenticate"))); ch != nil && c.hasPwd {
 				c.wmu.Lock()
-				c.auth.setChallenge(ch)
+				c.auth.SetChallenge(ch)
 				c.wmu.Unlock()
 			}
 		case r.StatusCode == 454:

@@ -1,6 +1,8 @@
 package rtsp
 
 import (
+	"github.com/antt-gateway/antt/device/camera/httpauth"
+
 	"bytes"
 	"errors"
 	"io"
@@ -35,10 +37,10 @@ func FuzzReader(f *testing.F) {
 				}
 				_ = m.resp.CSeq()
 				_ = parseTransport(m.resp.Header.Get("Transport"))
-				if ch := pickChallenge(parseChallenges(m.resp.Header.Values("Www-Authenticate"))); ch != nil {
-					a := authState{user: "u", pass: "p"}
-					a.setChallenge(ch)
-					_ = a.header("DESCRIBE", "rtsp://x/")
+				if ch := httpauth.Pick(httpauth.ParseChallenges(m.resp.Header.Values("Www-Authenticate"))); ch != nil {
+					a := httpauth.Responder{User: "u", Pass: "p"}
+					a.SetChallenge(ch)
+					_ = a.Header("DESCRIBE", "rtsp://x/")
 				}
 				var c Client
 				_ = c.parseSession(m.resp.Header.Get("Session"))
