@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,13 +27,21 @@ import (
 // events stay in the outbox, where the tests read them.
 func openGateway(t testing.TB) (*device.Gateway, string) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway: {id: cong-khu-3, data_dir: %s}
+	data := filepath.Join(t.TempDir(), "data")
+	gw := openConfig(t, fmt.Sprintf(`gateway: {id: cong-khu-3, data_dir: %s}
 uplink: {broker: "mqtt://127.0.0.1:1"}
 sensors:
   - {name: gate-pir, kind: motion, driver: sim, every: 1h}
   - {name: cua-cong, kind: contact, driver: sim, every: 1h}
-`, filepath.Join(dir, "data"))))
+`, data))
+	return gw, filepath.Join(data, device.OutboxFile)
+}
+
+// openConfig opens (not runs) the gateway a YAML configuration describes,
+// its local API on a free loopback port.
+func openConfig(t testing.TB, yaml string) *device.Gateway {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,22 +53,31 @@ sensors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gw, filepath.Join(dir, "data", device.OutboxFile)
+	return gw
 }
 
 // runGateway runs gw until the test ends and returns its API base URL.
 func runGateway(t testing.TB, gw *device.Gateway) string {
 	t.Helper()
+	t.Cleanup(startRun(t, gw))
+	return "http://" + gw.APIAddr()
+}
+
+// startRun runs gw and returns what stops it and checks Run's result;
+// calling that more than once is harmless.
+func startRun(t testing.TB, gw *device.Gateway) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway run: %v", err)
-		}
-	})
-	return "http://" + gw.APIAddr()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("gateway run: %v", err)
+			}
+		})
+	}
 }
 
 func post(t testing.TB, url, body string) (int, string) {

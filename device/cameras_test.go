@@ -1,18 +1,14 @@
 package device_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/antt-gateway/antt/device"
-	"github.com/antt-gateway/antt/device/config"
 	"github.com/antt-gateway/antt/uplink/outbox"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -26,31 +22,15 @@ func TestCameras(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway: {id: cong-khu-3, data_dir: %s}
+	gw := openConfig(t, fmt.Sprintf(`gateway: {id: cong-khu-3, data_dir: %s}
 uplink: {broker: "mqtt://127.0.0.1:1"}
 cameras:
   - {name: cam-cong, url: "file://%s", preload: true}
   - {name: cam-hong, url: "file:///nonexistent/clip.h264", preload: true, offline_after: 1s}
   - {name: cam-idle, url: "rtsp://127.0.0.1:1/never"}
-`, filepath.Join(dir, "data"), clip)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := device.Open(cfg, device.Options{Listener: ln, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+`, filepath.Join(dir, "data"), clip))
+	stop := startRun(t, gw)
+	t.Cleanup(stop)
 
 	want := map[string]string{"cam-cong": "online", "cam-hong": "offline", "cam-idle": "idle"}
 	deadline := time.Now().Add(10 * time.Second)
@@ -93,11 +73,7 @@ cameras:
 		t.Errorf("status cameras = %+v", st.Cameras)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	done <- nil
+	stop() // releases the outbox file for ReadOnly
 	r, err := outbox.ReadOnly(filepath.Join(dir, "data", device.OutboxFile))
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,10 @@ package device_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,8 +16,6 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/antt-gateway/antt/device"
-	"github.com/antt-gateway/antt/device/config"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -68,33 +63,13 @@ func snapGateway(t *testing.T, broker *mqtttest.Broker, id, snapshotURL string) 
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway: {id: %s, data_dir: %s}
+	runGateway(t, openConfig(t, fmt.Sprintf(`gateway: {id: %s, data_dir: %s}
 uplink: {broker: "mqtt://%s", telemetry_interval: 1h}
 sensors:
   - {name: gate-pir, kind: motion, driver: sim, every: 300ms, debounce: 0s, hold: 0s}
 cameras:
   - {name: cam-cong, url: "rtsp://127.0.0.1:1/never", snapshot_url: %q, snapshot_on: [gate-pir]}
 `, id, filepath.Join(t.TempDir(), "data"), broker.Addr(), snapshotURL)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := device.Open(cfg, device.Options{Listener: ln, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway run: %v", err)
-		}
-	})
 	return func() []mqtt.Message {
 		mu.Lock()
 		defer mu.Unlock()
