@@ -197,8 +197,10 @@ func TestHubCameraRestart(t *testing.T) {
 	defer b.stop()
 	waitFor(t, 10*time.Second, "frames", func() bool { return a.frames.Load() > 10 && b.frames.Load() > 10 })
 
-	cam.kill()
+	// Measured from the start of the kill: the hub may notice the dead
+	// session before kill() has reaped the process and returned.
 	killed := time.Now()
+	cam.kill()
 	waitFor(t, 10*time.Second, "camera_offline", func() bool { _, ok := ev.find(EventOffline); return ok })
 	off, _ := ev.find(EventOffline)
 	if d := off.at.Sub(killed); d < time.Second || d > 3*time.Second {
