@@ -152,23 +152,7 @@ func BenchmarkPacketPath(b *testing.B) {
 	for i, au := range aus {
 		for j, n := range au.NALUs {
 			last := j == len(au.NALUs)-1
-			frags := [][]byte{n}
-			if len(n) > 1200 {
-				frags = nil
-				body := n[1:]
-				for k := 0; len(body) > 0; k++ {
-					m := min(1198, len(body))
-					fu := []byte{n[0]&0xe0 | 28, n[0] & 0x1f}
-					if k == 0 {
-						fu[1] |= 0x80
-					}
-					if m == len(body) {
-						fu[1] |= 0x40
-					}
-					frags = append(frags, append(fu, body[:m]...))
-					body = body[m:]
-				}
-			}
+			frags := fuA(n)
 			for k, f := range frags {
 				p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(i * 3600),
 					Marker: last && k == len(frags)-1}, Payload: f}
@@ -231,4 +215,27 @@ func TestPTSUnwrap(t *testing.T) {
 	if ts.pts(rtpTime-90000) != want-time.Second {
 		t.Fatal("a timestamp going back one second is not one second earlier")
 	}
+}
+
+// fuA splits a NAL unit into RTP payloads the way a camera does: whole
+// when it fits in 1200 bytes, else FU-A fragments (RFC 6184 §5.8) with the
+// start and end bits set.
+func fuA(n []byte) [][]byte {
+	if len(n) <= 1200 {
+		return [][]byte{n}
+	}
+	var frags [][]byte
+	for body, k := n[1:], 0; len(body) > 0; k++ {
+		m := min(1198, len(body))
+		fu := []byte{n[0]&0xe0 | 28, n[0] & 0x1f}
+		if k == 0 {
+			fu[1] |= 0x80
+		}
+		if m == len(body) {
+			fu[1] |= 0x40
+		}
+		frags = append(frags, append(fu, body[:m]...))
+		body = body[m:]
+	}
+	return frags
 }

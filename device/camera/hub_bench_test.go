@@ -56,22 +56,7 @@ func newCamera2M(b *testing.B) *camera2M {
 		bytes += size
 		for j, n := range nalus {
 			lastNAL := j == len(nalus)-1
-			frags := [][]byte{n}
-			if len(n) > 1200 {
-				frags = nil
-				for body, k := n[1:], 0; len(body) > 0; k++ {
-					m := min(1198, len(body))
-					fu := []byte{n[0]&0xe0 | 28, n[0] & 0x1f}
-					if k == 0 {
-						fu[1] |= 0x80
-					}
-					if m == len(body) {
-						fu[1] |= 0x40
-					}
-					frags = append(frags, append(fu, body[:m]...))
-					body = body[m:]
-				}
-			}
+			frags := fuA(n)
 			for k, f := range frags {
 				p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq,
 					Timestamp: uint32(i * 90000 / benchFPS), Marker: lastNAL && k == len(frags)-1}, Payload: f}
