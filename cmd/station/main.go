@@ -25,9 +25,15 @@
 // subscribe only to {prefix}/{its id}/cmd/#; the station may publish
 // {prefix}/{id}/cmd/... and subscribe to anything below {prefix}/.
 //
+// SIGHUP makes the embedded broker read -passwd and -access again: users
+// can be added, removed or changed without disconnecting every gateway
+// (clients of a removed user or a changed password are disconnected). A
+// file with an error changes nothing.
+//
 // Once the embedded broker accepts connections the station prints
-// "station: broker listening on ADDR" on stderr, and "station: subscribed"
-// each time its subscriptions are in place.
+// "station: broker listening on ADDR" on stderr, "station: subscribed"
+// each time its subscriptions are in place, and "station: users reloaded"
+// after a SIGHUP.
 package main
 
 import (
@@ -191,6 +197,10 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintln(stderr, "station: broker listening on", addr)
 		ccfg.Dial = emb.Dial
+		if !emb.Open() {
+			stop := reloadOnHangup(ctx, emb, stderr)
+			defer stop()
+		}
 	}
 
 	con, err := console.New(ccfg)
@@ -199,6 +209,35 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	logger.Info("station running", "version", versionString(), "data", *dataDir, "prefix", *prefix)
 	return con.Run(ctx)
+}
+
+// reloadOnHangup reloads the broker's password and access files on SIGHUP
+// (`kill -HUP`, `systemctl reload`) until ctx ends; stop waits for it.
+func reloadOnHangup(ctx context.Context, emb *broker.Broker, stderr io.Writer) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := emb.Reload(); err != nil {
+					fmt.Fprintln(stderr, "station:", err)
+				} else {
+					fmt.Fprintln(stderr, "station: users reloaded")
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		signal.Stop(hup)
+	}
 }
 
 func runPasswd(args []string, stdin io.Reader, stderr io.Writer) error {

@@ -94,7 +94,8 @@ func LoadAccess(path string) (map[string]Identity, error) {
 }
 
 // Users is the broker's authentication and role table, read-only once
-// built, so connection goroutines share it without locking.
+// built, so connection goroutines share it without locking (Reload swaps
+// in a new one).
 type Users struct {
 	hashes map[string]Hash
 	access map[string]Identity // nil: DefaultIdentity
@@ -136,4 +137,12 @@ func (u *Users) Authenticate(user string, password []byte) (Identity, bool) {
 		return Identity{}, false
 	}
 	return u.Identity(user)
+}
+
+// SamePassword reports whether user has the same password hash in u and
+// other (and exists in both).
+func (u *Users) SamePassword(other *Users, user string) bool {
+	a, ok := u.hashes[user]
+	b, ok2 := other.hashes[user]
+	return ok && ok2 && a.Iter == b.Iter && bytes.Equal(a.Salt, b.Salt) && bytes.Equal(a.Key, b.Key)
 }

@@ -33,6 +33,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -80,7 +81,7 @@ type Options struct {
 // given to Start ends, and Wait returns when it has fully stopped.
 type Broker struct {
 	opts  Options
-	users *Users // nil in open mode
+	users *table // nil in open mode
 	tls   *tls.Config
 	log   *slog.Logger
 
@@ -110,17 +111,12 @@ func New(o Options) (*Broker, error) {
 	b := &Broker{opts: o, log: o.Logger, done: make(chan struct{})}
 
 	if o.PasswdFile != "" {
-		pw, err := LoadPasswords(o.PasswdFile)
+		u, err := loadUsers(o.PasswdFile, o.AccessFile)
 		if err != nil {
 			return nil, err
 		}
-		var access map[string]Identity
-		if o.AccessFile != "" {
-			if access, err = LoadAccess(o.AccessFile); err != nil {
-				return nil, err
-			}
-		}
-		b.users = NewUsers(pw, access)
+		b.users = &table{}
+		b.users.Store(u)
 	} else {
 		if o.AccessFile != "" {
 			return nil, errors.New("an access file needs a password file (-passwd)")
@@ -249,6 +245,58 @@ func (b *Broker) shutdown() {
 // connection goroutine ended. It returns at once if Start failed.
 func (b *Broker) Wait() { <-b.done }
 
+// table holds the current Users; Reload replaces them while connections
+// read them.
+type table = atomic.Pointer[Users]
+
+func loadUsers(passwdFile, accessFile string) (*Users, error) {
+	pw, err := LoadPasswords(passwdFile)
+	if err != nil {
+		return nil, err
+	}
+	var access map[string]Identity
+	if accessFile != "" {
+		if access, err = LoadAccess(accessFile); err != nil {
+			return nil, err
+		}
+	}
+	return NewUsers(pw, access), nil
+}
+
+// Reload reads the password and access files again, so users can be added,
+// removed, given a new password or a new role without restarting the
+// station (which would disconnect every gateway). New connections and every
+// later publish and subscription use the new table. Connected clients whose
+// user was removed or whose password changed are disconnected: they must
+// log in again. A file with an error changes nothing; the error names it.
+// In open mode there is nothing to reload.
+func (b *Broker) Reload() error {
+	if b.users == nil {
+		return errors.New("reload: the broker is open (no password file)")
+	}
+	u, err := loadUsers(b.opts.PasswdFile, b.opts.AccessFile)
+	if err != nil {
+		return fmt.Errorf("reload: %w (the previous users stay in force)", err)
+	}
+	old := b.users.Swap(u)
+	if b.srv == nil {
+		return nil
+	}
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener != tcpListenerID || cl.Closed() {
+			continue
+		}
+		user := string(cl.Properties.Username)
+		if _, ok := u.Identity(user); ok && old.SamePassword(u, user) {
+			continue
+		}
+		b.log.Warn("disconnecting client: its user was removed or its password changed", "client", cl.ID, "user", user)
+		cl.Stop(packets.ErrNotAuthorized)
+	}
+	b.log.Info("users reloaded", "passwd", b.opts.PasswdFile, "access", b.opts.AccessFile)
+	return nil
+}
+
 // Dial opens an in-process connection to the broker with the station role,
 // for the station's own MQTT client (see paho's SetCustomOpenConnectionFn).
 // It needs no credentials: only this process can reach it.
@@ -263,7 +311,7 @@ func (b *Broker) Dial(ctx context.Context) (net.Conn, error) {
 // subscription.
 type authHook struct {
 	mqtt.HookBase
-	users     *Users
+	users     *table // nil in open mode
 	prefix    string
 	requireCN bool
 	clients   *mqtt.Clients
@@ -311,7 +359,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if !pk.Connect.UsernameFlag || !pk.Connect.PasswordFlag {
 		return deny("no user name or password")
 	}
-	ident, ok := h.users.Authenticate(user, pk.Connect.Password)
+	ident, ok := h.users.Load().Authenticate(user, pk.Connect.Password)
 	if !ok {
 		return deny("bad user name or password")
 	}
@@ -331,7 +379,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if h.users == nil {
 		return true
 	}
-	ident, ok := h.users.Identity(string(cl.Properties.Username))
+	ident, ok := h.users.Load().Identity(string(cl.Properties.Username))
 	if !ok {
 		return false
 	}

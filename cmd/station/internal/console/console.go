@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -177,31 +178,66 @@ func (c *Console) Run(ctx context.Context) error {
 	return nil
 }
 
+// Subscription retry delays: a broker that refuses the station's
+// subscriptions (an access rule missing; EMQX and the embedded broker say so
+// in the SUBACK) is asked again, so fixing the rule is enough to recover.
+const (
+	subscribeRetryMin = 2 * time.Second
+	subscribeRetryMax = time.Minute
+)
+
+// subscribe subscribes on the connection cl just made, and retries with
+// backoff while the broker refuses, until ctx ends or the connection is lost
+// (the next connection subscribes again).
 func (c *Console) subscribe(ctx context.Context, cl paho.Client) {
 	qos := map[string]byte{}
 	for f := range c.filters() {
 		qos[f] = 1
 	}
+	for wait := subscribeRetryMin; ; wait = min(2*wait, subscribeRetryMax) {
+		err := c.subscribeOnce(ctx, cl, qos)
+		if err == nil {
+			c.log.Info("subscribed", "prefix", c.cfg.Prefix, "client_id", c.cfg.ClientID)
+			if c.cfg.Ready != nil {
+				c.cfg.Ready()
+			}
+			return
+		}
+		if ctx.Err() != nil || !cl.IsConnectionOpen() {
+			return
+		}
+		c.log.Error("subscription failed; no event reaches the station until it succeeds", "error", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+func (c *Console) subscribeOnce(ctx context.Context, cl paho.Client, qos map[string]byte) error {
 	tok := cl.SubscribeMultiple(qos, nil)
 	select {
 	case <-tok.Done():
 	case <-ctx.Done():
-		return
+		return ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
-		c.log.Error("subscribe failed", "error", err)
-		return
+		return err
 	}
+	var refused []string
 	for f, code := range tok.(*paho.SubscribeToken).Result() {
 		if code > 2 {
-			c.log.Error("broker refused subscription", "filter", f, "code", code)
-			return
+			refused = append(refused, fmt.Sprintf("%s (code %#x)", f, code))
 		}
 	}
-	c.log.Info("subscribed", "prefix", c.cfg.Prefix, "client_id", c.cfg.ClientID)
-	if c.cfg.Ready != nil {
-		c.cfg.Ready()
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		return fmt.Errorf("broker refused %s: check the station user's access rules", strings.Join(refused, ", "))
 	}
+	return nil
 }
 
 func (c *Console) println(s string) {
