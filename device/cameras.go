@@ -22,6 +22,7 @@ func (g *Gateway) openCameras() []*camera.Hub {
 		hubs = append(hubs, camera.NewHub(camera.HubOptions{
 			Name:         name,
 			URL:          cc.URL.Reveal(),
+			Source:       camera.Options{TLSFingerprint: cc.TLSFingerprint},
 			Preload:      cc.Preload,
 			OfflineAfter: cc.OfflineAfter,
 			Logger:       g.log.With("part", "camera"),

@@ -13,9 +13,11 @@ import (
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
-// A gateway with a looping file camera and one that cannot open: the first
-// is online and feeds consumers, the second is reported offline once, as a
-// durable camera_offline event, and both show in telemetry and the status.
+// A gateway with a looping file camera and two that cannot open: the first
+// is online and feeds consumers; the second, though nobody pulls it, is
+// checked and reported offline once, as a durable camera_offline event;
+// the third is idle with its check's error. All show in telemetry and the
+// status.
 func TestCameras(t *testing.T) {
 	clip, err := filepath.Abs(filepath.Join("..", "testdata", "camera", "clip-320x180-25fps.h264"))
 	if err != nil {
@@ -26,7 +28,7 @@ func TestCameras(t *testing.T) {
 uplink: {broker: "mqtt://127.0.0.1:1"}
 cameras:
   - {name: cam-cong, url: "file://%s", preload: true}
-  - {name: cam-hong, url: "file:///nonexistent/clip.h264", preload: true, offline_after: 1s}
+  - {name: cam-hong, url: "file:///nonexistent/clip.h264", offline_after: 1s}
   - {name: cam-idle, url: "rtsp://127.0.0.1:1/never"}
 `, filepath.Join(dir, "data"), clip))
 	stop := startRun(t, gw)
@@ -69,7 +71,8 @@ cameras:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Cameras) != 3 || st.Cameras[0].Video != "H264 320x180 25fps" || st.Cameras[1].LastError == "" {
+	if len(st.Cameras) != 3 || st.Cameras[0].Video != "H264 320x180 25fps" || st.Cameras[1].LastError == "" ||
+		st.Cameras[2].LastError == "" || st.Cameras[2].Checks == 0 || st.Cameras[2].Attempts != 0 {
 		t.Errorf("status cameras = %+v", st.Cameras)
 	}
 

@@ -79,6 +79,8 @@ func main() {
 	add(row{"RSS of gateway run, idle", fmt.Sprintf("%.1f MiB", r["idle-MiB"]), "≤ 20 MiB", verdict(r["idle-MiB"] <= 20)})
 	add(row{"RSS after draining 100,000", fmt.Sprintf("%.1f MiB", r["drained-MiB"]), "≤ 40 MiB", verdict(r["drained-MiB"] <= 40)})
 
+	addCameraRows(add)
+
 	board, err := goBench("./device/boardtest/", "^BenchmarkBoard$", "1x", 1, "board")
 	if err != nil {
 		fatal(err)
@@ -190,12 +192,18 @@ func median(vs []float64) float64 {
 // returns, by benchmark name (without the -N suffix), the median of each
 // reported metric: one noisy run does not decide a figure.
 func goBench(pkg, re, benchtime string, count int, tags ...string) (map[string]metrics, error) {
-	fmt.Fprintf(os.Stderr, "bench: go test -bench %s -count %d %s\n", re, count, pkg)
+	return goBenchEnv(nil, pkg, re, benchtime, count, tags...)
+}
+
+// goBenchEnv is goBench with extra environment variables (GOMAXPROCS=1).
+func goBenchEnv(env []string, pkg, re, benchtime string, count int, tags ...string) (map[string]metrics, error) {
+	fmt.Fprintf(os.Stderr, "bench: %s go test -bench %s -count %d %s\n", strings.Join(env, " "), re, count, pkg)
 	args := []string{"test", "-run", "^$", "-bench", re, "-benchtime", benchtime, "-count", strconv.Itoa(count)}
 	if len(tags) > 0 {
 		args = append(args, "-tags", strings.Join(tags, ","))
 	}
 	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	os.Stderr.Write(out)

@@ -36,7 +36,7 @@ func usage(w io.Writer) {
   gateway run -config FILE [-log-format text|json] [-log-level info]
   gateway check-config FILE
   gateway outbox stats|dump [-data DIR | -config FILE] [-api ADDR]
-  gateway probe URL [-duration 5s] [-transport tcp|udp]
+  gateway probe URL [-duration 5s] [-transport tcp|udp] [-tls-fingerprint SHA256]
   gateway version
 `)
 }

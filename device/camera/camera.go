@@ -137,7 +137,7 @@ func (c *counters) snapshot() Stats {
 
 // Options tunes Open. The zero value is usable.
 type Options struct {
-	// Transport is rtsp.TCP (default) or rtsp.UDP.
+	// Transport is rtsp.TCP (default) or rtsp.UDP (refused for rtsps://).
 	Transport rtsp.Transport
 	// Timeout bounds each connection step; StallTimeout ends Run when no
 	// media arrives for that long. Zero uses the rtsp package defaults.
@@ -148,13 +148,17 @@ type Options struct {
 	// NoAudio skips audio tracks.
 	NoAudio bool
 	Logger  *slog.Logger
+	// TLSFingerprint pins an rtsps:// camera's certificate by its SHA-256
+	// (rtsp.Config.TLSFingerprint); empty verifies it against the system's
+	// roots and the host name.
+	TLSFingerprint string
 }
 
 // ErrNoMedia reports a camera offering no stream this package can use.
 var ErrNoMedia = errors.New("camera: no supported media")
 
-// Open connects to rawURL: rtsp://[user:pass@]host[:port]/path or
-// file:///path/to/clip.h264. For RTSP it performs OPTIONS, DESCRIBE, SETUP
+// Open connects to rawURL: rtsp://[user:pass@]host[:port]/path, rtsps://
+// (RTSP over TLS, media inside it) or file:///path/to/clip.h264. For RTSP it performs OPTIONS, DESCRIBE, SETUP
 // and PLAY, so authentication and codec errors surface here.
 func Open(ctx context.Context, rawURL string, opts Options) (Source, error) {
 	u, err := url.Parse(rawURL)
@@ -162,7 +166,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (Source, error) {
 		return nil, fmt.Errorf("camera: parse url %s: %w", rtsp.Redact(rawURL), errors.Unwrap(err))
 	}
 	switch strings.ToLower(u.Scheme) {
-	case "rtsp":
+	case "rtsp", "rtsps":
 		return openRTSP(ctx, rawURL, opts)
 	case "file":
 		p := u.Path
@@ -171,7 +175,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (Source, error) {
 		}
 		return OpenFile(p, opts)
 	default:
-		return nil, fmt.Errorf("camera: url %s: scheme %q not supported (rtsp or file)", rtsp.Redact(rawURL), u.Scheme)
+		return nil, fmt.Errorf("camera: url %s: scheme %q not supported (rtsp, rtsps or file)", rtsp.Redact(rawURL), u.Scheme)
 	}
 }
 

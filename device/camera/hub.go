@@ -34,6 +34,11 @@ const (
 	// doubles from the first to the second on each failure in a row.
 	DefaultMinBackoff = 500 * time.Millisecond
 	DefaultMaxBackoff = 30 * time.Second
+	// DefaultCheckEvery is how often a camera nobody pulls is checked
+	// (OPTIONS and DESCRIBE, no media): often enough that camera_offline
+	// comes at most this much later than for a pulled camera, rarely
+	// enough to cost a camera nothing.
+	DefaultCheckEvery = 10 * time.Second
 )
 
 // Health events a Hub reports through HubOptions.OnEvent. The strings are
@@ -48,8 +53,9 @@ type State string
 
 // Hub states.
 const (
-	// StateIdle: nobody needs the camera, so it is not pulled (and its
-	// health is unknown) — set preload to watch it all the time.
+	// StateIdle: nobody needs the camera, so it is not pulled; it is
+	// checked every CheckEvery instead (LastError says why the last check
+	// failed, CheckedAt when one last passed).
 	StateIdle State = "idle"
 	// StateConnecting: opening a session, or retrying after a failure for
 	// less than offline_after.
@@ -84,6 +90,14 @@ type HubOptions struct {
 	QueueFrames int
 	// MinBackoff and MaxBackoff bound the delay between reconnects.
 	MinBackoff, MaxBackoff time.Duration
+	// CheckEvery is how often an idle camera (not pulled) is checked, so
+	// that it too is reported offline; after a failed check the next one
+	// comes sooner, with the reconnect backoff. Negative turns checks off
+	// (an idle camera's health is then unknown).
+	CheckEvery time.Duration
+	// Check checks an idle camera. Zero means camera.Check on URL; with
+	// Open set and no Check, idle cameras are not checked.
+	Check func(ctx context.Context) error
 	// OnEvent receives EventOffline and EventOnline with their attributes.
 	// It is called from the hub's own goroutine, never concurrently, and
 	// may block (the device makes the event durable there); media keeps
@@ -117,6 +131,17 @@ func (o *HubOptions) fill() {
 	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.CheckEvery == 0 {
+		o.CheckEvery = DefaultCheckEvery
+	}
+	switch {
+	case o.Check != nil:
+	case o.Open == nil:
+		url, so := o.URL, o.Source
+		o.Check = func(ctx context.Context) error { return Check(ctx, url, so) }
+	default:
+		o.CheckEvery = -1 // a custom source has no way to be checked without pulling it
 	}
 	if o.Open == nil {
 		url, so := o.URL, o.Source
@@ -172,9 +197,10 @@ type Hub struct {
 	state     State
 	since     time.Time
 	lastErr   string
+	checkedAt time.Time
 	closed    bool
 
-	attempts, sessions, stalls, frames, gopOverflows atomic.Uint64
+	attempts, sessions, stalls, frames, gopOverflows, checks atomic.Uint64
 }
 
 // NewHub makes a hub; nothing is opened until Run (and, without Preload,
@@ -290,6 +316,10 @@ type HubStatus struct {
 	// Video describes the video track once known: "H264 1920x1080 25fps".
 	Video string `json:"video,omitempty"`
 	Note  string `json:"note,omitempty"`
+	// CheckedAt is when a check of the idle camera last passed; Checks
+	// counts the checks made.
+	CheckedAt time.Time `json:"checked_at,omitzero"`
+	Checks    uint64    `json:"checks,omitempty"`
 	// Attempts counts session opens tried, Sessions those that succeeded,
 	// Stalls those ended by the watchdog.
 	Attempts     uint64 `json:"attempts"`
@@ -310,7 +340,8 @@ type HubStatus struct {
 func (h *Hub) Status() HubStatus {
 	h.mu.Lock()
 	st := HubStatus{Name: h.opts.Name, State: h.state, Since: h.since, LastError: h.lastErr,
-		Consumers: len(h.consumers), Preload: h.opts.Preload, GOPFrames: len(h.gop), GOPBytes: h.gopBytes}
+		Consumers: len(h.consumers), Preload: h.opts.Preload, GOPFrames: len(h.gop), GOPBytes: h.gopBytes,
+		CheckedAt: h.checkedAt}
 	src := h.srcStats
 	if h.src != nil {
 		src = h.src.Stats()
@@ -325,7 +356,7 @@ func (h *Hub) Status() HubStatus {
 	}
 	h.mu.Unlock()
 	st.Attempts, st.Sessions, st.Stalls = h.attempts.Load(), h.sessions.Load(), h.stalls.Load()
-	st.Frames, st.GOPOverflows = h.frames.Load(), h.gopOverflows.Load()
+	st.Frames, st.GOPOverflows, st.Checks = h.frames.Load(), h.gopOverflows.Load(), h.checks.Load()
 	return st
 }
 
@@ -388,6 +419,10 @@ func (h *Hub) Run(ctx context.Context) error {
 		cur             *session
 		retry, linger   timer
 		offline         timer
+		check           timer      // the next check of the idle camera
+		checking        chan error // the running check's result; nil when none runs
+		cancelCheck     context.CancelFunc
+		checked         bool // a check has been made (the first comes at once)
 		backoff         time.Duration
 		failSince       time.Time
 		offlineReported bool
@@ -396,6 +431,11 @@ func (h *Hub) Run(ctx context.Context) error {
 		retry.stop()
 		linger.stop()
 		offline.stop()
+		check.stop()
+		if checking != nil {
+			cancelCheck()
+			<-checking
+		}
 		if cur != nil {
 			cur.cancel()
 			<-cur.done
@@ -415,21 +455,53 @@ func (h *Hub) Run(ctx context.Context) error {
 			offline.set(h.opts.OfflineAfter)
 		}
 	}
+	// answering records that the camera answers (again): camera_online if
+	// it had been reported offline.
+	answering := func() {
+		backoff = 0
+		offline.stop()
+		down := time.Since(failSince)
+		failSince = time.Time{}
+		if offlineReported {
+			offlineReported = false
+			h.emit(EventOnline, map[string]any{"offline_s": down.Round(time.Millisecond).Seconds()})
+		}
+	}
 	for {
 		want := h.wanted()
 		switch {
 		case want && cur == nil && retry.C == nil:
+			check.stop()
+			if checking != nil {
+				cancelCheck() // its result is ignored: the session tells more
+			}
 			startFailing(time.Now())
 			if !offlineReported {
 				h.setState(StateConnecting, "")
 			}
 			cur = h.start(ctx)
-		case !want && cur == nil:
+		case !want && cur == nil && h.opts.CheckEvery < 0:
 			retry.stop()
 			offline.stop()
 			failSince = time.Time{}
 			if !offlineReported {
 				h.setState(StateIdle, "")
+			}
+		case !want && cur == nil:
+			retry.stop()
+			if !offlineReported {
+				h.setState(StateIdle, "")
+			}
+			if checking == nil && check.C == nil {
+				d := h.opts.CheckEvery
+				switch {
+				case !checked:
+					d = 0
+				case !failSince.IsZero():
+					backoff = h.nextBackoff(backoff)
+					d = min(backoff, h.opts.CheckEvery)
+				}
+				check.set(d)
 			}
 		}
 		if want || cur == nil {
@@ -450,14 +522,40 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-h.wake:
 		case <-first:
 			cur.online = true
-			backoff = 0
-			offline.stop()
-			down := time.Since(failSince)
-			failSince = time.Time{}
+			checked = true // healthy now: once idle, the next check waits CheckEvery
 			h.setState(StateOnline, "")
+			answering()
+		case <-check.C:
+			check.stop()
+			cctx, cancel := context.WithCancel(ctx)
+			res := make(chan error, 1)
+			checking, cancelCheck = res, cancel
+			go func() { res <- h.opts.Check(cctx) }()
+		case err := <-checking:
+			cancelCheck()
+			checking, cancelCheck = nil, nil
+			if cur != nil || ctx.Err() != nil {
+				continue
+			}
+			checked = true
+			h.checks.Add(1)
+			if err == nil {
+				h.mu.Lock()
+				h.checkedAt = time.Now()
+				h.mu.Unlock()
+				h.setState(StateIdle, "")
+				answering()
+				continue
+			}
+			msg := err.Error()
+			if failSince.IsZero() {
+				h.log.Warn("camera check failed", "err", msg)
+			}
+			startFailing(time.Now())
 			if offlineReported {
-				offlineReported = false
-				h.emit(EventOnline, map[string]any{"offline_s": down.Round(time.Millisecond).Seconds()})
+				h.setState(StateOffline, msg)
+			} else {
+				h.setState(StateIdle, msg)
 			}
 		case <-done:
 			s := cur

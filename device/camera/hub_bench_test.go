@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,17 +26,26 @@ const (
 // packets through the real receive path.
 type camera2M struct {
 	packets [][]byte // one clip loop
+	frames  int      // pictures in one loop
 	bitrate float64  // payload bits per second at benchFPS
 }
 
 func newCamera2M(b *testing.B) *camera2M {
-	data, err := os.ReadFile(clipPath)
+	c, err := loadCamera2M()
 	if err != nil {
 		b.Fatal(err)
 	}
+	return c
+}
+
+func loadCamera2M() (*camera2M, error) {
+	data, err := os.ReadFile(clipPath)
+	if err != nil {
+		return nil, err
+	}
 	aus, err := h264.GroupAccessUnits(h264.SplitAnnexB(data))
 	if err != nil {
-		b.Fatal(err)
+		return nil, err
 	}
 	c := &camera2M{}
 	var seq uint16
@@ -63,14 +71,15 @@ func newCamera2M(b *testing.B) *camera2M {
 				seq++
 				buf, err := p.Marshal()
 				if err != nil {
-					b.Fatal(err)
+					return nil, err
 				}
 				c.packets = append(c.packets, buf)
 			}
 		}
 	}
+	c.frames = len(aus)
 	c.bitrate = float64(bytes*8) * benchFPS / float64(len(aus))
-	return c
+	return c, nil
 }
 
 // receiver is one camera's receive path feeding a hub: RTP parsing, H.264
@@ -90,13 +99,10 @@ func newReceiver(cam *camera2M, h *Hub) *receiver {
 	return &receiver{src: s, cam: cam}
 }
 
-// second pushes one camera-second of packets, with gap between pictures.
-func (r *receiver) second(gap time.Duration) {
+// second pushes one camera-second of packets, as fast as it can.
+func (r *receiver) second() {
 	for range benchFPS {
 		r.frame()
-		if gap > 0 {
-			time.Sleep(gap) // pacing, as a camera does; not synchronisation
-		}
 	}
 }
 
@@ -122,70 +128,6 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// runCameraSeconds runs n camera-seconds through a hub with k reading
-// consumers and returns the CPU time used and the frames the consumers lost.
-func runCameraSeconds(b *testing.B, cam *camera2M, k, n int, gap time.Duration) (time.Duration, uint64) {
-	// Queues long enough that consumers never lose frames although the
-	// benchmark runs far faster than real time.
-	h := NewHub(HubOptions{Name: "bench", QueueFrames: 1 << 14})
-	r := newReceiver(cam, h)
-	r.second(0) // warm-up: depacketiser buffers, first GOP
-	var wg sync.WaitGroup
-	cs := make([]*Consumer, k)
-	for i := range cs {
-		cs[i], _ = h.Subscribe()
-		wg.Go(func() {
-			for f := range cs[i].Frames() {
-				_ = f.Size
-			}
-		})
-	}
-	runtime.GC()
-	start := cpuTime(b)
-	for range n {
-		r.second(gap)
-	}
-	var dropped uint64
-	for _, c := range cs {
-		c.Close()
-		dropped += c.Dropped()
-	}
-	wg.Wait()
-	return cpuTime(b) - start, dropped
-}
-
-// BenchmarkHubCameraSecond measures the CPU one camera costs per second of
-// a 2 Mbit/s stream, from RTP packet to every consumer's queue (socket
-// reads excluded), with 0, 1 and 8 consumers reading. One op is one
-// camera-second. "burst" pushes packets as fast as it can; "paced" leaves
-// 4 ms between pictures (10× real time), so that, as with a real camera,
-// every picture wakes every consumer. extra-%/consumer compares with the
-// same run without consumers (target < 5%).
-func BenchmarkHubCameraSecond(b *testing.B) {
-	cam := newCamera2M(b)
-	for _, mode := range []struct {
-		name string
-		gap  time.Duration
-	}{{"burst", 0}, {"paced", 4 * time.Millisecond}} {
-		for _, k := range []int{0, 1, 8} {
-			b.Run(fmt.Sprintf("%s/consumers=%d", mode.name, k), func(b *testing.B) {
-				b.ReportAllocs()
-				b.ResetTimer()
-				cpu, dropped := runCameraSeconds(b, cam, k, b.N, mode.gap)
-				b.StopTimer()
-				per := float64(cpu) / float64(b.N)
-				b.ReportMetric(per/1e6, "cpu-ms/cam-s")
-				b.ReportMetric(cam.bitrate/1e6, "Mbit/s")
-				b.ReportMetric(float64(dropped), "dropped")
-				if k > 0 {
-					base, _ := runCameraSeconds(b, cam, 0, b.N, mode.gap)
-					b.ReportMetric(100*(per-float64(base)/float64(b.N))/(float64(base)/float64(b.N))/float64(k), "extra-%/consumer")
-				}
-			})
-		}
-	}
 }
 
 // BenchmarkGOPCache feeds GOPs of 1, 2 and 4 s of the 2 Mbit/s stream (and a
@@ -247,7 +189,7 @@ func BenchmarkHubMemory(b *testing.B) {
 			hubs[i] = NewHub(HubOptions{Name: "bench"})
 			r := newReceiver(cam, hubs[i])
 			for range 3 {
-				r.second(0)
+				r.second()
 			}
 		}
 		runtime.GC()

@@ -137,11 +137,14 @@ func TestHubRealCamera(t *testing.T) {
 		Open: func(ctx context.Context) (Source, error) {
 			opens.Add(1)
 			return Open(ctx, cam.url, Options{Timeout: 5 * time.Second})
-		}})
+		},
+		Check:      func(ctx context.Context) error { return Check(ctx, cam.url, Options{Timeout: 5 * time.Second}) },
+		CheckEvery: 50 * time.Millisecond})
 	runHub(t, h)
-	time.Sleep(200 * time.Millisecond) // observing an absence
-	if opens.Load() != 0 {
-		t.Fatal("camera opened with no consumer")
+	// Idle, the camera is checked (OPTIONS, DESCRIBE) but not pulled.
+	waitFor(t, 10*time.Second, "checks of the idle camera", func() bool { return h.Status().Checks >= 3 })
+	if st := h.Status(); opens.Load() != 0 || st.State != StateIdle || st.CheckedAt.IsZero() {
+		t.Fatalf("idle camera: %d opens, status %+v", opens.Load(), st)
 	}
 	ca, _ := h.Subscribe()
 	cb, _ := h.Subscribe()
@@ -235,4 +238,43 @@ func mustSub(t *testing.T, h *Hub) *Consumer {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestHubIdleCameraRestart: a camera nobody watches is still reported
+// offline when it dies, and online when it is back, by checks alone.
+func TestHubIdleCameraRestart(t *testing.T) {
+	t.Parallel()
+	cam := newCamProc(t, "--fps", "25")
+	var ev events
+	h := NewHub(HubOptions{Logger: testLogger(t), Name: "idle", URL: cam.url, OfflineAfter: time.Second,
+		CheckEvery: 200 * time.Millisecond, MinBackoff: 50 * time.Millisecond, OnEvent: ev.add,
+		Source: Options{Timeout: 2 * time.Second}})
+	runHub(t, h)
+	waitFor(t, 10*time.Second, "a passed check", func() bool { return !h.Status().CheckedAt.IsZero() })
+
+	killed := time.Now()
+	cam.kill()
+	waitFor(t, 10*time.Second, "camera_offline", func() bool { _, ok := ev.find(EventOffline); return ok })
+	off, _ := ev.find(EventOffline)
+	// At most one check period to notice, then offline_after.
+	if d := off.at.Sub(killed); d < time.Second || d > time.Second+200*time.Millisecond+time.Second {
+		t.Errorf("camera_offline %v after the kill, want 1–1.2 s", d)
+	}
+	if st := h.Status(); st.State != StateOffline || st.LastError == "" {
+		t.Errorf("status while down: %+v", st)
+	}
+
+	cam.start()
+	restarted := time.Now()
+	waitFor(t, 10*time.Second, "camera_online", func() bool { _, ok := ev.find(EventOnline); return ok })
+	on, _ := ev.find(EventOnline)
+	if d := on.at.Sub(restarted); d > 3*time.Second {
+		t.Errorf("camera_online %v after the restart", d)
+	}
+	if st := h.Status(); st.State != StateIdle || st.Sessions != 0 || st.Attempts != 0 {
+		t.Errorf("status after the restart: %+v (the idle camera must never be pulled)", st)
+	}
+	if got := ev.get(); len(got) != 2 {
+		t.Errorf("events %v, want exactly offline then online", got)
+	}
 }

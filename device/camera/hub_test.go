@@ -525,3 +525,51 @@ func TestHubClosedSubscribe(t *testing.T) {
 		t.Errorf("Subscribe after stop: %v", err)
 	}
 }
+
+// TestHubIdleChecks: an idle camera is checked every CheckEvery, sooner
+// after a failure (backoff); failing checks for offline_after report it
+// offline, a passing one online again; a consumer arriving meanwhile gets
+// a session at once.
+func TestHubIdleChecks(t *testing.T) {
+	var fail atomic.Bool
+	var calls atomic.Int32
+	var ev events
+	h := NewHub(HubOptions{Logger: testLogger(t), Name: "idle", OfflineAfter: 300 * time.Millisecond,
+		CheckEvery: time.Hour, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		OnEvent: ev.add,
+		Check: func(ctx context.Context) error {
+			calls.Add(1)
+			if fail.Load() {
+				return errors.New("connection refused")
+			}
+			return nil
+		},
+		Open: func(ctx context.Context) (Source, error) { return newSynth(10*time.Millisecond, 5, 100, 50), nil }})
+	fail.Store(true)
+	runHub(t, h)
+	// The first check comes at once, the next ones with the backoff (not
+	// after CheckEvery, an hour): offline after offline_after.
+	waitFor(t, 5*time.Second, "camera_offline", func() bool { _, ok := ev.find(EventOffline); return ok })
+	if n := calls.Load(); n < 5 {
+		t.Errorf("%d checks before camera_offline, want retries with the backoff", n)
+	}
+	if st := h.Status(); st.State != StateOffline || st.LastError != "connection refused" || st.Attempts != 0 {
+		t.Errorf("status %+v", st)
+	}
+	fail.Store(false)
+	waitFor(t, 5*time.Second, "camera_online", func() bool { _, ok := ev.find(EventOnline); return ok })
+	if st := h.Status(); st.State != StateIdle || st.CheckedAt.IsZero() {
+		t.Errorf("status after a passed check: %+v", st)
+	}
+	// Healthy: the next check waits for CheckEvery.
+	n := calls.Load()
+	c := mustSub(t, h)
+	recvN(t, c, 10, 5*time.Second)
+	if h.State() != StateOnline || calls.Load() != n {
+		t.Errorf("state %s, %d checks after a passed one (want %d: the next is an hour away)", h.State(), calls.Load(), n)
+	}
+	c.Close()
+	if got := ev.get(); len(got) != 2 {
+		t.Errorf("events %v, want offline then online", got)
+	}
+}

@@ -41,8 +41,7 @@ type trackState struct {
 }
 
 func openRTSP(ctx context.Context, rawURL string, opts Options) (Source, error) {
-	cfg := rtsp.Config{Transport: opts.Transport, Timeout: opts.Timeout, StallTimeout: opts.StallTimeout, Logger: opts.Logger}
-	c, err := rtsp.Dial(ctx, rawURL, cfg)
+	c, err := rtsp.Dial(ctx, rawURL, rtspConfig(opts))
 	if err != nil {
 		return nil, err
 	}

@@ -228,7 +228,7 @@ type Camera struct {
 	// URL is the RTSP URL (rtsp:// or rtsps://), user info included.
 	URL SecretURL `json:"url"`
 	// SnapshotURL (http/https) gives a full-resolution JPEG; without it
-	// snapshots are cut from the stream.
+	// the camera takes no snapshots (the gateway does not decode video).
 	SnapshotURL SecretURL `json:"snapshot_url,omitempty"`
 	// SnapshotOn names the sensors whose events take a snapshot.
 	SnapshotOn []string `json:"snapshot_on,omitempty"`
@@ -236,6 +236,12 @@ type Camera struct {
 	// instant first frame at the cost of constant traffic.
 	Preload      bool          `json:"preload,omitempty"`
 	OfflineAfter time.Duration `json:"offline_after"`
+	// TLSFingerprint pins an rtsps camera's own (often self-signed)
+	// certificate by its SHA-256, normalised to upper-case hex pairs joined
+	// by colons; it then replaces verification against the system's roots
+	// and the host name. Only valid with an rtsps:// URL. It is not a
+	// secret: it identifies the camera, it does not grant access.
+	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
 }
 
 // Output is one switched output (siren, light, gate relay).

@@ -84,7 +84,9 @@ func TestFullExample(t *testing.T) {
 		{Name: "cam-cong", URL: "rtsp://viewer:placeholder@192.168.1.64:554/Streaming/Channels/102",
 			SnapshotURL: "http://viewer:placeholder@192.168.1.64/ISAPI/Streaming/channels/101/picture",
 			SnapshotOn:  []string{"cong-pir", "cua-cong"}, OfflineAfter: 30 * time.Second},
-		{Name: "cam-san-truong", URL: "rtsp://192.168.1.65:554/stream1", SnapshotOn: []string{"nut-khan-cap"}, OfflineAfter: time.Minute},
+		{Name: "cam-san-truong", URL: "rtsp://192.168.1.65:554/stream1", SnapshotURL: "http://192.168.1.65/cgi-bin/snapshot.cgi", SnapshotOn: []string{"nut-khan-cap"}, OfflineAfter: time.Minute},
+		{Name: "cam-nha-xe", URL: "rtsps://viewer:placeholder@192.168.1.66:322/stream1", OfflineAfter: DefaultOfflineAfter,
+			TLSFingerprint: "3A:7F:12:C4:E0:B9:D8:A1:F2:E3:D4:C5:B6:A7:98:87:76:65:54:43:32:21:10:FF:EE:DD:CC:BB:AA:99:88:77"},
 	}
 	if !reflect.DeepEqual(cfg.Cameras, wantCams) {
 		t.Errorf("cameras =\n%+v\nwant\n%+v", cfg.Cameras, wantCams)
@@ -451,7 +453,8 @@ func TestRedactedRoundTrips(t *testing.T) {
 	}
 	out := cfg.Redacted()
 	for _, want := range []string{"max_bytes: 256MiB", "debounce: 50ms", "hold: 10s", "max_on: 3m", "password: '[redacted]'",
-		"url: rtsp://viewer:xxxxx@192.168.1.64:554/Streaming/Channels/102", "credential: '[redacted]'", "snapshot_on: [cong-pir, cua-cong]"} {
+		"url: rtsp://viewer:xxxxx@192.168.1.64:554/Streaming/Channels/102", "credential: '[redacted]'", "snapshot_on: [cong-pir, cua-cong]",
+		"url: rtsps://viewer:xxxxx@192.168.1.66:322/stream1\n    tls_fingerprint: 3A:7F:12:C4:E0:B9:D8:A1:F2:E3:D4:C5:B6:A7:98:87:76:65:54:43:32:21:10:FF:EE:DD:CC:BB:AA:99:88:77\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Redacted lacks %q:\n%s", want, out)
 		}
@@ -460,7 +463,8 @@ func TestRedactedRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Redacted output does not parse: %v\n%s", err, out)
 	}
-	if !reflect.DeepEqual(back.Sensors, cfg.Sensors) || back.Uplink.Address != cfg.Uplink.Address || back.Outbox != cfg.Outbox || !reflect.DeepEqual(back.Outputs, cfg.Outputs) {
+	if !reflect.DeepEqual(back.Sensors, cfg.Sensors) || back.Uplink.Address != cfg.Uplink.Address || back.Outbox != cfg.Outbox || !reflect.DeepEqual(back.Outputs, cfg.Outputs) ||
+		len(back.Cameras) != len(cfg.Cameras) || back.Cameras[2].TLSFingerprint != cfg.Cameras[2].TLSFingerprint {
 		t.Errorf("round trip changed the configuration:\n%s", out)
 	}
 }
@@ -504,6 +508,38 @@ func TestParseDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{10 * time.Second: "10s", 3 * time.Minute: "3m", time.Hour: "1h", 90 * time.Second: "1m30s", 0: "0s", 50 * time.Millisecond: "50ms"} {
 		if got := fmtDur(d); got != want {
 			t.Errorf("fmtDur(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// A fingerprint is read in the forms cameras and tools print it and kept in
+// one form; it only goes with rtsps.
+func TestCameraTLSFingerprint(t *testing.T) {
+	const want = "3A:7F:12:C4:E0:B9:D8:A1:F2:E3:D4:C5:B6:A7:98:87:76:65:54:43:32:21:10:FF:EE:DD:CC:BB:AA:99:88:77"
+	for _, in := range []string{want, strings.ToLower(want), strings.ReplaceAll(want, ":", ""), strings.ToLower(strings.ReplaceAll(want, ":", ""))} {
+		cfg, err := Parse([]byte("gateway: {id: a}\nuplink: {broker: mqtt://h}\ncameras:\n  - {name: c, url: \"RTSPS://cam/x\", tls_fingerprint: \""+in+"\"}\n"), LookupEnv(noEnv))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := cfg.Cameras[0].TLSFingerprint; got != want {
+			t.Errorf("tls_fingerprint %s read as %s, want %s", in, got, want)
+		}
+	}
+	for in, msg := range map[string]string{
+		strings.Repeat("ab", 31):             "not a SHA-256 fingerprint",
+		strings.Repeat("ab", 33):             "not a SHA-256 fingerprint",
+		strings.Repeat("zz", 32):             "not a SHA-256 fingerprint",
+		strings.Repeat("ab ", 32):            "not a SHA-256 fingerprint",
+		"[" + strings.Repeat("ab", 32) + "]": "must be a text value",
+	} {
+		_, err := Parse([]byte("gateway: {id: a}\nuplink: {broker: mqtt://h}\ncameras:\n  - name: c\n    url: rtsps://cam/x\n    tls_fingerprint: "+in+"\n"), LookupEnv(noEnv))
+		if err == nil {
+			t.Errorf("tls_fingerprint %s accepted", in)
+			continue
+		}
+		e := mustErrors(t, err)
+		if len(e.Problems) != 1 || e.Problems[0].Line != 6 || e.Problems[0].Key != "cameras[0].tls_fingerprint" || !strings.Contains(e.Problems[0].Msg, msg) {
+			t.Errorf("tls_fingerprint %s: %v, want line 6 cameras[0].tls_fingerprint: %s", in, err, msg)
 		}
 	}
 }

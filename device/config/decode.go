@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -569,7 +570,7 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 	for _, s := range cfg.Sensors {
 		sensors[s.Name] = true
 	}
-	for _, f := range d.items(top, "cameras", "name", "url", "snapshot_url", "snapshot_on", "preload", "offline_after") {
+	for _, f := range d.items(top, "cameras", "name", "url", "snapshot_url", "snapshot_on", "preload", "offline_after", "tls_fingerprint") {
 		c := Camera{OfflineAfter: DefaultOfflineAfter}
 		d.name(f, seen, &c.Name)
 		var raw string
@@ -582,6 +583,17 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 			c.URL = SecretURL(raw)
 		} else if f.missing("url") {
 			f.errf("url", "is required (like rtsp://user:password@192.168.1.64:554/Streaming/Channels/102)")
+		}
+		if f.str("tls_fingerprint", &raw) {
+			fp, ok := normFingerprint(raw)
+			switch {
+			case !ok:
+				f.errf("tls_fingerprint", "%.120q is not a SHA-256 fingerprint: want 32 hex bytes, colons optional (like 3A:7F:...:C4, as `gateway probe` prints it)", raw)
+			case c.URL != "" && !strings.HasPrefix(strings.ToLower(string(c.URL)), "rtsps://"):
+				f.errf("tls_fingerprint", "only applies to an rtsps:// url; a plain rtsp:// or file:// camera has no certificate to pin")
+			default:
+				c.TLSFingerprint = fp
+			}
 		}
 		if f.str("snapshot_url", &raw) {
 			checkURL(f, "snapshot_url", raw, "http", "https")
@@ -601,12 +613,37 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 			}
 			used[n] = true
 		}
+		if len(c.SnapshotOn) > 0 && c.SnapshotURL == "" && !f.missing("url") {
+			f.errf("snapshot_on", "needs snapshot_url: the gateway takes snapshots from the camera's JPEG URL (it does not decode video)")
+		}
 		f.boolean("preload", &c.Preload)
 		if f.duration("offline_after", &c.OfflineAfter) && c.OfflineAfter < time.Second {
 			f.errf("offline_after", "%s is too short; use 1s or more", c.OfflineAfter)
 		}
 		cfg.Cameras = append(cfg.Cameras, c)
 	}
+}
+
+// normFingerprint checks a SHA-256 certificate fingerprint (64 hex digits,
+// colons optional, either case) and returns it as upper-case pairs joined
+// by colons. It reads what device/camera/rtsp.ParseFingerprint reads; it is
+// repeated here so the config stays free of the camera packages.
+func normFingerprint(s string) (string, bool) {
+	h := strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+	if len(h) != 64 {
+		return "", false
+	}
+	if _, err := hex.DecodeString(h); err != nil {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String(), true
 }
 
 func sensorNames(cfg *Config) string {

@@ -81,6 +81,7 @@ func (c *Config) Redacted() string {
 			m := l.mapping()
 			m.str("name", cam.Name)
 			m.str("url", cam.URL.String())
+			m.strOpt("tls_fingerprint", cam.TLSFingerprint)
 			m.strOpt("snapshot_url", cam.SnapshotURL.String())
 			if len(cam.SnapshotOn) > 0 {
 				m.strs("snapshot_on", cam.SnapshotOn)

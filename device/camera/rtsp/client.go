@@ -5,6 +5,8 @@ import (
 
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,9 +25,12 @@ type Transport int
 
 const (
 	// TCP carries RTP and RTCP inside the RTSP connection ($-framed). It is
-	// the default: it passes NAT and firewalls and never loses packets.
+	// the default: it passes NAT and firewalls and never loses packets. With
+	// rtsps:// the media is then inside TLS too.
 	TCP Transport = iota
-	// UDP receives RTP and RTCP on a pair of local ports.
+	// UDP receives RTP and RTCP on a pair of local ports. It is refused for
+	// rtsps:// URLs: the media would need SRTP, which this client lacks, and
+	// sending it in clear beside an encrypted session would defeat rtsps.
 	UDP
 )
 
@@ -59,6 +64,17 @@ type Config struct {
 	MaxBodyBytes   int
 	UserAgent      string
 	Logger         *slog.Logger
+	// TLSFingerprint pins an rtsps:// camera's own certificate: the SHA-256
+	// of its leaf certificate in hex, colons and case ignored (see
+	// ParseFingerprint). When set it replaces chain and host name
+	// verification, which is what a camera with a self-signed certificate
+	// needs; a certificate that does not match is refused, also after a
+	// redirect to another host. It is an error with an rtsp:// URL, where
+	// it would protect nothing.
+	TLSFingerprint string
+	// RootCAs verifies rtsps:// cameras when TLSFingerprint is empty; nil
+	// means the system's roots. The host name is always checked.
+	RootCAs *x509.CertPool
 }
 
 func (c *Config) fill() {
@@ -130,6 +146,7 @@ type Client struct {
 	url    *url.URL // request URL, without user information
 	auth   httpauth.Responder
 	hasPwd bool
+	pin    *[sha256.Size]byte // parsed Config.TLSFingerprint; nil without one
 
 	conn net.Conn
 	rd   *reader
@@ -149,9 +166,10 @@ type Client struct {
 	lastRecv atomic.Int64 // nanoseconds since runStart
 }
 
-// Dial connects to the camera at rawURL (rtsp://[user:pass@]host[:port]/path).
-// Credentials in the URL are used for authentication and never sent or
-// logged otherwise.
+// Dial connects to the camera at rawURL (rtsp://[user:pass@]host[:port]/path,
+// or rtsps:// for RTSP over TLS, port 322 by default). Credentials in the
+// URL are used for authentication and never sent or logged otherwise. A
+// camera whose certificate is refused gives a *CertificateError.
 func Dial(ctx context.Context, rawURL string, cfg Config) (*Client, error) {
 	cfg.fill()
 	u, err := url.Parse(rawURL)
@@ -159,6 +177,16 @@ func Dial(ctx context.Context, rawURL string, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("rtsp: parse url %s: %w", Redact(rawURL), errors.Unwrap(err))
 	}
 	c := &Client{cfg: cfg}
+	if cfg.TLSFingerprint != "" {
+		if !strings.EqualFold(u.Scheme, "rtsps") {
+			return nil, fmt.Errorf("rtsp: url %s: a tls fingerprint needs an rtsps:// url", Redact(rawURL))
+		}
+		pin, err := ParseFingerprint(cfg.TLSFingerprint)
+		if err != nil {
+			return nil, fmt.Errorf("rtsp: url %s: %w", Redact(rawURL), err)
+		}
+		c.pin = &pin
+	}
 	if err := c.connect(ctx, u); err != nil {
 		return nil, err
 	}
@@ -166,11 +194,15 @@ func Dial(ctx context.Context, rawURL string, cfg Config) (*Client, error) {
 }
 
 func (c *Client) connect(ctx context.Context, u *url.URL) error {
-	if !strings.EqualFold(u.Scheme, "rtsp") {
-		return fmt.Errorf("rtsp: url %s: scheme %q not supported (want rtsp)", Redact(u.String()), u.Scheme)
+	secure := strings.EqualFold(u.Scheme, "rtsps")
+	if !secure && !strings.EqualFold(u.Scheme, "rtsp") {
+		return fmt.Errorf("rtsp: url %s: scheme %q not supported (want rtsp or rtsps)", Redact(u.String()), u.Scheme)
 	}
 	if u.Hostname() == "" {
 		return fmt.Errorf("rtsp: url %s has no host", Redact(u.String()))
+	}
+	if secure && c.cfg.Transport == UDP {
+		return fmt.Errorf("rtsp: url %s: UDP transport is not supported with rtsps (the media would need SRTP, which is not supported); use TCP", Redact(u.String()))
 	}
 	if u.User != nil {
 		c.auth = httpauth.Responder{User: u.User.Username()}
@@ -180,20 +212,33 @@ func (c *Client) connect(ctx context.Context, u *url.URL) error {
 	clean := *u
 	clean.User = nil
 	c.url = &clean
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "554")
-	}
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	var d net.Dialer
-	conn, err := d.DialContext(dctx, "tcp", host)
+	conn, err := d.DialContext(dctx, "tcp", dialAddress(u))
 	if err != nil {
 		return fmt.Errorf("rtsp: connect %s: %w", Redact(u.String()), err)
+	}
+	if secure {
+		if conn, err = c.handshake(dctx, conn, u.Hostname(), Redact(u.String())); err != nil {
+			return err
+		}
 	}
 	c.conn = conn
 	c.rd = newReader(conn, c.cfg.MaxHeaderBytes, c.cfg.MaxBodyBytes)
 	return nil
+}
+
+// dialAddress is u's host:port, with the scheme's default port.
+func dialAddress(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "554"
+	if strings.EqualFold(u.Scheme, "rtsps") {
+		port = DefaultTLSPort
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // URL returns the current request URL (after redirects), without credentials.
@@ -319,6 +364,9 @@ func (c *Client) follow(ctx context.Context, method string, header [][2]string) 
 		nu, err := c.url.Parse(loc)
 		if err != nil {
 			return nil, fmt.Errorf("%w: redirect Location %s", ErrMalformed, Redact(loc))
+		}
+		if strings.EqualFold(c.url.Scheme, "rtsps") && !strings.EqualFold(nu.Scheme, "rtsps") {
+			return nil, fmt.Errorf("rtsp %s %s: redirect to %s refused: it would drop TLS (downgrade from rtsps)", method, Redact(q.url), Redact(nu.String()))
 		}
 		c.cfg.Logger.Info("rtsp redirect", "from", Redact(q.url), "to", Redact(nu.String()))
 		if nu.User == nil && c.hasPwd {

@@ -70,3 +70,21 @@ func FuzzParseDescription(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseFingerprint checks the reading of a configured certificate pin:
+// anything accepted formats back to a form that parses to the same value.
+func FuzzParseFingerprint(f *testing.F) {
+	f.Add("AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89")
+	f.Add("abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789")
+	f.Add("ab:cd")
+	f.Fuzz(func(t *testing.T, s string) {
+		fp, err := ParseFingerprint(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseFingerprint(formatSum(fp))
+		if err != nil || back != fp {
+			t.Fatalf("%q parsed to %X, which formats to %q and parses to %X, %v", s, fp, formatSum(fp), back, err)
+		}
+	})
+}

@@ -82,6 +82,13 @@ func serve(t *testing.T, handle func(f *fakeConn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return "rtsp://" + serveOn(t, ln, handle)
+}
+
+// serveOn is serve on a given listener (a TLS one for rtsps); it returns
+// the listener's address.
+func serveOn(t *testing.T, ln net.Listener, handle func(f *fakeConn)) string {
+	t.Helper()
 	var wg sync.WaitGroup
 	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -96,7 +103,7 @@ func serve(t *testing.T, handle func(f *fakeConn)) string {
 			})
 		}
 	})
-	return "rtsp://" + ln.Addr().String()
+	return ln.Addr().String()
 }
 
 const testSDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\na=control:*\r\n" +

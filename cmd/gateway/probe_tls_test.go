@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"math/big"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/antt-gateway/antt/device/camera/rtsp"
+)
+
+// tlsFront puts TLS with a fresh self-signed certificate in front of the
+// plain camera at rawURL (as a camera's own rtsps port would be) and returns
+// the rtsps:// URL and the certificate's fingerprint.
+func tlsFront(t *testing.T, rawURL string) (string, string) {
+	t.Helper()
+	target := strings.TrimPrefix(rawURL, "rtsp://")
+	target, path, _ := strings.Cut(target, "/")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				// Either side ending ends both: closing c and up unblocks the other copy.
+				var pair sync.WaitGroup
+				pair.Go(func() { _, _ = io.Copy(up, c); _ = up.Close(); _ = c.Close() })
+				pair.Go(func() { _, _ = io.Copy(c, up); _ = up.Close(); _ = c.Close() })
+				pair.Wait()
+			})
+		}
+	})
+	return "rtsps://" + ln.Addr().String() + "/" + path, rtsp.FormatFingerprint(der)
+}
+
+func TestProbeRTSPS(t *testing.T) {
+	u, fp := tlsFront(t, startCamera(t, "--auth", "digest", "--width", "320", "--height", "180"))
+	withPass := strings.Replace(u, "rtsps://", "rtsps://viewer:secret@", 1)
+
+	// Not trusted: the error carries the fingerprint to pin.
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"probe", "-duration", "1s", withPass}, &stdout, &stderr); code != 1 {
+		t.Fatalf("untrusted certificate: exit %d, want 1:\n%s", code, stderr.String())
+	}
+	msg := stderr.String()
+	t.Log(msg)
+	if !strings.Contains(msg, "certificate not trusted (sha256 "+fp+")") || !strings.Contains(msg, "-tls-fingerprint "+fp) || strings.Contains(msg, "secret") {
+		t.Errorf("stderr %q should name the fingerprint %s and not the password", msg, fp)
+	}
+
+	// Pinned (as an installer copies it, lower case): the whole probe runs over TLS.
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"probe", withPass, "-duration", "1500ms", "-tls-fingerprint", strings.ToLower(fp)}, &stdout, &stderr); code != 0 {
+		t.Fatalf("pinned: exit %d:\n%s", code, stderr.String())
+	}
+	out := stdout.String()
+	t.Log(out)
+	for _, re := range []string{`video H264 320x180 \d+\.\d\d fps`, `audio PCMA 8000 Hz`, `rtsps://\*\*\*@127\.0\.0\.1:\d+/cam`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output lacks %s", re)
+		}
+	}
+
+	// UDP cannot carry rtsps media; a pin needs rtsps.
+	for _, args := range [][]string{
+		{"probe", u, "-transport", "udp"},
+		{"probe", strings.Replace(u, "rtsps://", "rtsp://", 1), "-tls-fingerprint", fp},
+	} {
+		stderr.Reset()
+		if code := run(args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "rtsps") {
+			t.Errorf("%q: exit %d, stderr %q; want 1 and a word on rtsps", args, code, stderr.String())
+		}
+	}
+}
