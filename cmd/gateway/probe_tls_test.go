@@ -2,21 +2,15 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"io"
-	"math/big"
 	"net"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/antt-gateway/antt/device/camera/rtsp"
+	"github.com/antt-gateway/antt/device/camera/rtsp/rtsptest"
 )
 
 // tlsFront puts TLS with a fresh self-signed certificate in front of the
@@ -26,20 +20,8 @@ func tlsFront(t *testing.T, rawURL string) (string, string) {
 	t.Helper()
 	target := strings.TrimPrefix(rawURL, "rtsp://")
 	target, path, _ := strings.Cut(target, "/")
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := rtsptest.Issue(t, nil, false, "127.0.0.1")
+	ln := rtsptest.ListenTLS(t, cert)
 	var wg sync.WaitGroup
 	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -63,7 +45,7 @@ func tlsFront(t *testing.T, rawURL string) (string, string) {
 			})
 		}
 	})
-	return "rtsps://" + ln.Addr().String() + "/" + path, rtsp.FormatFingerprint(der)
+	return "rtsps://" + ln.Addr().String() + "/" + path, rtsp.FormatFingerprint(cert.Certificate[0])
 }
 
 func TestProbeRTSPS(t *testing.T) {

@@ -204,8 +204,7 @@ func TestHubCameraRestart(t *testing.T) {
 	// session before kill() has reaped the process and returned.
 	killed := time.Now()
 	cam.kill()
-	waitFor(t, 10*time.Second, "camera_offline", func() bool { _, ok := ev.find(EventOffline); return ok })
-	off, _ := ev.find(EventOffline)
+	off := ev.wait(t, EventOffline)
 	if d := off.at.Sub(killed); d < time.Second || d > 3*time.Second {
 		t.Errorf("camera_offline %v after the kill, want about offline_after (1s)", d)
 	}
@@ -215,8 +214,7 @@ func TestHubCameraRestart(t *testing.T) {
 
 	cam.start()
 	restarted := time.Now()
-	waitFor(t, 10*time.Second, "camera_online", func() bool { _, ok := ev.find(EventOnline); return ok })
-	on, _ := ev.find(EventOnline)
+	on := ev.wait(t, EventOnline)
 	if d := on.at.Sub(restarted); d > 3*time.Second {
 		t.Errorf("camera_online %v after the restart", d)
 	}
@@ -254,8 +252,7 @@ func TestHubIdleCameraRestart(t *testing.T) {
 
 	killed := time.Now()
 	cam.kill()
-	waitFor(t, 10*time.Second, "camera_offline", func() bool { _, ok := ev.find(EventOffline); return ok })
-	off, _ := ev.find(EventOffline)
+	off := ev.wait(t, EventOffline)
 	// At most one check period to notice, then offline_after.
 	if d := off.at.Sub(killed); d < time.Second || d > time.Second+200*time.Millisecond+time.Second {
 		t.Errorf("camera_offline %v after the kill, want 1–1.2 s", d)
@@ -266,8 +263,7 @@ func TestHubIdleCameraRestart(t *testing.T) {
 
 	cam.start()
 	restarted := time.Now()
-	waitFor(t, 10*time.Second, "camera_online", func() bool { _, ok := ev.find(EventOnline); return ok })
-	on, _ := ev.find(EventOnline)
+	on := ev.wait(t, EventOnline)
 	if d := on.at.Sub(restarted); d > 3*time.Second {
 		t.Errorf("camera_online %v after the restart", d)
 	}

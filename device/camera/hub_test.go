@@ -103,6 +103,14 @@ func (e *events) get() []event {
 	return append([]event(nil), e.list...)
 }
 
+// wait waits up to 10 s for the first event of kind.
+func (e *events) wait(t *testing.T, kind string) event {
+	t.Helper()
+	waitFor(t, 10*time.Second, kind, func() bool { _, ok := e.find(kind); return ok })
+	ev, _ := e.find(kind)
+	return ev
+}
+
 func (e *events) find(kind string) (event, bool) {
 	for _, ev := range e.get() {
 		if ev.kind == kind {

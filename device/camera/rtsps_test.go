@@ -2,20 +2,15 @@ package camera
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"math/big"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/antt-gateway/antt/device/camera/rtsp"
+	"github.com/antt-gateway/antt/device/camera/rtsp/rtsptest"
 )
 
 // tlsHangUp listens on loopback with a fresh self-signed certificate,
@@ -23,20 +18,8 @@ import (
 // (with credentials) and the certificate's fingerprint.
 func tlsHangUp(t *testing.T) (string, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := rtsptest.Issue(t, nil, false, "127.0.0.1")
+	ln := rtsptest.ListenTLS(t, cert)
 	var wg sync.WaitGroup
 	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -50,7 +33,7 @@ func tlsHangUp(t *testing.T) (string, string) {
 			_ = c.Close()
 		}
 	})
-	return "rtsps://admin:hunter2@" + ln.Addr().String() + "/cam", rtsp.FormatFingerprint(der)
+	return "rtsps://admin:hunter2@" + ln.Addr().String() + "/cam", rtsp.FormatFingerprint(cert.Certificate[0])
 }
 
 // Open takes rtsps:// URLs and hands Transport and TLSFingerprint to the

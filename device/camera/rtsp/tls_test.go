@@ -2,71 +2,22 @@ package rtsp
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
-	"net"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// issue makes a certificate for the given names (IP addresses or host
-// names), signed by parent, or self-signed when parent is nil.
-func issue(t *testing.T, parent *tls.Certificate, isCA bool, names ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "test camera"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	signer, signerKey := tmpl, any(key)
-	if parent != nil {
-		signer, signerKey = parent.Leaf, parent.PrivateKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
+	"github.com/antt-gateway/antt/device/camera/rtsp/rtsptest"
+)
 
 // serveTLS is serve behind TLS with cert; it returns the rtsps:// URL.
 func serveTLS(t *testing.T, cert tls.Certificate, handle func(f *fakeConn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tln := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
-	return "rtsps://" + serveOn(t, tln, handle)
+	return "rtsps://" + serveOn(t, rtsptest.ListenTLS(t, cert), handle)
 }
 
 // streamingCamera is camera sending RTP and RTCP every few milliseconds
@@ -111,7 +62,7 @@ func receive(t *testing.T, ctx context.Context, c *Client) {
 }
 
 func TestTLSPinnedSession(t *testing.T) {
-	cert := issue(t, nil, false, "cam.test") // self-signed, and not even for this host
+	cert := rtsptest.Issue(t, nil, false, "cam.test") // self-signed, and not even for this host
 	u := serveTLS(t, cert, streamingCamera)
 	fp := FormatFingerprint(cert.Certificate[0])
 	// Lower case without colons, as some camera web pages show it.
@@ -129,8 +80,8 @@ func TestTLSPinnedSession(t *testing.T) {
 }
 
 func TestTLSWrongPin(t *testing.T) {
-	cert := issue(t, nil, false, "127.0.0.1")
-	other := issue(t, nil, false, "127.0.0.1")
+	cert := rtsptest.Issue(t, nil, false, "127.0.0.1")
+	other := rtsptest.Issue(t, nil, false, "127.0.0.1")
 	u := serveTLS(t, cert, streamingCamera)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -152,7 +103,7 @@ func TestTLSWrongPin(t *testing.T) {
 }
 
 func TestTLSUntrustedWithoutPin(t *testing.T) {
-	cert := issue(t, nil, false, "127.0.0.1")
+	cert := rtsptest.Issue(t, nil, false, "127.0.0.1")
 	u := serveTLS(t, cert, streamingCamera)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -174,18 +125,18 @@ func TestTLSUntrustedWithoutPin(t *testing.T) {
 }
 
 func TestTLSRootCAs(t *testing.T) {
-	ca := issue(t, nil, true)
+	ca := rtsptest.Issue(t, nil, true)
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Leaf)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	good := serveTLS(t, issue(t, &ca, false, "127.0.0.1"), streamingCamera)
+	good := serveTLS(t, rtsptest.Issue(t, &ca, false, "127.0.0.1"), streamingCamera)
 	c, _ := start(t, ctx, good+"/cam", Config{RootCAs: pool})
 	receive(t, ctx, c)
 
 	// Signed by the CA but for another name: the host name still counts.
-	misnamed := issue(t, &ca, false, "cam.test")
+	misnamed := rtsptest.Issue(t, &ca, false, "cam.test")
 	u := serveTLS(t, misnamed, streamingCamera)
 	_, err := Dial(ctx, u+"/cam", Config{RootCAs: pool})
 	t.Log(err)
@@ -198,7 +149,7 @@ func TestTLSRootCAs(t *testing.T) {
 
 func TestTLSRefusesUDP(t *testing.T) {
 	var conns atomic.Int32
-	u := serveTLS(t, issue(t, nil, false, "127.0.0.1"), func(f *fakeConn) { conns.Add(1) })
+	u := serveTLS(t, rtsptest.Issue(t, nil, false, "127.0.0.1"), func(f *fakeConn) { conns.Add(1) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := Dial(ctx, strings.Replace(u, "://", "://admin:hunter2@", 1)+"/cam", Config{Transport: UDP})
@@ -221,7 +172,7 @@ func TestTLSRefusesUDP(t *testing.T) {
 }
 
 func TestTLSRedirects(t *testing.T) {
-	cert := issue(t, nil, false, "127.0.0.1")
+	cert := rtsptest.Issue(t, nil, false, "127.0.0.1")
 	pin := FormatFingerprint(cert.Certificate[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -256,10 +207,10 @@ func TestTLSRedirects(t *testing.T) {
 	}
 
 	// rtsp -> rtsps is an upgrade, verified as usual (here by a CA).
-	ca := issue(t, nil, true)
+	ca := rtsptest.Issue(t, nil, true)
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Leaf)
-	secure := serveTLS(t, issue(t, &ca, false, "127.0.0.1"), func(f *fakeConn) { camera(f, 60, nil) })
+	secure := serveTLS(t, rtsptest.Issue(t, &ca, false, "127.0.0.1"), func(f *fakeConn) { camera(f, 60, nil) })
 	up := serve(t, redirector(secure+"/real"))
 	_, d := start(t, ctx, up+"/cam", Config{RootCAs: pool})
 	if got := d.Control.String(); got != secure+"/real/" {
@@ -284,7 +235,7 @@ func TestTLSConfigErrors(t *testing.T) {
 }
 
 func TestFingerprintFormat(t *testing.T) {
-	cert := issue(t, nil, false, "127.0.0.1")
+	cert := rtsptest.Issue(t, nil, false, "127.0.0.1")
 	fp := FormatFingerprint(cert.Certificate[0])
 	if len(fp) != 95 || strings.ToUpper(fp) != fp || strings.Count(fp, ":") != 31 {
 		t.Fatalf("FormatFingerprint = %q, want 32 upper-case hex pairs joined by ':'", fp)
