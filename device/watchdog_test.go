@@ -10,31 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/antt-gateway/antt/device"
 	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/device/devtest"
 )
-
-// lockedBuffer collects the gateway's log for the test to read.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A real gateway (sim sensor, unreachable broker, real outbox) feeds a
 // watchdog device file and systemd's notify socket while its parts run, and
@@ -83,7 +65,7 @@ watchdog: {device: %s, timeout: 1s}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs devtest.Buffer
 	gw, err := device.Open(cfg, device.Options{
 		Listener:  ln,
 		Logger:    slog.New(slog.NewTextHandler(&logs, nil)),

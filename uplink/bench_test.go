@@ -1,7 +1,6 @@
 package uplink_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/antt-gateway/antt/device"
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/outbox"
@@ -106,24 +106,21 @@ func BenchmarkBarePaho(b *testing.B) {
 // TestPasswordNeverLogged runs a session through failures and success with
 // debug logging and looks for the password in the output.
 func TestPasswordNeverLogged(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(&lockedBuf{mu: &mu, b: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var buf devtest.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	br := mqtttest.Start(t, mqtttest.Options{Users: map[string]string{"cong-khu-3": "right-password"}})
 	cfg := config(t, br.Addr())
 	cfg.Username, cfg.Password = "cong-khu-3", "hunter2-secret"
 	s := uplink.New(cfg, newQueue(), nil, nil, log)
 	stop := run(t, s)
-	waitFor(t, 10*time.Second, "a refused connect", func() bool { return s.State().LastError != "" })
+	devtest.WaitFor(t, 10*time.Second, "a refused connect", func() bool { return s.State().LastError != "" })
 	stop()
 	cfg.Password = "right-password"
 	s = uplink.New(cfg, newQueue(), nil, nil, log)
 	stop = run(t, s)
-	waitFor(t, 10*time.Second, "connected", func() bool { return s.State().Connected })
+	devtest.WaitFor(t, 10*time.Second, "connected", func() bool { return s.State().Connected })
 	stop()
-	mu.Lock()
 	out := buf.String()
-	mu.Unlock()
 	if !strings.Contains(out, "not authorized") && !strings.Contains(out, "uplink down") {
 		t.Errorf("refused connect not logged:\n%s", out)
 	}
@@ -132,15 +129,4 @@ func TestPasswordNeverLogged(t *testing.T) {
 			t.Errorf("password %q logged:\n%s", p, out)
 		}
 	}
-}
-
-type lockedBuf struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w *lockedBuf) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }

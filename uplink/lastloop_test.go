@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 )
@@ -19,9 +20,9 @@ func TestLastLoopWhileRetrying(t *testing.T) {
 		t.Fatal("LastLoop set before Run")
 	}
 	run(t, s)
-	waitFor(t, 10*time.Second, "the connection to be refused", func() bool { return s.State().LastError != "" })
+	devtest.WaitFor(t, 10*time.Second, "the connection to be refused", func() bool { return s.State().LastError != "" })
 	first := s.LastLoop()
-	waitFor(t, 10*time.Second, "LastLoop to advance during the backoff", func() bool { return s.LastLoop().After(first) })
+	devtest.WaitFor(t, 10*time.Second, "LastLoop to advance during the backoff", func() bool { return s.LastLoop().After(first) })
 	if d := time.Since(s.LastLoop()); d < 0 || d > s.MaxLoopGap() {
 		t.Errorf("LastLoop %s ago, want within %s", d, s.MaxLoopGap())
 	}
@@ -32,10 +33,10 @@ func TestLastLoopPublisher(t *testing.T) {
 	q := newQueue()
 	s := uplink.New(config(t, b.Addr()), q, nil, nil, testLogger(t))
 	run(t, s)
-	waitFor(t, 10*time.Second, "connected", func() bool { return s.State().Connected })
+	devtest.WaitFor(t, 10*time.Second, "connected", func() bool { return s.State().Connected })
 	before := s.LastLoop()
 	q.Add(1)
-	waitFor(t, 10*time.Second, "the event acked", func() bool { return q.Len() == 0 })
+	devtest.WaitFor(t, 10*time.Second, "the event acked", func() bool { return q.Len() == 0 })
 	if !s.LastLoop().After(before) {
 		t.Errorf("LastLoop %v did not move past %v while publishing", s.LastLoop(), before)
 	}

@@ -14,6 +14,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
@@ -140,18 +141,6 @@ func (r *recorder) check(t *testing.T, n int) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func client(t testing.TB, addr, id string, clean bool, def mqtt.MessageHandler) mqtt.Client {
 	t.Helper()
 	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
@@ -226,14 +215,14 @@ func TestDeliverBacklogAfterBrokerStart(t *testing.T) {
 	q.Add(5000)
 	s := uplink.New(config(t, b.Addr()), q, nil, nil, testLogger(t))
 	run(t, s)
-	waitFor(t, 10*time.Second, "a failed connect", func() bool { return s.State().LastError != "" })
+	devtest.WaitFor(t, 10*time.Second, "a failed connect", func() bool { return s.State().LastError != "" })
 	if s.State().Connected {
 		t.Fatal("connected to a stopped broker")
 	}
 
 	b.Restart()
 	client(t, b.Addr(), "station-sub", false, rec.handle)
-	waitFor(t, 30*time.Second, "5000 events", func() bool { return rec.count() == 5000 && q.Len() == 0 })
+	devtest.WaitFor(t, 30*time.Second, "5000 events", func() bool { return rec.count() == 5000 && q.Len() == 0 })
 	rec.check(t, 5000)
 	if st := s.State(); st.Acked != 5000 || !st.Connected {
 		t.Errorf("state %+v: want 5000 acked, connected", st)
@@ -262,7 +251,7 @@ func TestChaosNoLossOrderKept(t *testing.T) {
 		<-tick.C
 	}
 	tick.Stop()
-	waitFor(t, 40*time.Second, "all events", func() bool { return rec.count() == total && q.Len() == 0 })
+	devtest.WaitFor(t, 40*time.Second, "all events", func() bool { return rec.count() == total && q.Len() == 0 })
 	stopChaos()
 
 	rec.check(t, total)
@@ -339,7 +328,7 @@ func TestWillAndBirth(t *testing.T) {
 
 	p.SetDown(false)
 	nextStatus(t, live, true)
-	waitFor(t, 5*time.Second, "reconnect counted", func() bool { return s.State().Reconnects >= 1 })
+	devtest.WaitFor(t, 5*time.Second, "reconnect counted", func() bool { return s.State().Reconnects >= 1 })
 
 	stop() // clean stop publishes offline itself
 	nextStatus(t, live, false)
@@ -372,7 +361,7 @@ func TestCommands(t *testing.T) {
 	tele := func() wire.Telemetry { return wire.Telemetry{UptimeS: 1, Cameras: map[string]string{"gate-cam": "up"}} }
 	s := uplink.New(config(t, b.Addr()), q, r, tele, testLogger(t))
 	run(t, s)
-	waitFor(t, 10*time.Second, "connected", func() bool { return s.State().Connected })
+	devtest.WaitFor(t, 10*time.Second, "connected", func() bool { return s.State().Connected })
 
 	cases := []struct {
 		cmd, payload, replyTo string
@@ -422,7 +411,7 @@ func TestCommands(t *testing.T) {
 			t.Fatalf("%s %s: no reply", c.cmd, c.payload)
 		}
 	}
-	waitFor(t, 20*time.Second, "events", func() bool { return rec.count() == added })
+	devtest.WaitFor(t, 20*time.Second, "events", func() bool { return rec.count() == added })
 	rec.check(t, added)
 	if st := s.State(); st.Commands != uint64(len(cases)) {
 		t.Errorf("commands counted %d, want %d", st.Commands, len(cases))

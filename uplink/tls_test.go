@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 )
@@ -23,7 +24,7 @@ func TestMQTTSWithClientCert(t *testing.T) {
 	q.Add(100)
 	s := uplink.New(cfg, q, nil, nil, testLogger(t))
 	run(t, s)
-	waitFor(t, 10*time.Second, "queue drained over TLS", func() bool { return q.Len() == 0 })
+	devtest.WaitFor(t, 10*time.Second, "queue drained over TLS", func() bool { return q.Len() == 0 })
 
 	// Without a client certificate the broker refuses us.
 	tc2, err := uplink.TLSConfig(certs.CA, "", "", "")
@@ -33,7 +34,7 @@ func TestMQTTSWithClientCert(t *testing.T) {
 	cfg.TLS = tc2
 	s2 := uplink.New(cfg, newQueue(), nil, nil, testLogger(t))
 	run(t, s2)
-	waitFor(t, 10*time.Second, "refused", func() bool { return s2.State().LastError != "" })
+	devtest.WaitFor(t, 10*time.Second, "refused", func() bool { return s2.State().LastError != "" })
 	if s2.State().Connected {
 		t.Error("connected without a client certificate")
 	}

@@ -6,7 +6,6 @@ package main
 // through them.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -91,7 +90,7 @@ func TestAccessMosquittoDocumentedACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	certA, keyA := pki.Files(t, accGwA)
-	api := freeAddr(t)
+	api := devtest.FreeAddr(t)
 	cfg := filepath.Join(dir, "gateway.yaml")
 	y := fmt.Sprintf(`gateway: {id: %s, data_dir: %s}
 uplink:
@@ -117,7 +116,7 @@ sensors:
 		var e wire.Event
 		return tp == "antt/"+accGwA+"/event" && json.Unmarshal(p, &e) == nil && e.Seq == seq
 	})
-	waitFor(t, 10*time.Second, "gateway A connected", func() bool { return gw.status(t).Uplink.Connected })
+	devtest.WaitFor(t, 10*time.Second, "gateway A connected", func() bool { return gw.status(t).Uplink.Connected })
 
 	mqtttest.CheckIsolation(t, mqtttest.IsolationEnv{
 		A: accGwA, B: accGwB, Inbox: inbox, Station: stc,
@@ -145,7 +144,7 @@ func TestMosquittoConfDocumented(t *testing.T) {
 	if err := os.WriteFile(aclFile, accDocs(t, "acl"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := devtest.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	paths := map[string]string{
 		"password_file": passwd, "acl_file": aclFile,
@@ -184,7 +183,7 @@ func TestMosquittoConfDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var out accLockedBuf
+	var out devtest.Buffer
 	cmd := exec.Command(mqtttest.MosquittoPath, "-c", confPath)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -204,7 +203,7 @@ func TestMosquittoConfDocumented(t *testing.T) {
 			t.Logf("configuration:\n%s\nmosquitto output:\n%s", conf.String(), out.String())
 		}
 	}()
-	waitFor(t, 10*time.Second, "mosquitto listening on "+addr, func() bool {
+	devtest.WaitFor(t, 10*time.Second, "mosquitto listening on "+addr, func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("mosquitto refused the documented configuration:\n%s", out.String())
@@ -235,21 +234,4 @@ func TestMosquittoConfDocumented(t *testing.T) {
 		t.Fatalf("mosquitto exited:\n%s", out.String())
 	default:
 	}
-}
-
-type accLockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *accLockedBuf) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *accLockedBuf) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

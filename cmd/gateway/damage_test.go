@@ -14,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/antt-gateway/antt/device"
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -78,12 +79,12 @@ func TestDamagedOutbox(t *testing.T) {
 			dir := t.TempDir()
 			data := filepath.Join(dir, "data")
 			path := filepath.Join(data, device.OutboxFile)
-			api := freeAddr(t)
+			api := devtest.FreeAddr(t)
 			client := &http.Client{Timeout: 10 * time.Second}
 
 			// First run: the broker address is dead, so the events stay in
 			// the outbox and the file has pages worth damaging.
-			cfg := gwConfig{ID: id, DataDir: data, Broker: "mqtt://" + freeAddr(t), API: api}.write(t, dir)
+			cfg := gwConfig{ID: id, DataDir: data, Broker: "mqtt://" + devtest.FreeAddr(t), API: api}.write(t, dir)
 			gw := startGateway(t, cfg, api)
 			for range 200 {
 				if walktest(client, api, "pir") == 0 {
@@ -105,7 +106,7 @@ func TestDamagedOutbox(t *testing.T) {
 			cfg = gwConfig{ID: id, DataDir: data, Broker: broker.URL(), API: api}.write(t, dir)
 			gw = startGateway(t, cfg, api)
 			var reset wire.Event
-			waitFor(t, 15*time.Second, "storage_reset from "+id, func() bool {
+			devtest.WaitFor(t, 15*time.Second, "storage_reset from "+id, func() bool {
 				var ok bool
 				reset, ok = got.find(id, wire.KindStorageReset)
 				return ok
@@ -139,7 +140,7 @@ func TestDamagedOutbox(t *testing.T) {
 			if seq <= reset.Seq {
 				t.Fatalf("walk test after the reset got seq %d, want above %d:\n%s", seq, reset.Seq, gw.output())
 			}
-			waitFor(t, 15*time.Second, "the walk test after the reset", func() bool { return got.has(id, seq) })
+			devtest.WaitFor(t, 15*time.Second, "the walk test after the reset", func() bool { return got.has(id, seq) })
 			gw.stop(t)
 		})
 	}

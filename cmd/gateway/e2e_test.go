@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/antt-gateway/antt/device/reexec"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +20,8 @@ import (
 
 	"github.com/antt-gateway/antt/device"
 	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/device/devtest"
+	"github.com/antt-gateway/antt/device/reexec"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -98,7 +98,7 @@ func startGateway(t testing.TB, cfg, api string) *gwProc {
 		close(p.done)
 	}()
 	t.Cleanup(func() { p.kill() })
-	waitFor(t, 20*time.Second, "gateway API "+api, func() bool {
+	devtest.WaitFor(t, 20*time.Second, "gateway API "+api, func() bool {
 		select {
 		case <-p.done:
 			t.Fatalf("gateway exited during start:\n%s", p.output())
@@ -169,27 +169,6 @@ func walktest(client *http.Client, api, sensor string) uint64 {
 		return 0
 	}
 	return r.Seq
-}
-
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // received is what a station-side subscriber saw of one gateway's events.
@@ -300,7 +279,7 @@ func TestKillDuringBurst(t *testing.T) {
 	r := newReceived()
 	subscribe(t, broker.Addr(), "e2e-kill-sub", r)
 
-	api := freeAddr(t)
+	api := devtest.FreeAddr(t)
 	cfg := gwConfig{ID: "cong-khu-3", DataDir: filepath.Join(dir, "data"),
 		Broker: "mqtt://" + broker.Addr(), API: api}.write(t, dir)
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/antt-gateway/antt/device"
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/outbox"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -63,7 +64,7 @@ func TestOutboxCommandsFromFile(t *testing.T) {
 // through its local API.
 func TestOutboxCommandsThroughAPI(t *testing.T) {
 	dir := t.TempDir()
-	api := freeAddr(t)
+	api := devtest.FreeAddr(t)
 	cfg := gwConfig{ID: "cong-khu-3", DataDir: filepath.Join(dir, "data"), Broker: "mqtt://127.0.0.1:1", API: api}.write(t, dir)
 	gw := startGateway(t, cfg, api)
 	client := newHTTPClient()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/antt-gateway/antt/device"
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/outbox"
 	"github.com/antt-gateway/antt/uplink/wire"
@@ -33,7 +34,7 @@ func BenchmarkRSS(b *testing.B) {
 		b.Fatalf("build gateway: %v\n%s", err, out)
 	}
 	broker := mqtttest.Start(b, mqtttest.Options{})
-	api := freeAddr(b)
+	api := devtest.FreeAddr(b)
 	data := filepath.Join(dir, "data")
 	cfg := gwConfig{ID: "rss-gw", DataDir: data, Broker: "mqtt://" + broker.Addr(), API: api, MaxBytes: "256MiB"}.write(b, dir)
 
@@ -46,7 +47,7 @@ func BenchmarkRSS(b *testing.B) {
 		}
 		p := &gwProc{t: b, cmd: cmd, api: api, log: logf.Name(), done: make(chan struct{})}
 		go func() { cmd.Wait(); logf.Close(); close(p.done) }()
-		waitFor(b, 20*time.Second, "gateway API", func() bool {
+		devtest.WaitFor(b, 20*time.Second, "gateway API", func() bool {
 			st, ok := tryStatus(api)
 			return ok && st.Uplink.Connected
 		})
@@ -78,7 +79,7 @@ func BenchmarkRSS(b *testing.B) {
 
 	cmd, stop = start()
 	t0 := time.Now()
-	waitFor(b, 120*time.Second, "backlog drained", func() bool {
+	devtest.WaitFor(b, 120*time.Second, "backlog drained", func() bool {
 		st, ok := tryStatus(api)
 		return ok && st.Outbox.Depth == 0
 	})

@@ -6,14 +6,12 @@ package main
 // from the station's event log.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,6 +30,7 @@ import (
 	"github.com/antt-gateway/antt/cmd/station/internal/eventlog"
 	"github.com/antt-gateway/antt/device"
 	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -41,44 +40,9 @@ const (
 	e2eGwB = "truong-thcs-chi-dam" // the other gateway, whose topics A must not touch
 )
 
-// e2eWait polls cond until it holds or d has passed.
-func e2eWait(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
-func e2eFreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// e2eLogBuf keeps a component's log for a failure message.
-type e2eLogBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *e2eLogBuf) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *e2eLogBuf) tail() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s := w.b.String()
+// e2eTail is the end of a component's log, enough for a failure message.
+func e2eTail(b *devtest.Buffer) string {
+	s := b.String()
 	if len(s) > 6000 {
 		s = "…" + s[len(s)-6000:]
 	}
@@ -88,7 +52,7 @@ func (w *e2eLogBuf) tail() string {
 // e2eGateway is a device.Gateway running in this process.
 type e2eGateway struct {
 	*device.Gateway
-	log  *e2eLogBuf
+	log  *devtest.Buffer
 	stop func()
 	done chan error
 }
@@ -101,7 +65,7 @@ func e2eStartGateway(t testing.TB, yaml string) *e2eGateway {
 	if err != nil {
 		t.Fatalf("gateway config: %v\n%s", err, yaml)
 	}
-	lb := &e2eLogBuf{}
+	lb := &devtest.Buffer{}
 	gw, err := device.Open(cfg, device.Options{Logger: slog.New(slog.NewTextHandler(lb, nil))})
 	if err != nil {
 		t.Fatalf("open gateway: %v", err)
@@ -126,7 +90,7 @@ func e2eStartGateway(t testing.TB, yaml string) *e2eGateway {
 	t.Cleanup(func() {
 		g.stop()
 		if t.Failed() {
-			t.Logf("gateway log:\n%s", lb.tail())
+			t.Logf("gateway log:\n%s", e2eTail(lb))
 		}
 	})
 	return g
@@ -135,7 +99,7 @@ func e2eStartGateway(t testing.TB, yaml string) *e2eGateway {
 // e2eStation is `station run` in this process.
 type e2eStation struct {
 	addr     string
-	stderr   *e2eLogBuf
+	stderr   *devtest.Buffer
 	maxSeq   atomic.Uint64 // highest "#seq" printed on stdout
 	cancel   context.CancelFunc
 	done     chan int
@@ -165,22 +129,22 @@ var e2eListening = regexp.MustCompile(`station: broker listening on (\S+)`)
 func e2eStartStation(t testing.TB, args ...string) *e2eStation {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &e2eStation{stderr: &e2eLogBuf{}, cancel: cancel, done: make(chan int, 1)}
+	s := &e2eStation{stderr: &devtest.Buffer{}, cancel: cancel, done: make(chan int, 1)}
 	go func() { s.done <- run(ctx, args, strings.NewReader(""), s, s.stderr) }()
 	t.Cleanup(func() {
 		s.stop(t)
 		if t.Failed() {
-			t.Logf("station stderr:\n%s", s.stderr.tail())
+			t.Logf("station stderr:\n%s", e2eTail(s.stderr))
 		}
 	})
-	e2eWait(t, 15*time.Second, "station: subscribed", func() bool {
+	devtest.WaitFor(t, 15*time.Second, "station: subscribed", func() bool {
 		select {
 		case code := <-s.done:
 			s.done <- code
-			t.Fatalf("station exited with %d during start:\n%s", code, s.stderr.tail())
+			t.Fatalf("station exited with %d during start:\n%s", code, e2eTail(s.stderr))
 		default:
 		}
-		out := s.stderr.tail()
+		out := s.stderr.String()
 		if m := e2eListening.FindStringSubmatch(out); m != nil {
 			s.addr = m[1]
 		}
@@ -196,7 +160,7 @@ func (s *e2eStation) stop(t testing.TB) {
 		select {
 		case code := <-s.done:
 			if code != 0 {
-				t.Errorf("station exit code %d:\n%s", code, s.stderr.tail())
+				t.Errorf("station exit code %d:\n%s", code, e2eTail(s.stderr))
 			}
 		case <-time.After(20 * time.Second):
 			t.Errorf("station did not stop within 20 s")
@@ -280,15 +244,15 @@ func TestEmbeddedBrokerGatewayIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	certA, keyA := pki.Files(t, e2eGwA)
-	gw := e2eStartGateway(t, e2eGatewayYAML(e2eGwA, filepath.Join(dir, "gw"), "mqtts://"+st.addr, e2eFreeAddr(t),
+	gw := e2eStartGateway(t, e2eGatewayYAML(e2eGwA, filepath.Join(dir, "gw"), "mqtts://"+st.addr, devtest.FreeAddr(t),
 		fmt.Sprintf("  username: %s\n  password_file: %s\n  tls: {ca: %s, cert: %s, key: %s}", e2eGwA, pwFile, pki.CA, certA, keyA)))
 	seq, err := gw.Capture(context.Background(), e2eWalk())
 	if err != nil {
 		t.Fatal(err)
 	}
 	inbox.WaitFor(t, "gateway A's walk test at the station", isEventWithSeq("antt/"+e2eGwA+"/event", seq))
-	e2eWait(t, 10*time.Second, "gateway A connected", func() bool { return gw.Status().Uplink.Connected })
-	e2eWait(t, 10*time.Second, "the station's console to print the walk test", func() bool { return st.maxSeq.Load() >= seq })
+	devtest.WaitFor(t, 10*time.Second, "gateway A connected", func() bool { return gw.Status().Uplink.Connected })
+	devtest.WaitFor(t, 10*time.Second, "the station's console to print the walk test", func() bool { return st.maxSeq.Load() >= seq })
 
 	mqtttest.CheckIsolation(t, mqtttest.IsolationEnv{
 		A: e2eGwA, B: e2eGwB, Inbox: inbox, Station: stc, Strict: true,
@@ -311,8 +275,8 @@ func TestOverflowEndToEnd(t *testing.T) {
 		maxBytes = 1 << 20
 	)
 	dir := t.TempDir()
-	addr := e2eFreeAddr(t) // the station's, not listening yet
-	api := e2eFreeAddr(t)
+	addr := devtest.FreeAddr(t) // the station's, not listening yet
+	api := devtest.FreeAddr(t)
 	dataDir := filepath.Join(dir, "gw")
 	gw := e2eStartGateway(t, e2eGatewayYAML(e2eGwA, dataDir, "mqtt://"+addr, api, ""))
 	path := filepath.Join(dataDir, device.OutboxFile)
@@ -379,7 +343,7 @@ func TestOverflowEndToEnd(t *testing.T) {
 
 	st := e2eStartStation(t, "-listen", addr, "-data", filepath.Join(dir, "station"))
 	var last uint64
-	e2eWait(t, 60*time.Second, "the outbox to drain into the station", func() bool {
+	devtest.WaitFor(t, 60*time.Second, "the outbox to drain into the station", func() bool {
 		s := gw.Status().Outbox
 		last = s.NextSeq - 1
 		return s.Depth == 0 && st.maxSeq.Load() >= last

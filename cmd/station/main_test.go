@@ -9,56 +9,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
-// watched is a writer tests can wait on.
-type watched struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	changed chan struct{}
-}
-
-func newWatched() *watched { return &watched{changed: make(chan struct{}, 1)} }
-
-func (w *watched) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	select {
-	case w.changed <- struct{}{}:
-	default:
-	}
-	return w.b.Write(p)
-}
-
-func (w *watched) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// waitMatch waits for re to match and returns its first submatch.
-func (w *watched) waitMatch(t *testing.T, re *regexp.Regexp) string {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		if m := re.FindStringSubmatch(w.String()); m != nil {
-			return m[len(m)-1]
-		}
-		select {
-		case <-w.changed:
-		case <-deadline:
-			t.Fatalf("no match for %s in:\n%s", re, w.String())
-		}
-	}
-}
+// waitLimit bounds each wait for output the station is sure to print.
+const waitLimit = 10 * time.Second
 
 func TestRunWithPasswords(t *testing.T) {
 	dir := t.TempDir()
@@ -73,7 +35,7 @@ func TestRunWithPasswords(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := newWatched(), newWatched()
+	stdout, stderr := new(devtest.Buffer), new(devtest.Buffer)
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-passwd", pw, "-data", filepath.Join(dir, "data")}, nil, stdout, stderr)
@@ -84,8 +46,8 @@ func TestRunWithPasswords(t *testing.T) {
 			t.Errorf("exit %d; stderr:\n%s", code, stderr.String())
 		}
 	}()
-	addr := stderr.waitMatch(t, regexp.MustCompile(`station: broker listening on (\S+)`))
-	stderr.waitMatch(t, regexp.MustCompile(`(station: subscribed)`))
+	addr := stderr.WaitMatch(t, waitLimit, regexp.MustCompile(`station: broker listening on (\S+)`))
+	stderr.WaitContains(t, waitLimit, "station: subscribed")
 
 	gw := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("cong-khu-3").
 		SetUsername("cong-khu-3").SetPassword("gw-secret"))
@@ -98,8 +60,8 @@ func TestRunWithPasswords(t *testing.T) {
 	if tok := gw.Publish("antt/cong-khu-3/event", 1, false, b); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish: %v", tok.Error())
 	}
-	stdout.waitMatch(t, regexp.MustCompile(`cong-khu-3 +GAP seq 1-1 \(1 events\) UNEXPLAINED`))
-	stdout.waitMatch(t, regexp.MustCompile(`cong-khu-3 +#2 +motion +source=gate-pir state=active`))
+	stdout.WaitMatch(t, waitLimit, regexp.MustCompile(`cong-khu-3 +GAP seq 1-1 \(1 events\) UNEXPLAINED`))
+	stdout.WaitMatch(t, waitLimit, regexp.MustCompile(`cong-khu-3 +#2 +motion +source=gate-pir state=active`))
 }
 
 func TestRunRefusesOpenBrokerOnAllInterfaces(t *testing.T) {

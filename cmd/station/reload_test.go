@@ -11,6 +11,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/antt-gateway/antt/device/devtest"
 )
 
 // TestReloadOnHangup: station A's embedded broker refuses station B (an
@@ -23,7 +25,7 @@ func TestReloadOnHangup(t *testing.T) {
 	pw, access := filepath.Join(dir, "passwd"), filepath.Join(dir, "access")
 	for user, secret := range map[string]string{"cong-khu-3": "gw-secret", "ops": "ops-secret"} {
 		if code := run(context.Background(), []string{"passwd", "-file", pw, "-iter", "1000", user},
-			strings.NewReader(secret+"\n"), nil, newWatched()); code != 0 {
+			strings.NewReader(secret+"\n"), nil, new(devtest.Buffer)); code != 0 {
 			t.Fatalf("passwd %s: %d", user, code)
 		}
 	}
@@ -38,11 +40,11 @@ func TestReloadOnHangup(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	start := func(args ...string) *watched {
+	start := func(args ...string) *devtest.Buffer {
 		ctx, cancel := context.WithCancel(context.Background())
-		stderr := newWatched()
+		stderr := new(devtest.Buffer)
 		done := make(chan int, 1)
-		go func() { done <- run(ctx, args, nil, newWatched(), stderr) }()
+		go func() { done <- run(ctx, args, nil, new(devtest.Buffer), stderr) }()
 		t.Cleanup(func() {
 			cancel()
 			if code := <-done; code != 0 {
@@ -52,8 +54,8 @@ func TestReloadOnHangup(t *testing.T) {
 		return stderr
 	}
 	a := start("-listen", "127.0.0.1:0", "-passwd", pw, "-access", access, "-data", filepath.Join(dir, "a"))
-	addr := a.waitMatch(t, regexp.MustCompile(`station: broker listening on (\S+)`))
-	a.waitMatch(t, regexp.MustCompile(`(station: subscribed)`))
+	addr := a.WaitMatch(t, waitLimit, regexp.MustCompile(`station: broker listening on (\S+)`))
+	a.WaitContains(t, waitLimit, "station: subscribed")
 
 	gw := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("cong-khu-3").
 		SetUsername("cong-khu-3").SetPassword("gw-secret").SetAutoReconnect(false))
@@ -64,7 +66,7 @@ func TestReloadOnHangup(t *testing.T) {
 
 	b := start("-broker", "mqtt://"+addr, "-username", "ops", "-password-file", filepath.Join(dir, "ops.pw"),
 		"-client-id", "ops-console", "-data", filepath.Join(dir, "b"))
-	b.waitMatch(t, regexp.MustCompile(`(broker refused antt/\+/event)`))
+	b.WaitContains(t, waitLimit, "broker refused antt/+/event")
 
 	hangup := func() {
 		t.Helper()
@@ -75,7 +77,7 @@ func TestReloadOnHangup(t *testing.T) {
 	// A broken access file: A says so and keeps the old users.
 	writeFile(access, "gateway cong-khu-3\nstation\n")
 	hangup()
-	a.waitMatch(t, regexp.MustCompile(`station: (reload: access file \S+: line 2: .*previous users stay in force)`))
+	a.WaitMatch(t, waitLimit, regexp.MustCompile(`station: (reload: access file \S+: line 2: .*previous users stay in force)`))
 	if !gw.IsConnectionOpen() {
 		t.Fatal("a failed reload disconnected the gateway")
 	}
@@ -83,18 +85,12 @@ func TestReloadOnHangup(t *testing.T) {
 	// Fixed: ops becomes the station role, cong-khu-3 is removed.
 	writeFile(access, "station ops\n")
 	hangup()
-	a.waitMatch(t, regexp.MustCompile(`(station: users reloaded)`))
-	b.waitMatch(t, regexp.MustCompile(`(station: subscribed)`))
+	a.WaitContains(t, waitLimit, "station: users reloaded")
+	b.WaitContains(t, waitLimit, "station: subscribed")
 	if n := strings.Count(b.String(), "station: subscribed"); n != 1 {
 		t.Errorf("B subscribed %d times", n)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for gw.IsConnectionOpen() {
-		if time.Now().After(deadline) {
-			t.Fatal("the removed gateway user is still connected")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	devtest.WaitFor(t, 10*time.Second, "the removed gateway user to be disconnected", func() bool { return !gw.IsConnectionOpen() })
 	again := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("cong-khu-3").
 		SetUsername("cong-khu-3").SetPassword("gw-secret"))
 	if tok := again.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() == nil {

@@ -2,40 +2,21 @@ package camera
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/antt-gateway/antt/device/camera/rtsp"
+	"github.com/antt-gateway/antt/device/devtest"
 )
 
 // cameraPackages is what the real-camera tests need installed (Debian).
 const cameraPackages = "python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly"
-
-// syncBuffer collects the server's stderr for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startCamera runs testdata/camera/rtsp-server.py on a free loopback port
 // and returns its URL once the server says it is ready.
@@ -60,7 +41,7 @@ func startCamera(t testing.TB, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr devtest.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start camera server: %v", err)

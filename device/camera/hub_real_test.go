@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/antt-gateway/antt/device/devtest"
 )
 
 // camProc is a GStreamer test camera the test can kill and start again on
@@ -50,7 +52,7 @@ func (p *camProc) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr devtest.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start camera server (needs %s): %v", cameraPackages, err)
@@ -142,7 +144,7 @@ func TestHubRealCamera(t *testing.T) {
 		CheckEvery: 50 * time.Millisecond})
 	runHub(t, h)
 	// Idle, the camera is checked (OPTIONS, DESCRIBE) but not pulled.
-	waitFor(t, 10*time.Second, "checks of the idle camera", func() bool { return h.Status().Checks >= 3 })
+	devtest.WaitFor(t, 10*time.Second, "checks of the idle camera", func() bool { return h.Status().Checks >= 3 })
 	if st := h.Status(); opens.Load() != 0 || st.State != StateIdle || st.CheckedAt.IsZero() {
 		t.Fatalf("idle camera: %d opens, status %+v", opens.Load(), st)
 	}
@@ -152,9 +154,9 @@ func TestHubRealCamera(t *testing.T) {
 	a, b := watch(ca), watch(cb)
 	defer a.stop()
 	defer b.stop()
-	waitFor(t, 10*time.Second, "first frames", func() bool { return a.frames.Load() > 0 && b.frames.Load() > 0 })
+	devtest.WaitFor(t, 10*time.Second, "first frames", func() bool { return a.frames.Load() > 0 && b.frames.Load() > 0 })
 	start, na, nb := time.Now(), a.frames.Load(), b.frames.Load()
-	waitFor(t, 10*time.Second, "two seconds of video", func() bool { return time.Since(start) >= 2*time.Second })
+	devtest.WaitFor(t, 10*time.Second, "two seconds of video", func() bool { return time.Since(start) >= 2*time.Second })
 	el := time.Since(start).Seconds()
 	for name, w := range map[string]*watcher{"a": a, "b": b} {
 		n0 := na
@@ -181,7 +183,7 @@ func TestHubRealCamera(t *testing.T) {
 	never.Close()
 	a.stop()
 	b.stop()
-	waitFor(t, 5*time.Second, "the session to close after the last consumer", func() bool { return h.State() == StateIdle })
+	devtest.WaitFor(t, 5*time.Second, "the session to close after the last consumer", func() bool { return h.State() == StateIdle })
 	if opens.Load() != 1 {
 		t.Errorf("%d sessions for three consumers, want 1", opens.Load())
 	}
@@ -198,7 +200,7 @@ func TestHubCameraRestart(t *testing.T) {
 	a, b := watch(mustSub(t, h)), watch(mustSub(t, h))
 	defer a.stop()
 	defer b.stop()
-	waitFor(t, 10*time.Second, "frames", func() bool { return a.frames.Load() > 10 && b.frames.Load() > 10 })
+	devtest.WaitFor(t, 10*time.Second, "frames", func() bool { return a.frames.Load() > 10 && b.frames.Load() > 10 })
 
 	// Measured from the start of the kill: the hub may notice the dead
 	// session before kill() has reaped the process and returned.
@@ -220,7 +222,7 @@ func TestHubCameraRestart(t *testing.T) {
 	}
 	epoch := h.Status().Sessions // sessions and epochs count alike
 	for name, w := range map[string]*watcher{"a": a, "b": b} {
-		waitFor(t, 10*time.Second, "frames after the reconnect", func() bool { n, _ := w.epoch(epoch); return n >= 25 })
+		devtest.WaitFor(t, 10*time.Second, "frames after the reconnect", func() bool { n, _ := w.epoch(epoch); return n >= 25 })
 		if _, key := w.epoch(epoch); !key {
 			t.Errorf("consumer %s: first frame after the reconnect is not a key frame", name)
 		}
@@ -248,7 +250,7 @@ func TestHubIdleCameraRestart(t *testing.T) {
 		CheckEvery: 200 * time.Millisecond, MinBackoff: 50 * time.Millisecond, OnEvent: ev.add,
 		Source: Options{Timeout: 2 * time.Second}})
 	runHub(t, h)
-	waitFor(t, 10*time.Second, "a passed check", func() bool { return !h.Status().CheckedAt.IsZero() })
+	devtest.WaitFor(t, 10*time.Second, "a passed check", func() bool { return !h.Status().CheckedAt.IsZero() })
 
 	killed := time.Now()
 	cam.kill()

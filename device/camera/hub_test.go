@@ -15,19 +15,8 @@ import (
 	"time"
 
 	"github.com/antt-gateway/antt/device/camera/rtsp"
+	"github.com/antt-gateway/antt/device/devtest"
 )
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // testLogger shows a hub's log with the test's output.
 func testLogger(t testing.TB) *slog.Logger {
@@ -106,7 +95,7 @@ func (e *events) get() []event {
 // wait waits up to 10 s for the first event of kind.
 func (e *events) wait(t *testing.T, kind string) event {
 	t.Helper()
-	waitFor(t, 10*time.Second, kind, func() bool { _, ok := e.find(kind); return ok })
+	devtest.WaitFor(t, 10*time.Second, kind, func() bool { _, ok := e.find(kind); return ok })
 	ev, _ := e.find(kind)
 	return ev
 }
@@ -342,7 +331,7 @@ func TestHubFileSource(t *testing.T) {
 	if a.Dropped() != 0 || b.Dropped() != 0 {
 		t.Errorf("reading consumers dropped %d and %d", a.Dropped(), b.Dropped())
 	}
-	waitFor(t, 5*time.Second, "the stuck consumer's drops", func() bool { return never.Dropped() > 10 })
+	devtest.WaitFor(t, 5*time.Second, "the stuck consumer's drops", func() bool { return never.Dropped() > 10 })
 	if h.State() != StateOnline || opens.Load() != 1 {
 		t.Errorf("state %s after %d opens, want online after 1", h.State(), opens.Load())
 	}
@@ -351,7 +340,7 @@ func TestHubFileSource(t *testing.T) {
 	a.Close()
 	b.Close()
 	never.Close()
-	waitFor(t, 5*time.Second, "idle after the last consumer", func() bool { return h.State() == StateIdle })
+	devtest.WaitFor(t, 5*time.Second, "idle after the last consumer", func() bool { return h.State() == StateIdle })
 	if _, ok := <-a.Frames(); ok {
 		// drained frames may remain; the channel must end closed
 		for range a.Frames() {
@@ -393,7 +382,7 @@ func TestHubPreloadAndReconnect(t *testing.T) {
 			return s, nil
 		}})
 	runHub(t, h)
-	waitFor(t, 5*time.Second, "online with preload and no consumer", func() bool { return h.State() == StateOnline })
+	devtest.WaitFor(t, 5*time.Second, "online with preload and no consumer", func() bool { return h.State() == StateOnline })
 	c, _ := h.Subscribe()
 	recvN(t, c, 5, 5*time.Second)
 
@@ -401,7 +390,7 @@ func TestHubPreloadAndReconnect(t *testing.T) {
 	down.Store(true)
 	failed := time.Now()
 	_ = cur.Load().Close()
-	waitFor(t, 5*time.Second, "camera_offline", func() bool { _, ok := ev.find(EventOffline); return ok })
+	devtest.WaitFor(t, 5*time.Second, "camera_offline", func() bool { _, ok := ev.find(EventOffline); return ok })
 	off, _ := ev.find(EventOffline)
 	if d := off.at.Sub(failed); d < time.Second || d > 2*time.Second {
 		t.Errorf("camera_offline %v after the failure, want offline_after (1s)", d)
@@ -416,7 +405,7 @@ func TestHubPreloadAndReconnect(t *testing.T) {
 		t.Errorf("only %d opens in a second of quick retries", n)
 	}
 	down.Store(false)
-	waitFor(t, 5*time.Second, "camera_online", func() bool { _, ok := ev.find(EventOnline); return ok })
+	devtest.WaitFor(t, 5*time.Second, "camera_online", func() bool { _, ok := ev.find(EventOnline); return ok })
 	// The consumer is still attached and receives the new session from a key frame.
 	var f *HubFrame
 	for f = recv1(t, c); f.Epoch == 1; f = recv1(t, c) {
@@ -507,7 +496,7 @@ func TestHubStallWatchdog(t *testing.T) {
 		Source:     Options{StallTimeout: 300 * time.Millisecond, Timeout: 2 * time.Second},
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	runHub(t, h)
-	waitFor(t, 10*time.Second, "the watchdog to reconnect twice", func() bool { return plays.Load() >= 3 })
+	devtest.WaitFor(t, 10*time.Second, "the watchdog to reconnect twice", func() bool { return plays.Load() >= 3 })
 	st := h.Status()
 	if st.Stalls < 2 || st.State == StateOnline || !strings.Contains(st.LastError, rtsp.ErrStalled.Error()) {
 		t.Errorf("status %+v: want stalls counted, not online, the stall as last error", st)
@@ -520,7 +509,7 @@ func TestHubClosedSubscribe(t *testing.T) {
 	c, _ := h.Subscribe()
 	done := make(chan error)
 	go func() { done <- h.Run(ctx) }()
-	waitFor(t, 5*time.Second, "an attempt", func() bool { return h.Status().Attempts > 0 })
+	devtest.WaitFor(t, 5*time.Second, "an attempt", func() bool { return h.Status().Attempts > 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -557,7 +546,7 @@ func TestHubIdleChecks(t *testing.T) {
 	runHub(t, h)
 	// The first check comes at once, the next ones with the backoff (not
 	// after CheckEvery, an hour): offline after offline_after.
-	waitFor(t, 5*time.Second, "camera_offline", func() bool { _, ok := ev.find(EventOffline); return ok })
+	devtest.WaitFor(t, 5*time.Second, "camera_offline", func() bool { _, ok := ev.find(EventOffline); return ok })
 	if n := calls.Load(); n < 5 {
 		t.Errorf("%d checks before camera_offline, want retries with the backoff", n)
 	}
@@ -565,7 +554,7 @@ func TestHubIdleChecks(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 	fail.Store(false)
-	waitFor(t, 5*time.Second, "camera_online", func() bool { _, ok := ev.find(EventOnline); return ok })
+	devtest.WaitFor(t, 5*time.Second, "camera_online", func() bool { _, ok := ev.find(EventOnline); return ok })
 	if st := h.Status(); st.State != StateIdle || st.CheckedAt.IsZero() {
 		t.Errorf("status after a passed check: %+v", st)
 	}

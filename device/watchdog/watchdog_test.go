@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/antt-gateway/antt/device/devtest"
 )
 
 // fakeDevice records what the watchdog writes.
@@ -168,7 +170,7 @@ func (s *switchable) check(context.Context) error {
 func TestFedOnlyWhileProbesPass(t *testing.T) {
 	dev := &fakeDevice{}
 	var timeout time.Duration
-	var logBuf syncBuffer
+	var logBuf devtest.Buffer
 	up, sensor := &switchable{}, &switchable{}
 	h := start(t, Options{
 		Device:  "/dev/watchdog-fake",
@@ -243,7 +245,7 @@ func (d *shortDevice) Timeout() time.Duration { return d.timeout }
 
 func TestDeviceWithShorterTimeout(t *testing.T) {
 	dev := &shortDevice{timeout: 3 * time.Second}
-	var logBuf syncBuffer
+	var logBuf devtest.Buffer
 	h := start(t, Options{Device: "/dev/watchdog-fake", Timeout: 60 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(&logBuf, nil)),
 		Open:   func(string, time.Duration) (Device, error) { return dev, nil }})
@@ -294,7 +296,7 @@ func TestOpenError(t *testing.T) {
 func TestOpenErrorWithSystemd(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify")
 	msgs := listen(t, sock)
-	var logBuf syncBuffer
+	var logBuf devtest.Buffer
 	h := start(t, Options{Device: "/dev/watchdog-busy",
 		Open:      func(string, time.Duration) (Device, error) { return nil, errors.New("device or resource busy") },
 		Logger:    slog.New(slog.NewTextHandler(&logBuf, nil)),
@@ -329,7 +331,7 @@ func TestOpenDeviceFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	waitFor(t, "three keepalives in the file", func() bool {
+	devtest.WaitFor(t, 10*time.Second, "three keepalives in the file", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("Run returned early: %v", err)
@@ -516,7 +518,7 @@ func TestBadSystemdEnvironment(t *testing.T) {
 func TestSystemdSocketMissing(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "nobody")
 	dev := &fakeDevice{}
-	var logBuf syncBuffer
+	var logBuf devtest.Buffer
 	h := start(t, Options{Device: "/dev/watchdog-fake", Open: fakeOpen(dev, nil),
 		Logger:    slog.New(slog.NewTextHandler(&logBuf, nil)),
 		LookupEnv: env(map[string]string{"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "2000000"})})
@@ -592,33 +594,4 @@ func TestAnswers(t *testing.T) {
 	if err := check(ctx); err != nil {
 		t.Errorf("answered: %v", err)
 	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

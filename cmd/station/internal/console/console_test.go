@@ -1,13 +1,11 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,60 +13,16 @@ import (
 
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
 	"github.com/antt-gateway/antt/cmd/station/internal/eventlog"
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
 const wait = 5 * time.Second
 
-// lines is an io.Writer whose content tests can wait on.
-type lines struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newLines() *lines { return &lines{changed: make(chan struct{}, 1)} }
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	select {
-	case l.changed <- struct{}{}:
-	default:
-	}
-	return l.buf.Write(p)
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *lines) waitFor(t *testing.T, subs ...string) {
-	t.Helper()
-	deadline := time.After(wait)
-	for {
-		s := l.String()
-		all := true
-		for _, sub := range subs {
-			all = all && strings.Contains(s, sub)
-		}
-		if all {
-			return
-		}
-		select {
-		case <-l.changed:
-		case <-deadline:
-			t.Fatalf("output lacks %q:\n%s", subs, s)
-		}
-	}
-}
-
 type station struct {
 	addr   string
 	log    *eventlog.Log
-	out    *lines
+	out    *devtest.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -91,7 +45,7 @@ func startStation(t *testing.T) *station {
 		t.Fatal(err)
 	}
 	ready := make(chan struct{}, 10)
-	s := &station{addr: addr, log: l, out: newLines(), cancel: cancel, done: make(chan error, 1)}
+	s := &station{addr: addr, log: l, out: new(devtest.Buffer), cancel: cancel, done: make(chan error, 1)}
 	c, err := New(Config{Dial: b.Dial, Log: l, Out: s.out, Ready: func() { ready <- struct{}{} }})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +95,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	s := startStation(t)
 	gw := gateway(t, s.addr, "cong-khu-3")
 	publish(t, gw, "antt/cong-khu-3/status", 1, true, wire.Status{Online: true, Boot: "b1", Version: "0.1.0"})
-	s.out.waitFor(t, "cong-khu-3       online boot=b1 version=0.1.0")
+	s.out.WaitContains(t, wait, "cong-khu-3       online boot=b1 version=0.1.0")
 
 	ev1 := event("cong-khu-3", 1, wire.KindMotion, nil)
 	ev1.Test = true
@@ -151,7 +105,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	publish(t, gw, "antt/cong-khu-3/event", 1, false,
 		event("cong-khu-3", 9, wire.KindOutboxOverflow, map[string]any{"dropped": 3, "first_seq": 6, "last_seq": 8}))
 	publish(t, gw, "antt/cong-khu-3/event", 1, false, event("cong-khu-3", 3, wire.KindContact, nil))
-	s.out.waitFor(t,
+	s.out.WaitContains(t, wait,
 		"2026-11-28 20:00:00 +07 cong-khu-3       #1      motion          source=gate-pir state=active TEST\n",
 		"GAP seq 2-4 (3 events) UNEXPLAINED\n",
 		"#5      panic",
@@ -171,7 +125,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	// Telemetry and replies.
 	publish(t, gw, "antt/cong-khu-3/telemetry", 0, false, wire.Telemetry{UptimeS: 42})
 	publish(t, gw, "antt/cong-khu-3/reply/r-7", 1, false, map[string]any{"id": "r-7", "ok": false, "error": "unknown command"})
-	s.out.waitFor(t, "reply r-7 ok=false error=unknown command")
+	s.out.WaitContains(t, wait, "reply r-7 ok=false error=unknown command")
 	// Telemetry came first on the same connection, and the console handles
 	// messages in order: it is recorded by now.
 	if st, _ := s.log.State("cong-khu-3"); st.Telemetry == nil || st.Telemetry.UptimeS != 42 || !st.Online() || st.LastSeq == 0 {
@@ -181,14 +135,14 @@ func TestConsoleEndToEnd(t *testing.T) {
 	// A forged event (id of another gateway) is refused, not stored.
 	publish(t, gw, "antt/cong-khu-3/event", 1, false, event("truong-thcs", 10, wire.KindMotion, nil))
 	publish(t, gw, "antt/cong-khu-3/event", 1, false, event("cong-khu-3", 10, wire.KindMotion, nil))
-	s.out.waitFor(t, "cong-khu-3       #10 ")
+	s.out.WaitContains(t, wait, "cong-khu-3       #10 ")
 	if gws, _ := s.log.Gateways(); len(gws) != 1 {
 		t.Fatalf("gateways %v", gws)
 	}
 
 	// A clean stop publishes the offline form itself.
 	publish(t, gw, "antt/cong-khu-3/status", 1, true, wire.Status{Online: false, Boot: "b1"})
-	s.out.waitFor(t, "cong-khu-3       OFFLINE boot=b1")
+	s.out.WaitContains(t, wait, "cong-khu-3       OFFLINE boot=b1")
 }
 
 func TestFormat(t *testing.T) {
@@ -213,10 +167,10 @@ func TestNewErrors(t *testing.T) {
 	}
 	l, _ := eventlog.Open(filepath.Join(t.TempDir(), "e.db"))
 	defer l.Close()
-	if _, err := New(Config{Log: l, Out: newLines()}); err == nil {
+	if _, err := New(Config{Log: l, Out: new(devtest.Buffer)}); err == nil {
 		t.Fatal("config without a broker accepted")
 	}
-	c, err := New(Config{Log: l, Out: newLines(), Broker: "::bad"})
+	c, err := New(Config{Log: l, Out: new(devtest.Buffer), Broker: "::bad"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +197,7 @@ func TestEventsQueuedWhileAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	out := newLines()
+	out := new(devtest.Buffer)
 	runConsole := func() (stop func()) {
 		ready := make(chan struct{}, 10)
 		c, err := New(Config{Dial: b.Dial, Log: l, Out: out, Ready: func() { ready <- struct{}{} }})
@@ -268,7 +222,7 @@ func TestEventsQueuedWhileAway(t *testing.T) {
 	stop := runConsole()
 	gw := gateway(t, addr, "cong-khu-3")
 	publish(t, gw, "antt/cong-khu-3/event", 1, false, event("cong-khu-3", 1, wire.KindMotion, nil))
-	out.waitFor(t, "#1 ")
+	out.WaitContains(t, wait, "#1 ")
 	stop()
 
 	const n = 40
@@ -277,7 +231,7 @@ func TestEventsQueuedWhileAway(t *testing.T) {
 	}
 	stop = runConsole()
 	defer stop()
-	out.waitFor(t, fmt.Sprintf("#%d ", n))
+	out.WaitContains(t, wait, fmt.Sprintf("#%d ", n))
 	if strings.Contains(out.String(), "GAP") || strings.Contains(out.String(), "(late)") {
 		t.Fatalf("queued events out of order:\n%s", out.String())
 	}
