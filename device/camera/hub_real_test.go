@@ -184,8 +184,11 @@ func TestHubRealCamera(t *testing.T) {
 	a.stop()
 	b.stop()
 	devtest.WaitFor(t, 5*time.Second, "the session to close after the last consumer", func() bool { return h.State() == StateIdle })
-	if opens.Load() != 1 {
-		t.Errorf("%d sessions for three consumers, want 1", opens.Load())
+	// One session served all three. (An open may have failed first: a
+	// check cut short by the first Subscribe can leave GStreamer preparing
+	// its media, and it answers the session's DESCRIBE with 503.)
+	if n := h.Status().Sessions; n != 1 {
+		t.Errorf("%d sessions for three consumers, want 1", n)
 	}
 }
 
