@@ -16,13 +16,22 @@ import (
 
 // filled makes an outbox holding some events and returns the highest seq.
 func filled(t *testing.T, path string) uint64 {
+	return fillWith(t, path, 300, func(i int) (*wire.Event, []byte) {
+		e := motion(i)
+		e.Attrs["pad"] = string(bytes.Repeat([]byte("d"), 100))
+		return e, nil
+	})
+}
+
+// fillWith appends n events made by ev (with their attachments, if any),
+// acks seqs 1-3, closes the outbox and returns the highest seq.
+func fillWith(t *testing.T, path string, n int, ev func(i int) (*wire.Event, []byte)) uint64 {
 	t.Helper()
 	o := open(t, path, testOptions())
 	var last uint64
-	for i := range 300 {
-		e := motion(i)
-		e.Attrs["pad"] = string(bytes.Repeat([]byte("d"), 100))
-		seq, err := o.Append(context.Background(), e)
+	for i := range n {
+		e, a := ev(i)
+		seq, err := o.AppendAttached(context.Background(), e, a)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -324,6 +324,10 @@ func TestMain(m *testing.M) {
 		compactChild(p)
 		return
 	}
+	if p := os.Getenv(envAttachChild); p != "" {
+		attachChild(p)
+		return
+	}
 	os.Exit(m.Run())
 }
 

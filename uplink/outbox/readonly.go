@@ -47,7 +47,8 @@ func ReadOnly(path string) (*Reader, error) {
 }
 
 // Records calls fn for each record with Seq > after, in seq order, until fn
-// returns an error (which Records returns). Data is only valid during fn.
+// returns an error (which Records returns). Data and Attachment are only
+// valid during fn.
 func (r *Reader) Records(after uint64, fn func(Record) error) error {
 	err := r.db.View(func(tx *bolt.Tx) (err error) {
 		defer func() {
@@ -59,13 +60,18 @@ func (r *Reader) Records(after uint64, fn func(Record) error) error {
 		if b == nil {
 			return fmt.Errorf("records bucket missing")
 		}
+		att := tx.Bucket(bucketAttach) // nil in a file from before attachments
 		c := b.Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil; k, v = c.Next() {
 			seq, ok := u64(k)
 			if !ok {
 				return fmt.Errorf("bad record key %x", k)
 			}
-			if err := fn(Record{Seq: seq, Data: v}); err != nil {
+			rec := Record{Seq: seq, Data: v}
+			if att != nil {
+				rec.Attachment = att.Get(k)
+			}
+			if err := fn(rec); err != nil {
 				return err
 			}
 		}
@@ -100,7 +106,7 @@ func (r *Reader) Stats(now time.Time) (wire.OutboxStats, error) {
 			}
 		}
 		s.Depth++
-		s.Bytes += int64(len(rec.Data))
+		s.Bytes += int64(len(rec.Data) + len(rec.Attachment)) // as Outbox.Stats counts them
 		return nil
 	})
 	if fi, serr := os.Stat(r.path); serr == nil {

@@ -19,20 +19,97 @@ type Challenge struct {
 }
 
 // ParseChallenges reads every WWW-Authenticate value; unknown schemes are skipped.
+// One value may hold several challenges (RFC 7235 §4.1), as a server or a
+// proxy joining header lines may send them.
 func ParseChallenges(values []string) []Challenge {
 	var out []Challenge
 	for _, v := range values {
-		scheme, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
-		scheme = strings.ToLower(scheme)
-		if scheme != "basic" && scheme != "digest" {
-			continue
+		for _, c := range splitChallenges(v) {
+			scheme, rest := c, ""
+			if k := strings.IndexAny(c, " \t"); k >= 0 {
+				scheme, rest = c[:k], c[k+1:]
+			}
+			scheme = strings.ToLower(scheme)
+			if scheme != "basic" && scheme != "digest" {
+				continue
+			}
+			out = append(out, Challenge{Scheme: scheme, Params: ParseParams(rest)})
 		}
-		out = append(out, Challenge{Scheme: scheme, Params: ParseParams(rest)})
 	}
 	return out
 }
 
-// parseAuthParams parses `k=v, k="v, with comma"` lists.
+// splitChallenges cuts one header value into its challenges. Challenges and
+// their parameters are both separated by commas; a list element that starts
+// with a token not followed by "=" (`Basic realm="x"`, a bare `Negotiate`)
+// begins a new challenge, anything else (`nonce="a, b"`) continues the
+// current one.
+func splitChallenges(v string) []string {
+	var out []string
+	cur := -1 // start of the current challenge
+	for i := 0; i < len(v); {
+		j := i
+		for j < len(v) && (v[j] == ' ' || v[j] == '\t') {
+			j++
+		}
+		if startsChallenge(v[j:]) {
+			if cur >= 0 {
+				out = append(out, strings.TrimRight(v[cur:i], " \t,"))
+			}
+			cur = j
+		}
+		i = nextElement(v, j)
+	}
+	if cur >= 0 {
+		out = append(out, strings.TrimRight(v[cur:], " \t,"))
+	}
+	return out
+}
+
+// startsChallenge reports whether list element s begins with an auth-scheme
+// rather than an auth-param.
+func startsChallenge(s string) bool {
+	n := 0
+	for n < len(s) && isTokenChar(s[n]) {
+		n++
+	}
+	if n == 0 {
+		return false
+	}
+	rest := strings.TrimLeft(s[n:], " \t")
+	switch {
+	case rest == "" || rest[0] == ',':
+		return true // a scheme without parameters
+	case rest[0] == '=':
+		return false // a parameter, maybe with spaces around "="
+	default:
+		return len(rest) < len(s[n:]) // scheme, whitespace, then its parameters
+	}
+}
+
+// nextElement returns the index just past the comma that ends the list
+// element starting at i, skipping commas inside quoted strings.
+func nextElement(v string, i int) int {
+	quoted := false
+	for ; i < len(v); i++ {
+		switch c := v[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && c == ',':
+			return i + 1
+		}
+	}
+	return len(v)
+}
+
+// isTokenChar reports whether c may appear in an RFC 7230 token.
+func isTokenChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// ParseParams parses `k=v, k="v, with comma"` lists.
 func ParseParams(s string) map[string]string {
 	p := map[string]string{}
 	for len(s) > 0 {
