@@ -49,7 +49,10 @@
 // eighth of the budget to spare (so a full outbox raises one overflow event
 // per many appends, not one per append), and one outbox_overflow event (attrs
 // dropped, first_seq, last_seq: the exact range removed; acked seqs inside it
-// are not counted in dropped) is appended with its own seq before them. The total dropped is
+// are not counted in dropped) is appended with its own seq before them. When
+// the drop took earlier undelivered overflow or storage_reset events with it,
+// their reports are carried over: ranges lists the exact runs lost, resets
+// the seqs of the dropped storage_reset events. The total dropped is
 // kept durably and reported by Stats. If bbolt still reports that the file is
 // full, or the disk reports ENOSPC, the oldest quarter (respectively eighth)
 // is dropped in a commit of its own, reported the same way, and the append is

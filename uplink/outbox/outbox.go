@@ -691,21 +691,30 @@ func (o *Outbox) encode(dst [][]byte, next uint64, tails [][]byte) [][]byte {
 // drop is what one dropOldest removed: n records, and the seqs lost with
 // them as sorted, merged ranges. An outbox_overflow event among the dropped
 // records is not lost silently: its own ranges are carried over, so the next
-// overflow event reports them too.
+// overflow event reports them too. Neither is a storage_reset event: the
+// station needs its seq to explain the gap before it, so resets keeps it
+// (and those absorbed overflow events carried).
 type drop struct {
 	n      int
 	lost   uint64 // events lost: the n records plus those absorbed overflow events reported
 	ranges [][2]uint64
+	resets []uint64 // seqs of dropped storage_reset events, any order, maybe repeated
 }
 
 // attrs are the overflow event's attributes: dropped, first_seq and
 // last_seq always; ranges too when the lost seqs are not one run (events
-// delivered between two absorbed drops). Every seq in first_seq..last_seq
-// that the station has not received is lost.
+// delivered between two absorbed drops); resets (sorted) when storage_reset
+// events were among the lost. Every seq in first_seq..last_seq that the
+// station has not received is lost.
 func (d drop) attrs() map[string]any {
 	a := map[string]any{"dropped": d.lost, "first_seq": d.ranges[0][0], "last_seq": d.ranges[len(d.ranges)-1][1]}
 	if len(d.ranges) > 1 {
 		a["ranges"] = d.ranges
+	}
+	if len(d.resets) > 0 {
+		rs := slices.Clone(d.resets)
+		slices.Sort(rs)
+		a["resets"] = slices.Compact(rs)
 	}
 	return a
 }
@@ -733,6 +742,9 @@ func (d *drop) add(first, last uint64) {
 // inside any string value is escaped, so it cannot appear there.
 var overflowKind = []byte(`"kind":"` + wire.KindOutboxOverflow + `"`)
 
+// resetKind is the same for a storage_reset record.
+var resetKind = []byte(`"kind":"` + wire.KindStorageReset + `"`)
+
 // dropOldest deletes records from the front until usage is at most target
 // and at least force records are gone.
 func dropOldest(recs, att *bolt.Bucket, st *state, target int64, force int) (d drop, err error) {
@@ -749,8 +761,11 @@ func dropOldest(recs, att *bolt.Bucket, st *state, target int64, force int) (d d
 			runFirst = seq
 		}
 		runLast = seq
-		if bytes.Contains(v, overflowKind) {
+		switch {
+		case bytes.Contains(v, overflowKind):
 			d.lost += absorb(&d, v)
+		case bytes.Contains(v, resetKind) && isReset(v):
+			d.resets = append(d.resets, seq)
 		}
 		d.n++
 		d.lost++
@@ -793,9 +808,18 @@ func deleteAttachment(att *bolt.Bucket, k []byte, st *state) error {
 	return nil
 }
 
-// absorb adds the ranges an overflow record reported to d and returns how
-// many events it reported lost. A record that does not parse adds nothing:
-// its own seq is still reported as lost.
+// isReset confirms by parsing what resetKind suggested: record v is a
+// storage_reset event.
+func isReset(v []byte) bool {
+	var ev struct {
+		Kind string `json:"kind"`
+	}
+	return json.Unmarshal(v, &ev) == nil && ev.Kind == wire.KindStorageReset
+}
+
+// absorb adds the ranges and resets an overflow record reported to d and
+// returns how many events it reported lost. A record that does not parse
+// adds nothing: its own seq is still reported as lost.
 func absorb(d *drop, v []byte) uint64 {
 	var ev struct {
 		Attrs struct {
@@ -803,10 +827,16 @@ func absorb(d *drop, v []byte) uint64 {
 			First   uint64      `json:"first_seq"`
 			Last    uint64      `json:"last_seq"`
 			Ranges  [][2]uint64 `json:"ranges"`
+			Resets  []uint64    `json:"resets"`
 		} `json:"attrs"`
 	}
 	if json.Unmarshal(v, &ev) != nil || ev.Attrs.First == 0 || ev.Attrs.Last < ev.Attrs.First {
 		return 0
+	}
+	for _, r := range ev.Attrs.Resets {
+		if r >= 1 {
+			d.resets = append(d.resets, r)
+		}
 	}
 	rs := ev.Attrs.Ranges
 	if len(rs) == 0 {

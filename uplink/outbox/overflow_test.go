@@ -269,3 +269,91 @@ func TestDiskFullKeepsWorking(t *testing.T) {
 		t.Fatalf("seq %d after overflow %d; stats %+v", seq, ov.Seq, o.Stats())
 	}
 }
+
+// TestOverflowReportsDroppedReset: a storage_reset event that an overflow
+// drops before delivery is named in the overflow event's resets, and an
+// overflow event that absorbs that one carries its resets on, so the
+// station can still explain the gap before the reset. Both ways to drop are
+// tried: the payload budget and bbolt's file bound.
+func TestOverflowReportsDroppedReset(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		bound bool
+	}{{"budget", false}, {"file bound", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "outbox.db")
+			filled(t, path)
+			overwrite(t, path, 0, make([]byte, 2*4096)) // damaged: moved aside on Open
+			opt := testOptions()
+			opt.NoSync = true
+			opt.MaxBytes = MinMaxBytes
+			opt.payloadBudget = 16 << 10
+			if c.bound {
+				opt.payloadBudget = 4 * opt.MaxBytes
+			}
+			o := open(t, path, opt)
+			recs := all(t, o)
+			if len(recs) != 1 || decode(t, recs[0]).Kind != wire.KindStorageReset {
+				t.Fatalf("fresh file: %d records, want the storage_reset event", len(recs))
+			}
+			reset := recs[0].Seq
+
+			// Append, delivering nothing, until an overflow event is itself
+			// dropped; remember every overflow event on the way.
+			overflows := map[uint64]wire.Event{}
+			var first, seen uint64
+			for i := 0; first == 0 || o.Stats().Depth == 0 || all(t, o)[0].Seq <= first; i++ {
+				if i > 20000 {
+					t.Fatal("no overflow event was dropped")
+				}
+				e := motion(i)
+				e.Attrs["pad"] = strings.Repeat("p", 200)
+				if _, err := o.Append(context.Background(), e); err != nil {
+					t.Fatal(err)
+				}
+				recs, err := o.Peek(seen, 1<<20)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range recs {
+					seen = r.Seq
+					if e := decode(t, r); e.Kind == wire.KindOutboxOverflow {
+						overflows[r.Seq] = e
+						if first == 0 {
+							first = r.Seq
+						}
+					}
+				}
+			}
+			if c.bound && o.boundHits.Load() == 0 {
+				t.Fatal("the file bound was never reached")
+			}
+			resetsOf := func(e wire.Event) string { return fmt.Sprint(e.Attrs["resets"]) }
+			want := fmt.Sprint([]any{float64(reset)})
+			if e := overflows[first]; e.Attrs["first_seq"] != float64(reset) || resetsOf(e) != want {
+				t.Fatalf("first overflow event %d: attrs %v, want first_seq %d and resets %s", first, e.Attrs, reset, want)
+			}
+			// The overflow event that dropped the first one reports both its
+			// ranges and its resets; the ones between report no reset.
+			var absorber uint64
+			for s, e := range overflows {
+				if s == first {
+					continue
+				}
+				lo, hi := uint64(e.Attrs["first_seq"].(float64)), uint64(e.Attrs["last_seq"].(float64))
+				if lo <= first && first <= hi {
+					absorber = s
+					if lo != reset || resetsOf(e) != want {
+						t.Fatalf("absorbing overflow event %d: attrs %v, want first_seq %d and resets %s", s, e.Attrs, reset, want)
+					}
+				} else if _, ok := e.Attrs["resets"]; ok {
+					t.Fatalf("overflow event %d dropped no reset but says resets %v", s, e.Attrs["resets"])
+				}
+			}
+			if absorber == 0 {
+				t.Fatalf("no overflow event reports dropping overflow event %d", first)
+			}
+			t.Logf("reset %d, first overflow %d, absorbed by %d, %d overflow events", reset, first, absorber, len(overflows))
+		})
+	}
+}

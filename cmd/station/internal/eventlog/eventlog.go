@@ -11,7 +11,9 @@
 //     exactly one gap; a gap opens when a seq jumps, shrinks or splits when a
 //     late event fills it, and becomes explained when an outbox_overflow
 //     event covers it (before or after the gap is seen) or a storage_reset
-//     event follows it. The first event of a gateway opens a gap from seq 1
+//     event follows it; an outbox_overflow event whose resets name a
+//     storage_reset event it dropped explains the gap before that one the
+//     same way. The first event of a gateway opens a gap from seq 1
 //     if it is not seq 1: the station has not seen those events, whatever
 //     the reason;
 //   - gaps, explanations and counters are persisted with the events, so a
@@ -204,10 +206,17 @@ func (l *Log) Add(gw string, raw []byte) (Result, error) {
 		}
 
 		var ovRuns [][2]uint64
+		var ovResets []uint64
 		if ev.Kind == wire.KindOutboxOverflow {
 			ovRuns = attrRuns(ev.Attrs)
 			for _, r := range ovRuns {
 				if err := s.addExplanation(r[0], r[1], overflowReason(ev)); err != nil {
+					return err
+				}
+			}
+			ovResets = attrResets(ev.Attrs, ovRuns)
+			for _, r := range ovResets {
+				if err := s.addResetExplanation(r, droppedResetReason(r, ev)); err != nil {
 					return err
 				}
 			}
@@ -236,6 +245,14 @@ func (l *Log) Add(gw string, raw []byte) (Result, error) {
 
 		for _, r := range ovRuns {
 			ex, err := s.explain(r[0], r[1], overflowReason(ev))
+			if err != nil {
+				return err
+			}
+			res.Explained = append(res.Explained, ex...)
+		}
+		// After the runs: they end the gap before each dropped reset at it.
+		for _, r := range ovResets {
+			ex, err := s.explainEndingAt(r-1, droppedResetReason(r, ev))
 			if err != nil {
 				return err
 			}
@@ -298,6 +315,28 @@ func attrRuns(attrs map[string]any) [][2]uint64 {
 	return runs
 }
 
+// attrResets reads the seqs of the storage_reset events an outbox_overflow
+// event reports dropped ("resets"), sorted and without repeats. Only those
+// above 1 (a reset at 1 follows no gap) and inside the reported runs (a
+// dropped event is among the dropped seqs) count; anything else, like a
+// value that is no list, is ignored.
+func attrResets(attrs map[string]any, runs [][2]uint64) []uint64 {
+	rs, _ := attrs["resets"].([]any)
+	var out []uint64
+	for _, x := range rs {
+		r, ok := uintOf(x)
+		if !ok || r < 2 {
+			continue
+		}
+		in := slices.ContainsFunc(runs, func(run [2]uint64) bool { return run[0] <= r && r <= run[1] })
+		if in {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // attrRange reads first_seq and last_seq of an outbox_overflow event.
 func attrRange(attrs map[string]any) (first, last uint64, ok bool) {
 	first, ok1 := attrUint(attrs, "first_seq")
@@ -333,6 +372,12 @@ func overflowReason(ev wire.Event) string {
 		r += fmt.Sprintf(", %d dropped", n)
 	}
 	return r + ")"
+}
+
+// droppedResetReason names both the storage_reset event at r that explains
+// a gap and the outbox_overflow event that reported it dropped.
+func droppedResetReason(r uint64, ev wire.Event) string {
+	return fmt.Sprintf("storage_reset %d (dropped, reported by outbox_overflow %d)", r, ev.Seq)
 }
 
 func resetReason(ev wire.Event) string {

@@ -352,3 +352,105 @@ func TestOverflowRunsExplainOnlyTheirSeqs(t *testing.T) {
 		t.Fatalf("explained %d, unexplained %d, want 16 and 22; gaps %+v", explained, unexplained, gaps)
 	}
 }
+
+func overflowResets(first, last uint64, resets ...any) map[string]any {
+	a := overflow(first, last)
+	a["resets"] = resets
+	return a
+}
+
+// An overflow event that dropped an undelivered storage_reset event (seq
+// 120) names it in resets: the gap before the reset is explained by it, the
+// dropped seqs by the overflow, whatever the order of arrival.
+func TestOverflowDroppedReset(t *testing.T) {
+	const resetReason = "storage_reset 120 (dropped, reported by outbox_overflow 131)"
+	check := func(t *testing.T, l *Log, gw, want string) {
+		t.Helper()
+		wantGaps(t, l, gw, want)
+		gs, _ := l.Gaps(gw)
+		if gs[0].Reason != resetReason {
+			t.Fatalf("reason %q, want %q", gs[0].Reason, resetReason)
+		}
+		if c, _ := l.Counters(gw); c.GapsUnexplained != 0 || c.MissingUnexplained != 0 {
+			t.Fatalf("counters %+v", c)
+		}
+	}
+	t.Run("gap opened by the overflow event", func(t *testing.T) {
+		l := openLog(t, filepath.Join(t.TempDir(), "ev.db"))
+		for s := uint64(1); s <= 5; s++ {
+			add(t, l, "a", s, wire.KindMotion, nil)
+		}
+		r := add(t, l, "a", 131, wire.KindOutboxOverflow, overflowResets(120, 130, 120))
+		if gapsString(r.NewGaps) != "6-119! 120-130!" || len(r.Explained) != 0 {
+			t.Fatalf("new %q explained %q", gapsString(r.NewGaps), gapsString(r.Explained))
+		}
+		check(t, l, "a", "6-119! 120-130!")
+	})
+	t.Run("overflow event first", func(t *testing.T) {
+		l := openLog(t, filepath.Join(t.TempDir(), "ev.db"))
+		add(t, l, "a", 131, wire.KindOutboxOverflow, overflowResets(120, 130, 120))
+		for s := uint64(1); s <= 5; s++ {
+			if r := add(t, l, "a", s, wire.KindMotion, nil); !r.Late {
+				t.Fatalf("event %d not late", s)
+			}
+		}
+		check(t, l, "a", "6-119! 120-130!")
+	})
+	t.Run("gap seen before the overflow event", func(t *testing.T) {
+		l := openLog(t, filepath.Join(t.TempDir(), "ev.db"))
+		for s := uint64(1); s <= 5; s++ {
+			add(t, l, "a", s, wire.KindMotion, nil)
+		}
+		add(t, l, "a", 140, wire.KindMotion, nil)
+		wantGaps(t, l, "a", "6-139")
+		r := add(t, l, "a", 131, wire.KindOutboxOverflow, overflowResets(120, 130, 120))
+		if gapsString(r.Explained) != "120-130! 6-119!" || !r.Late {
+			t.Fatalf("explained %q late %v", gapsString(r.Explained), r.Late)
+		}
+		wantGaps(t, l, "a", "6-119! 120-130! 132-139")
+		gs, _ := l.Gaps("a")
+		if gs[0].Reason != resetReason {
+			t.Fatalf("reason %q", gs[0].Reason)
+		}
+	})
+	t.Run("explanation ahead of its gap", func(t *testing.T) {
+		l := openLog(t, filepath.Join(t.TempDir(), "ev.db"))
+		add(t, l, "a", 1, wire.KindMotion, nil)
+		add(t, l, "a", 2, wire.KindMotion, nil)
+		add(t, l, "a", 3, wire.KindOutboxOverflow, overflowResets(30, 39, 30))
+		r := add(t, l, "a", 45, wire.KindMotion, nil)
+		if gapsString(r.NewGaps) != "4-29! 30-39! 40-44" {
+			t.Fatalf("new gaps %q", gapsString(r.NewGaps))
+		}
+		if r.NewGaps[0].Reason != "storage_reset 30 (dropped, reported by outbox_overflow 3)" {
+			t.Fatalf("reason %q", r.NewGaps[0].Reason)
+		}
+	})
+}
+
+// Malformed resets explain nothing beyond what the overflow range does.
+func TestOverflowBadResets(t *testing.T) {
+	for i, resets := range []any{
+		"120", 120.0, map[string]any{"r": 120}, []any{"x"}, []any{0.0}, []any{-120.0}, []any{120.5},
+		[]any{1e300}, []any{"18446744073709551615"}, []any{[]any{120.0}}, []any{nil, true},
+		[]any{50.0},  // outside the dropped range: event 50 was received
+		[]any{131.0}, // the overflow event itself
+	} {
+		l := openLog(t, filepath.Join(t.TempDir(), fmt.Sprintf("ev%d.db", i)))
+		add(t, l, "a", 1, wire.KindMotion, nil)
+		add(t, l, "a", 50, wire.KindMotion, nil)
+		a := overflow(120, 130)
+		a["resets"] = resets
+		add(t, l, "a", 131, wire.KindOutboxOverflow, a)
+		gs, _ := l.Gaps("a")
+		if gapsString(gs) != "2-49 51-119 120-130!" {
+			t.Errorf("resets %#v: gaps %q", resets, gapsString(gs))
+		}
+	}
+	// A reset at 1 follows no gap.
+	l := openLog(t, filepath.Join(t.TempDir(), "one.db"))
+	r := add(t, l, "a", 12, wire.KindOutboxOverflow, overflowResets(1, 11, 1.0))
+	if gapsString(r.NewGaps) != "1-11!" || r.NewGaps[0].Reason != "outbox_overflow (event 12, 11 dropped)" {
+		t.Fatalf("reset at 1: %+v", r.NewGaps)
+	}
+}

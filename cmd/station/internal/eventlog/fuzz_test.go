@@ -14,6 +14,10 @@ func FuzzAdd(f *testing.F) {
 	f.Add([]byte(`{"seq":9,"id":"g/9","kind":"outbox_overflow","attrs":{"first_seq":2,"last_seq":8}}`))
 	f.Add([]byte(`{"seq":9,"id":"g/9","kind":"outbox_overflow","attrs":{"first_seq":"2","last_seq":1e300}}`))
 	f.Add([]byte(`{"seq":5,"id":"g/5","kind":"storage_reset","attrs":{"resumed_seq":-1}}`))
+	f.Add([]byte(`{"seq":20,"id":"g/20","kind":"outbox_overflow","attrs":{"first_seq":12,"last_seq":19,"resets":[12]}}`))
+	f.Add([]byte(`{"seq":30,"id":"g/30","kind":"outbox_overflow","attrs":{"first_seq":21,"last_seq":29,"ranges":[[21,22],[25,29]],"resets":[25,21,25,0,1e300,-3,"26","x",[27],null]}}`))
+	f.Add([]byte(`{"seq":40,"id":"g/40","kind":"outbox_overflow","attrs":{"first_seq":1,"last_seq":18446744073709551615,"resets":"31"}}`))
+	f.Add([]byte(`{"seq":41,"id":"g/41","kind":"outbox_overflow","attrs":{"first_seq":"1","last_seq":"18446744073709551615","resets":["18446744073709551615",1,2]}}`))
 	f.Add([]byte(`[]`))
 	l, err := Open(filepath.Join(f.TempDir(), "fuzz.db"))
 	if err != nil {
@@ -33,12 +37,16 @@ func FuzzAdd(f *testing.F) {
 }
 
 // FuzzGapInvariant plays a sequence of events (one per input byte: seq
-// and kind from its bits) and checks that every seq up to the highest is
+// and kind from its bits; an overflow event takes its range from the next
+// byte and, when the byte after has its top bit set, a reset from it) and
+// checks that every seq up to the highest is
 // either stored or in exactly one gap, gaps in order and apart.
 func FuzzGapInvariant(f *testing.F) {
 	f.Add([]byte{0, 4, 2, 0x45, 3, 0x88, 9, 1})
 	f.Add([]byte{0x3f, 0x7f, 0xbf, 0xff, 0, 1, 2})
 	f.Add([]byte{10, 0x41, 20, 0x8a, 15})
+	f.Add([]byte{4, 0x70, 9, 0x81, 0x30, 2})
+	f.Add([]byte{0x7f, 20, 0x80, 1, 0x45, 0x3f, 0x87})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 64 {
 			ops = ops[:64]
@@ -56,6 +64,9 @@ func FuzzGapInvariant(f *testing.F) {
 				kind = wire.KindOutboxOverflow
 				first := uint64(ops[(i+1)%len(ops)]&0x3f) + 1
 				attrs = map[string]any{"first_seq": first, "last_seq": first + uint64(b&7)}
+				if r := ops[(i+2)%len(ops)]; r&0x80 != 0 {
+					attrs["resets"] = []any{first + uint64(r&7), uint64(r & 0x3f)}
+				}
 			case 2:
 				kind = wire.KindStorageReset
 			}

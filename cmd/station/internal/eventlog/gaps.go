@@ -9,8 +9,9 @@ import (
 )
 
 // gapSet is one gateway's gaps (keyed by big-endian First, never
-// overlapping) and explanations (keyed by First||Last, value the reason),
-// inside one write transaction.
+// overlapping) and explanations (keyed by First||Last, or by 'r'||R for a
+// dropped storage_reset event at R; value the reason), inside one write
+// transaction.
 type gapSet struct {
 	gw   string
 	gaps *bolt.Bucket
@@ -68,14 +69,19 @@ func (s gapSet) open(a, z uint64, now time.Time) error {
 		a, z   uint64
 		reason string
 	}
-	var todo []expl
+	var todo, resets []expl
 	err := s.expl.ForEach(func(k, v []byte) error {
-		if len(k) != 16 {
-			return nil
-		}
-		ea, ez := binary.BigEndian.Uint64(k[:8]), binary.BigEndian.Uint64(k[8:])
-		if ea <= z && ez >= a {
-			todo = append(todo, expl{ea, ez, string(v)})
+		switch {
+		case len(k) == 16:
+			ea, ez := binary.BigEndian.Uint64(k[:8]), binary.BigEndian.Uint64(k[8:])
+			if ea <= z && ez >= a {
+				todo = append(todo, expl{ea, ez, string(v)})
+			}
+		case len(k) == 9 && k[0] == resetPrefix:
+			// The gap it explains ends at R-1.
+			if r := binary.BigEndian.Uint64(k[1:]); r > a && r-1 <= z {
+				resets = append(resets, expl{r - 1, r - 1, string(v)})
+			}
 		}
 		return nil
 	})
@@ -87,6 +93,12 @@ func (s gapSet) open(a, z uint64, now time.Time) error {
 			return err
 		}
 	}
+	// After the ranges: they split the gap at the dropped reset's seq.
+	for _, e := range resets {
+		if _, err := s.explainEndingAt(e.z, e.reason); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -95,6 +107,16 @@ func (s gapSet) open(a, z uint64, now time.Time) error {
 func (s gapSet) addExplanation(a, z uint64, reason string) error {
 	k := binary.BigEndian.AppendUint64(be(a), z)
 	return s.expl.Put(k, []byte(reason))
+}
+
+// resetPrefix starts the key of a dropped reset's explanation.
+const resetPrefix = 'r'
+
+// addResetExplanation remembers that the gap ending at r-1 is accounted for
+// by a storage_reset event at r that an outbox_overflow event reported
+// dropped, for a gap not yet seen.
+func (s gapSet) addResetExplanation(r uint64, reason string) error {
+	return s.expl.Put(append([]byte{resetPrefix}, be(r)...), []byte(reason))
 }
 
 // explain marks the unexplained seqs of [a, z] explained, splitting gaps
@@ -138,7 +160,8 @@ func (s gapSet) explain(a, z uint64, reason string) ([]Gap, error) {
 }
 
 // explainEndingAt explains the unexplained gap whose last seq is seq: the
-// one a storage_reset event at seq+1 accounts for.
+// one a storage_reset event at seq+1 accounts for (received, or reported
+// dropped by an outbox_overflow event).
 func (s gapSet) explainEndingAt(seq uint64, reason string) ([]Gap, error) {
 	over, err := s.overlapping(seq, seq)
 	if err != nil || len(over) == 0 || over[0].Explained || over[0].Last != seq {
