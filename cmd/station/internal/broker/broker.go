@@ -205,6 +205,7 @@ func (b *Broker) Start(ctx context.Context) (addr string, err error) {
 	hook := &authHook{users: b.users, prefix: b.opts.Prefix, requireCN: b.opts.RequireCNMatch, clients: b.srv.Clients}
 	takeover := newTakeoverHook(b.srv.Clients)
 	b.tcp.ended, b.internal.ended = takeover.connEnded, takeover.connEnded
+	b.tcp.disconnect, b.internal.disconnect = b.disconnectListener, b.disconnectListener
 	err = errors.Join(
 		b.srv.AddHook(hook, nil),
 		b.srv.AddHook(&packetIDHook{}, nil),
@@ -231,6 +232,19 @@ func (b *Broker) Start(ctx context.Context) (addr string, err error) {
 		b.shutdown()
 	}()
 	return addr, nil
+}
+
+// disconnectListener disconnects the clients of one listener at shutdown.
+// It stands in for mochi v2.7.9's closeListenerClients, whose
+// Clients.GetByListener takes the clients' read lock twice: with a client
+// being registered or removed meanwhile (a writer waiting between the two)
+// it deadlocks, and the station never stops. GetAll takes it once.
+func (b *Broker) disconnectListener(id string) {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener == id && !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 func (b *Broker) shutdown() {

@@ -27,6 +27,9 @@ type netListener struct {
 	log *slog.Logger
 	// ended, if set, is told when a connection is over (see takeoverHook).
 	ended func(net.Conn)
+	// disconnect, if set, replaces mochi's closeClients at Close (see
+	// Broker.disconnectListener).
+	disconnect func(listenerID string)
 
 	wg   sync.WaitGroup // the Serve loop and one per connection being established
 	once sync.Once
@@ -94,7 +97,11 @@ func (l *netListener) Close(closeClients listeners.CloseFn) {
 	l.once.Do(func() {
 		close(l.done)
 		l.ln.Close()
-		closeClients(l.id)
+		if l.disconnect != nil {
+			l.disconnect(l.id)
+		} else {
+			closeClients(l.id)
+		}
 	})
 }
 
