@@ -16,6 +16,8 @@
 //   - a SUBSCRIBE is not refused because its packet id equals the id of a
 //     message the broker is delivering to that client (mochi v2.7.9 does;
 //     see packetIDHook);
+//   - at shutdown a listener's clients are disconnected without mochi's
+//     Clients.GetByListener, which can deadlock (see disconnectListener);
 //   - open mode (no password file) accepts anyone and checks nothing; it is
 //     refused unless the listener is loopback or Insecure is set.
 //
