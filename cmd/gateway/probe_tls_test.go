@@ -22,28 +22,17 @@ func tlsFront(t *testing.T, rawURL string) (string, string) {
 	target, path, _ := strings.Cut(target, "/")
 	cert := rtsptest.Issue(t, nil, false, "127.0.0.1")
 	ln := rtsptest.ListenTLS(t, cert)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				// Either side ending ends both: closing c and up unblocks the other copy.
-				var pair sync.WaitGroup
-				pair.Go(func() { _, _ = io.Copy(up, c); _ = up.Close(); _ = c.Close() })
-				pair.Go(func() { _, _ = io.Copy(c, up); _ = up.Close(); _ = c.Close() })
-				pair.Wait()
-			})
+	rtsptest.Serve(t, ln, func(c net.Conn) {
+		up, err := net.Dial("tcp", target)
+		if err != nil {
+			return
 		}
+		defer up.Close()
+		// Either side ending ends both: closing c and up unblocks the other copy.
+		var pair sync.WaitGroup
+		pair.Go(func() { _, _ = io.Copy(up, c); _ = up.Close(); _ = c.Close() })
+		pair.Go(func() { _, _ = io.Copy(c, up); _ = up.Close(); _ = c.Close() })
+		pair.Wait()
 	})
 	return "rtsps://" + ln.Addr().String() + "/" + path, rtsp.FormatFingerprint(cert.Certificate[0])
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,18 +20,9 @@ func tlsHangUp(t *testing.T) (string, string) {
 	t.Helper()
 	cert := rtsptest.Issue(t, nil, false, "127.0.0.1")
 	ln := rtsptest.ListenTLS(t, cert)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			_ = c.(*tls.Conn).Handshake()
-			_ = c.Close()
-		}
+	rtsptest.Serve(t, ln, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_ = c.(*tls.Conn).Handshake()
 	})
 	return "rtsps://admin:hunter2@" + ln.Addr().String() + "/cam", rtsp.FormatFingerprint(cert.Certificate[0])
 }

@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"github.com/antt-gateway/antt/device/camera/httpauth"
+	"github.com/antt-gateway/antt/device/camera/rtsp/rtsptest"
 
 	"bufio"
 	"context"
@@ -89,19 +90,8 @@ func serve(t *testing.T, handle func(f *fakeConn)) string {
 // the listener's address.
 func serveOn(t *testing.T, ln net.Listener, handle func(f *fakeConn)) string {
 	t.Helper()
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				handle(&fakeConn{t: t, c: c, tp: textproto.NewReader(bufio.NewReader(c))})
-			})
-		}
+	rtsptest.Serve(t, ln, func(c net.Conn) {
+		handle(&fakeConn{t: t, c: c, tp: textproto.NewReader(bufio.NewReader(c))})
 	})
 	return ln.Addr().String()
 }

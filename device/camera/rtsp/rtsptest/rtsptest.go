@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -67,4 +68,24 @@ func ListenTLS(t testing.TB, cert tls.Certificate) net.Listener {
 	}
 	t.Cleanup(func() { _ = ln.Close() })
 	return ln
+}
+
+// Serve accepts connections on ln and runs handle for each in its own
+// goroutine, closing the connection when handle returns. When the test
+// ends, ln is closed and every handler is waited for.
+func Serve(t testing.TB, ln net.Listener, handle func(c net.Conn)) {
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				handle(c)
+			})
+		}
+	})
 }
