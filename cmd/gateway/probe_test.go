@@ -1,59 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/antt-gateway/antt/device/camera/rtsp/rtsptest"
 )
 
-// startCamera runs the project's GStreamer test camera on a free loopback
-// port until the test ends and returns its URL.
+// startCamera runs the GStreamer test camera and returns its URL.
 func startCamera(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("/usr/bin/python3", append([]string{"../../testdata/camera/rtsp-server.py"}, args...)...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start camera (needs python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly): %v", err)
-	}
-	ready := make(chan string, 1)
-	go func() {
-		defer close(ready)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
-				ready <- u
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	select {
-	case u, ok := <-ready:
-		if !ok {
-			_ = cmd.Wait()
-			t.Fatalf("camera exited before READY:\n%s", stderr.String())
-		}
-		return u
-	case <-time.After(15 * time.Second):
-		t.Fatal("camera not ready after 15s")
-	}
-	return ""
+	return rtsptest.StartCamera(t, args...).URL
 }
 
 func TestProbeCommand(t *testing.T) {

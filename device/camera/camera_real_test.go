@@ -1,76 +1,20 @@
 package camera
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/antt-gateway/antt/device/camera/rtsp"
-	"github.com/antt-gateway/antt/device/devtest"
+	"github.com/antt-gateway/antt/device/camera/rtsp/rtsptest"
 )
 
-// cameraPackages is what the real-camera tests need installed (Debian).
-const cameraPackages = "python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly"
-
-// startCamera runs testdata/camera/rtsp-server.py on a free loopback port
-// and returns its URL once the server says it is ready.
+// startCamera runs the GStreamer test camera and returns its URL.
 func startCamera(t testing.TB, args ...string) string {
 	t.Helper()
-	py := "/usr/bin/python3" // the distribution's, which has python3-gi
-	if _, err := os.Stat(py); err != nil {
-		if py, err = exec.LookPath("python3"); err != nil {
-			t.Fatalf("python3 not found; install %s", cameraPackages)
-		}
-	}
-	script, err := filepath.Abs(filepath.Join("..", "..", "testdata", "camera", "rtsp-server.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(py, append([]string{script}, args...)...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr devtest.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start camera server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
-				ready <- u
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case u, ok := <-ready:
-		if !ok {
-			t.Fatalf("camera server exited before READY (needs %s):\n%s", cameraPackages, stderr.String())
-		}
-		return u
-	case <-time.After(15 * time.Second):
-		t.Fatalf("camera server not ready after 15s:\n%s", stderr.String())
-	}
-	return ""
+	return rtsptest.StartCamera(t, args...).URL
 }
 
 func withUser(u, user, pass string) string {

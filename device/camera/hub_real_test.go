@@ -1,92 +1,15 @@
 package camera
 
 import (
-	"bufio"
 	"context"
-	"net/url"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/antt-gateway/antt/device/camera/rtsp/rtsptest"
 	"github.com/antt-gateway/antt/device/devtest"
 )
-
-// camProc is a GStreamer test camera the test can kill and start again on
-// the same port.
-type camProc struct {
-	t    *testing.T
-	args []string
-	url  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func newCamProc(t *testing.T, args ...string) *camProc {
-	p := &camProc{t: t, args: append([]string{"--port", "0"}, args...)}
-	p.start()
-	u, err := url.Parse(p.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.args[1] = u.Port() // restarts keep the port
-	t.Cleanup(p.kill)
-	return p
-}
-
-func (p *camProc) start() {
-	t := p.t
-	t.Helper()
-	script, err := filepath.Abs(filepath.Join("..", "..", "testdata", "camera", "rtsp-server.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("/usr/bin/python3", append([]string{script}, p.args...)...)
-	if _, err := cmd.StdinPipe(); err != nil { // stays open: the server lives until killed
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr devtest.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start camera server (needs %s): %v", cameraPackages, err)
-	}
-	p.cmd, p.done = cmd, make(chan struct{})
-	ready := make(chan string, 1)
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
-				ready <- u
-			}
-		}
-		_ = cmd.Wait()
-	}()
-	select {
-	case p.url = <-ready:
-	case <-p.done:
-		t.Fatalf("camera server exited before READY (needs %s):\n%s", cameraPackages, stderr.String())
-	case <-time.After(15 * time.Second):
-		p.kill()
-		t.Fatalf("camera server not ready after 15s:\n%s", stderr.String())
-	}
-}
-
-func (p *camProc) kill() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-	p.cmd = nil
-}
 
 // watcher reads a consumer in the background and remembers, per epoch,
 // whether its first video frame was a key frame and how many video frames came.
@@ -133,14 +56,14 @@ func (w *watcher) epoch(e uint64) (frames int, keyFirst bool) {
 
 func TestHubRealCamera(t *testing.T) {
 	t.Parallel()
-	cam := newCamProc(t, "--fps", "25", "--key-int-max", "10")
+	cam := rtsptest.StartCamera(t, "--fps", "25", "--key-int-max", "10")
 	var opens atomic.Int32
 	h := NewHub(HubOptions{Logger: testLogger(t), Name: "real", QueueFrames: 16, Linger: 100 * time.Millisecond,
 		Open: func(ctx context.Context) (Source, error) {
 			opens.Add(1)
-			return Open(ctx, cam.url, Options{Timeout: 5 * time.Second})
+			return Open(ctx, cam.URL, Options{Timeout: 5 * time.Second})
 		},
-		Check:      func(ctx context.Context) error { return Check(ctx, cam.url, Options{Timeout: 5 * time.Second}) },
+		Check:      func(ctx context.Context) error { return Check(ctx, cam.URL, Options{Timeout: 5 * time.Second}) },
 		CheckEvery: 50 * time.Millisecond})
 	runHub(t, h)
 	// Idle, the camera is checked (OPTIONS, DESCRIBE) but not pulled.
@@ -194,9 +117,9 @@ func TestHubRealCamera(t *testing.T) {
 
 func TestHubCameraRestart(t *testing.T) {
 	t.Parallel()
-	cam := newCamProc(t, "--fps", "25", "--key-int-max", "10")
+	cam := rtsptest.StartCamera(t, "--fps", "25", "--key-int-max", "10")
 	var ev events
-	h := NewHub(HubOptions{Logger: testLogger(t), Name: "restart", URL: cam.url, OfflineAfter: time.Second,
+	h := NewHub(HubOptions{Logger: testLogger(t), Name: "restart", URL: cam.URL, OfflineAfter: time.Second,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, OnEvent: ev.add,
 		Source: Options{Timeout: 2 * time.Second}})
 	runHub(t, h)
@@ -208,7 +131,7 @@ func TestHubCameraRestart(t *testing.T) {
 	// Measured from the start of the kill: the hub may notice the dead
 	// session before kill() has reaped the process and returned.
 	killed := time.Now()
-	cam.kill()
+	cam.Kill()
 	off := ev.wait(t, EventOffline)
 	if d := off.at.Sub(killed); d < time.Second || d > 3*time.Second {
 		t.Errorf("camera_offline %v after the kill, want about offline_after (1s)", d)
@@ -217,7 +140,7 @@ func TestHubCameraRestart(t *testing.T) {
 		t.Errorf("state %s while the camera is down", h.State())
 	}
 
-	cam.start()
+	cam.Start()
 	restarted := time.Now()
 	on := ev.wait(t, EventOnline)
 	if d := on.at.Sub(restarted); d > 3*time.Second {
@@ -247,16 +170,16 @@ func mustSub(t *testing.T, h *Hub) *Consumer {
 // offline when it dies, and online when it is back, by checks alone.
 func TestHubIdleCameraRestart(t *testing.T) {
 	t.Parallel()
-	cam := newCamProc(t, "--fps", "25")
+	cam := rtsptest.StartCamera(t, "--fps", "25")
 	var ev events
-	h := NewHub(HubOptions{Logger: testLogger(t), Name: "idle", URL: cam.url, OfflineAfter: time.Second,
+	h := NewHub(HubOptions{Logger: testLogger(t), Name: "idle", URL: cam.URL, OfflineAfter: time.Second,
 		CheckEvery: 200 * time.Millisecond, MinBackoff: 50 * time.Millisecond, OnEvent: ev.add,
 		Source: Options{Timeout: 2 * time.Second}})
 	runHub(t, h)
 	devtest.WaitFor(t, 10*time.Second, "a passed check", func() bool { return !h.Status().CheckedAt.IsZero() })
 
 	killed := time.Now()
-	cam.kill()
+	cam.Kill()
 	off := ev.wait(t, EventOffline)
 	// At most one check period to notice, then offline_after.
 	if d := off.at.Sub(killed); d < time.Second || d > time.Second+200*time.Millisecond+time.Second {
@@ -266,7 +189,7 @@ func TestHubIdleCameraRestart(t *testing.T) {
 		t.Errorf("status while down: %+v", st)
 	}
 
-	cam.start()
+	cam.Start()
 	restarted := time.Now()
 	on := ev.wait(t, EventOnline)
 	if d := on.at.Sub(restarted); d > 3*time.Second {

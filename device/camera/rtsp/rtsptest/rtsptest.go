@@ -1,6 +1,7 @@
-// Package rtsptest makes what tests of rtsps:// cameras need: certificates
-// (self-signed, as most cameras have, or signed by a test CA) and TLS
-// listeners on loopback.
+// Package rtsptest holds what tests of cameras share: the project's
+// GStreamer test camera in a child process (StartCamera), certificates
+// (self-signed, as most cameras have, or signed by a test CA), and
+// listeners on loopback for in-process fake cameras.
 package rtsptest
 
 import (
