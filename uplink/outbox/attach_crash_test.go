@@ -69,22 +69,11 @@ func wantAttachment(i int, overflow bool) []byte {
 func attachChild(path string) {
 	overflow := os.Getenv(envAttachMode) == "overflow"
 	round, _ := strconv.Atoi(os.Getenv(envAttachRound))
-	opt := testOptions()
-	opt.MaxBytes = mixedMaxBytes
+	maxBytes := int64(mixedMaxBytes)
 	if overflow {
-		opt.MaxBytes = overflowMaxBytes
+		maxBytes = overflowMaxBytes
 	}
-	o, err := Open(path, opt)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	var mu sync.Mutex
-	say := func(s string) {
-		mu.Lock()
-		defer mu.Unlock()
-		os.Stdout.WriteString(s)
-	}
+	o, say := openChild(path, maxBytes)
 	fail := func(code int, err error) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(code)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/antt-gateway/antt/device/reexec"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,25 +13,34 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/antt-gateway/antt/device/reexec"
+
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
-// crashChild appends and acks until killed, writing "A seq" after each
-// Append returned and "K seq" after each Ack returned.
-func crashChild(path string) {
+// openChild opens the outbox of a crash child (exit status 2 when it
+// cannot) and returns it with say, which writes one report line to stdout
+// at a time, for the parent to read after the kill.
+func openChild(path string, maxBytes int64) (*Outbox, func(string)) {
 	opt := testOptions()
-	opt.MaxBytes = 8 << 20
+	opt.MaxBytes = maxBytes
 	o, err := Open(path, opt)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	var mu sync.Mutex
-	say := func(s string) {
+	return o, func(s string) {
 		mu.Lock()
 		defer mu.Unlock()
 		os.Stdout.WriteString(s)
 	}
+}
+
+// crashChild appends and acks until killed, writing "A seq" after each
+// Append returned and "K seq" after each Ack returned.
+func crashChild(path string) {
+	o, say := openChild(path, 8<<20)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
