@@ -166,23 +166,7 @@ func TestDamagedAttachmentsMovedAside(t *testing.T) {
 			opt := testOptions()
 			opt.Now = func() time.Time { return time.Date(2026, 11, 28, 6, 7, 8, 0, time.UTC) }
 			o := open(t, path, opt)
-			moved := path + ".damaged-20261128T060708Z"
-			kept, err := os.ReadFile(moved)
-			if err != nil {
-				t.Fatalf("damaged file not moved aside: %v (records now: %d)", err, len(all(t, o)))
-			}
-			if !bytes.Equal(kept, before) {
-				t.Fatal("damaged file was modified")
-			}
-			recs := all(t, o)
-			if len(recs) != 1 {
-				t.Fatalf("fresh file holds %d records, want the storage_reset event", len(recs))
-			}
-			e := decode(t, recs[0])
-			if e.Kind != wire.KindStorageReset || e.Attrs["moved_to"] != moved || e.Attrs["reason"] == "" ||
-				uint64(e.Attrs["resumed_seq"].(float64)) != e.Seq || e.Seq <= last {
-				t.Fatalf("storage_reset event %+v (last seq before: %d)", e, last)
-			}
+			moved, e := checkReset(t, o, path, before, last)
 			t.Logf("reason: %v", e.Attrs["reason"])
 			img := jpegFor(7, 3000)
 			seq, err := o.AppendAttached(context.Background(), motion(7), img)

@@ -125,25 +125,9 @@ func TestDamagedFileIsMovedAsideAndReported(t *testing.T) {
 			opt := testOptions()
 			opt.Now = func() time.Time { return time.Date(2026, 11, 28, 6, 7, 8, 0, time.UTC) }
 			o := open(t, path, opt)
-			moved := path + ".damaged-20261128T060708Z"
-			kept, err := os.ReadFile(moved)
-			if err != nil {
-				t.Fatalf("damaged file not kept: %v", err)
-			}
-			if !bytes.Equal(kept, before) {
-				t.Fatal("damaged file was modified")
-			}
-			recs := all(t, o)
-			if len(recs) != 1 {
-				t.Fatalf("fresh file holds %d records, want the storage_reset event", len(recs))
-			}
-			e := decode(t, recs[0])
-			if e.Kind != wire.KindStorageReset || e.Attrs["moved_to"] != moved || e.Attrs["reason"] == "" ||
-				uint64(e.Attrs["resumed_seq"].(float64)) != e.Seq || e.Boot != "boot-1" || !e.ClockSynced {
+			moved, e := checkReset(t, o, path, before, last)
+			if e.Boot != "boot-1" || !e.ClockSynced {
 				t.Fatalf("storage_reset event %+v", e)
-			}
-			if e.Seq <= last {
-				t.Fatalf("seq %d after reset is not beyond %d: reused", e.Seq, last)
 			}
 			t.Logf("reason: %v; resumed at %d", e.Attrs["reason"], e.Seq)
 			seq, err := o.Append(context.Background(), motion(1))
@@ -162,6 +146,35 @@ func TestDamagedFileIsMovedAsideAndReported(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkReset checks that o, opened on the damaged file at path (whose
+// bytes were before, its highest seq last), moved that file aside intact
+// and holds exactly one storage_reset event naming it, with a seq beyond
+// last. It returns where the file went and the event.
+func checkReset(t *testing.T, o *Outbox, path string, before []byte, last uint64) (string, wire.Event) {
+	t.Helper()
+	moved := path + ".damaged-20261128T060708Z"
+	kept, err := os.ReadFile(moved)
+	if err != nil {
+		t.Fatalf("damaged file not moved aside: %v (records now: %d)", err, len(all(t, o)))
+	}
+	if !bytes.Equal(kept, before) {
+		t.Fatal("damaged file was modified")
+	}
+	recs := all(t, o)
+	if len(recs) != 1 {
+		t.Fatalf("fresh file holds %d records, want the storage_reset event", len(recs))
+	}
+	e := decode(t, recs[0])
+	if e.Kind != wire.KindStorageReset || e.Attrs["moved_to"] != moved || e.Attrs["reason"] == "" ||
+		uint64(e.Attrs["resumed_seq"].(float64)) != e.Seq {
+		t.Fatalf("storage_reset event %+v", e)
+	}
+	if e.Seq <= last {
+		t.Fatalf("seq %d after reset is not beyond %d: reused", e.Seq, last)
+	}
+	return moved, e
 }
 
 func overwrite(t *testing.T, path string, off int64, b []byte) {
