@@ -35,6 +35,10 @@ const (
 	// KindSnapshot is a snapshot taken on the snapshot command; its JPEG
 	// follows on snapshot/{seq}.
 	KindSnapshot = "snapshot"
+	// KindCaptureFailed reports sensor edges the gateway could not make
+	// durable (disk full, I/O error) and had to give up; attrs: count,
+	// first, last (RFC 3339 times of the first and last lost edge), error.
+	KindCaptureFailed = "capture_failed"
 )
 
 // Sensor states carried in Event.State.
@@ -43,11 +47,19 @@ const (
 	StateInactive = "inactive"
 )
 
-// Event is one thing that happened at a site. Seq and ID are assigned by the
-// outbox when the event is made durable; everything else by whoever raised it.
+// Event is one thing that happened at a site. Seq, ID and Epoch are assigned
+// by the outbox when the event is made durable; everything else by whoever
+// raised it.
+//
+// Epoch names the gateway's sequence of seqs: it is created when the outbox
+// has to start again at seq 1 (new storage: both the database and its seq
+// sidecar are gone, as with a replaced SD card) and kept for as long as
+// either survives. Seqs are strictly increasing within one epoch; a station
+// keeps them per (gateway, epoch). Empty from gateways that predate epochs.
 type Event struct {
 	Seq         uint64         `json:"seq"`
 	ID          string         `json:"id"`
+	Epoch       string         `json:"epoch,omitempty"`
 	Kind        string         `json:"kind"`
 	Source      string         `json:"source,omitempty"`
 	State       string         `json:"state,omitempty"`
@@ -65,8 +77,10 @@ func EventID(gw string, seq uint64) string { return fmt.Sprintf("%s/%d", gw, seq
 // Status is the retained payload on the status topic: the birth message
 // (Online true) and the will / clean-stop message (Online false).
 type Status struct {
-	Online  bool      `json:"online"`
-	Boot    string    `json:"boot"`
+	Online bool   `json:"online"`
+	Boot   string `json:"boot"`
+	// Epoch is the outbox's epoch (see Event.Epoch), in the birth message.
+	Epoch   string    `json:"epoch,omitempty"`
 	Version string    `json:"version,omitempty"`
 	Started time.Time `json:"started,omitzero"`
 }
@@ -184,3 +198,11 @@ func Split(prefix, topic string) (gateway, rest string, ok bool) {
 	}
 	return gateway, rest, true
 }
+
+var epochRE = regexp.MustCompile(`^[a-z0-9]{1,32}$`)
+
+// ValidEpoch reports whether s may be an Event.Epoch: 1 to 32 lower-case
+// letters and digits (a gateway makes 16 hexadecimal digits from 64 random
+// bits). The empty epoch of an older gateway is not valid here; callers
+// accept it separately.
+func ValidEpoch(s string) bool { return epochRE.MatchString(s) }
