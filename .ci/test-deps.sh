@@ -18,6 +18,8 @@ pkgs=(
   # (testdata/camera/rtsp-server.py), x264enc from plugins-ugly.
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-tools
+  # The live-view viewer (uplink/live): headless Chromium driven by chromedp.
+  chromium
 )
 
 missing=()

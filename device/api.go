@@ -15,6 +15,7 @@ import (
 	"github.com/antt-gateway/antt/device/camera"
 	"github.com/antt-gateway/antt/sensors"
 	"github.com/antt-gateway/antt/uplink"
+	"github.com/antt-gateway/antt/uplink/live"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -27,8 +28,11 @@ type Status struct {
 	UptimeS float64            `json:"uptime_s"`
 	Uplink  uplink.State       `json:"uplink"`
 	Outbox  wire.OutboxStats   `json:"outbox"`
+	Capture CaptureStatus      `json:"capture"` // events waiting for (or given up by) the outbox
 	Sensors []sensors.Status   `json:"sensors"`
 	Cameras []camera.HubStatus `json:"cameras"`
+	// Live lists the live-view sessions (absent when there are none).
+	Live []live.SessionStats `json:"live,omitempty"`
 }
 
 // Status gathers the gateway's state for the local API and the status command.
@@ -41,8 +45,10 @@ func (g *Gateway) Status() Status {
 		UptimeS: g.uptime().Seconds(),
 		Uplink:  g.session.State(),
 		Outbox:  g.outbox.Stats(),
+		Capture: g.captures.status(),
 		Sensors: make([]sensors.Status, 0, len(g.inputs)),
 		Cameras: g.cameraStatuses(),
+		Live:    g.liveStats(),
 	}
 	for _, in := range g.inputs {
 		st.Sensors = append(st.Sensors, in.Status())
@@ -58,6 +64,7 @@ func (g *Gateway) Telemetry() wire.Telemetry {
 		DiskFree: diskFree(g.cfg.Gateway.DataDir),
 		CPUTempC: cpuTemp(),
 		Cameras:  g.cameraStates(),
+		Viewers:  g.viewers(),
 	}
 	return t
 }
@@ -89,7 +96,8 @@ func cpuTemp() *float64 {
 const maxBody = 64 << 10
 
 // Handler serves the local API: GET /healthz, GET /api/status,
-// POST /api/walktest and GET /api/outbox (the outbox as JSON lines).
+// POST /api/walktest, GET /api/outbox (the outbox as JSON lines) and, with
+// live view on, WHEP at /api/cameras/{name}/whep (docs/live.md).
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -101,6 +109,9 @@ func (g *Gateway) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /api/walktest", g.walkTest)
 	mux.HandleFunc("GET /api/outbox", g.dumpOutbox)
+	if g.live != nil {
+		g.live.RegisterWHEP(mux) // /api/cameras/{name}/whep
+	}
 	return mux
 }
 

@@ -3,15 +3,10 @@ package device
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/antt-gateway/antt/device/camera"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
-
-// cameraEventTimeout bounds how long a camera health event may wait for the
-// outbox; the hub's own loop is blocked meanwhile (media is not).
-const cameraEventTimeout = 10 * time.Second
 
 // openCameras builds one hub per configured camera. Nothing connects until
 // runCameras, and then only preloaded cameras or those with a consumer.
@@ -32,7 +27,8 @@ func (g *Gateway) openCameras() []*camera.Hub {
 	return hubs
 }
 
-// cameraEvent makes a hub's health event durable like any sensor event.
+// cameraEvent hands a hub's health event to the capture queue, which makes
+// it durable like any sensor edge.
 func (g *Gateway) cameraEvent(name, kind string, attrs map[string]any) {
 	e := &wire.Event{Source: name, Attrs: attrs}
 	switch kind {
@@ -43,12 +39,11 @@ func (g *Gateway) cameraEvent(name, kind string, attrs map[string]any) {
 	default:
 		return
 	}
-	// The event outlives a shutdown that starts meanwhile: it is stored, not lost.
-	ctx, cancel := context.WithTimeout(context.Background(), cameraEventTimeout)
-	defer cancel()
-	if _, err := g.Capture(ctx, e); err != nil {
-		g.log.Error("camera event not stored", "camera", name, "kind", e.Kind, "err", err)
-	}
+	// Queued, not stored here: the hub's loop never waits for an fsync, and
+	// an event the disk refuses for now is retried, or counted in a
+	// capture_failed event, like a sensor edge.
+	g.stamp(e)
+	g.captures.add(e)
 }
 
 // runCameras runs every hub until ctx ends; the returned func waits for them.
@@ -83,7 +78,9 @@ func (g *Gateway) cameraStates() map[string]string {
 func (g *Gateway) cameraStatuses() []camera.HubStatus {
 	out := make([]camera.HubStatus, 0, len(g.cameras))
 	for _, h := range g.cameras {
-		out = append(out, h.Status())
+		st := h.Status()
+		st.Warnings = append(st.Warnings, g.snaps.auth.warnings(h.Name())...)
+		out = append(out, st)
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/antt-gateway/antt/device/config"
 	"github.com/antt-gateway/antt/sensors"
 	"github.com/antt-gateway/antt/uplink"
+	"github.com/antt-gateway/antt/uplink/wire"
 )
 
 // uplinkConfig turns the uplink section into the session's settings,
@@ -54,6 +55,13 @@ func sensorConfig(s config.Sensor) sensors.Config {
 		Debounce:  s.Debounce,
 		Hold:      s.Hold,
 		Every:     s.Every,
+		// A door opened or a box tampered while the power was off must be
+		// seen; motion found at start is only the state (a PIR at a gate
+		// sees people all day).
+		ReportAtStart: s.Kind != wire.KindMotion,
+	}
+	if s.Initial != "" {
+		c.Initial = (s.Initial == "high") != c.ActiveLow
 	}
 	for _, st := range s.Script {
 		// A script's level is the electrical level; with active: low, low is active.

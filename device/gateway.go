@@ -4,7 +4,10 @@
 //
 // Every capture goes through one path: an edge or a walk test becomes a
 // wire.Event, the outbox makes it durable and gives it its seq, and only then
-// is the capture reported; the uplink publishes from the outbox.
+// is the capture reported; the uplink publishes from the outbox. Sensor
+// edges and camera health events reach the outbox through a bounded memory
+// queue (capture.go) that retries while the disk refuses and reports what it
+// had to give up in a capture_failed event, so no capture fails silently.
 package device
 
 import (
@@ -24,6 +27,7 @@ import (
 	"github.com/antt-gateway/antt/device/watchdog"
 	"github.com/antt-gateway/antt/sensors"
 	"github.com/antt-gateway/antt/uplink"
+	"github.com/antt-gateway/antt/uplink/live"
 	"github.com/antt-gateway/antt/uplink/outbox"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -43,6 +47,12 @@ type Options struct {
 	// LookupEnv replaces os.LookupEnv for systemd's NOTIFY_SOCKET,
 	// WATCHDOG_USEC and WATCHDOG_PID (tests).
 	LookupEnv func(string) (string, bool)
+	// OutboxFailCommit is passed to the outbox as outbox.Options.FailCommit:
+	// fault injection for tests of a failing disk.
+	OutboxFailCommit func() error
+	// CaptureQueue bounds the events waiting in memory while the outbox
+	// refuses them (default DefaultCaptureQueue).
+	CaptureQueue int
 }
 
 // Gateway is one running gateway. Open builds it, Run runs it once.
@@ -62,10 +72,12 @@ type Gateway struct {
 
 	watchdog *watchdog.Watchdog // nil when neither configured nor asked for by systemd
 
-	apiLn net.Listener
-	edges chan sensors.Edge
+	apiLn    net.Listener
+	edges    chan sensors.Edge
+	captures *captureQueue // events on their way into the outbox, see capture.go
 
-	snaps *snapshots // snapshots on sensor events and on the snapshot command
+	snaps *snapshots    // snapshots on sensor events and on the snapshot command
+	live  *live.Manager // live view (WebRTC); nil when max_viewers is 0
 }
 
 // Open builds a gateway from cfg: it opens (or recovers) the outbox, the
@@ -83,6 +95,8 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 		clock:   sensors.NewSystemClock(),
 		kinds:   make(map[string]string),
 		edges:   make(chan sensors.Edge, 256),
+
+		captures: newCaptureQueue(opt.CaptureQueue),
 	}
 	if err := os.MkdirAll(cfg.Gateway.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.Gateway.DataDir, err)
@@ -94,6 +108,7 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 		Uptime:      g.uptime,
 		ClockSynced: func() bool { return ClockSynced(time.Now()) },
 		Logger:      log.With("part", "outbox"),
+		FailCommit:  opt.OutboxFailCommit,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open outbox: %w", err)
@@ -118,6 +133,7 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
+	ucfg.Epoch = ob.Epoch() // the birth names the outbox's seq sequence
 	g.cameras = g.openCameras()
 	g.router = uplink.NewRouter()
 	g.snaps = newSnapshots(cfg.Cameras)
@@ -135,6 +151,7 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 		}
 		g.apiLn = ln
 	}
+	g.live = g.openLive()
 	return g, nil
 }
 
@@ -192,7 +209,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 
 	if _, err := g.Capture(ctx, &wire.Event{Kind: wire.KindBoot, Source: g.cfg.Gateway.ID,
-		Attrs: map[string]any{"version": Version}}); err != nil {
+		Attrs: g.bootAttrs()}); err != nil {
 		g.log.Error("boot event not stored", "err", err)
 	}
 
@@ -205,6 +222,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}()
 	}
 	waitCameras := g.runCameras(ctx)
+	waitLive := g.runLive(ctx)
+	stopStore, storeDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(storeDone)
+		g.storeCaptures(stopStore)
+	}()
 	pumpDone := make(chan struct{})
 	go func() {
 		defer close(pumpDone)
@@ -235,8 +258,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	<-watchdogDone
 	sensorWG.Wait()
 	waitCameras()
+	waitLive()
 	close(g.edges)
 	<-pumpDone
+	close(stopStore) // what is queued is still stored (captureDrainLimit)
+	<-storeDone
 	if srv != nil {
 		shCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = srv.Shutdown(shCtx)
@@ -248,35 +274,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return firstErr
 }
 
-// pump turns edges into durable events. It takes every edge already waiting
-// into one AppendBatch, so a burst shares one commit and keeps edge order.
+// pump turns edges into events and hands them to the capture queue, which
+// never blocks on the disk; storeCaptures makes them durable in order, a
+// burst in one AppendBatch.
 func (g *Gateway) pump() {
 	batch := make([]*wire.Event, 0, 64)
 	// Edges that take a snapshot are stored by their own goroutine once the
 	// fetch ends (see snapshotEdge); the pump waits for them before it
-	// returns, so they are stored before the outbox closes.
+	// returns, so they are queued before the queue stops.
 	defer g.snaps.wg.Wait()
 	for e := range g.edges {
-		batch = g.addEdge(batch[:0], e)
-	more:
-		for len(batch) < cap(batch) {
-			select {
-			case e, ok := <-g.edges:
-				if !ok {
-					break more
-				}
-				batch = g.addEdge(batch, e)
-			default:
-				break more
-			}
-		}
-		if len(batch) == 0 {
-			continue
-		}
-		// The context outlives shutdown on purpose: an edge seen before the
-		// stop is stored, not dropped.
-		if _, err := g.outbox.AppendBatch(context.Background(), batch); err != nil {
-			g.log.Error("events not stored", "count", len(batch), "err", err)
+		for _, ev := range g.addEdge(batch[:0], e) {
+			g.captures.add(ev)
 		}
 	}
 }
@@ -299,7 +308,7 @@ func (g *Gateway) edgeEvent(e sensors.Edge) *wire.Event {
 	if e.Active {
 		state = wire.StateActive
 	}
-	return &wire.Event{
+	ev := &wire.Event{
 		Kind:        e.Kind,
 		Source:      e.Sensor,
 		State:       state,
@@ -308,20 +317,29 @@ func (g *Gateway) edgeEvent(e sensors.Edge) *wire.Event {
 		UptimeMS:    e.Mono.Milliseconds(),
 		Boot:        g.boot,
 	}
+	if e.AtStart {
+		ev.Attrs = map[string]any{attrAtStart: true}
+	}
+	return ev
 }
 
 // Capture makes one event durable and returns its seq. It fills what the
 // gateway knows (time, clock state, uptime, boot) when the caller left it
 // empty. It returns only once the event is committed and fsynced.
 func (g *Gateway) Capture(ctx context.Context, e *wire.Event) (uint64, error) {
-	now := time.Now()
+	g.stamp(e)
+	return g.outbox.Append(ctx, e)
+}
+
+// stamp fills what the gateway knows of e (time, clock state, uptime,
+// boot) when the caller left it empty.
+func (g *Gateway) stamp(e *wire.Event) {
 	if e.Time.IsZero() {
-		e.Time = now
+		e.Time = time.Now()
 		e.UptimeMS = g.uptime().Milliseconds()
 	}
 	e.ClockSynced = ClockSynced(e.Time)
 	e.Boot = g.boot
-	return g.outbox.Append(ctx, e)
 }
 
 func (g *Gateway) closeInputs() {
@@ -338,8 +356,8 @@ func OutboxQueue(ob *outbox.Outbox) uplink.Queue { return queue{ob} }
 
 type queue struct{ ob *outbox.Outbox }
 
-func (q queue) Peek(after uint64, max int) ([]uplink.Message, error) {
-	recs, err := q.ob.Peek(after, max)
+func (q queue) Peek(after uint64, max int, maxBytes int64) ([]uplink.Message, error) {
+	recs, err := q.ob.PeekLimit(after, max, maxBytes)
 	if err != nil {
 		return nil, err
 	}

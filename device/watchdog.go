@@ -10,10 +10,12 @@ import (
 	"github.com/antt-gateway/antt/sensors"
 )
 
-// OutboxStallLimit is how long the outbox writer may leave pings unanswered
-// before the watchdog counts it as stuck. It is far above any healthy commit
-// (a burst, an overflow drop, the compaction of a drained file), so only a
-// writer hung in the kernel, in a dying SD card's fsync say, reaches it.
+// OutboxStallLimit is how long the outbox writer may leave pings unanswered,
+// or answer them with errors, before the watchdog counts it as stuck. It is
+// far above any healthy commit (a burst, an overflow drop, the compaction of
+// a drained file), so only a writer hung in the kernel, in a dying SD card's
+// fsync say, or commits failing for that long (Ping fails while they do)
+// reach it.
 const OutboxStallLimit = 60 * time.Second
 
 // newWatchdog builds the watchdog when the configuration names a device or

@@ -23,6 +23,10 @@ type core struct {
 	mu       sync.Mutex
 	st       Status
 	lastLoop time.Time
+	// Set by Prime, taken by the next Run.
+	primed    bool
+	initial   bool
+	initialAt stamp
 }
 
 func newCore(cfg Config, opt Options) *core {
@@ -60,6 +64,40 @@ func (c *core) beat() {
 
 func (c *core) now() stamp { return stamp{wall: c.clock.Now(), mono: c.clock.Uptime()} }
 
+// prime records the state found at start for the next Run; a second call
+// before Run keeps the first state, so what a caller reported stays what Run
+// starts from.
+func (c *core) prime(read func() (bool, error)) (bool, error) {
+	c.mu.Lock()
+	if c.primed {
+		defer c.mu.Unlock()
+		return c.initial, nil
+	}
+	c.mu.Unlock()
+	// Read without the lock: configuring a pin may take a while, and Status
+	// must not wait for it.
+	active, err := read()
+	if err != nil {
+		return false, err
+	}
+	at := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.primed, c.initial, c.initialAt = true, active, at
+	c.st.Active, c.st.ActiveAtStart = active, active
+	return active, nil
+}
+
+// takePrimed returns the primed state and clears it, so a later Run primes
+// again (a gpio Run releases the pin when it ends).
+func (c *core) takePrimed() (active bool, at stamp, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	active, at, ok = c.initial, c.initialAt, c.primed
+	c.primed = false
+	return active, at, ok
+}
+
 func (c *core) setRunning(running bool) {
 	c.mu.Lock()
 	c.st.Running = running
@@ -83,8 +121,10 @@ func (c *core) publish(m *machine) {
 // loop runs the machine until ctx ends: raw edges come from raw, and read
 // returns the current level when a debounce window closes (nil means the
 // last raw level, for drivers whose raw edges are the whole truth). It returns nil
-// when ctx ends; the status is marked running only while it loops.
-func (c *core) loop(ctx context.Context, out chan<- Edge, raw <-chan rawEdge, read func() bool, initial bool) error {
+// when ctx ends; the status is marked running only while it loops. initial
+// is the state found at start (read at at); with ReportAtStart an active one
+// is sent first, marked AtStart.
+func (c *core) loop(ctx context.Context, out chan<- Edge, raw <-chan rawEdge, read func() bool, initial bool, at stamp) error {
 	m := newMachine(c.cfg.Debounce, c.cfg.Hold, initial)
 	last := initial
 	if read == nil {
@@ -102,7 +142,21 @@ func (c *core) loop(ctx context.Context, out chan<- Edge, raw <-chan rawEdge, re
 	}
 	defer stop()
 	defer c.setRunning(false)
+	c.mu.Lock()
+	c.st.ActiveAtStart = initial
+	c.mu.Unlock()
 	c.setRunning(true)
+	if initial && c.cfg.ReportAtStart {
+		m.startEdge(at)
+		c.publish(m)
+		e := Edge{Sensor: c.cfg.Name, Kind: c.cfg.Kind, Active: true, Time: at.wall, Mono: at.mono, AtStart: true}
+		c.log.Debug("sensor edge", "active", true, "at_start", true, "time", e.Time)
+		select {
+		case out <- e:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	for {
 		if at, ok := m.next(); !ok {
 			stop()

@@ -61,21 +61,33 @@ func openGPIO(cfg Config, opt Options) (*gpioInput, error) {
 
 func (g *gpioInput) level() bool { return (g.pin.Read() == gpio.High) != g.cfg.ActiveLow }
 
-// Run configures the pin for both edges, drains edges the kernel queued
-// before or during the configuration, and reports debounced edges until ctx
-// ends. On return the pin is halted and left an input without edge detection.
+// Prime implements Input: it configures the pin for both edges, drains
+// edges the kernel queued before or during the configuration, and reads the
+// level. Edges from then on are queued by the kernel for Run.
+func (g *gpioInput) Prime() (bool, error) {
+	return g.prime(func() (bool, error) {
+		if err := g.pin.In(g.pull, gpio.BothEdges); err != nil {
+			return false, fmt.Errorf("sensor %q: configure pin %s: %w", g.cfg.Name, g.cfg.Pin, err)
+		}
+		stale := 0
+		for stale < maxDrain && g.pin.WaitForEdge(drainWait) {
+			stale++
+		}
+		if stale > 0 {
+			g.log.Debug("drained stale edges", "count", stale)
+		}
+		return g.level(), nil
+	})
+}
+
+// Run primes the pin unless Prime was called, and reports debounced edges
+// until ctx ends. On return the pin is halted and left an input without
+// edge detection.
 func (g *gpioInput) Run(ctx context.Context, out chan<- Edge) error {
-	if err := g.pin.In(g.pull, gpio.BothEdges); err != nil {
-		return fmt.Errorf("sensor %q: configure pin %s: %w", g.cfg.Name, g.cfg.Pin, err)
+	if _, err := g.Prime(); err != nil {
+		return err
 	}
-	stale := 0
-	for stale < maxDrain && g.pin.WaitForEdge(drainWait) {
-		stale++
-	}
-	if stale > 0 {
-		g.log.Debug("drained stale edges", "count", stale)
-	}
-	initial := g.level()
+	initial, at, _ := g.takePrimed()
 
 	rctx, cancel := context.WithCancel(ctx)
 	raw := make(chan rawEdge)
@@ -85,7 +97,7 @@ func (g *gpioInput) Run(ctx context.Context, out chan<- Edge) error {
 		defer wg.Done()
 		g.read(rctx, raw)
 	}()
-	err := g.core.loop(rctx, out, raw, g.level, initial)
+	err := g.core.loop(rctx, out, raw, g.level, initial, at)
 	cancel()
 	// Halt also interrupts a WaitForEdge in gpioioctl; the reader then sees ctx.
 	if herr := g.pin.Halt(); herr != nil && err == nil {

@@ -130,6 +130,13 @@ func (m *machine) commit(level bool, at, now stamp) []change {
 	return []change{m.emit(false, at)}
 }
 
+// startEdge counts the state found at start as reported at at, when the
+// caller reports it (Config.ReportAtStart); the state itself is unchanged.
+func (m *machine) startEdge(at stamp) {
+	m.edges++
+	m.last = at.wall
+}
+
 func (m *machine) emit(active bool, at stamp) change {
 	m.reported = active
 	m.edges++

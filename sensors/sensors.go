@@ -12,9 +12,16 @@
 // Guarantees: an Edge's Time and Mono are taken at the first raw edge of the
 // debounced change, not at the end of the debounce window; a hold-off delays
 // the inactive edge but never drops it; Run returns only after every goroutine
-// it started has ended. The level found when Run starts is the initial state
-// and is not reported as an edge (a restart must not raise an alarm);
-// Status().Active shows it.
+// it started has ended.
+//
+// The state at start: Prime configures an input and reads the state it is
+// in, so a caller can report every input's state at start (the gateway puts
+// them in its boot event) before any edge flows; Run then reports changes
+// against exactly that state. An input active at start is reported as an
+// Edge marked AtStart, the first Run sends, only when Config.ReportAtStart
+// is set (a door opened or a box tampered while the power was off must not
+// stay invisible; a PIR seeing someone at power-up need not raise an event).
+// Status().Active and ActiveAtStart show it either way.
 package sensors
 
 import (
@@ -35,6 +42,9 @@ type Edge struct {
 	Active bool          // true when the sensor became active
 	Time   time.Time     // wall time at the first raw edge of the change (or at hold expiry for a delayed inactive edge)
 	Mono   time.Duration // monotonic time since process start at the same instant, for uptime_ms
+	// AtStart marks the state the input was found in when it started (not a
+	// change); Time is when it was read. Only sent with Config.ReportAtStart.
+	AtStart bool
 }
 
 // Step is one scripted level change of a simulated sensor.
@@ -69,6 +79,10 @@ type Config struct {
 	Every     time.Duration // sim: one pulse every Every, the first at Every after Run starts
 	Pulse     time.Duration // sim: how long a periodic pulse stays active; 0 means min(1s, Every/2)
 	Script    []Step        // sim: level changes at offsets from the start, played once
+	Initial   bool          // sim: the input is active when it starts
+	// ReportAtStart makes Run send an input found active at start as its
+	// first Edge, marked AtStart; without it that state is only in Status.
+	ReportAtStart bool
 }
 
 // Options carries what an input needs from its surroundings; zero values get
@@ -96,6 +110,12 @@ type Input interface {
 	// clean stop and an error when the hardware fails; it blocks while out is
 	// full, so the reader of out must keep up.
 	Run(ctx context.Context, out chan<- Edge) error
+	// Prime configures the input and returns the state it is in, which the
+	// next Run starts from: a change after Prime is reported by Run as an
+	// edge, the state itself is not (unless Config.ReportAtStart). Calling
+	// it again before Run returns the same state; Run primes the input
+	// itself when Prime was not called. Not safe concurrently with Run.
+	Prime() (active bool, err error)
 	// Status returns a snapshot for /api/status; safe to call concurrently.
 	Status() Status
 	// LastLoop returns the clock time of the driver's latest loop iteration;
@@ -113,18 +133,20 @@ type Triggerer interface {
 
 // Status is a point-in-time view of one input.
 type Status struct {
-	Name       string    `json:"name"`
-	Kind       string    `json:"kind"`
-	Driver     string    `json:"driver"`
-	Pin        string    `json:"pin,omitempty"`
-	Running    bool      `json:"running"` // configured and waiting for edges
-	Active     bool      `json:"active"`  // the reported state
-	LastEdge   time.Time `json:"last_edge,omitzero"`
-	Edges      uint64    `json:"edges"`      // edges reported
-	RawEdges   uint64    `json:"raw_edges"`  // raw level changes seen, before debounce
-	Suppressed uint64    `json:"suppressed"` // activations absorbed by hold-off
-	Glitches   uint64    `json:"glitches"`   // raw changes rejected by debounce
-	Loops      uint64    `json:"loops"`      // state machine iterations, a progress counter
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Driver  string `json:"driver"`
+	Pin     string `json:"pin,omitempty"`
+	Running bool   `json:"running"` // configured and waiting for edges
+	Active  bool   `json:"active"`  // the reported state
+	// ActiveAtStart tells the input was active when it last started.
+	ActiveAtStart bool      `json:"active_at_start,omitempty"`
+	LastEdge      time.Time `json:"last_edge,omitzero"`
+	Edges         uint64    `json:"edges"`      // edges reported
+	RawEdges      uint64    `json:"raw_edges"`  // raw level changes seen, before debounce
+	Suppressed    uint64    `json:"suppressed"` // activations absorbed by hold-off
+	Glitches      uint64    `json:"glitches"`   // raw changes rejected by debounce
+	Loops         uint64    `json:"loops"`      // state machine iterations, a progress counter
 }
 
 // ErrNotRunning is returned by Trigger when Run is not active.
@@ -165,6 +187,9 @@ func Validate(cfg Config) error {
 		}
 		if cfg.Every != 0 || cfg.Pulse != 0 || len(cfg.Script) != 0 {
 			return bad("every", "every, pulse and script apply only to driver sim")
+		}
+		if cfg.Initial {
+			return bad("initial", "applies only to driver sim (a gpio input's state at start is read from the pin)")
 		}
 	case DriverSim:
 		if cfg.Pin != "" {

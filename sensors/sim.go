@@ -44,8 +44,15 @@ func (s *simInput) setTriggerable(r bool) {
 	s.mu.Unlock()
 }
 
+// Prime implements Input: the simulated input starts in Config.Initial.
+func (s *simInput) Prime() (bool, error) {
+	return s.prime(func() (bool, error) { return s.cfg.Initial, nil })
+}
+
 // Run plays the schedule and Trigger calls until ctx ends; it never fails.
 func (s *simInput) Run(ctx context.Context, out chan<- Edge) error {
+	_, _ = s.Prime() // cannot fail
+	initial, at, _ := s.takePrimed()
 	start := s.clock.Uptime()
 	raw := make(chan rawEdge)
 	rctx, cancel := context.WithCancel(ctx)
@@ -56,7 +63,7 @@ func (s *simInput) Run(ctx context.Context, out chan<- Edge) error {
 		s.feed(rctx, start, raw)
 	}()
 	s.setTriggerable(true)
-	err := s.core.loop(rctx, out, raw, nil, false)
+	err := s.core.loop(rctx, out, raw, nil, initial, at)
 	s.setTriggerable(false)
 	cancel()
 	wg.Wait()

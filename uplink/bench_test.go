@@ -3,10 +3,15 @@ package uplink_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,12 +30,27 @@ const benchEvents = 100_000
 // BenchmarkDrain drains a 100,000-event backlog from the real outbox
 // (bbolt, acks fsynced) into a local Mosquitto at QoS 1 with the default
 // window (uplink.DefaultWindow);
-// compare events/s with BenchmarkBarePaho, the ceiling.
+// compare events/s with BenchmarkBarePaho, the ceiling, and with
+// BenchmarkDrainStation.
 func BenchmarkDrain(b *testing.B) {
 	br := mqtttest.Start(b, mqtttest.Options{})
+	drainInto(b, br.Addr())
+}
+
+// BenchmarkDrainStation is BenchmarkDrain into the real station binary
+// (built with go build, its embedded broker on loopback), which PUBACKs an
+// event only once its store committed it; `make bench` takes its ratio to
+// BenchmarkDrain (Mosquitto, nothing stored) within one run.
+func BenchmarkDrainStation(b *testing.B) {
+	drainInto(b, startStationBinary(b))
+}
+
+// drainInto measures the drain of benchEvents from a fresh outbox into the
+// broker at addr, b.N times, and reports events/s.
+func drainInto(b *testing.B, addr string) {
 	payload := newQueue()
 	payload.Add(1)
-	one, _ := payload.Peek(0, 1)
+	one, _ := payload.Peek(0, 1, 1<<20)
 	var total time.Duration
 	for b.Loop() {
 		b.StopTimer()
@@ -52,7 +72,8 @@ func BenchmarkDrain(b *testing.B) {
 				batch = batch[:0]
 			}
 		}
-		cfg := config(b, br.Addr())
+		cfg := config(b, addr)
+		cfg.ClientID = gw
 		cfg.Window = uplink.DefaultWindow
 		cfg.TelemetryInterval = time.Hour
 		s := uplink.New(cfg, device.OutboxQueue(ob), nil, nil, nil)
@@ -65,11 +86,47 @@ func BenchmarkDrain(b *testing.B) {
 			time.Sleep(time.Millisecond) // polling the measured condition
 		}
 		total += time.Since(start)
+		b.StopTimer()
 		cancel()
 		wg.Wait()
 		ob.Close()
+		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.N*benchEvents)/total.Seconds(), "events/s")
+}
+
+// startStationBinary builds ../cmd/station, runs it with its embedded
+// broker on a free loopback port and a data directory of the benchmark's,
+// and returns the broker's address; the station is stopped (SIGTERM) when
+// the benchmark ends.
+func startStationBinary(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "station")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/station")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build station: %v\n%s", err, out)
+	}
+	var stderr devtest.Buffer
+	cmd := exec.Command(bin, "run", "-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "data"))
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			b.Errorf("station did not stop within 30 s of SIGTERM")
+		}
+	})
+	return stderr.WaitMatch(b, 30*time.Second, regexp.MustCompile(`station: broker listening on (\S+)`))
 }
 
 // BenchmarkBarePaho is the ceiling: one paho client publishing the same
@@ -79,7 +136,7 @@ func BenchmarkBarePaho(b *testing.B) {
 	br := mqtttest.Start(b, mqtttest.Options{})
 	q := newQueue()
 	q.Add(benchEvents)
-	msgs, _ := q.Peek(0, benchEvents)
+	msgs, _ := q.Peek(0, benchEvents, 1<<30)
 	c := client(b, br.Addr(), "bare", true, nil)
 	var total time.Duration
 	for b.Loop() {

@@ -225,7 +225,7 @@ func (s *Session) runCommand(ctx context.Context, in inbound) {
 	if !ok {
 		r.Error = fmt.Sprintf("unknown command %q", in.name)
 	} else {
-		res, err := s.call(ctx, in.name, h, cmd.Args)
+		res, err := s.call(context.WithValue(ctx, requestIDKey{}, cmd.ID), in.name, h, cmd.Args)
 		switch {
 		case err != nil:
 			r.Error = err.Error()
@@ -238,6 +238,15 @@ func (s *Session) runCommand(ctx context.Context, in inbound) {
 		}
 	}
 	s.reply(ctx, cmd.ID, r)
+}
+
+type requestIDKey struct{}
+
+// RequestID is the id of the command a Handler runs for ("" outside one),
+// so that a handler can answer a repeated command (the same id) once.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }
 
 // call runs h, turning a panic into an error so one bad handler cannot stop

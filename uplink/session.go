@@ -15,8 +15,11 @@
 //     publish of a later one. Tokens outstanding when a connection dies are
 //     abandoned, never waited for.
 //   - The retained status topic always ends up telling the truth: a birth on
-//     every connection, the will when the TCP connection dies, and an explicit
-//     offline status on a clean stop.
+//     every connection (with the outbox's epoch), the will when the TCP
+//     connection dies, and an explicit offline status on a clean stop.
+//   - Bounded memory with large messages (snapshots): at most 256 messages
+//     or 1 MiB are read ahead of the window, and at most Window messages or
+//     4 MiB are in flight; a single larger message still goes, alone.
 //
 // Commands arrive on cmd/{name} as {"id":R, ...args} and are answered on
 // reply/{R}. A command whose id cannot be used as a topic level is answered on
@@ -56,8 +59,10 @@ type Message struct {
 // safe for use by one session goroutine while others append.
 type Queue interface {
 	// Peek returns up to max of the oldest messages with Seq > after, in
-	// ascending Seq order, without removing them.
-	Peek(after uint64, max int) ([]Message, error)
+	// ascending Seq order, without removing them. It stops early once the
+	// messages' payloads and attachments reach maxBytes, but always returns
+	// at least one message when there is one.
+	Peek(after uint64, max int, maxBytes int64) ([]Message, error)
 	// Ack removes delivered messages. Seqs may come in any order and may name
 	// messages already gone.
 	Ack(seqs ...uint64) error
@@ -81,7 +86,7 @@ type Config struct {
 	Broker   *url.URL // mqtt://host[:1883] or mqtts://host[:8883]
 	Prefix   string   // first topic level, wire.DefaultPrefix if empty
 	Gateway  string   // gateway id, must satisfy wire.ValidID
-	ClientID string   // MQTT client id, "{prefix}-{gateway}" if empty
+	ClientID string   // MQTT client id, the gateway id if empty (the station's broker requires it)
 	Username string
 	Password string      // never logged
 	TLS      *tls.Config // used for mqtts; nil means system roots
@@ -92,6 +97,7 @@ type Config struct {
 	ConnectTimeout    time.Duration // TCP + TLS + CONNACK
 	Window            int           // max QoS 1 events in flight
 	Version, Boot     string        // carried in the birth (and will) status
+	Epoch             string        // the outbox's epoch, carried in the birth
 	Started           time.Time
 	// Backoff bounds the reconnect delay: capped exponential with full
 	// jitter, reset after a connection that stayed up min(Max, 1 min).
@@ -148,7 +154,7 @@ func New(cfg Config, q Queue, r *Router, tele func() wire.Telemetry, log *slog.L
 		cfg.Prefix = wire.DefaultPrefix
 	}
 	if cfg.ClientID == "" {
-		cfg.ClientID = cfg.Prefix + "-" + cfg.Gateway
+		cfg.ClientID = cfg.Gateway
 	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = DefaultKeepAlive
@@ -381,7 +387,7 @@ func (s *Session) tlsScheme() bool {
 func (s *Session) statusPayload(online bool) []byte {
 	st := wire.Status{Online: online, Boot: s.cfg.Boot}
 	if online {
-		st.Version, st.Started = s.cfg.Version, s.cfg.Started
+		st.Version, st.Started, st.Epoch = s.cfg.Version, s.cfg.Started, s.cfg.Epoch
 	}
 	b, _ := json.Marshal(st) // cannot fail: plain struct
 	return b
@@ -536,6 +542,7 @@ func waitToken(ctx context.Context, tok mqtt.Token, lost chan error, limit time.
 // its snapshot when it has one (snap is nil otherwise).
 type flight struct {
 	seq  uint64
+	size int64
 	tok  mqtt.Token
 	snap mqtt.Token
 	at   time.Time
@@ -609,13 +616,14 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 		ahead    []Message // read, not yet published, in seq order
 		more     = true    // the queue may hold messages after last
 		awaiting int       // PUBACKed, handed to the acker, not yet committed
+		flying   int64     // bytes of the messages in inflight
 	)
 	for {
 		s.beat()
 		if len(ahead) == 0 && more && len(inflight)+awaiting < window {
 			// Read ahead of the window: one read transaction serves many
 			// publishes while a backlog drains.
-			msgs, err := s.q.Peek(last, readAhead)
+			msgs, err := s.q.Peek(last, readAhead, readAheadBytes)
 			if err != nil {
 				// The outbox is broken, not the connection; retry on the
 				// next notification or stall tick.
@@ -626,13 +634,29 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 				if len(msgs) > 0 {
 					last = msgs[len(msgs)-1].Seq
 				}
-				more = len(msgs) == readAhead
+				// A short read may also mean the byte bound was reached.
+				var n int64
+				for _, m := range msgs {
+					n += m.size()
+				}
+				more = len(msgs) == readAhead || n >= readAheadBytes
 			}
 		}
-		if n := min(window-len(inflight)-awaiting, len(ahead)); n > 0 {
+		// The window bounds the messages in flight, flightBytes their bytes
+		// (snapshots are large); one message always goes.
+		n := 0
+		for n < min(window-len(inflight)-awaiting, len(ahead)) {
+			size := ahead[n].size()
+			if len(inflight)+n > 0 && flying+size > flightBytes {
+				break
+			}
+			flying += size
+			n++
+		}
+		if n > 0 {
 			now := time.Now()
 			for _, m := range ahead[:n] {
-				f := flight{seq: m.Seq, tok: client.Publish(topic, 1, false, m.Payload), at: now}
+				f := flight{seq: m.Seq, size: m.size(), tok: client.Publish(topic, 1, false, m.Payload), at: now}
 				if m.Attachment != nil {
 					// After the event on the same connection, so the station
 					// sees the event first.
@@ -671,7 +695,10 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 			for _, f := range inflight {
 				if f.pending() != nil {
 					keep = append(keep, f)
-				} else if err := f.err(); err != nil {
+					continue
+				}
+				flying -= f.size
+				if err := f.err(); err != nil {
 					failed = firstErr(failed, fmt.Errorf("publish seq %d: %w", f.seq, err))
 				} else {
 					acks = append(acks, f.seq)
@@ -705,8 +732,20 @@ func (s *Session) session(ctx context.Context, client mqtt.Client, cn *conn) err
 	}
 }
 
-// readAhead is how many messages one Peek reads ahead of the window.
-const readAhead = 256
+// readAhead is how many messages one Peek reads ahead of the window, and
+// readAheadBytes how many bytes: 256 snapshots of a few hundred KiB each
+// would be far too much memory for a Pi Zero, 256 plain events are 80 KiB.
+const (
+	readAhead      = 256
+	readAheadBytes = 1 << 20
+)
+
+// flightBytes bounds the bytes of the messages in flight (paho holds them
+// until their PUBACK), beside the window's count.
+const flightBytes = 4 << 20
+
+// size is what m costs in memory while read ahead or in flight.
+func (m Message) size() int64 { return int64(len(m.Payload) + len(m.Attachment)) }
 
 // firstErr keeps the first error.
 func firstErr(first, next error) error {

@@ -54,15 +54,17 @@ func (q *memQueue) Add(n int) {
 	}
 }
 
-func (q *memQueue) Peek(after uint64, max int) ([]uplink.Message, error) {
+func (q *memQueue) Peek(after uint64, max int, maxBytes int64) ([]uplink.Message, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	live := q.msgs[q.head:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].Seq > after })
 	var out []uplink.Message
-	for ; i < len(live) && len(out) < max; i++ {
+	var n int64
+	for ; i < len(live) && len(out) < max && (len(out) == 0 || n < maxBytes); i++ {
 		if !q.acked[live[i].Seq] {
 			out = append(out, live[i])
+			n += int64(len(live[i].Payload) + len(live[i].Attachment))
 		}
 	}
 	return out, nil
@@ -174,7 +176,7 @@ func config(t testing.TB, addr string) uplink.Config {
 	}
 	cfg := uplink.Config{Broker: u, Gateway: gw, Password: "hunter2-secret", KeepAlive: 5 * time.Second,
 		TelemetryInterval: 200 * time.Millisecond, ConnectTimeout: 3 * time.Second,
-		Version: "test", Boot: "boot-1", Started: time.Now()}
+		Version: "test", Boot: "boot-1", Epoch: "00112233aabbccdd", Started: time.Now()}
 	cfg.Backoff.Min, cfg.Backoff.Max = 10*time.Millisecond, 100*time.Millisecond
 	return cfg
 }
@@ -297,8 +299,8 @@ func nextStatus(t *testing.T, ch <-chan wire.Status, online bool) {
 				t.Fatalf("status boot %q", st.Boot)
 			}
 			if st.Online == online {
-				if online && st.Version != "test" {
-					t.Errorf("birth without version: %+v", st)
+				if online && (st.Version != "test" || st.Epoch != "00112233aabbccdd") {
+					t.Errorf("birth without version or epoch: %+v", st)
 				}
 				return
 			}

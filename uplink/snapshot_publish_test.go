@@ -13,6 +13,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
@@ -24,17 +25,21 @@ type snapQueue struct {
 	mu     sync.Mutex
 	msgs   []uplink.Message
 	notify chan struct{}
+	peeked []int64 // bytes each Peek returned
 }
 
-func (q *snapQueue) Peek(after uint64, max int) ([]uplink.Message, error) {
+func (q *snapQueue) Peek(after uint64, max int, maxBytes int64) ([]uplink.Message, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var out []uplink.Message
+	var n int64
 	for _, m := range q.msgs {
-		if m.Seq > after && len(out) < max {
+		if m.Seq > after && len(out) < max && (len(out) == 0 || n < maxBytes) {
 			out = append(out, m)
+			n += int64(len(m.Payload) + len(m.Attachment))
 		}
 	}
+	q.peeked = append(q.peeked, n)
 	return out, nil
 }
 
@@ -145,5 +150,43 @@ func TestSnapshotPublishedAfterItsEvent(t *testing.T) {
 	want := "event/1 event/2 snapshot/2 event/3 snapshot/3"
 	if strings.Join(order, " ") != want {
 		t.Fatalf("order %v, want %s", order, want)
+	}
+}
+
+// TestReadAheadBoundedInBytes: a backlog of large snapshots is read ahead a
+// bounded number of bytes at a time, not 256 snapshots at once, and still
+// drains completely.
+func TestReadAheadBoundedInBytes(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	const snap = 300 << 10
+	q := &snapQueue{notify: make(chan struct{}, 1)}
+	for seq := uint64(1); seq <= 30; seq++ {
+		ev, _ := json.Marshal(wire.Event{Seq: seq, Kind: wire.KindMotion})
+		q.msgs = append(q.msgs, uplink.Message{Seq: seq, Payload: ev, Attachment: bytes.Repeat([]byte{byte(seq)}, snap)})
+	}
+	u, _ := url.Parse("mqtt://" + b.Addr())
+	cfg := uplink.Config{Broker: u, Gateway: "snap-gw", KeepAlive: 5 * time.Second,
+		TelemetryInterval: time.Hour, ConnectTimeout: 3 * time.Second, Version: "test", Boot: "boot-1", Started: time.Now()}
+	cfg.Backoff.Min, cfg.Backoff.Max = 10*time.Millisecond, 100*time.Millisecond
+	s := uplink.New(cfg, q, nil, nil, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	devtest.WaitFor(t, 60*time.Second, "the snapshot backlog drained", func() bool { return q.len() == 0 })
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var most int64
+	for _, n := range q.peeked {
+		most = max(most, n)
+	}
+	// One message past the bound at most: the bound is checked before each.
+	if most > 1<<20+snap+1024 || len(q.peeked) < 4 {
+		t.Fatalf("largest read-ahead %d bytes over %d peeks, want at most 1 MiB and one snapshot", most, len(q.peeked))
 	}
 }

@@ -140,6 +140,11 @@ func TestMosquittoConfDocumented(t *testing.T) {
 	if out, err := exec.Command("mosquitto_passwd", "-c", "-b", passwd, "station", "station-pw").CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_passwd: %v: %s", err, out)
 	}
+	for _, u := range []string{accGwA, accGwB} {
+		if out, err := exec.Command("mosquitto_passwd", "-b", passwd, u, "pw-"+u).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd: %v: %s", err, out)
+		}
+	}
 	aclFile := filepath.Join(dir, "antt.acl")
 	if err := os.WriteFile(aclFile, accDocs(t, "acl"), 0o600); err != nil {
 		t.Fatal(err)
@@ -229,9 +234,85 @@ func TestMosquittoConfDocumented(t *testing.T) {
 		c.Disconnect(0)
 		t.Error("the documented configuration accepts a wrong password")
 	}
+
+	// Gateway B claiming A's client id does not take A's connection over
+	// (use_username_as_clientid): A still gets its PUBACK.
+	a, err := mqtttest.DialTLS(addr, pki.ClientTLS(t, accGwA), accGwA, "pw-"+accGwA, accGwA)
+	if err != nil {
+		t.Fatalf("gateway A: %v", err)
+	}
+	defer a.Disconnect(0)
+	b, err := mqtttest.DialTLS(addr, pki.ClientTLS(t, accGwB), accGwB, "pw-"+accGwB, accGwA)
+	if err != nil {
+		t.Fatalf("gateway B with A's client id: %v", err)
+	}
+	defer b.Disconnect(0)
+	mqtttest.WaitToken(t, a.Publish("antt/"+accGwA+"/telemetry", 1, false, "{}"), "A publishes after B claimed its client id")
 	select {
 	case <-exited:
 		t.Fatalf("mosquitto exited:\n%s", out.String())
 	default:
+	}
+}
+
+// TestAccessMosquittoStationRole loads docs/mosquitto/acl into a real
+// Mosquitto and checks the station's own rights: it reads every gateway's
+// topics and commands any gateway, but cannot publish anything else: not
+// a gateway's event or status, and not under antt/station/ either (which
+// the gateway patterns alone would allow it, its user name read as a
+// gateway id). Each forbidden publish is followed by a command the station
+// itself receives (it reads antt/#), so its absence is proven.
+//
+// Checked with the deny line removed from the file: the station's forged
+// antt/station/event then reaches the subscriber and this test fails.
+func TestAccessMosquittoStationRole(t *testing.T) {
+	pw := map[string]string{"station": "station-pw", accGwA: "pw-a"}
+	broker := mqtttest.Start(t, mqtttest.Options{Users: pw, ACL: string(accDocs(t, "acl"))})
+	dial := func(user, id string) paho.Client {
+		t.Helper()
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker.Addr()).SetClientID(id).
+			SetUsername(user).SetPassword(pw[user]).SetAutoReconnect(false).SetOrderMatters(true))
+		mqtttest.WaitToken(t, c.Connect(), "connect as "+user)
+		t.Cleanup(func() { c.Disconnect(0) })
+		return c
+	}
+	st := dial("station", "station-role-test")
+	seen := &mqtttest.Inbox{}
+	mqtttest.WaitToken(t, st.Subscribe("antt/#", 1, seen.Handle), "station subscribes antt/#")
+	gw := dial(accGwA, accGwA)
+	cmds := &mqtttest.Inbox{}
+	mqtttest.WaitToken(t, gw.Subscribe("antt/"+accGwA+"/cmd/#", 1, cmds.Handle), "gateway subscribes to its commands")
+
+	// The station reads a gateway's event.
+	mqtttest.WaitToken(t, gw.Publish("antt/"+accGwA+"/event", 1, false, `{"seq":1}`), "gateway event")
+	seen.WaitFor(t, "the gateway's event at the station", func(tp string, _ []byte) bool { return tp == "antt/"+accGwA+"/event" })
+
+	for i, topic := range []string{
+		"antt/" + accGwA + "/event", "antt/" + accGwA + "/status", "antt/" + accGwA + "/telemetry",
+		"antt/" + accGwB + "/event", "antt/x/event", "antt/station/event", "antt/station/status",
+	} {
+		// From a connection of its own: Mosquitto may close it.
+		marker := fmt.Sprintf("forged-by-station-%d", i)
+		forger := dial("station", fmt.Sprintf("station-forger-%d", i))
+		if tok := forger.Publish(topic, 1, i%2 == 1, marker); !tok.WaitTimeout(10 * time.Second) {
+			t.Fatalf("publish to %s: neither acknowledged nor refused within 10 s", topic)
+		}
+		forger.Disconnect(0)
+		mark := fmt.Sprintf("station-sentinel-%d", i)
+		mqtttest.WaitToken(t, st.Publish("antt/"+accGwA+"/cmd/ping", 1, false, `{"id":"`+mark+`"}`), "command")
+		seen.WaitFor(t, "sentinel "+mark, func(_ string, p []byte) bool { return strings.Contains(string(p), mark) })
+		cmds.WaitFor(t, "command "+mark+" at the gateway", func(_ string, p []byte) bool { return strings.Contains(string(p), mark) })
+		if m, ok := seen.Find(func(_ string, p []byte) bool { return string(p) == marker }); ok {
+			t.Errorf("the station published on %s: received %s %s", topic, m.Topic, m.Payload)
+		}
+	}
+	// Retained forgeries would greet the next subscriber: none is kept.
+	later := &mqtttest.Inbox{}
+	st2 := dial("station", "station-role-test-2")
+	mqtttest.WaitToken(t, st2.Subscribe("antt/#", 1, later.Handle), "second station subscribes")
+	mqtttest.WaitToken(t, st.Publish("antt/"+accGwA+"/cmd/ping", 1, false, `{"id":"last"}`), "last command")
+	later.WaitFor(t, "the last command", func(_ string, p []byte) bool { return strings.Contains(string(p), `"last"`) })
+	if m, ok := later.Find(func(_ string, p []byte) bool { return strings.HasPrefix(string(p), "forged-by-station") }); ok {
+		t.Errorf("a retained forgery: %s %s", m.Topic, m.Payload)
 	}
 }

@@ -26,6 +26,7 @@ func TestOutboxCommandsFromFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	epoch := ob.Epoch()
 	ob.Close()
 
 	var out, errb bytes.Buffer
@@ -47,8 +48,8 @@ func TestOutboxCommandsFromFile(t *testing.T) {
 		t.Fatalf("stats: exit %d: %s", code, errb.String())
 	}
 	var st wire.OutboxStats
-	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Depth != 3 || st.NextSeq != 4 {
-		t.Fatalf("stats %q: %+v %v", out.String(), st, err)
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Depth != 3 || st.NextSeq != 4 || st.Epoch != epoch || !wire.ValidEpoch(epoch) {
+		t.Fatalf("stats %q: %+v %v (epoch %q)", out.String(), st, err, epoch)
 	}
 
 	errb.Reset()
@@ -84,7 +85,7 @@ func TestOutboxCommandsThroughAPI(t *testing.T) {
 		t.Fatalf("stats: exit %d: %s", code, errb.String())
 	}
 	var st wire.OutboxStats
-	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Depth < 2 {
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Depth < 2 || !wire.ValidEpoch(st.Epoch) || st.Bound <= 0 || st.Bound > st.MaxBytes {
 		t.Fatalf("stats %q: %+v %v", out.String(), st, err)
 	}
 	gw.stop(t)

@@ -27,7 +27,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
-	"github.com/antt-gateway/antt/cmd/station/internal/eventlog"
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/device"
 	"github.com/antt-gateway/antt/device/config"
 	"github.com/antt-gateway/antt/device/devtest"
@@ -196,8 +196,8 @@ func isEventWithSeq(topic string, seq uint64) func(string, []byte) bool {
 // TestEmbeddedBrokerGatewayIsolation runs `station` with a password file,
 // the default access rules and mutual TLS, and a real gateway connecting
 // with its credentials. It checks that wrong credentials and a missing
-// client certificate are refused, that the gateway's events reach a
-// station-role subscriber, that a client logged in as gateway A cannot
+// client certificate are refused, that the gateway's events reach the
+// station's store (and not a station-role subscriber), that a client logged in as gateway A cannot
 // publish under B's topics nor to any cmd/ topic (proven by sentinels
 // published after the forbidden messages), cannot read B's commands, and
 // that the station's ping reaches A's gateway and is answered.
@@ -250,16 +250,26 @@ func TestEmbeddedBrokerGatewayIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inbox.WaitFor(t, "gateway A's walk test at the station", isEventWithSeq("antt/"+e2eGwA+"/event", seq))
+	// The embedded broker stores events before it acknowledges them and
+	// does not hand them to subscribers: the console prints them from the
+	// store.
+	devtest.WaitFor(t, 15*time.Second, "the station's console to print the walk test", func() bool { return st.maxSeq.Load() >= seq })
 	devtest.WaitFor(t, 10*time.Second, "gateway A connected", func() bool { return gw.Status().Uplink.Connected })
-	devtest.WaitFor(t, 10*time.Second, "the station's console to print the walk test", func() bool { return st.maxSeq.Load() >= seq })
 
 	mqtttest.CheckIsolation(t, mqtttest.IsolationEnv{
 		A: e2eGwA, B: e2eGwB, Inbox: inbox, Station: stc, Strict: true,
-		DialA: func(id string) (paho.Client, error) {
-			return mqtttest.DialTLS(st.addr, pki.ClientTLS(t, e2eGwA), e2eGwA, pw[e2eGwA], id)
+		// A gateway's client id must be its gateway id here: every login as
+		// A uses it, one at a time, once the real gateway has stopped.
+		DialA: func(string) (paho.Client, error) {
+			return mqtttest.DialTLS(st.addr, pki.ClientTLS(t, e2eGwA), e2eGwA, pw[e2eGwA], e2eGwA)
 		},
+		StopA: gw.stop,
 	})
+	// The isolation check's sentinels (telemetry, fanned out) came after
+	// the walk test: had the broker handed the event on, it was here.
+	if m, ok := inbox.Find(isEventWithSeq("antt/"+e2eGwA+"/event", seq)); ok {
+		t.Errorf("a stored event was also fanned out to subscribers: %s %s", m.Topic, m.Payload)
+	}
 }
 
 // TestOverflowEndToEnd: a gateway whose station is not up yet captures ten
@@ -358,11 +368,16 @@ func TestOverflowEndToEnd(t *testing.T) {
 	gw.stop()
 	st.stop(t)
 
-	l, err := eventlog.Open(filepath.Join(dir, "station", "events.db"))
+	l, err := store.Open(filepath.Join(dir, "station", "events.db"), store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	eps, err := l.Epochs(e2eGwA)
+	if err != nil || len(eps) != 1 {
+		t.Fatalf("epochs of %s: %+v %v; want one", e2eGwA, eps, err)
+	}
+	epoch := eps[0].Epoch
 	c, err := l.Counters(e2eGwA)
 	if err != nil {
 		t.Fatal(err)
@@ -373,7 +388,7 @@ func TestOverflowEndToEnd(t *testing.T) {
 	cover := make([]int, last+1)
 	var ranges [][2]uint64
 	for s := uint64(1); s <= last; s++ {
-		raw, ok, err := l.Event(e2eGwA, s)
+		raw, ok, err := l.Event(e2eGwA, epoch, s)
 		if err != nil {
 			t.Fatal(err)
 		}

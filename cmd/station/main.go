@@ -1,15 +1,36 @@
 // Command station is the commune police station's console for ANTT
 // gateways: an MQTT broker the gateways connect to (embedded by default),
-// and a subscriber that keeps every gateway's events in a durable log,
-// drops duplicates, reports gaps and prints each event as it arrives.
+// a durable store (DATA/events.db) that keeps every gateway's events and
+// snapshots, drops duplicates and reports gaps, and a console that prints
+// each event as the store records it.
 //
 // Usage:
 //
-//	station [run] [flags]              run the console (see -h)
+//	station [run] [flags]              run the station (see -h)
+//	station dump -data DIR [-snapshot GATEWAY/EPOCH/SEQ] [-wait D]
+//	                                   print the store of a stopped station as
+//	                                   JSON lines, or write one snapshot's JPEG
 //	station passwd -file F [-iter N] USER
 //	                                   add or replace USER in password file F;
 //	                                   the password is read from stdin
 //	station version
+//
+// The store is the acknowledgement point: with the embedded broker a
+// gateway's event or snapshot is committed to the store before the broker
+// sends its PUBACK; with an external broker (-broker) the station's
+// persistent QoS 1 session acknowledges each one after its commit.
+// Snapshots are kept within -snapshot-max-bytes and -snapshot-max-age.
+// The environment variable ANTT_STATION_COMMIT_DELAY (a duration) delays
+// every commit: tests use it to make the store slow.
+//
+// "station dump" writes, in arrival order, one object a line:
+// {"type":"event","gateway","epoch","seq","arrival","event":{...},
+// "snapshot":{"bytes","sha256"}} (snapshot only when stored) and
+// {"type":"notice","arrival","gateway","kind":"storage_replaced" or
+// "epoch_started","old_epoch","old_last_seq","new_epoch","time"}, then a
+// {"type":"gap",...} line for each gap and one {"type":"counters",...}.
+// It opens the store read-only and fails, after -wait, while the station
+// holds it.
 //
 // Files of the embedded broker:
 //
@@ -30,10 +51,13 @@
 // (clients of a removed user or a changed password are disconnected). A
 // file with an error changes nothing.
 //
-// Once the embedded broker accepts connections the station prints
-// "station: broker listening on ADDR" on stderr, "station: subscribed"
-// each time its subscriptions are in place, and "station: users reloaded"
-// after a SIGHUP.
+// On stderr the station prints "station: store open DIR" once the store
+// is open, then (embedded broker) "station: broker listening on ADDR" once
+// the broker, which stores before it acknowledges, accepts connections,
+// "station: subscribed" each time its subscriptions are in place,
+// "station: users reloaded" after a SIGHUP, and at shutdown one line
+// "station: broker stats ..." of the broker's counters (messages dropped,
+// inflight_dropped, stored, ...).
 package main
 
 import (
@@ -51,10 +75,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
 	"github.com/antt-gateway/antt/cmd/station/internal/console"
-	"github.com/antt-gateway/antt/cmd/station/internal/eventlog"
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -79,10 +104,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runStation(ctx, args, stdout, stderr)
 	case "passwd":
 		err = runPasswd(args, stdin, stderr)
+	case "dump":
+		err = runDump(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "station", versionString(), "protocol", wire.ProtocolVersion)
 	default:
-		err = fmt.Errorf("unknown command %q (want run, passwd or version)", cmd)
+		err = fmt.Errorf("unknown command %q (want run, dump, passwd or version)", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -124,9 +151,19 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		key       = fs.String("key", "", "external broker: client key (PEM)")
 		clientID  = fs.String("client-id", console.DefaultClientID, "the station's MQTT client id (its persistent session)")
 		prefix    = fs.String("prefix", wire.DefaultPrefix, "topic prefix")
-		dataDir   = fs.String("data", "./station-data", "data directory (event log)")
+		dataDir   = fs.String("data", "./station-data", "data directory (the store, events.db)")
 		logFormat = fs.String("log-format", "text", "log format: text or json")
+		snapAge   = fs.Duration("snapshot-max-age", store.DefaultSnapshotMaxAge, "delete snapshots older than this")
+		snapBytes = byteSize(store.DefaultSnapshotMaxBytes)
+
+		maxClients     = fs.Int("max-clients", broker.DefaultMaxClients, "embedded broker: clients logged in over the network at once (the station's own client not counted)")
+		connectTimeout = fs.Duration("connect-timeout", broker.DefaultConnectTimeout, "embedded broker: time from accepting a connection to its CONNACK (TLS and password check included)")
+		maxPacket      = fs.Int("max-packet-size", broker.DefaultMaxPacketSize, "embedded broker: largest MQTT packet a client may send, in bytes (a snapshot must fit)")
+		maxFailures    = fs.Int("max-login-failures", broker.DefaultMaxLoginFailures, "embedded broker: failed logins from one address before it is put on cooldown")
+		loginCooldown  = fs.Duration("login-cooldown", broker.DefaultLoginCooldown, "embedded broker: cooldown of an address after failed logins (only recently verified logins pass)")
+		maxChecks      = fs.Int("max-password-checks", 0, "embedded broker: password checks running at once (0: half the CPUs)")
 	)
+	fs.Var(&snapBytes, "snapshot-max-bytes", "keep at most this many bytes of snapshots, oldest deleted first (e.g. 16GiB)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -147,16 +184,33 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	evlog, err := eventlog.Open(filepath.Join(*dataDir, "events.db"))
+	sopts := store.Options{SnapshotMaxBytes: int64(snapBytes), SnapshotMaxAge: *snapAge,
+		Logger: logger.With("component", "store")}
+	// Tests make the store slow with this; it is read once, here.
+	if v := os.Getenv(commitDelayEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%s=%q: want a duration like 20ms", commitDelayEnv, v)
+		}
+		sopts.CommitDelay = d
+		logger.Warn("store commits delayed (test setting)", "env", commitDelayEnv, "delay", d)
+	}
+	st, err := store.Open(filepath.Join(*dataDir, storeFile), sopts)
 	if err != nil {
 		return err
 	}
-	defer evlog.Close()
+	defer st.Close()
+	from, err := st.LastArrival()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "station: store open", *dataDir)
 
 	ccfg := console.Config{
 		Prefix:   *prefix,
 		ClientID: *clientID,
-		Log:      evlog,
+		Store:    st,
+		From:     from,
 		Out:      stdout,
 		Logger:   logger.With("component", "console"),
 		Ready:    func() { fmt.Fprintln(stderr, "station: subscribed") },
@@ -164,7 +218,7 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	var emb *broker.Broker
 	if *extBroker != "" {
-		ccfg.Broker, ccfg.Username = *extBroker, *username
+		ccfg.Broker, ccfg.Username, ccfg.Ingest = *extBroker, *username, true
 		if *pwFile != "" {
 			pw, err := os.ReadFile(*pwFile)
 			if err != nil {
@@ -182,6 +236,11 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			Listen: *listen, Prefix: *prefix,
 			CertFile: *tlsCert, KeyFile: *tlsKey, ClientCAFile: *clientCA, RequireCNMatch: *requireCN,
 			PasswdFile: *passwd, AccessFile: *access, Insecure: *insecure,
+			Limits: broker.Limits{
+				ConnectTimeout: *connectTimeout, MaxPacketSize: *maxPacket, MaxClients: *maxClients,
+				MaxLoginFailures: *maxFailures, LoginCooldown: *loginCooldown, MaxChecks: *maxChecks,
+			},
+			Ingest: broker.StoreIngester(st),
 			Logger: logger.With("component", "broker"),
 		})
 		if err != nil {
@@ -191,7 +250,10 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		defer emb.Wait()
+		defer func() {
+			emb.Wait()
+			fmt.Fprintln(stderr, "station: broker stats", brokerStats(emb))
+		}()
 		if emb.Open() {
 			fmt.Fprintln(stderr, "station: WARNING: the broker is open: no password file, anyone who can reach", addr, "may publish and subscribe")
 		}

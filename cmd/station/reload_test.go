@@ -65,7 +65,7 @@ func TestReloadOnHangup(t *testing.T) {
 	defer gw.Disconnect(0)
 
 	b := start("-broker", "mqtt://"+addr, "-username", "ops", "-password-file", filepath.Join(dir, "ops.pw"),
-		"-client-id", "ops-console", "-data", filepath.Join(dir, "b"))
+		"-client-id", "ops", "-data", filepath.Join(dir, "b")) // with the gateway role, its id must be its gateway id
 	b.WaitContains(t, waitLimit, "broker refused antt/+/event")
 
 	hangup := func() {

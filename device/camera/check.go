@@ -18,34 +18,41 @@ import (
 // A hub checks an idle camera this way, so a camera nobody watches is
 // still reported offline.
 func Check(ctx context.Context, rawURL string, opts Options) error {
+	_, err := check(ctx, rawURL, opts)
+	return err
+}
+
+// check is Check that also tells whether the camera took the password as
+// Basic over plain rtsp:// (even when the check then failed).
+func check(ctx context.Context, rawURL string, opts Options) (basicInClear bool, err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return fmt.Errorf("camera: parse url %s: %w", rtsp.Redact(rawURL), errors.Unwrap(err))
+		return false, fmt.Errorf("camera: parse url %s: %w", rtsp.Redact(rawURL), errors.Unwrap(err))
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "rtsp", "rtsps":
 		c, err := rtsp.Dial(ctx, rawURL, rtspConfig(opts))
 		if err != nil {
-			return err
+			return false, err
 		}
 		defer c.Close()
 		if err := c.Options(ctx); err != nil {
-			return err
+			return c.BasicInClear(), err
 		}
 		d, err := c.Describe(ctx)
 		if err != nil {
-			return err
+			return c.BasicInClear(), err
 		}
 		var offered []string
 		for _, m := range d.Medias {
 			switch {
 			case m.Type == "video" && (m.Codec == "H264" || m.Codec == "H265"),
 				m.Type == "audio" && (m.Codec == "PCMA" || m.Codec == "PCMU") && !opts.NoAudio:
-				return nil
+				return c.BasicInClear(), nil
 			}
 			offered = append(offered, m.Type+"/"+m.Codec)
 		}
-		return fmt.Errorf("%w at %s (offered: %s)", ErrNoMedia, c.URL(), strings.Join(offered, ", "))
+		return c.BasicInClear(), fmt.Errorf("%w at %s (offered: %s)", ErrNoMedia, c.URL(), strings.Join(offered, ", "))
 	case "file":
 		p := u.Path
 		if u.Opaque != "" {
@@ -53,15 +60,15 @@ func Check(ctx context.Context, rawURL string, opts Options) error {
 		}
 		f, err := os.Open(p)
 		if err != nil {
-			return fmt.Errorf("camera: %w", err)
+			return false, fmt.Errorf("camera: %w", err)
 		}
 		defer f.Close()
 		if _, err := f.Read(make([]byte, 4)); err != nil {
-			return fmt.Errorf("camera: read %s: %w", p, err)
+			return false, fmt.Errorf("camera: read %s: %w", p, err)
 		}
-		return nil
+		return false, nil
 	default:
-		return fmt.Errorf("camera: url %s: scheme %q not supported (rtsp, rtsps or file)", rtsp.Redact(rawURL), u.Scheme)
+		return false, fmt.Errorf("camera: url %s: scheme %q not supported (rtsp, rtsps or file)", rtsp.Redact(rawURL), u.Scheme)
 	}
 }
 

@@ -55,12 +55,18 @@ func h265Camera(t *testing.T) string {
 			}
 			fmt.Fprintf(c, "RTSP/1.0 200 OK\r\nCSeq: %s\r\n%sContent-Length: %d\r\n\r\n%s", h.Get("CSeq"), extra, len(body), body)
 			if method == "PLAY" {
-				// An H.265 IDR_W_RADL single NAL packet, then a PCMU packet.
+				// An H.265 packet with no payload (dropped), an
+				// IDR_W_RADL single NAL packet, then a PCMU packet.
+				empty := []byte{0x80, 0x62, 0, 1, 0, 0, 0, 9, 0, 0, 0, 1}
 				vid := []byte{0x80, 0xe2, 0, 1, 0, 0, 0, 9, 0, 0, 0, 1, 19 << 1, 1, 0xaf, 0x11}
 				aud := []byte{0x80, 0x00, 0, 1, 0, 0, 0, 9, 0, 0, 0, 2, 0xff, 0xfe, 0xfd}
 				for i := 0; i < 3; i++ {
-					for ch, p := range [][]byte{vid, aud} {
-						fmt.Fprintf(c, "$%c%c%c%s", byte(2*ch), byte(len(p)>>8), byte(len(p)), p)
+					for _, p := range [][]byte{empty, vid, aud} {
+						ch := 0
+						if p[1]&0x7f == 0 {
+							ch = 2
+						}
+						fmt.Fprintf(c, "$%c%c%c%s", byte(ch), byte(len(p)>>8), byte(len(p)), p)
 					}
 				}
 			}
@@ -105,5 +111,8 @@ func TestH265PassThrough(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v (video %d, audio %d)", err, video, audio)
+	}
+	if st := src.Stats(); st.Malformed < 1 || st.Frames != 6 {
+		t.Errorf("stats %+v: want the empty H.265 packets counted malformed and only the 6 real frames", st)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -24,6 +25,16 @@ const (
 	// DefaultGOPCacheBytes bounds the cached GOP: 8 MiB holds 30 s of a
 	// 2 Mbit/s stream, far more than any sane key frame interval.
 	DefaultGOPCacheBytes = 8 << 20
+	// DefaultGOPCacheFrames bounds the cached GOP in frames, whatever their
+	// size: H.265 is cached per RTP packet, so a 4 Mbit/s GOP of 4 s is
+	// about 1,500 frames; H.264 at 25 frames/s with audio, a 10 s GOP is
+	// 750. It also bounds each consumer's channel (see Subscribe).
+	DefaultGOPCacheFrames = 2048
+	// GOPFrameOverhead is what each cached frame is charged in the byte
+	// bound beyond its payload (the HubFrame, its slice headers and the
+	// allocations' rounding), so tiny frames cannot hold far more memory
+	// than GOPCacheBytes says.
+	GOPFrameOverhead = 256
 	// DefaultQueueFrames bounds each consumer's queue (video and audio
 	// frames): about two seconds at 25 frames/s plus 50 audio packets/s.
 	DefaultQueueFrames = 128
@@ -40,6 +51,12 @@ const (
 	// enough to cost a camera nothing.
 	DefaultCheckEvery = 10 * time.Second
 )
+
+// WarnRTSPBasic is the key of the warning a hub shows while the camera
+// takes its password as Basic authentication over plain rtsp://.
+const WarnRTSPBasic = "rtsp_basic"
+
+const rtspBasicWarning = "the camera asked for Basic authentication over plain rtsp://: its password crosses the network in clear; set the camera to Digest authentication, or use rtsps://"
 
 // Health events a Hub reports through HubOptions.OnEvent. The strings are
 // the wire event kinds.
@@ -84,8 +101,11 @@ type HubOptions struct {
 	OfflineAfter time.Duration
 	// Linger keeps the session open this long after the last consumer left.
 	Linger time.Duration
-	// GOPCacheBytes caps the cached GOP.
+	// GOPCacheBytes caps the cached GOP: payload plus GOPFrameOverhead per
+	// frame.
 	GOPCacheBytes int
+	// GOPCacheFrames caps the cached GOP in frames.
+	GOPCacheFrames int
 	// QueueFrames is each consumer's queue length beyond the cached GOP.
 	QueueFrames int
 	// MinBackoff and MaxBackoff bound the delay between reconnects.
@@ -115,6 +135,9 @@ func (o *HubOptions) fill() {
 	}
 	if o.GOPCacheBytes <= 0 {
 		o.GOPCacheBytes = DefaultGOPCacheBytes
+	}
+	if o.GOPCacheFrames <= 0 {
+		o.GOPCacheFrames = DefaultGOPCacheFrames
 	}
 	if o.QueueFrames <= 0 {
 		o.QueueFrames = DefaultQueueFrames
@@ -174,7 +197,9 @@ var ErrHubClosed = errors.New("camera: hub stopped")
 //     Consumers stay attached across reconnects; the new session starts on
 //     a key frame with a new Epoch.
 //   - The current GOP (from the last key frame) is kept, up to
-//     GOPCacheBytes, so a new consumer starts on a key frame at once.
+//     GOPCacheBytes (each frame charged GOPFrameOverhead) and
+//     GOPCacheFrames, so a new consumer starts on a key frame at once.
+//     Empty frames (an H.265 packet with no payload) are dropped.
 //   - A consumer that does not keep up loses frames up to the next key frame
 //     (counted); it never blocks the camera or the other consumers.
 //   - Health: camera_offline once the camera has failed for OfflineAfter,
@@ -187,7 +212,8 @@ type Hub struct {
 	mu        sync.Mutex
 	consumers []*Consumer
 	gop       []*HubFrame
-	gopBytes  int
+	gopBytes  int  // payload bytes of gop
+	gopCharge int  // gopBytes plus GOPFrameOverhead per frame: what the bound counts
 	gopOK     bool // gop starts at a key frame of the current session
 	hasVideo  bool
 	epoch     uint64
@@ -199,20 +225,63 @@ type Hub struct {
 	lastErr   string
 	checkedAt time.Time
 	closed    bool
+	warnings  map[string]string // key → text, see NoteWarning
 
-	attempts, sessions, stalls, frames, gopOverflows, checks atomic.Uint64
+	attempts, sessions, stalls, frames, gopOverflows, checks, empty atomic.Uint64
 }
 
 // NewHub makes a hub; nothing is opened until Run (and, without Preload,
 // until the first Subscribe).
 func NewHub(opts HubOptions) *Hub {
+	builtinCheck := opts.Check == nil && opts.Open == nil
 	opts.fill()
-	return &Hub{
+	h := &Hub{
 		opts:  opts,
 		log:   opts.Logger.With("camera", opts.Name),
 		wake:  make(chan struct{}, 1),
 		state: StateIdle,
 		since: time.Now(),
+	}
+	if builtinCheck {
+		// The built-in check also learns how the camera authenticates.
+		url, so := opts.URL, opts.Source
+		h.opts.Check = func(ctx context.Context) error {
+			basic, err := check(ctx, url, so)
+			h.noteRTSPAuth(basic, err == nil)
+			return err
+		}
+	}
+	return h
+}
+
+// NoteWarning sets (or, with text "", clears) a warning shown in the
+// camera's status under key, such as WarnRTSPBasic, which the hub sets
+// itself. Safe to call at any time.
+func (h *Hub) NoteWarning(key, text string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if text == "" {
+		delete(h.warnings, key)
+		return
+	}
+	if h.warnings[key] != text {
+		h.log.Warn("camera warning", "warning", text)
+	}
+	if h.warnings == nil {
+		h.warnings = make(map[string]string)
+	}
+	h.warnings[key] = text
+}
+
+// noteRTSPAuth records what the camera's RTSP authentication showed: Basic
+// over plain rtsp:// sets the warning; a successful exchange without it
+// clears it (the camera was set to Digest since).
+func (h *Hub) noteRTSPAuth(basicInClear, ok bool) {
+	switch {
+	case basicInClear:
+		h.NoteWarning(WarnRTSPBasic, rtspBasicWarning)
+	case ok:
+		h.NoteWarning(WarnRTSPBasic, "")
 	}
 }
 
@@ -234,6 +303,8 @@ type Consumer struct {
 // Subscribe attaches a consumer. Its channel first holds the cached GOP
 // (from a key frame), then live frames; without a cached GOP it starts at
 // the next key frame. The channel is closed by Close or when the hub stops.
+// Its capacity is the cached GOP's frames plus QueueFrames, so never more
+// than ConsumerCap.
 func (h *Hub) Subscribe() (*Consumer, error) {
 	h.mu.Lock()
 	if h.closed {
@@ -254,6 +325,10 @@ func (h *Hub) Subscribe() (*Consumer, error) {
 	h.poke()
 	return c, nil
 }
+
+// ConsumerCap is the most frames a consumer's channel can hold:
+// GOPCacheFrames plus QueueFrames.
+func (h *Hub) ConsumerCap() int { return h.opts.GOPCacheFrames + h.opts.QueueFrames }
 
 // Frames is the consumer's queue.
 func (c *Consumer) Frames() <-chan *HubFrame { return c.ch }
@@ -316,6 +391,9 @@ type HubStatus struct {
 	// Video describes the video track once known: "H264 1920x1080 25fps".
 	Video string `json:"video,omitempty"`
 	Note  string `json:"note,omitempty"`
+	// Warnings are security problems seen with this camera, such as its
+	// password sent in clear (Basic authentication without TLS).
+	Warnings []string `json:"warnings,omitempty"`
 	// CheckedAt is when a check of the idle camera last passed; Checks
 	// counts the checks made.
 	CheckedAt time.Time `json:"checked_at,omitzero"`
@@ -329,6 +407,8 @@ type HubStatus struct {
 	GOPFrames    int    `json:"gop_frames"`
 	GOPBytes     int    `json:"gop_bytes"`
 	GOPOverflows uint64 `json:"gop_overflows"`
+	// EmptyFrames counts frames dropped for carrying no payload.
+	EmptyFrames uint64 `json:"empty_frames,omitempty"`
 	// The current (or last) session's receive counters (see Stats).
 	Packets       uint64 `json:"packets"`
 	Lost          uint64 `json:"lost"`
@@ -346,6 +426,9 @@ func (h *Hub) Status() HubStatus {
 	if h.src != nil {
 		src = h.src.Stats()
 	}
+	for _, k := range slices.Sorted(maps.Keys(h.warnings)) {
+		st.Warnings = append(st.Warnings, h.warnings[k])
+	}
 	st.Packets, st.Lost, st.Malformed, st.DroppedFrames = src.Packets, src.Lost, src.Malformed, src.DroppedFrames
 	for _, t := range h.tracks {
 		if t.Kind == Video {
@@ -357,6 +440,7 @@ func (h *Hub) Status() HubStatus {
 	h.mu.Unlock()
 	st.Attempts, st.Sessions, st.Stalls = h.attempts.Load(), h.sessions.Load(), h.stalls.Load()
 	st.Frames, st.GOPOverflows, st.Checks = h.frames.Load(), h.gopOverflows.Load(), h.checks.Load()
+	st.EmptyFrames = h.empty.Load()
 	return st
 }
 
@@ -646,6 +730,9 @@ func (h *Hub) runSession(ctx context.Context, s *session) error {
 	}
 	defer src.Close()
 	h.sessions.Add(1)
+	if a, ok := src.(interface{ BasicInClear() bool }); ok {
+		h.noteRTSPAuth(a.BasicInClear(), true)
+	}
 	h.mu.Lock()
 	h.epoch++
 	epoch := h.epoch
@@ -732,7 +819,7 @@ func (h *Hub) setTracksLocked(ts []Track) {
 func (h *Hub) resetGOPLocked() {
 	clear(h.gop)
 	h.gop = h.gop[:0]
-	h.gopBytes = 0
+	h.gopBytes, h.gopCharge = 0, 0
 	h.gopOK = false
 }
 
@@ -764,24 +851,32 @@ func copyFrame(f *Frame, epoch uint64) *HubFrame {
 // deliver caches the frame and offers it to every consumer without ever
 // waiting for one.
 func (h *Hub) deliver(f *HubFrame) {
+	if f.Size == 0 {
+		// Nothing to decode (an H.265 packet with no payload): it would
+		// only cost a cache slot and a consumer's queue slot.
+		h.empty.Add(1)
+		return
+	}
 	h.frames.Add(1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	charge := f.Size + GOPFrameOverhead
 	switch {
 	case f.Key:
 		h.resetGOPLocked()
 		h.gopOK = true
 		h.gop = append(h.gop, f)
-		h.gopBytes = f.Size
-		if f.Size > h.opts.GOPCacheBytes {
+		h.gopBytes, h.gopCharge = f.Size, charge
+		if charge > h.opts.GOPCacheBytes {
 			h.gopOverflow()
 		}
 	case h.gopOK:
-		if h.gopBytes+f.Size > h.opts.GOPCacheBytes {
+		if h.gopCharge+charge > h.opts.GOPCacheBytes || len(h.gop) >= h.opts.GOPCacheFrames {
 			h.gopOverflow()
 		} else {
 			h.gop = append(h.gop, f)
 			h.gopBytes += f.Size
+			h.gopCharge += charge
 		}
 	}
 	keyable := f.Key || !h.hasVideo

@@ -14,6 +14,9 @@ type ProbeResult struct {
 	URL      string // redacted
 	Duration time.Duration
 	Tracks   []TrackReport
+	// Warnings are the problems a hub would show in the camera's status,
+	// such as its password taken as Basic over plain rtsp://.
+	Warnings []string
 }
 
 // TrackReport measures one track over the probe.
@@ -77,6 +80,9 @@ func Probe(ctx context.Context, rawURL string, d time.Duration, opts Options) (*
 		return nil, ctx.Err()
 	}
 	r := &ProbeResult{URL: redactURL(rawURL), Duration: elapsed}
+	if a, ok := src.(interface{ BasicInClear() bool }); ok && a.BasicInClear() {
+		r.Warnings = append(r.Warnings, rtspBasicWarning)
+	}
 	for i, t := range src.Tracks() {
 		a := accs[i]
 		tr := TrackReport{Track: t, Frames: a.frames, Bytes: a.bytes, GOP: a.gop, KeyFrames: a.keys}
@@ -106,6 +112,9 @@ func (r *ProbeResult) String() string {
 			fmt.Fprintf(&b, " (%s)", t.Note)
 		}
 		b.WriteByte('\n')
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "  warning: %s\n", w)
 	}
 	return b.String()
 }

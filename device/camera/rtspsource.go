@@ -190,6 +190,12 @@ func (s *rtspSource) packet(p rtsp.Packet) {
 			s.refreshSPS(ts)
 		}
 	case H265:
+		if len(payload) < 2 {
+			// Not even the payload header (RFC 7798 §1.1.4): nothing to
+			// pass on, and it would cost every consumer a queue slot.
+			s.cnt.badRTP.Add(1)
+			return
+		}
 		s.frame = Frame{Track: ts.idx, Codec: H265, PTS: ts.pts(s.hdr.Timestamp), RTPTime: s.hdr.Timestamp,
 			Key: h265Key(payload), Payload: payload, Marker: s.hdr.Marker}
 		s.cnt.frames.Add(1)
@@ -251,5 +257,9 @@ func h265Key(p []byte) bool {
 }
 
 func (s *rtspSource) Stats() Stats { return s.cnt.snapshot() }
+
+// BasicInClear tells the hub the camera took its password as Basic over
+// plain rtsp:// (see rtsp.Client.BasicInClear).
+func (s *rtspSource) BasicInClear() bool { return s.c.BasicInClear() }
 
 func (s *rtspSource) Close() error { return s.c.Close() }

@@ -214,6 +214,10 @@ type Sensor struct {
 	// levels at offsets from start. Exactly one is set for sim sensors.
 	Every  time.Duration `json:"every,omitempty"`
 	Script []Step        `json:"script,omitempty"`
+	// Initial (sim) is the electrical level the line has at start, high or
+	// low; empty means the inactive level. It stands in for an input found
+	// active at power-up (a door left open, a box tampered).
+	Initial string `json:"initial,omitempty"`
 }
 
 // Step is one level change in a simulated sensor's script.

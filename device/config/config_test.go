@@ -38,7 +38,10 @@ func TestFullExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Warnings) != 0 {
+	// The example's camera takes its password over plain rtsp:// and
+	// http://, as most installed cameras do: warned, nothing else.
+	if len(cfg.Warnings) != 2 || !strings.Contains(cfg.Warnings[0].String(), "cameras[0].url: credentials over plain rtsp://") ||
+		!strings.Contains(cfg.Warnings[1].String(), "cameras[0].snapshot_url: credentials over plain http://") {
 		t.Errorf("warnings: %v", cfg.Warnings)
 	}
 	secrets, _ := filepath.Abs(filepath.Join(testdata, "secrets"))

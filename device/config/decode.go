@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/antt-gateway/antt/uplink/outbox"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -336,11 +337,22 @@ func (d *decoder) broker(f *fields, u *Uplink) {
 	u.Broker = p.Scheme + "://" + u.Address
 }
 
+// maxBytesLimit is the largest outbox.max_bytes this board can map (1 GiB
+// on 32-bit ARM); a variable so tests can check the 32-bit rule anywhere.
+var maxBytesLimit = outbox.MaxBytesLimit(strconv.IntSize)
+
 func (d *decoder) outbox(cfg *Config, f *fields) {
 	cfg.Outbox.MaxBytes = DefaultMaxBytes
-	if f.size("max_bytes", &cfg.Outbox.MaxBytes) && cfg.Outbox.MaxBytes < MinMaxBytes {
+	if !f.size("max_bytes", &cfg.Outbox.MaxBytes) {
+		return
+	}
+	switch mb := cfg.Outbox.MaxBytes; {
+	case mb < MinMaxBytes:
 		f.errf("max_bytes", "%s is below the minimum of 1MiB: the database's own pages take part of the bound, and the rest must hold hours of events during an outage (the default is %s)",
-			FormatSize(cfg.Outbox.MaxBytes), FormatSize(DefaultMaxBytes))
+			FormatSize(mb), FormatSize(DefaultMaxBytes))
+	case mb > maxBytesLimit:
+		f.errf("max_bytes", "%s is above %s, the most this board can use: the outbox's database is memory-mapped whole, and a 32-bit board cannot map more than 1GiB (the default is %s)",
+			FormatSize(mb), FormatSize(maxBytesLimit), FormatSize(DefaultMaxBytes))
 	}
 }
 
@@ -435,7 +447,7 @@ func (d *decoder) pin(f *fields, pins map[string]string, dst *string) {
 
 func (d *decoder) sensors(cfg *Config, top *fields, pins map[string]string) {
 	seen := map[string]string{}
-	for _, f := range d.items(top, "sensors", "name", "kind", "driver", "pin", "active", "pull", "debounce", "hold", "every", "script") {
+	for _, f := range d.items(top, "sensors", "name", "kind", "driver", "pin", "active", "pull", "debounce", "hold", "every", "script", "initial") {
 		s := Sensor{Driver: "gpio", Active: "high", Debounce: DefaultDebounce}
 		d.name(f, seen, &s.Name)
 		if !f.oneOf("kind", &s.Kind, sensorKinds...) && f.missing("kind") {
@@ -454,7 +466,7 @@ func (d *decoder) sensors(cfg *Config, top *fields, pins map[string]string) {
 		switch s.Driver {
 		case "gpio":
 			d.pin(f, pins, &s.Pin)
-			for _, k := range []string{"every", "script"} {
+			for _, k := range []string{"every", "script", "initial"} {
 				if f.has(k) {
 					f.errf(k, "is only for sim sensors; this one has driver gpio")
 				}
@@ -463,6 +475,7 @@ func (d *decoder) sensors(cfg *Config, top *fields, pins map[string]string) {
 			if f.has("pin") {
 				f.warnf("pin", "is ignored by the sim driver")
 			}
+			f.oneOf("initial", &s.Initial, levels...)
 			switch {
 			case f.has("every") && f.has("script"):
 				f.errf("script", "a sim sensor takes every or script, not both")
@@ -579,6 +592,7 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 				checkFileURL(f, "url", raw)
 			} else {
 				checkURL(f, "url", raw, "rtsp", "rtsps")
+				warnPlainCredentials(f, "url", raw)
 			}
 			c.URL = SecretURL(raw)
 		} else if f.missing("url") {
@@ -597,6 +611,7 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 		}
 		if f.str("snapshot_url", &raw) {
 			checkURL(f, "snapshot_url", raw, "http", "https")
+			warnPlainCredentials(f, "snapshot_url", raw)
 			c.SnapshotURL = SecretURL(raw)
 		}
 		names, lines := f.strList("snapshot_on")

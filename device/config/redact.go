@@ -64,6 +64,7 @@ func (c *Config) Redacted() string {
 			if s.Every > 0 {
 				m.dur("every", s.Every)
 			}
+			m.strOpt("initial", s.Initial)
 			if len(s.Script) > 0 {
 				sl := m.list("script")
 				for _, st := range s.Script {

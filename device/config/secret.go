@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+
+	"github.com/antt-gateway/antt/device/camera/credurl"
 )
 
 // redacted is what a secret prints as anywhere it could reach a log.
@@ -60,10 +62,12 @@ func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // SecretURL is a URL that may carry a password in its user info, like a
-// camera's rtsp://viewer:secret@192.168.1.64:554/... Printed, marshalled
-// or logged it shows the URL with the password replaced by "xxxxx" (as
-// url.URL.Redacted does), so the host stays visible in logs but the
-// password does not. Reveal returns the full URL.
+// camera's rtsp://viewer:secret@192.168.1.64:554/..., or in its query or
+// path (?user=admin&password=..., pwd=, token=, auth=: see package
+// credurl). Printed, marshalled or logged it shows the URL with the
+// password replaced by "xxxxx" (as url.URL.Redacted does) and every secret
+// parameter's value too, so the host stays visible in logs but the password
+// does not. Reveal returns the full URL.
 type SecretURL string
 
 // Reveal returns the URL with its password, for dialling the camera.
@@ -80,6 +84,9 @@ func (u SecretURL) String() string {
 		// anywhere in it.
 		return redacted
 	}
+	// Vendors also take credentials in the query or the path
+	// (?user=admin&password=...): their values are masked the same way.
+	p = credurl.Mask(p)
 	if p.User == nil {
 		return p.String()
 	}

@@ -29,6 +29,7 @@ uplink: {broker: mqtt://h, username: u, password_file: pw}
 sensors: [{name: p, kind: motion, pin: GPIO4}]
 cameras:
   - {name: c, url: "rtsp://viewer:S3cret-camera@192.168.1.64/s", snapshot_url: "http://admin:S3cret-snap@192.168.1.64/pic", snapshot_on: [p]}
+  - {name: d, url: "rtsp://192.168.1.65/live?user=admin&password=S3cret-query", snapshot_url: "http://192.168.1.65/cgi-bin/api.cgi?cmd=Snap&usr=admin&pwd=S3cret-pwd"}
 live:
   ice_servers:
     - {urls: "turn:h:3478", username: a}
@@ -43,7 +44,7 @@ live:
 		cfg.Cameras[0].URL.Reveal() != "rtsp://viewer:S3cret-camera@192.168.1.64/s" {
 		t.Fatalf("secrets not loaded: %q %q", cfg.Uplink.Password.Reveal(), cfg.Live.ICEServers[0].Credential.Reveal())
 	}
-	return cfg, []string{"S3cret-from-file", "S3cret-env", "S3cret-inline", "S3cret-camera", "S3cret-snap", "S3cret"}
+	return cfg, []string{"S3cret-from-file", "S3cret-env", "S3cret-inline", "S3cret-camera", "S3cret-snap", "S3cret-query", "S3cret-pwd", "S3cret"}
 }
 
 func TestSecretsNeverPrinted(t *testing.T) {
@@ -85,7 +86,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 	all := strings.Join(outputs, "\n")
-	for _, want := range []string{"[redacted]", "rtsp://viewer:xxxxx@192.168.1.64/s", "http://admin:xxxxx@192.168.1.64/pic"} {
+	for _, want := range []string{"[redacted]", "rtsp://viewer:xxxxx@192.168.1.64/s", "http://admin:xxxxx@192.168.1.64/pic",
+		"rtsp://192.168.1.65/live?user=admin&password=xxxxx", "http://192.168.1.65/cgi-bin/api.cgi?cmd=Snap&usr=admin&pwd=xxxxx"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no %q in any output", want)
 		}

@@ -22,21 +22,40 @@ type IsolationEnv struct {
 	// Strict expects a refused subscription to be told in the SUBACK (the
 	// embedded broker does; Mosquitto may grant it and deliver nothing).
 	Strict bool
+	// StopA, if set, stops A's real gateway once it has answered the ping,
+	// before the checks log in as A: on a broker where a gateway's client
+	// id must be its gateway id (the embedded one), each of those logins
+	// takes A's one connection over, and the real gateway reconnecting
+	// would take theirs.
+	StopA func()
 }
 
 // CheckIsolation checks the per-gateway access rules on a running broker
 // (DESIGN's: a gateway publishes only under its own tree except cmd/, and
 // reads only its own commands), and that A's real gateway answers the
-// station's ping: A's forbidden publishes never reach the station (each
-// proven by a sentinel published after it), A never receives B's commands,
-// and a ping gets its reply.
+// station's ping: a ping gets its reply, A's forbidden publishes never
+// reach the station (each proven by a sentinel published after it), and A
+// never receives B's commands. The checks log in as A one connection at a
+// time.
 func CheckIsolation(t *testing.T, env IsolationEnv) {
 	// No t.Helper: failures point at the check that failed.
-	sentinel, err := env.DialA(env.A + "-sentinel")
-	if err != nil {
-		t.Fatalf("A's sentinel client: %v", err)
+
+	// The station pings A's real gateway.
+	WaitToken(t, env.Station.Publish("antt/"+env.A+"/cmd/ping", 1, false, `{"id":"e2e-ping-1"}`), "ping")
+	m := env.Inbox.WaitFor(t, "the reply to ping", func(tp string, _ []byte) bool {
+		return tp == "antt/"+env.A+"/reply/e2e-ping-1"
+	})
+	var r struct {
+		ID   string `json:"id"`
+		OK   bool   `json:"ok"`
+		Pong bool   `json:"pong"`
 	}
-	defer sentinel.Disconnect(0)
+	if err := json.Unmarshal(m.Payload, &r); err != nil || r.ID != "e2e-ping-1" || !r.OK || !r.Pong {
+		t.Errorf("ping reply %s (%v), want id e2e-ping-1, ok and pong", m.Payload, err)
+	}
+	if env.StopA != nil {
+		env.StopA()
+	}
 
 	forbidden := []struct {
 		topic  string
@@ -70,7 +89,12 @@ func CheckIsolation(t *testing.T, env IsolationEnv) {
 		// closed the connection; a sentinel sent now arrives after it
 		// would have.
 		mark := fmt.Sprintf("sentinel-%d", i)
+		sentinel, err := env.DialA(fmt.Sprintf("%s-sentinel-%d", env.A, i))
+		if err != nil {
+			t.Fatalf("A's sentinel client: %v", err)
+		}
 		WaitToken(t, sentinel.Publish("antt/"+env.A+"/telemetry", 1, false, mark), "sentinel publish")
+		sentinel.Disconnect(0)
 		env.Inbox.WaitFor(t, "sentinel "+mark, func(tp string, p []byte) bool {
 			return tp == "antt/"+env.A+"/telemetry" && string(p) == mark
 		})
@@ -117,19 +141,5 @@ func CheckIsolation(t *testing.T, env IsolationEnv) {
 		if !strings.HasPrefix(m.Topic, "antt/"+env.A+"/cmd/") {
 			t.Errorf("A received %s %s", m.Topic, m.Payload)
 		}
-	}
-
-	// The station pings A's real gateway.
-	WaitToken(t, env.Station.Publish("antt/"+env.A+"/cmd/ping", 1, false, `{"id":"e2e-ping-1"}`), "ping")
-	m := env.Inbox.WaitFor(t, "the reply to ping", func(tp string, _ []byte) bool {
-		return tp == "antt/"+env.A+"/reply/e2e-ping-1"
-	})
-	var r struct {
-		ID   string `json:"id"`
-		OK   bool   `json:"ok"`
-		Pong bool   `json:"pong"`
-	}
-	if err := json.Unmarshal(m.Payload, &r); err != nil || r.ID != "e2e-ping-1" || !r.OK || !r.Pong {
-		t.Errorf("ping reply %s (%v), want id e2e-ping-1, ok and pong", m.Payload, err)
 	}
 }

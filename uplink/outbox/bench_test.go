@@ -74,7 +74,7 @@ func BenchmarkAppendPerEvent(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	if err := initDB(db, 1); err != nil {
+	if err := initDB(db, 1, "0123456789abcdef"); err != nil {
 		b.Fatal(err)
 	}
 	runWorkers(b, func(i int) error {

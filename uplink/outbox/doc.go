@@ -20,11 +20,24 @@
 // file has been replaced. Besides the counter in the database, a small
 // sidecar file "<path>.seq" holds a reservation: a value that every seq ever
 // committed is below. It is written (temp file, fsync, rename, fsync of the
-// directory) only when the counter reaches it, and then moves 65,536 ahead,
-// so normal operation costs about one extra fsync per 65,536 events. A fresh
-// database started after damage continues at the reservation. If both the
-// database and the sidecar are lost, the counter starts again at 1; that is
-// the one case the guarantee cannot cover.
+// directory) 65,536 ahead of the counter, and moved on again once the
+// counter is within 32,768 of it (a failure there, a full disk say, is only
+// retried: the commit that reaches the reservation is the one that must
+// move it), so normal operation costs about one extra fsync per 32,768
+// events. A fresh database started after damage continues at the
+// reservation. If both the database and the sidecar are lost, the counter
+// starts again at 1 — in a new epoch.
+//
+// Epoch. Epoch names the sequence the seqs belong to: 64 random bits as 16
+// hexadecimal digits, made with the first database on new storage, kept in
+// the database (meta bucket) and on the sidecar's second line ("epoch E").
+// It lives as long as either file does: a restart, a compaction, a damaged
+// database (storage_reset) or a lost one all keep it; only when both are
+// gone (a new SD card) does a new epoch begin, at seq 1. Every event the
+// outbox stores carries it ("epoch" after "id" in its JSON), and Stats
+// reports it. A sidecar from before epochs (a number only) is read fine and
+// a database without one gets the sidecar's epoch, or a new one, at Open;
+// its records stored before keep their bytes (no epoch).
 //
 // Group commit. One goroutine owns the write side. Appends (and Acks) queued
 // while a commit is running are all taken into the next transaction, so a
@@ -32,11 +45,17 @@
 // is no artificial delay: a lone Append is committed at once.
 //
 // Bound. The database file never grows beyond Options.MaxBytes: it is passed
-// to bbolt as MaxSize, which also caps the memory map (this matters on 32-bit
-// ARM, where a map above about 1 GiB fails). Records are allowed to use at
-// most half of MaxBytes (payload plus 24 bytes of per-record B+tree
-// overhead); the other half is headroom for branch pages, the freelist and
-// the copy-on-write pages of a commit. This half-and-half split is a
+// to bbolt as MaxSize, which also caps the memory map. On a 32-bit board a
+// map above 1 GiB does not fit beside the Go heap, so Open refuses a larger
+// MaxBytes there (MaxBytesLimit). The bound really used, Stats.Bound, is
+// MaxBytes capped by the data partition: measured (statfs) at Open and every
+// 10 s after commits, it is what the file already holds on disk plus the
+// partition's free space, less a headroom left to the rest of the gateway
+// (1/32 of the partition, at most 4 MiB) and less the reserve below; never
+// below MinMaxBytes. Records are allowed to use at most half of the bound
+// (payload plus 24 bytes of per-record B+tree overhead); the other half is
+// headroom for branch pages, the freelist and the copy-on-write pages of a
+// commit. This half-and-half split is a
 // deliberate, conservative choice: bbolt cannot reuse pages freed in the same
 // transaction, so a full file could otherwise refuse even the commit that
 // would make room. (Measured with 300-byte events and no payload budget, a
@@ -54,11 +73,25 @@
 // their reports are carried over: ranges lists the exact runs lost, resets
 // the seqs of the dropped storage_reset events. The total dropped is
 // kept durably and reported by Stats. If bbolt still reports that the file is
-// full, or the disk reports ENOSPC, the oldest quarter (respectively eighth)
-// is dropped in a commit of its own, reported the same way, and the append is
-// retried (or, for ENOSPC, the failing call gets the error and the next
-// commit makes room first). Nothing is dropped silently and the outbox stays
-// usable; the process never stops because the disk is full.
+// full, the oldest quarter is dropped in a commit of its own, reported the
+// same way, and the append is retried.
+//
+// Disk full. The file system may fill although the file is within its bound
+// (other files, a bound above what the partition holds). Acks and drops need
+// free pages too, so the outbox keeps a reserve: a file "<path>.reserve" of
+// real blocks (a sixteenth of the bound the partition can hold, 64 KiB to
+// 4 MiB), made while there is room. A commit that fails with ENOSPC deletes
+// the reserve and is retried in its space, once; bbolt reuses the pages that
+// commit freed from the next transaction on, so acks keep committing and the
+// outbox keeps draining while the disk stays full. If a commit still fails,
+// its callers get the error and the next commit that brings events first
+// drops the oldest eighth in a commit of its own (a transaction cannot reuse
+// the pages it frees), reported the same way. The reserve is made again once
+// twice its size is free. A compaction (below) is skipped while the
+// partition could not hold the file twice: its blocks would go to other
+// files at once and the outbox could not grow back. Nothing is dropped
+// silently and the outbox stays usable; the process never stops because the
+// disk is full.
 //
 // Attachments. AppendAttached stores a blob (a camera snapshot) with its
 // event, in the same transaction, under the event's seq in a second bucket.
@@ -83,12 +116,20 @@
 // Open fails after one second with an error saying so.
 //
 // Compaction. bbolt never shrinks its file. When Acks drain the queue and the
-// file is larger than Options.CompactAbove, the counters are copied into
-// "<path>.compact", which is fsynced and renamed over the database (the
-// directory is fsynced too). A crash at any point leaves either the old or
-// the new file complete; a stale "<path>.compact" is removed by Open.
+// file is larger than Options.CompactAbove, the counters and the epoch are
+// copied into "<path>.compact", which is fsynced and renamed over the
+// database (the directory is fsynced too). A crash at any point leaves
+// either the old or the new file complete; a stale "<path>.compact" is
+// removed by Open. If the database cannot be reopened afterwards, the
+// writer tries again before each request and every second; meanwhile calls
+// fail with an error saying so.
 //
-// Peek, Ack, Stats and Notify are safe to call from any goroutine while
-// Appends run. ReadOnly opens the file for inspection without changing it
-// (the gateway's "outbox stats" and "outbox dump" subcommands).
+// Health. Ping proves the writer is not stuck; after a failed commit it
+// fails too, until a commit succeeds again (the writer tries one small
+// commit per Ping), so a watchdog sees a disk that refuses every write.
+//
+// Peek, PeekLimit, Ack, Stats and Notify are safe to call from any
+// goroutine while Appends run; PeekLimit also bounds the bytes read (a
+// backlog of snapshots). ReadOnly opens the file for inspection without
+// changing it (the gateway's "outbox stats" and "outbox dump" subcommands).
 package outbox

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/antt-gateway/antt/uplink/wire"
 )
 
 // FuzzOpen feeds Open arbitrary file contents: it must never panic or fail,
@@ -53,17 +55,29 @@ func FuzzOpen(f *testing.F) {
 	})
 }
 
-// FuzzParseReservation: the sidecar parser accepts exactly decimal numbers.
-func FuzzParseReservation(f *testing.F) {
-	for _, s := range []string{"65536\n", "0", "", "18446744073709551615\n", "-1", "12x", " 7 \n"} {
+// FuzzParseSidecar: the sidecar parser accepts a decimal number, optionally
+// followed by an "epoch E" line, and what it accepts writes back the same.
+func FuzzParseSidecar(f *testing.F) {
+	for _, s := range []string{"65536\n", "0", "", "18446744073709551615\n", "-1", "12x", " 7 \n",
+		"65536\nepoch 0123456789abcdef\n", "65536\nepoch \n", "1\nepoch a\nmore\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := parseReservation(b)
-		if err == nil {
+		v, e, err := parseSidecar(b)
+		if err != nil {
+			return
+		}
+		if e != "" && !wire.ValidEpoch(e) {
+			t.Fatalf("accepted epoch %q", e)
+		}
+		if e == "" {
 			if w, _ := parseReservation([]byte(formatUint(v))); w != v {
 				t.Fatalf("round trip %d -> %d", v, w)
 			}
+			return
+		}
+		if w, we, err := parseSidecar(formatSidecar(v, e)); err != nil || w != v || we != e {
+			t.Fatalf("round trip %d %q -> %d %q %v", v, e, w, we, err)
 		}
 	})
 }

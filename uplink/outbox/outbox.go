@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/antt-gateway/antt/uplink/wire"
@@ -42,9 +43,12 @@ var ErrTooLarge = errors.New("event too large for the outbox")
 
 // Options configure Open. Only Gateway is required.
 type Options struct {
-	Gateway     string               // gateway id, used for Event.ID = wire.EventID(gw, seq)
-	Boot        string               // boot id put into the events the outbox raises itself
-	MaxBytes    int64                // bound on the database file size (default 256 MiB); also bbolt's MaxSize
+	Gateway string // gateway id, used for Event.ID = wire.EventID(gw, seq)
+	Boot    string // boot id put into the events the outbox raises itself
+	// MaxBytes bounds the database file (default 256 MiB); it is also
+	// bbolt's MaxSize. The bound really used is smaller when the data
+	// partition cannot hold it (Stats.Bound).
+	MaxBytes    int64
 	Now         func() time.Time     // clock (default time.Now)
 	Uptime      func() time.Duration // for UptimeMS of self-raised events (default: since Open)
 	ClockSynced func() bool          // for self-raised events (default: always true)
@@ -54,8 +58,15 @@ type Options struct {
 	// this, the file is rebuilt small (default MaxBytes/4).
 	CompactAbove int64
 
-	payloadBudget int64        // tests only: overrides MaxBytes/2
-	failCommit    func() error // tests only: a non-nil result aborts the transaction, as a write error would
+	// FailCommit, when set, is called inside every write transaction just
+	// before it commits; a non-nil result aborts the transaction as a
+	// failing disk would (wrap syscall.ENOSPC for a full one). For fault
+	// injection in tests of the outbox and of its users.
+	FailCommit func() error
+
+	payloadBudget int64                                            // tests only: overrides the bound/2
+	statfs        func(dir string) (total, avail int64, err error) // tests only: replaces statfs
+	reopenHook    func() error                                     // tests only: a non-nil result fails a reopen after compaction
 }
 
 // Record is one stored event as it is published.
@@ -69,12 +80,15 @@ type Record struct {
 
 // Outbox is an open queue. Its methods are safe for concurrent use.
 type Outbox struct {
-	path   string
-	opt    Options
-	bo     *bolt.Options
-	log    *slog.Logger
-	budget int64 // bytes records may use, see the package doc
-	maxEv  int   // largest accepted event JSON
+	path  string
+	opt   Options
+	bo    *bolt.Options
+	log   *slog.Logger
+	maxEv int // largest accepted event JSON
+	epoch string
+
+	bound  atomic.Int64 // the effective bound, see checkSpace
+	budget atomic.Int64 // bytes records may use: half the bound, see the package doc
 
 	dbMu sync.RWMutex // write-locked only while the writer swaps db (compaction)
 	db   *bolt.DB
@@ -87,13 +101,22 @@ type Outbox struct {
 
 	commits   atomic.Uint64
 	boundHits atomic.Uint64 // commits refused by bbolt's MaxSize
+	noSpace   atomic.Uint64 // commits refused with ENOSPC
 
 	mu sync.Mutex // guards st for Stats; the writer owns the copy it mutates
 	st state
 
+	// failing is the error of the last write commit, nil once one
+	// succeeds; Ping reports it.
+	failing atomic.Pointer[error]
+
 	// Writer-owned.
-	reserved uint64 // sidecar reservation; every committed seq is below it
-	pressure bool   // the last commit hit ENOSPC: make room first
+	reserved     uint64 // sidecar reservation; every committed seq is below it
+	pressure     bool   // the last commit hit ENOSPC: make room first
+	reserveSize  int64  // size of the reserve file
+	reserveHeld  bool   // the reserve file is in place
+	spaceChecked time.Time
+	softResErr   bool // the early move of the reservation failed (logged once)
 }
 
 type request struct {
@@ -123,8 +146,11 @@ func Open(path string, opt Options) (*Outbox, error) {
 	if opt.MaxBytes < MinMaxBytes {
 		return nil, fmt.Errorf("open outbox %s: max bytes %d below the minimum %d", path, opt.MaxBytes, MinMaxBytes)
 	}
-	if int64(int(opt.MaxBytes)) != opt.MaxBytes {
-		return nil, fmt.Errorf("open outbox %s: max bytes %d too large for this platform", path, opt.MaxBytes)
+	if opt.MaxBytes > platformMaxBytes {
+		return nil, fmt.Errorf("open outbox %s: max bytes %d above the %d bbolt can map on this %d-bit platform", path, opt.MaxBytes, platformMaxBytes, strconv.IntSize)
+	}
+	if opt.statfs == nil {
+		opt.statfs = fsSpace
 	}
 	if opt.CompactAbove <= 0 {
 		opt.CompactAbove = opt.MaxBytes / 4
@@ -147,17 +173,15 @@ func Open(path string, opt Options) (*Outbox, error) {
 		path:    path,
 		opt:     opt,
 		log:     opt.Logger.With("outbox", path),
-		budget:  opt.MaxBytes / 2,
 		bo:      &bolt.Options{Timeout: lockTimeout, MaxSize: int(opt.MaxBytes), NoSync: opt.NoSync, NoGrowSync: opt.NoSync, FreelistType: bolt.FreelistMapType},
 		reqs:    make(chan *request),
 		notify:  make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	if opt.payloadBudget > 0 {
-		o.budget = opt.payloadBudget
-	}
 	o.maxEv = int(min(64<<10, opt.MaxBytes/32))
+	// Before the file grows: the reserve is taken while there is room.
+	o.checkSpace()
 	if err := o.open(); err != nil {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
@@ -170,7 +194,7 @@ func Open(path string, opt Options) (*Outbox, error) {
 func (o *Outbox) open() error {
 	path := o.path
 	_ = os.Remove(path + ".compact") // a compaction cut short; the database itself is intact
-	reserved, haveRes, err := readReservation(path + ".seq")
+	reserved, resEpoch, haveRes, err := readSidecar(path + ".seq")
 	if err != nil {
 		if !haveRes {
 			return err
@@ -202,19 +226,45 @@ func (o *Outbox) open() error {
 			o.db, o.st = db, st
 		}
 	}
+	// The epoch lives as long as either file does: a fresh database takes
+	// the sidecar's, an old database without one gets the sidecar's or a
+	// new one, and only with both files gone does a new sequence begin.
+	epoch := o.st.epoch
+	if epoch == "" {
+		epoch = resEpoch
+	}
+	if epoch == "" {
+		if epoch, err = newEpoch(); err != nil {
+			if o.db != nil {
+				o.db.Close()
+			}
+			return err
+		}
+	}
+	if resEpoch != "" && resEpoch != epoch {
+		o.log.Warn("seq sidecar names another epoch than the database; keeping the database's", "database", epoch, "sidecar", resEpoch)
+	}
+	o.epoch = epoch
 	if o.db == nil {
 		db, err := bolt.Open(path, 0o600, o.bo)
 		if err != nil {
 			return err
 		}
-		if err := initDB(db, reserved); err != nil {
+		if err := initDB(db, reserved, epoch); err != nil {
 			db.Close()
 			return fmt.Errorf("initialise: %w", err)
 		}
-		o.db, o.st = db, state{next: max(reserved, 1)}
+		o.db, o.st = db, state{next: max(reserved, 1), epoch: epoch}
+	} else if o.st.epoch == "" {
+		if err := initDB(o.db, o.st.next, epoch); err != nil {
+			o.db.Close()
+			return fmt.Errorf("record epoch: %w", err)
+		}
+		o.st.epoch = epoch
+		o.log.Info("database from before epochs: epoch recorded", "epoch", epoch)
 	}
 	o.reserved = reserved
-	if o.reserved <= o.st.next {
+	if o.reserved <= o.st.next || resEpoch != epoch {
 		if err := o.reserve(o.st.next); err != nil {
 			o.db.Close()
 			return err
@@ -242,15 +292,25 @@ func (o *Outbox) open() error {
 	return nil
 }
 
-// reserve moves the sidecar reservation beyond upTo.
+// reserve moves the sidecar reservation beyond upTo (never back) and
+// writes the epoch with it.
 func (o *Outbox) reserve(upTo uint64) error {
-	r := upTo + reserveBlock
-	if err := writeFileAtomic(o.path+".seq", fmt.Appendf(nil, "%d\n", r), !o.opt.NoSync); err != nil {
+	r := max(upTo+reserveBlock, o.reserved)
+	err := writeFileAtomic(o.path+".seq", formatSidecar(r, o.epoch), !o.opt.NoSync)
+	if isNoSpace(err) && o.releaseReserve() {
+		err = writeFileAtomic(o.path+".seq", formatSidecar(r, o.epoch), !o.opt.NoSync)
+	}
+	if err != nil {
 		return fmt.Errorf("write seq reservation: %w", err)
 	}
 	o.reserved = r
 	return nil
 }
+
+// Epoch names the sequence the outbox's seqs belong to (see wire.Event):
+// created with the first database on new storage, kept across restarts,
+// compaction and storage resets.
+func (o *Outbox) Epoch() string { return o.epoch }
 
 func (o *Outbox) selfEvent(kind string, attrs map[string]any) *wire.Event {
 	return &wire.Event{
@@ -319,15 +379,15 @@ func (o *Outbox) appendBatch(ctx context.Context, events []*wire.Event, atts [][
 		total += int64(len(t)) + 100
 		r.tails[i] = t
 	}
-	if total > o.budget/4 {
-		return nil, fmt.Errorf("append batch of %d bytes: %w (limit %d)", total, ErrTooLarge, o.budget/4)
+	if b := o.budget.Load(); total > b/4 {
+		return nil, fmt.Errorf("append batch of %d bytes: %w (limit %d)", total, ErrTooLarge, b/4)
 	}
 	res, err := o.call(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("append: %w", err)
 	}
 	for i, e := range events {
-		e.Seq, e.ID = res.seqs[i], wire.EventID(o.opt.Gateway, res.seqs[i])
+		e.Seq, e.ID, e.Epoch = res.seqs[i], wire.EventID(o.opt.Gateway, res.seqs[i]), o.epoch
 	}
 	return res.seqs, nil
 }
@@ -364,9 +424,12 @@ func (o *Outbox) Ack(seqs ...uint64) error {
 
 // Ping round-trips an empty request through the writer goroutine: it
 // returns nil once the writer has taken it and answered, which proves the
-// writer is not stuck (in a hung fsync, say). It commits nothing. It waits
-// behind a commit already under way, so ctx should allow for a slow disk.
-// It fails with ErrClosed after Close and with ctx.Err() when ctx ends first.
+// writer is not stuck (in a hung fsync, say). While commits succeed it
+// commits nothing. After a failed commit it fails too: the writer then
+// tries one small commit of its own per Ping, and Ping succeeds again once
+// one commits. It waits behind a commit already under way, so ctx should
+// allow for a slow disk. It fails with ErrClosed after Close and with
+// ctx.Err() when ctx ends first.
 func (o *Outbox) Ping(ctx context.Context) error {
 	r := &request{done: make(chan result, 1)}
 	if _, err := o.call(ctx, r); err != nil {
@@ -378,16 +441,24 @@ func (o *Outbox) Ping(ctx context.Context) error {
 // Peek returns up to max of the oldest records with Seq > after, in seq
 // order. The Data slices are copies the caller may keep.
 func (o *Outbox) Peek(after uint64, max int) ([]Record, error) {
+	return o.PeekLimit(after, max, math.MaxInt64)
+}
+
+// PeekLimit is Peek that also stops once the records' data and attachments
+// reach maxBytes; it returns at least one record when there is one. Reading
+// ahead through snapshots of a few hundred KiB each stays bounded in memory.
+func (o *Outbox) PeekLimit(after uint64, max int, maxBytes int64) ([]Record, error) {
 	o.dbMu.RLock()
 	defer o.dbMu.RUnlock()
 	if o.db == nil {
-		return nil, ErrClosed
+		return nil, o.closedErr()
 	}
 	var out []Record
 	err := o.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		att := tx.Bucket(bucketAttach)
-		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+		var n int64
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < max && (len(out) == 0 || n < maxBytes); k, v = c.Next() {
 			seq, _ := u64(k)
 			r := Record{Seq: seq, Data: append([]byte(nil), v...)}
 			if att != nil {
@@ -395,6 +466,7 @@ func (o *Outbox) Peek(after uint64, max int) ([]Record, error) {
 					r.Attachment = append([]byte(nil), a...)
 				}
 			}
+			n += int64(len(r.Data) + len(r.Attachment))
 			out = append(out, r)
 		}
 		return nil
@@ -419,7 +491,8 @@ func (o *Outbox) Stats() wire.OutboxStats {
 	o.mu.Lock()
 	st := o.st
 	o.mu.Unlock()
-	s := wire.OutboxStats{Depth: st.depth, Bytes: st.payload, Dropped: st.dropped, NextSeq: st.next}
+	s := wire.OutboxStats{Depth: st.depth, Bytes: st.payload, Dropped: st.dropped, NextSeq: st.next,
+		Epoch: o.epoch, Bound: o.bound.Load(), MaxBytes: o.opt.MaxBytes}
 	if st.depth > 0 && !st.oldest.IsZero() {
 		s.OldestS = max(0, o.opt.Now().Sub(st.oldest).Seconds())
 	}
@@ -451,9 +524,18 @@ func (o *Outbox) run() {
 	defer close(o.done)
 	for {
 		var batch []*request
+		var retry <-chan time.Time
+		if o.db == nil {
+			// A reopen after compaction failed: try again even when no
+			// request comes, so Peek works again too.
+			retry = time.After(reopenRetry)
+		}
 		select {
 		case r := <-o.reqs:
 			batch = append(batch, r)
+		case <-retry:
+			_ = o.reopen()
+			continue
 		case <-o.closing:
 			return
 		}
@@ -500,15 +582,28 @@ func (o *Outbox) serve(batch []*request) {
 			}
 		}
 	}
+	if err := o.reopen(); err != nil {
+		for _, r := range batch {
+			r.done <- result{err: err}
+		}
+		return
+	}
 	if len(acks) == 0 && len(tails) == 0 {
 		// Only Pings: answering is the whole point, a commit would cost an
-		// fsync for nothing.
+		// fsync for nothing, unless the last commit failed: then one small
+		// commit tells whether the disk works again.
+		var err error
+		if o.failing.Load() != nil {
+			_, err = o.commit(nil, nil, nil)
+			o.noteCommit(err)
+		}
 		for _, r := range batch {
-			r.done <- result{}
+			r.done <- result{err: err}
 		}
 		return
 	}
 	seqs, err := o.commit(acks, tails, atts)
+	o.noteCommit(err)
 	if err != nil {
 		o.log.Error("commit failed", "events", len(tails), "acks", len(acks), "err", err)
 	}
@@ -530,23 +625,47 @@ func (o *Outbox) serve(batch []*request) {
 		default:
 		}
 	}
+	if err == nil {
+		// After the replies: this may cost an fsync nobody should wait for.
+		o.afterCommit()
+	}
 }
 
 // commit runs acks and appends in one transaction, making room as the
 // package doc describes. It returns the seqs given to tails. atts is nil or
 // parallel to tails.
 func (o *Outbox) commit(acks []uint64, tails, atts [][]byte) ([]uint64, error) {
-	force := 0
-	if o.pressure && len(tails) > 0 {
-		force = max(1, o.st.depth/8)
+	if o.pressure && len(tails) > 0 && o.st.depth > 0 {
+		// The last commit found the disk full. Make room first, in a commit
+		// of its own: a transaction cannot reuse the pages it frees, so
+		// dropping in the same one as the new events would need the very
+		// space that is missing.
+		force := max(1, o.st.depth/8)
+		o.log.Warn("disk full; dropping oldest records to make room", "count", force)
+		if _, err := o.update(acks, nil, nil, force); err != nil {
+			if isNoSpace(err) && o.releaseReserve() {
+				_, err = o.update(acks, nil, nil, force)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		acks = nil
 	}
+	released := false
 	for attempt := 0; ; attempt++ {
-		seqs, err := o.update(acks, tails, atts, force)
+		seqs, err := o.update(acks, tails, atts, 0)
 		switch {
 		case err == nil:
 			o.pressure = false
 			return seqs, nil
-		case errors.Is(err, syscall.ENOSPC):
+		case isNoSpace(err):
+			o.noSpace.Add(1)
+			if !released && o.releaseReserve() {
+				released = true
+				o.checkSpace() // the bound follows what is left
+				continue
+			}
 			o.pressure = true
 			return nil, err
 		case !errors.Is(err, berrors.ErrMaxSizeReached) || attempt >= 8 || (o.st.depth == 0 && attempt > 0):
@@ -559,6 +678,8 @@ func (o *Outbox) commit(acks []uint64, tails, atts [][]byte) ([]uint64, error) {
 		o.log.Warn("database file at its bound; dropping oldest records", "count", min(drop, o.st.depth))
 		if _, derr := o.update(acks, nil, nil, drop); derr == nil {
 			acks = nil
+		} else if isNoSpace(derr) && !released && o.releaseReserve() {
+			released = true
 		} else if !errors.Is(derr, berrors.ErrMaxSizeReached) {
 			return nil, derr
 		}
@@ -568,7 +689,7 @@ func (o *Outbox) commit(acks []uint64, tails, atts [][]byte) ([]uint64, error) {
 // update is one write transaction; o.st changes only if it commits.
 func (o *Outbox) update(acks []uint64, tails, atts [][]byte, force int) ([]uint64, error) {
 	if o.db == nil {
-		return nil, errors.New("database not open after a failed compaction")
+		return nil, errNotOpen
 	}
 	st := o.st
 	var seqs []uint64
@@ -608,11 +729,12 @@ func (o *Outbox) update(acks []uint64, tails, atts [][]byte, force int) ([]uint6
 		for _, a := range atts {
 			need += int64(len(a))
 		}
-		if force > 0 || (len(tails) > 0 && st.usage()+need > o.budget) {
+		budget := o.budget.Load()
+		if force > 0 || (len(tails) > 0 && st.usage()+need > budget) {
 			const overflowReserve = 512 // the overflow event itself
 			// Drop an eighth of the budget beyond what is needed, so a full
 			// outbox raises one overflow event per many appends, not one each.
-			d, err := dropOldest(recs, att, &st, o.budget-o.budget/8-need-overflowReserve, force)
+			d, err := dropOldest(recs, att, &st, budget-budget/8-need-overflowReserve, force)
 			if err != nil {
 				return err
 			}
@@ -663,8 +785,8 @@ func (o *Outbox) update(acks []uint64, tails, atts [][]byte, force int) ([]uint6
 		if err := meta.Put(keyNextSeq, seqKey(st.next)); err != nil {
 			return err
 		}
-		if o.opt.failCommit != nil {
-			if err := o.opt.failCommit(); err != nil {
+		if o.opt.FailCommit != nil {
+			if err := o.opt.FailCommit(); err != nil {
 				return err
 			}
 		}
@@ -683,7 +805,7 @@ func (o *Outbox) update(acks []uint64, tails, atts [][]byte, force int) ([]uint6
 // encode builds the stored values of tails numbered from next.
 func (o *Outbox) encode(dst [][]byte, next uint64, tails [][]byte) [][]byte {
 	for i, t := range tails {
-		dst = append(dst, spliceJSON(make([]byte, 0, len(t)+48+len(o.opt.Gateway)), o.opt.Gateway, next+uint64(i), t))
+		dst = append(dst, spliceJSON(make([]byte, 0, len(t)+80+len(o.opt.Gateway)), o.opt.Gateway, o.epoch, next+uint64(i), t))
 	}
 	return dst
 }
@@ -860,6 +982,12 @@ func (o *Outbox) maybeCompact() {
 	if err != nil || fi.Size() <= o.opt.CompactAbove {
 		return
 	}
+	// A compaction hands the file's blocks back to the file system. On a
+	// tight one they would go to other files at once and the outbox could
+	// not grow again: keep them unless the disk could hold the file twice.
+	if _, avail, err := o.opt.statfs(filepath.Dir(o.path)); err == nil && avail < allocated(o.path) {
+		return
+	}
 	if err := o.compact(); err != nil {
 		o.log.Error("compaction failed", "err", err)
 	}
@@ -867,7 +995,7 @@ func (o *Outbox) maybeCompact() {
 
 func (o *Outbox) compact() error {
 	tmp := o.path + ".compact"
-	if err := buildCompact(tmp, o.bo, o.st.next, o.st.dropped, !o.opt.NoSync); err != nil {
+	if err := buildCompact(tmp, o.bo, o.st.next, o.st.dropped, o.epoch, !o.opt.NoSync); err != nil {
 		return fmt.Errorf("build %s: %w", tmp, err)
 	}
 	o.dbMu.Lock()
@@ -881,8 +1009,9 @@ func (o *Outbox) compact() error {
 	if err == nil && !o.opt.NoSync {
 		err = syncDir(filepath.Dir(o.path))
 	}
-	// Reopen whichever file is now in place: both are complete.
-	db, oerr := bolt.Open(o.path, 0o600, o.bo)
+	// Reopen whichever file is now in place: both are complete. If that
+	// fails, the writer tries again before its next request (reopen).
+	db, oerr := o.openDB()
 	if oerr != nil {
 		return errors.Join(err, fmt.Errorf("reopen after compaction: %w", oerr))
 	}
@@ -892,4 +1021,79 @@ func (o *Outbox) compact() error {
 	}
 	o.log.Info("compacted the drained outbox")
 	return nil
+}
+
+// reopenRetry is how often the writer tries to reopen a database that a
+// compaction left closed, when no request makes it try sooner.
+const reopenRetry = time.Second
+
+// errNotOpen is what calls get while the database could not be reopened
+// after a compaction; the writer keeps trying.
+var errNotOpen = errors.New("outbox database not open (reopening after compaction failed; retrying)")
+
+// closedErr is Peek's error for a nil database: closed, or not reopened yet.
+func (o *Outbox) closedErr() error {
+	select {
+	case <-o.closing:
+		return ErrClosed
+	default:
+		return errNotOpen
+	}
+}
+
+// reopen opens the database again when a compaction left it closed. The
+// file in place is complete either way (the old or the compacted one).
+func (o *Outbox) reopen() error {
+	if o.db != nil {
+		return nil
+	}
+	db, err := o.openDB()
+	if err != nil {
+		err = fmt.Errorf("reopen outbox after compaction: %w", err)
+		o.noteCommit(err)
+		return err
+	}
+	o.dbMu.Lock()
+	o.db = db
+	o.dbMu.Unlock()
+	o.log.Info("outbox database reopened")
+	return nil
+}
+
+func (o *Outbox) openDB() (*bolt.DB, error) {
+	if o.opt.reopenHook != nil {
+		if err := o.opt.reopenHook(); err != nil {
+			return nil, err
+		}
+	}
+	return bolt.Open(o.path, 0o600, o.bo)
+}
+
+// noteCommit records the outcome of a write commit for Ping.
+func (o *Outbox) noteCommit(err error) {
+	if err == nil {
+		o.failing.Store(nil)
+		return
+	}
+	o.failing.Store(&err)
+}
+
+// afterCommit is the writer's housekeeping after a successful commit: the
+// seq reservation is moved early (so a full disk met on the way does not
+// fail the commit that reaches it), and the file system is measured again
+// every spaceCheckEvery.
+func (o *Outbox) afterCommit() {
+	if o.reserved-o.st.next < reserveBlock/2 {
+		if err := o.reserve(o.st.next); err != nil {
+			if !o.softResErr {
+				o.log.Warn("cannot move the seq reservation ahead yet; will retry", "err", err)
+			}
+			o.softResErr = true
+		} else {
+			o.softResErr = false
+		}
+	}
+	if o.opt.Now().Sub(o.spaceChecked) >= spaceCheckEvery || !o.reserveHeld && o.opt.Now().Sub(o.spaceChecked) >= time.Second {
+		o.checkSpace()
+	}
 }

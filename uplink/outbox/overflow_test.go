@@ -232,7 +232,7 @@ func TestOverflowConcurrent(t *testing.T) {
 func TestDiskFullKeepsWorking(t *testing.T) {
 	var fail atomic.Bool
 	opt := testOptions()
-	opt.failCommit = func() error {
+	opt.FailCommit = func() error {
 		if fail.Load() {
 			return fmt.Errorf("write page: %w", syscall.ENOSPC)
 		}

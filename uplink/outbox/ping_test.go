@@ -33,7 +33,7 @@ func TestPingStuckWriter(t *testing.T) {
 	opt := testOptions()
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})
-	opt.failCommit = func() error {
+	opt.FailCommit = func() error {
 		select {
 		case entered <- struct{}{}:
 		default:

@@ -94,6 +94,9 @@ func (r *Reader) Stats(now time.Time) (wire.OutboxStats, error) {
 		}
 		s.NextSeq, _ = u64(m.Get(keyNextSeq))
 		s.Dropped, _ = u64(m.Get(keyDropped))
+		if e := m.Get(keyEpoch); wire.ValidEpoch(string(e)) {
+			s.Epoch = string(e)
+		}
 		return nil
 	})
 	if err != nil {

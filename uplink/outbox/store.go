@@ -31,6 +31,9 @@ var (
 	bucketAttach = []byte("attachments")
 	keyNextSeq   = []byte("next_seq") // big-endian uint64: the seq the next event gets
 	keyDropped   = []byte("dropped")  // big-endian uint64: records dropped by overflow, ever
+	// keyEpoch holds the epoch (16 hexadecimal digits) of the seq sequence
+	// the counter belongs to; files from before epochs get one at Open.
+	keyEpoch = []byte("epoch")
 )
 
 // recordOverhead approximates what bbolt spends per record besides the
@@ -160,6 +163,7 @@ type state struct {
 	depth   int
 	payload int64 // sum of value lengths, attachments included
 	oldest  time.Time
+	epoch   string // "" in a file from before epochs
 }
 
 func (s *state) usage() int64 { return s.payload + int64(s.depth)*recordOverhead }
@@ -192,6 +196,12 @@ func verify(db *bolt.DB) (st state, err error) {
 		}
 		if st.dropped, ok = u64(meta.Get(keyDropped)); !ok {
 			return damaged("dropped counter missing or invalid")
+		}
+		if e := meta.Get(keyEpoch); e != nil {
+			if !wire.ValidEpoch(string(e)) {
+				return damaged("epoch %q invalid", truncate(string(e), 40))
+			}
+			st.epoch = string(e)
 		}
 		var last uint64
 		c := recs.Cursor()
@@ -233,8 +243,9 @@ func eventTime(v []byte) time.Time {
 	return t.Time
 }
 
-// initDB creates the buckets of a fresh file with the counter at next.
-func initDB(db *bolt.DB, next uint64) error {
+// initDB creates the buckets of a fresh file with the counter at next and
+// the given epoch.
+func initDB(db *bolt.DB, next uint64, epoch string) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketRecords); err != nil {
 			return err
@@ -252,9 +263,11 @@ func initDB(db *bolt.DB, next uint64) error {
 			}
 		}
 		if m.Get(keyDropped) == nil {
-			return m.Put(keyDropped, seqKey(0))
+			if err := m.Put(keyDropped, seqKey(0)); err != nil {
+				return err
+			}
 		}
-		return nil
+		return m.Put(keyEpoch, []byte(epoch))
 	})
 }
 
@@ -334,27 +347,57 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// Sidecar seq reservation: one decimal number and a newline.
+// Sidecar seq reservation: one decimal number and a newline, then (since
+// epochs) a second line "epoch E". A sidecar of the first form is read as
+// having no epoch.
 
 func readReservation(path string) (uint64, bool, error) {
+	v, _, ok, err := readSidecar(path)
+	return v, ok, err
+}
+
+// readSidecar reads the reservation and the epoch; ok reports that the file
+// exists (even when it does not parse).
+func readSidecar(path string) (res uint64, epoch string, ok bool, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
+		return 0, "", false, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, "", false, err
 	}
-	v, err := parseReservation(b)
-	return v, true, err
+	res, epoch, err = parseSidecar(b)
+	return res, epoch, true, err
 }
 
 func parseReservation(b []byte) (uint64, error) {
-	s := strings.TrimSpace(string(b))
+	v, _, err := parseSidecar(b)
+	return v, err
+}
+
+// parseSidecar parses both forms of the sidecar. A damaged epoch line fails
+// the whole file: half a sidecar is not trusted.
+func parseSidecar(b []byte) (uint64, string, error) {
+	first, rest, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	s := strings.TrimSpace(first)
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("seq reservation: %q is not a number", truncate(s, 40))
+		return 0, "", fmt.Errorf("seq reservation: %q is not a number", truncate(s, 40))
 	}
-	return v, nil
+	rest = strings.TrimSpace(rest)
+	if rest == "" {
+		return v, "", nil
+	}
+	e, ok := strings.CutPrefix(rest, "epoch ")
+	if !ok || !wire.ValidEpoch(e) {
+		return 0, "", fmt.Errorf("seq reservation: second line %q is not \"epoch\" and 1-32 lower-case letters or digits", truncate(rest, 40))
+	}
+	return v, e, nil
+}
+
+// formatSidecar is the sidecar's content for reservation res and epoch.
+func formatSidecar(res uint64, epoch string) []byte {
+	return fmt.Appendf(nil, "%d\nepoch %s\n", res, epoch)
 }
 
 func truncate(s string, n int) string {
@@ -392,8 +435,9 @@ func writeFileAtomic(path string, data []byte, sync bool) error {
 	return nil
 }
 
-// buildCompact writes a fresh database at dst holding only the counters.
-func buildCompact(dst string, bo *bolt.Options, next, dropped uint64, sync bool) error {
+// buildCompact writes a fresh database at dst holding only the counters and
+// the epoch.
+func buildCompact(dst string, bo *bolt.Options, next, dropped uint64, epoch string, sync bool) error {
 	os.Remove(dst)
 	db, err := bolt.Open(dst, 0o600, bo)
 	if err != nil {
@@ -411,6 +455,9 @@ func buildCompact(dst string, bo *bolt.Options, next, dropped uint64, sync bool)
 			return err
 		}
 		if err := m.Put(keyNextSeq, seqKey(next)); err != nil {
+			return err
+		}
+		if err := m.Put(keyEpoch, []byte(epoch)); err != nil {
 			return err
 		}
 		return m.Put(keyDropped, seqKey(dropped))
@@ -438,7 +485,10 @@ func buildCompact(dst string, bo *bolt.Options, next, dropped uint64, sync bool)
 // writer then splices in the real seq and id.
 var jsonPrefix = []byte(`{"seq":0,"id":""`)
 
-func spliceJSON(dst []byte, gw string, seq uint64, tail []byte) []byte {
+// spliceJSON writes the event whose JSON after seq, id and epoch is tail,
+// in the field order json.Marshal uses for wire.Event. The epoch needs no
+// escaping: it is lower-case letters and digits (wire.ValidEpoch).
+func spliceJSON(dst []byte, gw, epoch string, seq uint64, tail []byte) []byte {
 	dst = append(dst, `{"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"id":"`...)
@@ -446,12 +496,18 @@ func spliceJSON(dst []byte, gw string, seq uint64, tail []byte) []byte {
 	dst = append(dst, '/')
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, '"')
+	if epoch != "" {
+		dst = append(dst, `,"epoch":"`...)
+		dst = append(dst, epoch...)
+		dst = append(dst, '"')
+	}
 	return append(dst, tail...)
 }
 
-// tailOf marshals e with placeholder seq and id and returns what follows them.
+// tailOf marshals e with placeholder seq and id and no epoch, and returns
+// what follows them.
 func tailOf(e wire.Event) ([]byte, error) {
-	e.Seq, e.ID = 0, ""
+	e.Seq, e.ID, e.Epoch = 0, "", ""
 	b, err := json.Marshal(&e)
 	if err != nil {
 		return nil, err

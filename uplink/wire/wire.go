@@ -93,6 +93,12 @@ type OutboxStats struct {
 	Dropped  uint64  `json:"dropped"`
 	FileSize int64   `json:"file_bytes,omitempty"`
 	NextSeq  uint64  `json:"next_seq,omitempty"`
+	// Epoch is the outbox's epoch (see Event.Epoch).
+	Epoch string `json:"epoch,omitempty"`
+	// Bound is the file bound really in use: MaxBytes (outbox.max_bytes),
+	// or less when the data partition cannot hold that much.
+	Bound    int64 `json:"bound_bytes,omitempty"`
+	MaxBytes int64 `json:"max_bytes,omitempty"`
 }
 
 // Telemetry is published every telemetry_interval at QoS 0.

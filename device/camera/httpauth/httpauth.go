@@ -244,6 +244,16 @@ func MD5Hex(s string) string {
 // unless the server says the nonce was stale.
 func (a *Responder) Answering() bool { return a.ch != nil }
 
+// Scheme is the scheme of the challenge being answered, "basic" or
+// "digest", or "" when none is. With "basic" the password goes in every
+// request, readable by anyone on the path unless the connection is TLS.
+func (a *Responder) Scheme() string {
+	if a.ch == nil {
+		return ""
+	}
+	return a.ch.Scheme
+}
+
 // Reset forgets the challenge, for a new server (after a redirect).
 func (a *Responder) Reset() { a.ch = nil }
 

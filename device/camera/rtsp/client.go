@@ -146,6 +146,8 @@ type Client struct {
 	url    *url.URL // request URL, without user information
 	auth   httpauth.Responder
 	hasPwd bool
+	secure bool               // the connection is TLS (rtsps)
+	basic  atomic.Bool        // credentials went as Basic over a connection without TLS
 	pin    *[sha256.Size]byte // parsed Config.TLSFingerprint; nil without one
 
 	conn net.Conn
@@ -165,6 +167,12 @@ type Client struct {
 	playing  bool
 	lastRecv atomic.Int64 // nanoseconds since runStart
 }
+
+// BasicInClear reports whether the client has sent the URL's credentials
+// as Basic authentication over a connection without TLS: the camera asked
+// for Basic on rtsp://, so anyone on the path could read the password. Only
+// the camera's answer tells which scheme it wants. Safe to call at any time.
+func (c *Client) BasicInClear() bool { return c.basic.Load() }
 
 // Dial connects to the camera at rawURL (rtsp://[user:pass@]host[:port]/path,
 // or rtsps:// for RTSP over TLS, port 322 by default). Credentials in the
@@ -195,6 +203,7 @@ func Dial(ctx context.Context, rawURL string, cfg Config) (*Client, error) {
 
 func (c *Client) connect(ctx context.Context, u *url.URL) error {
 	secure := strings.EqualFold(u.Scheme, "rtsps")
+	c.secure = secure
 	if !secure && !strings.EqualFold(u.Scheme, "rtsp") {
 		return fmt.Errorf("rtsp: url %s: scheme %q not supported (want rtsp or rtsps)", Redact(u.String()), u.Scheme)
 	}
@@ -267,7 +276,11 @@ func (c *Client) writeRequest(q *request) (int, error) {
 	defer c.wmu.Unlock()
 	c.cseq++
 	c.wbuf.Reset()
-	q.write(&c.wbuf, c.cseq, c.cfg.UserAgent, c.session, c.auth.Header(q.method, q.url))
+	authz := c.auth.Header(q.method, q.url)
+	if authz != "" && !c.secure && c.auth.Scheme() == "basic" {
+		c.basic.Store(true)
+	}
+	q.write(&c.wbuf, c.cseq, c.cfg.UserAgent, c.session, authz)
 	_, err := c.conn.Write(c.wbuf.Bytes())
 	return c.cseq, err
 }

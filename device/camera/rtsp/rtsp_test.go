@@ -459,6 +459,10 @@ func TestRedact(t *testing.T) {
 		"rtsp://admin:s3cret@10.0.0.5/x": "rtsp://***@10.0.0.5/x",
 		"rtsp://10.0.0.5/x":              "rtsp://10.0.0.5/x",
 		"rtsp://a:b@[::1:bad/x":          "rtsp://(unparsable)",
+		// Credentials in the query or, for XMEye DVRs, the path.
+		"rtsp://10.0.0.5/live?user=admin&password=s3cret&channel=1":                         "rtsp://10.0.0.5/live?user=admin&password=xxxxx&channel=1",
+		"rtsp://10.0.0.5:554/user=admin&password=s3cret&channel=1&stream=0.sdp?real_stream": "rtsp://10.0.0.5:554/user=admin&password=xxxxx&channel=1&stream=0.sdp?real_stream",
+		"rtsp://admin:s3cret@10.0.0.5/x?token=s3cret":                                       "rtsp://***@10.0.0.5/x?token=xxxxx",
 	} {
 		if got := Redact(in); got != want || strings.Contains(got, "s3cret") {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/antt-gateway/antt/device/camera/credurl"
 )
 
-// Redact returns rawURL with any user information removed, for logs and
+// Redact returns rawURL with any user information removed and secret
+// parameters in its path and query masked (credurl.Mask), for logs and
 // errors. An unparsable URL is reduced to its scheme so nothing leaks.
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
@@ -16,6 +19,7 @@ func Redact(rawURL string) string {
 		}
 		return "(unparsable url)"
 	}
+	u = credurl.Mask(u)
 	if u.User == nil {
 		return u.String()
 	}

@@ -6,6 +6,7 @@
 package snapshot
 
 import (
+	"github.com/antt-gateway/antt/device/camera/credurl"
 	"github.com/antt-gateway/antt/device/camera/httpauth"
 
 	"bytes"
@@ -49,14 +50,27 @@ type Fetcher struct {
 // are used only to answer a 401 challenge (Digest preferred over Basic) and
 // never appear in the returned error.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
+	jpeg, _, err := f.FetchAuth(ctx, rawURL)
+	return jpeg, err
+}
+
+// FetchAuth is Fetch that also reports whether the camera asked for Basic
+// authentication over plain http://, so that the password was sent in
+// clear (also when the fetch then failed).
+func (f *Fetcher) FetchAuth(ctx context.Context, rawURL string) (jpeg []byte, basicInClear bool, err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Parse errors quote the input, which may hold the password.
-		return nil, errors.New("snapshot: invalid URL")
+		return nil, false, errors.New("snapshot: invalid URL")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("snapshot: unsupported scheme %q", u.Scheme)
+		return nil, false, fmt.Errorf("snapshot: unsupported scheme %q", u.Scheme)
 	}
+	jpeg, err = f.fetch(ctx, u, &basicInClear)
+	return jpeg, basicInClear, err
+}
+
+func (f *Fetcher) fetch(ctx context.Context, u *url.URL, basicInClear *bool) ([]byte, error) {
 	var user, pass string
 	if u.User != nil {
 		user = u.User.Username()
@@ -64,8 +78,8 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 		u.User = nil
 	}
 	// Some vendors take credentials in the query: errors name only
-	// scheme, host and path.
-	where := u.Scheme + "://" + u.Host + u.Path
+	// scheme, host and path (secret parameters in it masked).
+	where := u.Scheme + "://" + u.Host + credurl.Mask(u).Path
 	timeout := f.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -89,6 +103,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 		}
 		a := &httpauth.Responder{User: user, Pass: pass}
 		a.SetChallenge(ch)
+		*basicInClear = a.Scheme() == "basic" && u.Scheme == "http"
 		resp, err = get(ctx, client, u, a.Header(http.MethodGet, u.RequestURI()))
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: %w", where, err)

@@ -100,6 +100,8 @@ type Users struct {
 	hashes map[string]Hash
 	access map[string]Identity // nil: DefaultIdentity
 	dummy  Hash                // verified for unknown users so timing does not reveal them
+	// gateways holds the gateway id of every user with the gateway role.
+	gateways map[string]bool
 }
 
 // NewUsers builds the table from parsed files; access may be nil.
@@ -111,8 +113,25 @@ func NewUsers(pw []PasswordEntry, access map[string]Identity) *Users {
 		iter = max(iter, e.Hash.Iter)
 	}
 	u.dummy = Hash{Iter: iter, Salt: make([]byte, saltLen), Key: make([]byte, keyLen)}
+	u.gateways = map[string]bool{}
+	for _, id := range access {
+		if id.Role == RoleGateway {
+			u.gateways[id.ID] = true
+		}
+	}
+	if access == nil {
+		for user := range u.hashes {
+			if id := DefaultIdentity(user); id.Role == RoleGateway {
+				u.gateways[id.ID] = true
+			}
+		}
+	}
 	return u
 }
+
+// IsGateway reports whether id is the gateway id of one of the users: a
+// client id no station user may take.
+func (u *Users) IsGateway(id string) bool { return u.gateways[id] }
 
 // Identity returns who user is; ok is false when the user has no role.
 func (u *Users) Identity(user string) (Identity, bool) {

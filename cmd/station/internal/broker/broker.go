@@ -6,9 +6,13 @@
 // Security decisions the rules alone do not cover:
 //   - a client's will message is checked like a publish when it connects, so
 //     a gateway cannot leave a forged retained status for another gateway;
-//   - a client id already held by another user's session is refused, so one
-//     user cannot take over (and inherit the queued messages of) another's
-//     persistent session;
+//   - a gateway's client id must be its gateway id: no other user can take
+//     it or squat it with a persistent session, the gateway cannot use
+//     another, and its owner always takes it over (the new connection
+//     replaces the old); a station user may use any id that is not a
+//     gateway's, another user's or the station's own client's; a session
+//     another user left under an id is discarded, never inherited (see
+//     authHook);
 //   - queued QoS 1 messages of a resumed session are resent in the order
 //     they were queued (mochi v2.7.9 may shuffle them; see keepOrder);
 //   - a QoS 1 message published while its subscriber resumes its session
@@ -17,9 +21,36 @@
 //     message the broker is delivering to that client (mochi v2.7.9 does;
 //     see packetIDHook);
 //   - at shutdown a listener's clients are disconnected without mochi's
-//     Clients.GetByListener, which can deadlock (see disconnectListener);
+//     Clients.GetByListener, which can deadlock (see disconnectListener),
+//     a connection starting meanwhile does not race mochi's wait for its
+//     clients (see netListener.clientsWg; the race detector saw it), and
+//     connections not yet logged in, which mochi does not know, are closed
+//     rather than waited for until their deadline;
 //   - open mode (no password file) accepts anyone and checks nothing; it is
 //     refused unless the listener is loopback or Insecure is set.
+//
+// The network port faces the internet (4G), so what a client can cost is
+// bounded (Limits; the station's own in-process client is exempt):
+//   - a connection must have its CONNACK written within ConnectTimeout
+//     (10 s) of being accepted, TLS handshake and password check included;
+//     mochi sets no deadline before CONNECT and replaces any deadline by
+//     the keepalive as soon as it has read one, so the listener's
+//     guardedConn holds it; an idle or half-sent socket is closed then;
+//   - a CONNECT may announce at most 16 KiB and any later packet
+//     MaxPacketSize (default 4 MiB + 64 KiB: the largest snapshot plus
+//     headroom); both are refused from the fixed header, before anything
+//     of that size is allocated (mochi allocates what a header announces);
+//   - at most MaxClients (2,000) clients logged in, MaxPending (512)
+//     connections before their CONNACK, 64 of them per address;
+//   - a keepalive of 0 or above 30 minutes becomes 30 minutes, so no
+//     logged-in socket idles forever;
+//   - failed logins put an address on cooldown and password checks run in
+//     a few slots, with recently verified logins recognised without PBKDF2
+//     (see Limits), so a flood of wrong passwords costs little CPU and
+//     keeps no gateway out;
+//   - refusals are logged with their reason, once per address and reason,
+//     then summed up every 30 s (see refusalLog); never a password;
+//   - a failing accept (EMFILE) is retried, never stops the listener.
 //
 // Retained messages and sessions live in memory: a restart of the station
 // forgets them, and gateways re-publish their retained status on reconnect.
@@ -76,6 +107,14 @@ type Options struct {
 	// Insecure allows open mode on a non-loopback listener.
 	Insecure bool
 
+	// Limits bounds what network clients can cost (see Limits); zero
+	// fields take the defaults.
+	Limits Limits
+
+	// Ingest, if set, stores the claimed publishes of gateways before the
+	// broker acknowledges them (see Ingester).
+	Ingest Ingester
+
 	Logger *slog.Logger
 }
 
@@ -91,6 +130,9 @@ type Broker struct {
 	tcp      *netListener
 	internal *netListener
 	pipe     *pipeListener
+	guard    *guard        // the network listener's limits
+	logged   chan struct{} // closed when the refusal log's flusher ends
+	ingest   *ingestHook   // nil without Options.Ingest
 
 	startOnce sync.Once
 	done      chan struct{}
@@ -110,6 +152,11 @@ func New(o Options) (*Broker, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	lim, err := o.Limits.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	o.Limits = lim
 	b := &Broker{opts: o, log: o.Logger, done: make(chan struct{})}
 
 	if o.PasswdFile != "" {
@@ -197,21 +244,28 @@ func (b *Broker) Start(ctx context.Context) (addr string, err error) {
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumSessionExpiryInterval = SessionExpiry
+	// mochi refuses a packet whose fixed header announces more than this
+	// before allocating it; without it, it allocates whatever is announced.
+	caps.MaximumPacketSize = uint32(b.opts.Limits.MaxPacketSize)
 	b.srv = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
-		Logger:       b.log.With("lib", "mochi"),
+		Logger:       slog.New(mochiLog{b.log.Handler()}).With("lib", "mochi"),
 	})
+	b.guard = newGuard(b.opts.Limits, b.log)
 	b.tcp = newNetListener(tcpListenerID, ln)
+	b.tcp.guard = b.guard
 	b.pipe = newPipeListener()
 	b.internal = newNetListener(internalListenerID, b.pipe)
-	hook := &authHook{users: b.users, prefix: b.opts.Prefix, requireCN: b.opts.RequireCNMatch, clients: b.srv.Clients}
+	hook := &authHook{users: b.users, prefix: b.opts.Prefix, requireCN: b.opts.RequireCNMatch, srv: b.srv, guard: b.guard}
 	takeover := newTakeoverHook(b.srv.Clients)
 	b.tcp.ended, b.internal.ended = takeover.connEnded, takeover.connEnded
 	b.tcp.disconnect, b.internal.disconnect = b.disconnectListener, b.disconnectListener
+	b.tcp.clientsWg, b.internal.clientsWg = &b.srv.Listeners.ClientsWg, &b.srv.Listeners.ClientsWg
 	err = errors.Join(
 		b.srv.AddHook(hook, nil),
 		b.srv.AddHook(&packetIDHook{}, nil),
 		b.srv.AddHook(takeover, nil),
+		b.addIngest(),
 		b.srv.AddListener(b.tcp),
 		b.srv.AddListener(b.internal),
 	)
@@ -229,6 +283,11 @@ func (b *Broker) Start(ctx context.Context) (addr string, err error) {
 		b.log.Warn("broker is OPEN: no password file, any client may connect and publish or subscribe anywhere", "listen", addr)
 	}
 	b.log.Info("broker listening", "addr", addr, "tls", b.tls != nil, "mtls", b.opts.ClientCAFile != "", "prefix", b.opts.Prefix)
+	b.logged = make(chan struct{})
+	go func() {
+		defer close(b.logged)
+		b.guard.refusals.run(ctx)
+	}()
 	go func() {
 		<-ctx.Done()
 		b.shutdown()
@@ -254,6 +313,8 @@ func (b *Broker) shutdown() {
 	b.srv.Close() // closes the listeners, which disconnect their clients
 	b.tcp.wait()
 	b.internal.wait()
+	b.ingest.wait()
+	<-b.logged
 	b.log.Info("broker stopped")
 }
 
@@ -298,6 +359,7 @@ func (b *Broker) Reload() error {
 	if b.srv == nil {
 		return nil
 	}
+	b.guard.forget()
 	for _, cl := range b.srv.Clients.GetAll() {
 		if cl.Net.Listener != tcpListenerID || cl.Closed() {
 			continue
@@ -321,87 +383,4 @@ func (b *Broker) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, errors.New("embedded broker is not started")
 	}
 	return b.pipe.Dial(ctx)
-}
-
-// authHook applies Users and Allowed to every connection, publish and
-// subscription.
-type authHook struct {
-	mqtt.HookBase
-	users     *table // nil in open mode
-	prefix    string
-	requireCN bool
-	clients   *mqtt.Clients
-}
-
-func (h *authHook) ID() string { return "antt-auth" }
-
-func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSessionEstablish
-}
-
-// OnSessionEstablish runs just before mochi hands a kept session to the
-// reconnecting client and resends its queued messages (see keepOrder).
-func (h *authHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
-	if pk.Connect.Clean {
-		return
-	}
-	if old, ok := h.clients.Get(cl.ID); ok {
-		keepOrder(old.State.Inflight)
-	}
-}
-
-func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	user := string(pk.Connect.Username)
-	deny := func(why string) bool {
-		h.Log.Warn("connection refused", "client", cl.ID, "user", user, "remote", cl.Net.Remote, "reason", why)
-		return false
-	}
-	if cl.Net.Listener == internalListenerID {
-		return true
-	}
-	if h.requireCN {
-		tc, ok := cl.Net.Conn.(*tls.Conn)
-		if !ok {
-			return deny("not a TLS connection")
-		}
-		certs := tc.ConnectionState().PeerCertificates
-		if len(certs) == 0 || certs[0].Subject.CommonName != user {
-			return deny("certificate name does not match user")
-		}
-	}
-	if h.users == nil {
-		return true
-	}
-	if !pk.Connect.UsernameFlag || !pk.Connect.PasswordFlag {
-		return deny("no user name or password")
-	}
-	ident, ok := h.users.Load().Authenticate(user, pk.Connect.Password)
-	if !ok {
-		return deny("bad user name or password")
-	}
-	if pk.Connect.WillFlag && !Allowed(ident.Role, ident.ID, h.prefix, pk.Connect.WillTopic, true) {
-		return deny("will topic not allowed: " + pk.Connect.WillTopic)
-	}
-	if other, ok := h.clients.Get(cl.ID); ok && string(other.Properties.Username) != user {
-		return deny("client id in use by another user")
-	}
-	return true
-}
-
-func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if cl.Net.Listener == internalListenerID {
-		return Allowed(RoleStation, "", h.prefix, topic, write)
-	}
-	if h.users == nil {
-		return true
-	}
-	ident, ok := h.users.Load().Identity(string(cl.Properties.Username))
-	if !ok {
-		return false
-	}
-	ok = Allowed(ident.Role, ident.ID, h.prefix, topic, write)
-	if !ok {
-		h.Log.Warn("access denied", "client", cl.ID, "user", string(cl.Properties.Username), "topic", topic, "write", write)
-	}
-	return ok
 }

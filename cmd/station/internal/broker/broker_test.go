@@ -32,7 +32,7 @@ const wait = 5 * time.Second
 func startBroker(t *testing.T, o Options) (*Broker, string) {
 	t.Helper()
 	o.Listen = "127.0.0.1:0"
-	if testing.Verbose() {
+	if testing.Verbose() && o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	b, err := New(o)
@@ -76,7 +76,13 @@ type clientOpt func(*paho.ClientOptions)
 func dial(t *testing.T, addr, user, pass string, opts ...clientOpt) (*client, error) {
 	t.Helper()
 	c := &client{seen: make(chan struct{}, 1000)}
-	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(fmt.Sprintf("t-%s-%d", user, time.Now().UnixNano())).
+	// A gateway's client id is its gateway id (the user name without an
+	// access file); station users get one of their own per connection.
+	id := user
+	if user == "station" || user == "console" {
+		id = fmt.Sprintf("t-%s-%d", user, time.Now().UnixNano())
+	}
+	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
 		SetUsername(user).SetPassword(pass).SetAutoReconnect(false).SetConnectTimeout(wait).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.record(m) })
 	o.SetCustomOpenConnectionFn(func(u *url.URL, co paho.ClientOptions) (net.Conn, error) {
@@ -197,7 +203,7 @@ func TestAccessFileRoles(t *testing.T) {
 	if code := st.subscribe(t, "antt/#", 1); code != 1 {
 		t.Fatalf("console subscribe antt/#: %#x", code)
 	}
-	gw := mustDial(t, addr, "user7", "b")
+	gw := mustDial(t, addr, "user7", "b", func(o *paho.ClientOptions) { o.SetClientID("truong-thcs") })
 	if err := gw.publish(t, "antt/truong-thcs/event", 1, false, "{}"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,22 @@
-// Package console is the station's subscriber: it reads every gateway's
-// events, status, telemetry and replies from the broker, stores events in
-// the event log and prints one readable line per event and per gap.
+// Package console is the station's text console: it prints one readable
+// line per event, gap, snapshot and notice as the station's store records
+// them, and one per status message and reply from the gateways.
 //
-// It is an ordinary MQTT client (paho) with a persistent session
-// (CleanSession false, fixed client id) and QoS 1 subscriptions, whether
-// the broker is the embedded one (reached in process through Dial) or an
-// external one, so events published while the station is briefly away are
-// queued by the broker and delivered when it comes back. An event is
-// acknowledged (PUBACK) only after the event log has committed it; an event
-// the log could not store is left unacknowledged so the broker sends it
-// again on the next connection.
+// Events, gaps, snapshots and notices are read from the store (a cursor on
+// its arrival index, woken by store.Reader.Changed), never from an
+// in-memory queue, so a slow console falls behind and loses nothing.
+// Status, telemetry and replies come from the broker: the console is an
+// ordinary MQTT client (paho) with a persistent session (CleanSession
+// false, fixed client id) and QoS 1 subscriptions, whether the broker is
+// the embedded one (reached in process through Dial) or an external one.
+//
+// With the embedded broker, events and snapshots are stored by the broker
+// itself before it acknowledges them (broker.Ingester), and never reach
+// this client. With an external broker (Config.Ingest) this client is
+// their path: it also subscribes to event and snapshot/+, stores each
+// message and acknowledges it (PUBACK) only after the store has committed
+// it, in the order the messages came; one the store could not commit is
+// left unacknowledged so the broker sends it again on the next connection.
 package console
 
 import (
@@ -31,7 +38,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/antt-gateway/antt/cmd/station/internal/eventlog"
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -53,14 +60,29 @@ type Config struct {
 	Password string
 	TLS      *tls.Config
 
-	Log *eventlog.Log
-	// Out receives the event lines; Location is their time zone
+	// Store is read for the lines; From is the arrival number after which
+	// the console starts printing (usually the last one at start-up).
+	Store Store
+	From  uint64
+	// Ingest makes this client the path of events and snapshots (an
+	// external broker): it subscribes to them and stores them in Store.
+	Ingest bool
+	// Out receives the lines; Location is their time zone
 	// (default Asia/Ho_Chi_Minh).
 	Out      io.Writer
 	Location *time.Location
 	Logger   *slog.Logger
 	// Ready, if set, is called each time the subscriptions are in place.
 	Ready func()
+}
+
+// Store is what the console needs of the station's store: reading, the
+// gateways' in-memory state, and (with Ingest) storing.
+type Store interface {
+	store.Reader
+	Submit(gw, rest string, payload []byte, done func(store.Result, error))
+	SetStatus(gw string, st wire.Status, at time.Time)
+	SetTelemetry(gw string, t wire.Telemetry, at time.Time)
 }
 
 // Console is a running subscriber.
@@ -70,6 +92,7 @@ type Console struct {
 
 	outMu sync.Mutex // one line at a time on Out
 	wg    sync.WaitGroup
+	acks  *ackQueue
 }
 
 // New checks cfg and fills in its defaults.
@@ -80,8 +103,8 @@ func New(cfg Config) (*Console, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = DefaultClientID
 	}
-	if cfg.Log == nil || cfg.Out == nil {
-		return nil, errors.New("console needs an event log and an output")
+	if cfg.Store == nil || cfg.Out == nil {
+		return nil, errors.New("console needs a store and an output")
 	}
 	if cfg.Dial == nil && cfg.Broker == "" {
 		return nil, errors.New("console needs a broker URL or the embedded broker")
@@ -107,12 +130,16 @@ func VietnamTime() *time.Location {
 // filters are the station's subscriptions, all at QoS 1.
 func (c *Console) filters() map[string]paho.MessageHandler {
 	p := c.cfg.Prefix + "/+/"
-	return map[string]paho.MessageHandler{
-		p + wire.TopicEvent:        c.onEvent,
+	f := map[string]paho.MessageHandler{
 		p + wire.TopicStatus:       c.onStatus,
 		p + wire.TopicTelemetry:    c.onTelemetry,
 		p + wire.TopicReply + "/#": c.onReply,
 	}
+	if c.cfg.Ingest {
+		f[p+wire.TopicEvent] = c.onStored
+		f[p+wire.TopicSnapshot+"/+"] = c.onStored
+	}
+	return f
 }
 
 // Run connects, subscribes and handles messages until ctx ends. It returns
@@ -160,6 +187,23 @@ func (c *Console) Run(ctx context.Context) error {
 			c.subscribe(ctx, cl)
 		}()
 	})
+	// The feed and the acker outlive the MQTT client: they stop last.
+	c.acks = newAckQueue()
+	fctx, stopFeed := context.WithCancel(ctx)
+	var feeders sync.WaitGroup
+	feeders.Add(2)
+	go func() {
+		defer feeders.Done()
+		c.feed(fctx)
+	}()
+	go func() {
+		defer feeders.Done()
+		c.acks.run(fctx)
+	}()
+	defer func() {
+		stopFeed()
+		feeders.Wait()
+	}()
 	cl := paho.NewClient(o)
 	for f, h := range c.filters() {
 		cl.AddRoute(f, h)
@@ -168,6 +212,7 @@ func (c *Console) Run(ctx context.Context) error {
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
+			cl.Disconnect(0)
 			return fmt.Errorf("connect to broker: %w", err)
 		}
 	case <-ctx.Done():
@@ -246,38 +291,32 @@ func (c *Console) println(s string) {
 	fmt.Fprintln(c.cfg.Out, s)
 }
 
-func (c *Console) onEvent(_ paho.Client, m paho.Message) {
-	gw, _, ok := wire.Split(c.cfg.Prefix, m.Topic())
+// onStored stores an event or snapshot received from an external broker
+// and has it acknowledged once committed. Submit blocks while the store's
+// queue is full, which holds paho's ordered delivery: backpressure.
+func (c *Console) onStored(_ paho.Client, m paho.Message) {
+	gw, rest, ok := wire.Split(c.cfg.Prefix, m.Topic())
 	if !ok {
 		m.Ack()
 		return
 	}
-	res, err := c.cfg.Log.Add(gw, m.Payload())
-	if errors.Is(err, eventlog.ErrInvalid) {
-		c.log.Warn("event dropped: invalid", "gateway", gw, "error", err)
-		m.Ack() // it will never be storable; redelivery would not help
-		return
-	}
-	if err != nil {
-		// Not acknowledged: the broker sends it again after a reconnect.
-		c.log.Error("event not stored", "gateway", gw, "error", err)
-		return
-	}
-	m.Ack()
-	if res.Status == eventlog.Duplicate {
-		c.log.Debug("duplicate event", "id", res.Event.ID, "conflict", res.Conflict)
-		if res.Conflict {
-			c.log.Warn("duplicate event id with different content", "id", res.Event.ID)
+	e := c.acks.add(m)
+	c.cfg.Store.Submit(gw, rest, m.Payload(), func(r store.Result, err error) {
+		switch {
+		case errors.Is(err, store.ErrInvalid):
+			c.log.Warn("message dropped: invalid", "gateway", gw, "topic", rest, "error", err)
+			c.acks.answer(e, true) // it will never be storable; redelivery would not help
+		case err != nil:
+			// Not acknowledged: the broker sends it again after a reconnect.
+			c.log.Error("message not stored", "gateway", gw, "topic", rest, "error", err)
+			c.acks.answer(e, false)
+		default:
+			if r.Conflict {
+				c.log.Warn("duplicate id with different content", "gateway", gw, "topic", rest, "seq", r.Event.Seq)
+			}
+			c.acks.answer(e, true)
 		}
-		return
-	}
-	for _, g := range res.NewGaps {
-		c.println(FormatGap(g, false, c.cfg.Location))
-	}
-	c.println(FormatEvent(gw, res, c.cfg.Location))
-	for _, g := range res.Explained {
-		c.println(FormatGap(g, true, c.cfg.Location))
-	}
+	})
 }
 
 func (c *Console) onStatus(_ paho.Client, m paho.Message) {
@@ -292,12 +331,15 @@ func (c *Console) onStatus(_ paho.Client, m paho.Message) {
 		return
 	}
 	now := time.Now()
-	c.cfg.Log.SetStatus(gw, st, now)
+	c.cfg.Store.SetStatus(gw, st, now)
 	state := "OFFLINE"
 	if st.Online {
 		state = "online"
 	}
 	line := fmt.Sprintf("%s %-16s %s boot=%s", now.In(c.cfg.Location).Format(timeFormat), gw, state, st.Boot)
+	if st.Epoch != "" {
+		line += " epoch=" + printable(st.Epoch)
+	}
 	if st.Version != "" {
 		line += " version=" + st.Version
 	}
@@ -318,7 +360,7 @@ func (c *Console) onTelemetry(_ paho.Client, m paho.Message) {
 		c.log.Warn("bad telemetry message", "gateway", gw, "error", err)
 		return
 	}
-	c.cfg.Log.SetTelemetry(gw, t, time.Now())
+	c.cfg.Store.SetTelemetry(gw, t, time.Now())
 	c.log.Debug("telemetry", "gateway", gw, "outbox_depth", t.Outbox.Depth, "uptime_s", t.UptimeS)
 }
 
@@ -348,9 +390,8 @@ const timeFormat = "2006-01-02 15:04:05 MST"
 
 // FormatEvent is the console line of one new event: time (the gateway's
 // clock, marked '?' when it was not synchronised), gateway, seq, kind,
-// source, state, and flags.
-func FormatEvent(gw string, r eventlog.Result, loc *time.Location) string {
-	ev := r.Event
+// source, state, and flags; late marks an event that filled a gap.
+func FormatEvent(gw string, ev wire.Event, late bool, loc *time.Location) string {
 	var b strings.Builder
 	b.WriteString(ev.Time.In(loc).Format(timeFormat))
 	if !ev.ClockSynced {
@@ -366,14 +407,17 @@ func FormatEvent(gw string, r eventlog.Result, loc *time.Location) string {
 	if ev.Test {
 		b.WriteString(" TEST")
 	}
-	if r.Late {
+	if ev.Epoch != "" {
+		fmt.Fprintf(&b, " epoch=%s", printable(ev.Epoch))
+	}
+	if late {
 		b.WriteString(" (late)")
 	}
 	return b.String()
 }
 
 // FormatGap is the console line of a gap: newly seen, or (later) explained.
-func FormatGap(g eventlog.Gap, later bool, loc *time.Location) string {
+func FormatGap(g store.Gap, later bool, loc *time.Location) string {
 	what := "GAP"
 	if later {
 		what = "gap now explained:"

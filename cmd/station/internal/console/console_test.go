@@ -12,7 +12,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
-	"github.com/antt-gateway/antt/cmd/station/internal/eventlog"
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -21,17 +21,22 @@ const wait = 5 * time.Second
 
 type station struct {
 	addr   string
-	log    *eventlog.Log
+	log    *store.Store
 	out    *devtest.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
 
-// startStation runs an open embedded broker on loopback and a console on
-// it, and waits until the console has subscribed.
+// startStation opens a store, runs an open embedded broker on loopback
+// that stores into it, and a console on both, and waits until the console
+// has subscribed.
 func startStation(t *testing.T) *station {
 	t.Helper()
-	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0"})
+	l, err := store.Open(filepath.Join(t.TempDir(), "events.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Ingest: broker.StoreIngester(l)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,13 +45,9 @@ func startStation(t *testing.T) *station {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := eventlog.Open(filepath.Join(t.TempDir(), "events.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ready := make(chan struct{}, 10)
 	s := &station{addr: addr, log: l, out: new(devtest.Buffer), cancel: cancel, done: make(chan error, 1)}
-	c, err := New(Config{Dial: b.Dial, Log: l, Out: s.out, Ready: func() { ready <- struct{}{} }})
+	c, err := New(Config{Dial: b.Dial, Store: l, Out: s.out, Ready: func() { ready <- struct{}{} }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +117,8 @@ func TestConsoleEndToEnd(t *testing.T) {
 		t.Fatalf("event 1 printed %d times:\n%s", n, s.out.String())
 	}
 	c, _ := s.log.Counters("cong-khu-3")
-	want := eventlog.Counters{Received: 4, Duplicates: 1, GapsExplained: 1, GapsUnexplained: 2,
-		MissingExplained: 3, MissingUnexplained: 2, MaxSeq: 9}
+	want := store.Counters{Received: 4, Duplicates: 1, GapsExplained: 1, GapsUnexplained: 2,
+		MissingExplained: 3, MissingUnexplained: 2, MaxSeq: 9, Epochs: 1}
 	if c != want {
 		t.Fatalf("counters %+v, want %+v", c, want)
 	}
@@ -150,12 +151,12 @@ func TestFormat(t *testing.T) {
 	ev.ClockSynced = false
 	ev.Source = "box\x1b[2J"
 	ev.State = ""
-	got := FormatEvent("g", eventlog.Result{Event: ev}, VietnamTime())
+	got := FormatEvent("g", ev, false, VietnamTime())
 	want := "2026-11-28 20:00:00 +07? g                #12     tamper          source=box\\x1b[2J"
 	if got != want {
 		t.Fatalf("got  %q\nwant %q", got, want)
 	}
-	g := FormatGap(eventlog.Gap{Gateway: "g", First: 2, Last: 2}, false, time.UTC)
+	g := FormatGap(store.Gap{Gateway: "g", First: 2, Last: 2}, false, time.UTC)
 	if !strings.HasSuffix(g, " g                GAP seq 2-2 (1 events) UNEXPLAINED") {
 		t.Fatalf("gap line %q", g)
 	}
@@ -165,12 +166,15 @@ func TestNewErrors(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("empty config accepted")
 	}
-	l, _ := eventlog.Open(filepath.Join(t.TempDir(), "e.db"))
+	l, err := store.Open(filepath.Join(t.TempDir(), "e.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer l.Close()
-	if _, err := New(Config{Log: l, Out: new(devtest.Buffer)}); err == nil {
+	if _, err := New(Config{Store: l, Out: new(devtest.Buffer)}); err == nil {
 		t.Fatal("config without a broker accepted")
 	}
-	c, err := New(Config{Log: l, Out: new(devtest.Buffer), Broker: "::bad"})
+	c, err := New(Config{Store: l, Out: new(devtest.Buffer), Broker: "::bad"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,10 +183,16 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-// The station's session outlives a console restart: events published while
-// it is away are delivered when it is back, in order, with no gap.
-func TestEventsQueuedWhileAway(t *testing.T) {
-	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0"})
+// Events published while the console is away are stored by the broker
+// and printed when it is back, from where it stopped, in order, with no
+// gap and nothing twice.
+func TestEventsStoredWhileAway(t *testing.T) {
+	l, err := store.Open(filepath.Join(t.TempDir(), "events.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Ingest: broker.StoreIngester(l)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,15 +202,10 @@ func TestEventsQueuedWhileAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := eventlog.Open(filepath.Join(t.TempDir(), "events.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	out := new(devtest.Buffer)
-	runConsole := func() (stop func()) {
+	runConsole := func(from uint64) (stop func()) {
 		ready := make(chan struct{}, 10)
-		c, err := New(Config{Dial: b.Dial, Log: l, Out: out, Ready: func() { ready <- struct{}{} }})
+		c, err := New(Config{Dial: b.Dial, Store: l, From: from, Out: out, Ready: func() { ready <- struct{}{} }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,24 +224,88 @@ func TestEventsQueuedWhileAway(t *testing.T) {
 			}
 		}
 	}
-	stop := runConsole()
+	stop := runConsole(0)
 	gw := gateway(t, addr, "cong-khu-3")
 	publish(t, gw, "antt/cong-khu-3/event", 1, false, event("cong-khu-3", 1, wire.KindMotion, nil))
 	out.WaitContains(t, wait, "#1 ")
 	stop()
+	last, _ := l.LastArrival()
 
 	const n = 40
 	for seq := uint64(2); seq <= n; seq++ {
 		publish(t, gw, "antt/cong-khu-3/event", 1, false, event("cong-khu-3", seq, wire.KindMotion, nil))
 	}
-	stop = runConsole()
+	stop = runConsole(last)
 	defer stop()
 	out.WaitContains(t, wait, fmt.Sprintf("#%d ", n))
-	if strings.Contains(out.String(), "GAP") || strings.Contains(out.String(), "(late)") {
-		t.Fatalf("queued events out of order:\n%s", out.String())
+	if strings.Contains(out.String(), "GAP") || strings.Contains(out.String(), "(late)") || strings.Count(out.String(), "#1 ") != 1 {
+		t.Fatalf("events out of order or printed twice:\n%s", out.String())
 	}
 	c, _ := l.Counters("cong-khu-3")
 	if c.Received != n || c.GapsUnexplained != 0 {
+		t.Fatalf("counters %+v", c)
+	}
+}
+
+// With a broker that does not store (as an external broker), the console
+// stores events and snapshots itself and acknowledges them after the
+// commit; snapshot and storage-replaced lines come from the store.
+func TestIngestThroughConsole(t *testing.T) {
+	l, err := store.Open(filepath.Join(t.TempDir(), "events.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0"}) // no Ingest: stands for Mosquitto
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); b.Wait() }()
+	addr, err := b.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := new(devtest.Buffer)
+	ready := make(chan struct{}, 10)
+	c, err := New(Config{Dial: b.Dial, Store: l, Ingest: true, Out: out, Ready: func() { ready <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(wait):
+		t.Fatal("console did not subscribe")
+	}
+	gw := gateway(t, addr, "cong-khu-3")
+	e1 := event("cong-khu-3", 1, wire.KindMotion, nil)
+	e1.Epoch = "aa01"
+	publish(t, gw, "antt/cong-khu-3/event", 1, false, e1)
+	if tok := gw.Publish("antt/cong-khu-3/snapshot/1", 1, false, []byte("\xff\xd8jpeg")); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("snapshot: %v", tok.Error())
+	}
+	e2 := event("cong-khu-3", 1, wire.KindBoot, nil)
+	e2.Epoch = "bb02"
+	publish(t, gw, "antt/cong-khu-3/event", 1, false, e2)
+	publish(t, gw, "antt/cong-khu-3/event", 1, false, map[string]any{"seq": 2, "id": "someone-else/2"})
+	out.WaitContains(t, wait,
+		"#1      motion          source=gate-pir state=active epoch=aa01\n",
+		"cong-khu-3       snapshot for seq 1 (6 bytes) epoch=aa01\n",
+		`cong-khu-3       STORAGE REPLACED: epoch "aa01" ended at seq 1, now epoch "bb02" (seqs start again)`+"\n",
+		"#1      boot            source=gate-pir state=active epoch=bb02\n",
+	)
+	if jpeg, ok, _ := l.Snapshot("cong-khu-3", "aa01", 1); !ok || string(jpeg) != "\xff\xd8jpeg" {
+		t.Fatalf("snapshot stored %q %v", jpeg, ok)
+	}
+	if c, _ := l.Counters("cong-khu-3"); c.Received != 2 || c.Epochs != 2 {
 		t.Fatalf("counters %+v", c)
 	}
 }

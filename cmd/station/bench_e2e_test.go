@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/antt-gateway/antt/device/devtest"
+	"github.com/antt-gateway/antt/uplink/mqtttest"
+)
+
+// The station's ingest figures of docs/performance.md (`make bench` runs
+// both benchmarks in one `go test` and takes their ratio): 200 gateways,
+// each a real outbox and uplink.Session in this process with a backlog,
+// drain at once, as after a commune-wide 4G outage. The simulated
+// gateways' outboxes do not fsync (see openSimGateways); the station does.
+const (
+	benchGateways   = 200
+	benchPerGateway = 500 // 100,000 events in all
+)
+
+// ingest drains benchGateways prefilled outboxes into broker once and
+// returns how long the drain took; sample, when set, is called once the
+// outboxes are empty, with every session still connected.
+func ingest(b *testing.B, broker string, sample func()) time.Duration {
+	b.Helper()
+	b.StopTimer()
+	gws := openSimGateways(b, b.TempDir(), benchGateways, benchPerGateway, true)
+	// The outboxes' files are written without fsync: flush them now, so
+	// their write-back does not slow the station's fsyncs while measured.
+	syscall.Sync()
+	b.StartTimer()
+	start := time.Now()
+	stop := runSimGateways(b, gws, broker, 0)
+	devtest.WaitFor(b, 10*time.Minute, "every outbox drained", func() bool { return depths(gws) == 0 })
+	took := time.Since(start)
+	b.StopTimer()
+	if sample != nil {
+		sample()
+	}
+	stop()
+	b.StartTimer()
+	return took
+}
+
+// BenchmarkIngestStation: the drain into the real station binary, whose
+// embedded broker PUBACKs each event only after the store committed it.
+// Reports events/s and the station's resident memory with the 200
+// gateways connected (rss-MiB; peak-MiB is its high-water mark; idle-rss-MiB
+// before any gateway connected; store-MiB the size of its data directory
+// afterwards, whose file is memory-mapped).
+func BenchmarkIngestStation(b *testing.B) {
+	var total time.Duration
+	var rss, peak int
+	var cpu float64
+	var idle int
+	var storeBytes int64
+	for b.Loop() {
+		b.StopTimer()
+		data := filepath.Join(b.TempDir(), "station")
+		st := startStation(b, data, "127.0.0.1:0")
+		idle = max(idle, procStatusKB(b, st.cmd.Process.Pid, "VmRSS"))
+		b.StartTimer()
+		total += ingest(b, st.addr, func() {
+			pid := st.cmd.Process.Pid
+			rss = max(rss, procStatusKB(b, pid, "VmRSS"))
+			peak = max(peak, procStatusKB(b, pid, "VmHWM"))
+			cpu += procCPUSeconds(b, pid)
+		})
+		b.StopTimer()
+		st.stop(b)
+		storeBytes = max(storeBytes, dirBytes(b, data))
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.N*benchGateways*benchPerGateway)/total.Seconds(), "events/s")
+	b.ReportMetric(float64(rss)/1024, "rss-MiB")
+	b.ReportMetric(float64(peak)/1024, "peak-MiB")
+	b.ReportMetric(float64(idle)/1024, "idle-rss-MiB")
+	b.ReportMetric(float64(storeBytes)/(1<<20), "store-MiB")
+	b.ReportMetric(cpu*1e6/float64(b.N*benchGateways*benchPerGateway), "station-cpu-µs/event")
+}
+
+// BenchmarkIngestMosquitto: the same drain into Mosquitto with
+// persistence off and nobody subscribed, so nothing is stored: the
+// ceiling the station is measured against.
+func BenchmarkIngestMosquitto(b *testing.B) {
+	br := mqtttest.Start(b, mqtttest.Options{})
+	var total time.Duration
+	for b.Loop() {
+		total += ingest(b, br.Addr(), nil)
+	}
+	b.ReportMetric(float64(b.N*benchGateways*benchPerGateway)/total.Seconds(), "events/s")
+}
+
+// procCPUSeconds is the user and system CPU time process pid has used so
+// far (/proc/PID/stat, in clock ticks of 1/100 s on Linux).
+func procCPUSeconds(b *testing.B, pid int) float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces: count from after it.
+	_, rest, ok := strings.Cut(string(raw), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		b.Fatalf("/proc/%d/stat: %q", pid, raw)
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, raw)
+	}
+	return (utime + stime) / 100
+}
+
+// dirBytes is the total size of the files under dir.
+func dirBytes(b *testing.B, dir string) int64 {
+	b.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil {
+			n += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// procStatusKB reads one "Key: N kB" line of /proc/PID/status.
+func procStatusKB(b *testing.B, pid int, key string) int {
+	b.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				b.Fatalf("%s: %q: %v", key, v, err)
+			}
+			return n
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", key, pid)
+	return 0
+}

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// BenchmarkGroupCommit submits b.N events from 200 gateways at once (each
+// its own goroutine, as each gateway has its own read loop in the broker)
+// and reports events per second and the mean batch. Compare with
+// BenchmarkOneCommitEach, one Add at a time, in the same run.
+func BenchmarkGroupCommit(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "events.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const gws = 200
+	per := max(b.N/gws, 1)
+	payloads := make([][][]byte, gws)
+	for g := range gws {
+		gw := fmt.Sprintf("gw-%03d", g)
+		for seq := uint64(1); seq <= uint64(per); seq++ {
+			payloads[g] = append(payloads[g], epochEv(gw, "0f3a9c2e4b5d6a7e", seq, wire.KindMotion))
+		}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := range gws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gw := fmt.Sprintf("gw-%03d", g)
+			var inner sync.WaitGroup
+			inner.Add(per)
+			for _, p := range payloads[g] {
+				s.Submit(gw, "event", p, func(_ Result, err error) {
+					if err != nil {
+						b.Error(err)
+					}
+					inner.Done()
+				})
+			}
+			inner.Wait()
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	st := s.Stats()
+	b.ReportMetric(float64(gws*per)/el.Seconds(), "events/s")
+	b.ReportMetric(float64(st.Requests)/float64(max(st.Commits, 1)), "events/commit")
+}
+
+// BenchmarkOneCommitEach stores events one Add at a time: one fsync each.
+func BenchmarkOneCommitEach(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "events.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if _, err := s.Add("gw", "event", epochEv("gw", "", uint64(i+1), wire.KindMotion)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}

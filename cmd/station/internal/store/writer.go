@@ -1,0 +1,537 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// request is one payload on its way to the writer, already checked.
+type request struct {
+	gw      string
+	payload []byte
+	snap    bool       // a snapshot of seq; else an event
+	ev      wire.Event // the decoded event
+	seq     uint64
+	done    func(Result, error)
+	res     Result
+}
+
+// Claims reports whether rest (the topic below {prefix}/{gateway}/) is one
+// the store keeps: "event" and "snapshot/{seq}".
+func Claims(rest string) bool {
+	return rest == wire.TopicEvent || strings.HasPrefix(rest, wire.TopicSnapshot+"/")
+}
+
+// decode checks a payload published on gw's topic rest; the error wraps
+// ErrInvalid.
+func decode(gw, rest string, payload []byte) (*request, error) {
+	if !wire.ValidID(gw) {
+		return nil, fmt.Errorf("%w: gateway id %.70q", ErrInvalid, gw)
+	}
+	r := &request{gw: gw, payload: payload}
+	switch {
+	case rest == wire.TopicEvent:
+		if err := json.Unmarshal(payload, &r.ev); err != nil {
+			return nil, fmt.Errorf("%w: event from %s: %v", ErrInvalid, gw, err)
+		}
+		ev := &r.ev
+		if ev.Seq == 0 || ev.Seq == math.MaxUint64 {
+			return nil, fmt.Errorf("%w: event from %s: seq %d", ErrInvalid, gw, ev.Seq)
+		}
+		if want := wire.EventID(gw, ev.Seq); ev.ID != want {
+			return nil, fmt.Errorf("%w: event from %s: id %.80q, want %q", ErrInvalid, gw, ev.ID, want)
+		}
+		if ev.Epoch != "" && !wire.ValidEpoch(ev.Epoch) {
+			return nil, fmt.Errorf("%w: event %s: epoch %.40q: want 1 to 32 of [a-z0-9]", ErrInvalid, ev.ID, ev.Epoch)
+		}
+		r.seq = ev.Seq
+	case strings.HasPrefix(rest, wire.TopicSnapshot+"/"):
+		n := rest[len(wire.TopicSnapshot)+1:]
+		seq, err := strconv.ParseUint(n, 10, 64)
+		if err != nil || seq == 0 || seq == math.MaxUint64 || strconv.FormatUint(seq, 10) != n {
+			return nil, fmt.Errorf("%w: snapshot from %s: topic %.40q: want snapshot/{seq}", ErrInvalid, gw, rest)
+		}
+		if len(payload) == 0 {
+			return nil, fmt.Errorf("%w: snapshot %s: empty", ErrInvalid, wire.EventID(gw, seq))
+		}
+		if len(payload) > MaxSnapshotBytes {
+			return nil, fmt.Errorf("%w: snapshot %s: %d bytes, limit %d", ErrInvalid, wire.EventID(gw, seq), len(payload), MaxSnapshotBytes)
+		}
+		r.snap, r.seq = true, seq
+	default:
+		return nil, fmt.Errorf("%w: topic %.40q of %s is not stored", ErrInvalid, rest, gw)
+	}
+	return r, nil
+}
+
+// Submit queues the payload gw published on rest ("event" or
+// "snapshot/{seq}") for the next commit, and calls done once it is
+// committed (err nil) or the commit failed. An invalid payload gets done at
+// once, from Submit, with an error wrapping ErrInvalid. Submit blocks while
+// the queue is full. done runs on the writer's goroutine, in submission
+// order: it must return quickly and must not call Submit or Add.
+func (s *Store) Submit(gw, rest string, payload []byte, done func(Result, error)) {
+	if s.queue == nil {
+		done(Result{}, ErrReadOnly)
+		return
+	}
+	r, err := decode(gw, rest, payload)
+	if err != nil {
+		done(Result{}, err)
+		return
+	}
+	r.done = done
+	s.qmu.RLock()
+	defer s.qmu.RUnlock()
+	if s.closed {
+		done(Result{}, ErrClosed)
+		return
+	}
+	s.queue <- r
+}
+
+// Add stores one payload like Submit and waits for its commit.
+func (s *Store) Add(gw, rest string, payload []byte) (Result, error) {
+	type answer struct {
+		r   Result
+		err error
+	}
+	ch := make(chan answer, 1)
+	s.Submit(gw, rest, payload, func(r Result, err error) { ch <- answer{r, err} })
+	a := <-ch
+	return a.r, a.err
+}
+
+// pruneEvery is how often the writer deletes snapshots past their age when
+// no traffic does it.
+const pruneEvery = time.Minute
+
+// run is the writer: it owns every write transaction.
+func (s *Store) run() {
+	defer close(s.done)
+	tick := time.NewTicker(pruneEvery)
+	defer tick.Stop()
+	for {
+		var batch []*request
+		select {
+		case r, ok := <-s.queue:
+			if !ok {
+				return
+			}
+			batch = append(batch, r)
+		case <-tick.C:
+			if s.agedSnapshots() {
+				s.commit(nil)
+			}
+			continue
+		}
+		open := true
+	more:
+		for open && len(batch) < s.opts.MaxBatch {
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					open = false
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.commit(batch)
+		if !open {
+			return
+		}
+	}
+}
+
+// commit applies batch in one transaction and answers every request.
+func (s *Store) commit(batch []*request) {
+	if s.opts.CommitDelay > 0 {
+		time.Sleep(s.opts.CommitDelay)
+	}
+	w := &txn{s: s, now: s.now().UTC()}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		w.tx = tx
+		for _, r := range batch {
+			var err error
+			if r.snap {
+				r.res, err = w.snapshot(r)
+			} else {
+				r.res, err = w.event(r)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := w.prune(); err != nil {
+			return fmt.Errorf("snapshot retention: %w", err)
+		}
+		if h := s.hook.Load(); h != nil {
+			return (*h)()
+		}
+		return nil
+	})
+	s.commits.Add(1)
+	s.written.Add(uint64(len(batch)))
+	if err != nil {
+		err = fmt.Errorf("commit %d requests to %s: %w", len(batch), s.db.Path(), err)
+		s.log.Error("store commit failed; the gateways will send again", "error", err)
+		for _, r := range batch {
+			r.done(Result{}, err)
+		}
+		return
+	}
+	for _, r := range batch {
+		if !r.snap && r.res.Status == New {
+			s.noteEvent(r.gw, r.res.Event, w.now)
+		}
+	}
+	if w.records > 0 {
+		s.chMu.Lock()
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.chMu.Unlock()
+	}
+	for _, r := range batch {
+		r.done(r.res, nil)
+	}
+}
+
+// appendFill is the fill of pages split in buckets whose keys mostly come
+// in order (arrival numbers, seqs): bbolt's default of one half would leave
+// every page half empty and write twice the pages.
+const appendFill = 0.9
+
+// txn is one write transaction of the writer.
+type txn struct {
+	s       *Store
+	tx      *bolt.Tx
+	now     time.Time
+	records int // arrival records written
+}
+
+// record gives rec the next arrival number and stores it.
+func (w *txn) record(rec Record) (uint64, error) {
+	meta := w.tx.Bucket(bktMeta)
+	n := getU64(meta, keyArrival) + 1
+	if err := meta.Put(keyArrival, be(n)); err != nil {
+		return 0, err
+	}
+	rec.Arrival, rec.Time = n, w.now
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return 0, err
+	}
+	arr := w.tx.Bucket(bktArrivals)
+	arr.FillPercent = appendFill
+	if err := arr.Put(be(n), v); err != nil {
+		return 0, err
+	}
+	w.records++
+	return n, nil
+}
+
+func (w *txn) gapRecords(gs []Gap, later bool) error {
+	for _, g := range gs {
+		if _, err := w.record(Record{Type: RecordGap, Gateway: g.Gateway, Epoch: g.Epoch, Gap: &g, Later: later}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// epoch returns the bucket of (gw, epoch), creating it, and the notice to
+// record when it is a new epoch of a gateway that had another: seq is the
+// first event's.
+//
+// A gateway upgraded to a firmware with epochs gives its existing outbox
+// an epoch and goes on counting: its events move from epoch "" to the new
+// one with the next seqs. When the current epoch is "" and the new one
+// starts above its highest seq, the new epoch continues it (its gaps start
+// after that seq) and the notice is NoticeEpochStarted. A new SD card
+// starts again at seq 1, below: NoticeStorageReplaced.
+func (w *txn) epoch(g *bolt.Bucket, gw, epoch string, seq uint64) (*bolt.Bucket, *Notice, error) {
+	epochs, err := g.CreateBucketIfNotExists(bktEpochs)
+	if err != nil {
+		return nil, nil, err
+	}
+	ek := epochKey(epoch)
+	if eb := epochs.Bucket(ek); eb != nil {
+		return eb, nil, nil
+	}
+	var n *Notice
+	var continued uint64
+	if k, _ := epochs.Cursor().First(); k != nil {
+		old := g.Get(keyCurrent)
+		if old == nil {
+			old = k
+		}
+		var last uint64
+		if ob := epochs.Bucket(old); ob != nil {
+			last = getU64(ob, keyMax)
+		}
+		n = &Notice{Gateway: gw, Kind: NoticeStorageReplaced, OldEpoch: epochOfKey(old), OldLastSeq: last, NewEpoch: epoch, Time: w.now}
+		if n.OldEpoch == "" && seq > last {
+			n.Kind, continued = NoticeEpochStarted, last
+		}
+	}
+	eb, err := epochs.CreateBucket(ek)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, b := range [][]byte{bktEvents, bktGaps, bktExplain} {
+		if _, err := eb.CreateBucket(b); err != nil {
+			return nil, nil, err
+		}
+	}
+	if continued > 0 {
+		if err := eb.Put(keyMax, be(continued)); err != nil {
+			return nil, nil, err
+		}
+	}
+	return eb, n, nil
+}
+
+// event applies one event: the logic of gaps and explanations is that of
+// package eventlog, per epoch.
+func (w *txn) event(r *request) (Result, error) {
+	ev, gw, raw, now := r.ev, r.gw, r.payload, w.now
+	res := Result{Event: ev}
+	g, err := w.tx.Bucket(bktRoot).CreateBucketIfNotExists([]byte(gw))
+	if err != nil {
+		return res, err
+	}
+	eb, notice, err := w.epoch(g, gw, ev.Epoch, ev.Seq)
+	if err != nil {
+		return res, err
+	}
+	events := eb.Bucket(bktEvents)
+	events.FillPercent = appendFill
+	s := gapSet{gw: gw, epoch: ev.Epoch, gaps: eb.Bucket(bktGaps), expl: eb.Bucket(bktExplain)}
+	key := be(ev.Seq)
+	if old := events.Get(key); old != nil {
+		res.Status = Duplicate
+		res.Conflict = !bytes.Equal(old, raw)
+		return res, eb.Put(keyDup, be(getU64(eb, keyDup)+1))
+	}
+	res.Status = New
+	if err := events.Put(key, raw); err != nil {
+		return res, err
+	}
+	if err := eb.Put(keyRecv, be(getU64(eb, keyRecv)+1)); err != nil {
+		return res, err
+	}
+	if err := g.Put(keyCurrent, epochKey(ev.Epoch)); err != nil {
+		return res, err
+	}
+
+	var ovRuns [][2]uint64
+	var ovResets []uint64
+	if ev.Kind == wire.KindOutboxOverflow {
+		ovRuns = attrRuns(ev.Attrs)
+		for _, r := range ovRuns {
+			if err := s.addExplanation(r[0], r[1], overflowReason(ev)); err != nil {
+				return res, err
+			}
+		}
+		ovResets = attrResets(ev.Attrs, ovRuns)
+		for _, r := range ovResets {
+			if err := s.addResetExplanation(r, droppedResetReason(r, ev)); err != nil {
+				return res, err
+			}
+		}
+	}
+
+	maxSeq := getU64(eb, keyMax)
+	var opened bool
+	switch {
+	case ev.Seq > maxSeq+1:
+		if err := s.open(maxSeq+1, ev.Seq-1, now); err != nil {
+			return res, err
+		}
+		opened = true
+	case ev.Seq <= maxSeq:
+		filled, err := s.fill(ev.Seq)
+		if err != nil {
+			return res, err
+		}
+		res.Late = filled
+	}
+	if ev.Seq > maxSeq {
+		if err := eb.Put(keyMax, be(ev.Seq)); err != nil {
+			return res, err
+		}
+	}
+
+	for _, r := range ovRuns {
+		ex, err := s.explain(r[0], r[1], overflowReason(ev))
+		if err != nil {
+			return res, err
+		}
+		res.Explained = append(res.Explained, ex...)
+	}
+	// After the runs: they end the gap before each dropped reset at it.
+	for _, r := range ovResets {
+		ex, err := s.explainEndingAt(r-1, droppedResetReason(r, ev))
+		if err != nil {
+			return res, err
+		}
+		res.Explained = append(res.Explained, ex...)
+	}
+	if ev.Kind == wire.KindStorageReset && ev.Seq > 1 {
+		ex, err := s.explainEndingAt(ev.Seq-1, resetReason(ev))
+		if err != nil {
+			return res, err
+		}
+		res.Explained = append(res.Explained, ex...)
+	}
+	if opened {
+		res.NewGaps, err = s.overlapping(maxSeq+1, ev.Seq-1)
+		if err != nil {
+			return res, err
+		}
+		// Parts of the new gap explained by this very event are told in
+		// NewGaps; Explained keeps to gaps seen before.
+		res.Explained = slices.DeleteFunc(res.Explained, func(x Gap) bool {
+			return x.First >= maxSeq+1 && x.Last <= ev.Seq-1
+		})
+	}
+
+	// The arrival records, in the order a reader tells them: the notice,
+	// the gaps the event opened, the event, then what it explained.
+	if notice != nil {
+		res.Notice = notice
+		if _, err := w.record(Record{Type: RecordNotice, Gateway: gw, Epoch: ev.Epoch, Notice: notice}); err != nil {
+			return res, err
+		}
+	}
+	if err := w.gapRecords(res.NewGaps, false); err != nil {
+		return res, err
+	}
+	if res.Arrival, err = w.record(Record{Type: RecordEvent, Gateway: gw, Epoch: ev.Epoch, Seq: ev.Seq, Late: res.Late}); err != nil {
+		return res, err
+	}
+	return res, w.gapRecords(res.Explained, true)
+}
+
+// snapMeta describes one stored snapshot.
+type snapMeta struct {
+	Bytes   int       `json:"bytes"`
+	SHA256  string    `json:"sha256"`
+	Arrival uint64    `json:"arrival"`
+	Time    time.Time `json:"time"`
+}
+
+// snapshot stores one JPEG under the gateway's current epoch.
+func (w *txn) snapshot(r *request) (Result, error) {
+	res := Result{Snapshot: true}
+	g, err := w.tx.Bucket(bktRoot).CreateBucketIfNotExists([]byte(r.gw))
+	if err != nil {
+		return res, err
+	}
+	epoch := ""
+	if cur := g.Get(keyCurrent); cur != nil {
+		epoch = epochOfKey(cur)
+	}
+	res.Event = wire.Event{Seq: r.seq, ID: wire.EventID(r.gw, r.seq), Epoch: epoch}
+	key := snapKey(r.gw, epoch, r.seq)
+	snaps := w.tx.Bucket(bktSnaps)
+	if old := snaps.Get(key); old != nil {
+		res.Status = Duplicate
+		res.Conflict = !bytes.Equal(old, r.payload)
+		return res, nil
+	}
+	res.Status = New
+	sum := sha256.Sum256(r.payload)
+	m := snapMeta{Bytes: len(r.payload), SHA256: hex.EncodeToString(sum[:]), Time: w.now}
+	if m.Arrival, err = w.record(Record{Type: RecordSnapshot, Gateway: r.gw, Epoch: epoch, Seq: r.seq, Bytes: m.Bytes, SHA256: m.SHA256}); err != nil {
+		return res, err
+	}
+	res.Arrival = m.Arrival
+	mv, err := json.Marshal(m)
+	if err != nil {
+		return res, err
+	}
+	meta := w.tx.Bucket(bktMeta)
+	err = firstErr(
+		snaps.Put(key, r.payload),
+		w.tx.Bucket(bktSnapMeta).Put(key, mv),
+		w.tx.Bucket(bktSnapAge).Put(be(m.Arrival), key),
+		meta.Put(keySnapBytes, be(getU64(meta, keySnapBytes)+uint64(m.Bytes))),
+		meta.Put(keySnapCount, be(getU64(meta, keySnapCount)+1)),
+	)
+	return res, err
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prune deletes the oldest snapshots while they are over the byte bound or
+// past the age bound.
+func (w *txn) prune() error {
+	meta := w.tx.Bucket(bktMeta)
+	total := getU64(meta, keySnapBytes)
+	count := getU64(meta, keySnapCount)
+	age := w.tx.Bucket(bktSnapAge)
+	snaps, metas := w.tx.Bucket(bktSnaps), w.tx.Bucket(bktSnapMeta)
+	cutoff := w.now.Add(-w.s.opts.SnapshotMaxAge)
+	var pruned int
+	c := age.Cursor()
+	for k, key := c.First(); k != nil; k, key = c.First() {
+		var m snapMeta
+		if err := json.Unmarshal(metas.Get(key), &m); err != nil {
+			// Unreadable: delete it rather than fail every commit.
+			w.s.log.Error("snapshot index entry unreadable; deleting the snapshot", "key", fmt.Sprintf("%q", key), "error", err)
+			m = snapMeta{Bytes: len(snaps.Get(key))}
+		} else if total <= uint64(w.s.opts.SnapshotMaxBytes) && !m.Time.Before(cutoff) {
+			break
+		}
+		total -= min(total, uint64(m.Bytes))
+		count -= min(count, 1)
+		if err := firstErr(c.Delete(), snaps.Delete(key), metas.Delete(key)); err != nil {
+			return err
+		}
+		pruned++
+	}
+	if pruned == 0 {
+		return nil
+	}
+	return firstErr(meta.Put(keySnapBytes, be(total)), meta.Put(keySnapCount, be(count)))
+}
+
+// agedSnapshots reports whether the oldest snapshot is past its age.
+func (s *Store) agedSnapshots() bool {
+	var old bool
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		_, key := tx.Bucket(bktSnapAge).Cursor().First()
+		if key == nil {
+			return nil
+		}
+		var m snapMeta
+		if json.Unmarshal(tx.Bucket(bktSnapMeta).Get(key), &m) == nil {
+			old = m.Time.Before(s.now().Add(-s.opts.SnapshotMaxAge))
+		}
+		return nil
+	})
+	return old
+}

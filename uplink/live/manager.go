@@ -1,0 +1,539 @@
+package live
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/antt-gateway/antt/device/camera"
+)
+
+// Manager owns the live-view sessions of a gateway: one pion
+// PeerConnection per viewer, one feed per watched camera, one UDP port for
+// all of them. It is safe for concurrent use; Run bounds its lifetime.
+type Manager struct {
+	opts   Options
+	log    *slog.Logger
+	mux    *ice.MultiUDPMuxDefault
+	se     webrtc.SettingEngine
+	ctx    context.Context // sessions live under it; cancelled when Run returns
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // sessions and feeds
+
+	mu        sync.Mutex
+	closed    bool
+	sessions  map[string]*session
+	perCamera map[string]int
+	feeds     map[string]*feed
+	offers    map[string]*memo
+}
+
+// memo remembers the outcome of an offer by its request id.
+type memo struct {
+	done    chan struct{}
+	answer  *Answer
+	err     error
+	expires time.Time
+}
+
+// New opens the shared UDP port and returns a Manager; call Run.
+func New(opts Options) (*Manager, error) {
+	if err := opts.fill(); err != nil {
+		return nil, err
+	}
+	ifOK := func(name string) bool {
+		return len(opts.Interfaces) == 0 || slices.Contains(opts.Interfaces, name)
+	}
+	muxOpts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithInterfaceFilter(ifOK)}
+	if opts.LoopbackCandidates {
+		muxOpts = append(muxOpts, ice.UDPMuxFromPortWithLoopback())
+	} else {
+		muxOpts = append(muxOpts, ice.UDPMuxFromPortWithIPFilter(func(ip net.IP) bool { return !ip.IsLoopback() }))
+	}
+	mux, err := ice.NewMultiUDPMuxFromPort(opts.UDPPort, muxOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("live: open UDP port %d: %w", opts.UDPPort, err)
+	}
+	if len(mux.GetListenAddresses()) == 0 {
+		// A board whose 4G modem is not up yet: live view waits for a
+		// restart (offers are refused, saying why); alarms do not.
+		opts.Logger.Warn("live: no usable interface address for the UDP port", "interfaces", opts.Interfaces, "loopback", opts.LoopbackCandidates)
+	}
+	var se webrtc.SettingEngine
+	se.SetICEUDPMux(mux)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetInterfaceFilter(ifOK)
+	se.SetIncludeLoopbackCandidate(opts.LoopbackCandidates)
+	if opts.MDNS {
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeQueryOnly)
+	} else {
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
+	// ICE over TCP needs its own listener; until there is one, pion must
+	// not dial out to a viewer's TCP candidates either.
+	se.DisableActiveTCP(true)
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		opts: opts, log: opts.Logger.With("part", "live"), mux: mux, se: se, ctx: ctx, cancel: cancel,
+		sessions: map[string]*session{}, perCamera: map[string]int{}, feeds: map[string]*feed{}, offers: map[string]*memo{},
+	}, nil
+}
+
+// Addrs lists the local addresses of the shared UDP port.
+func (m *Manager) Addrs() []net.Addr { return m.mux.GetListenAddresses() }
+
+// Run serves until ctx ends, then closes every session and the UDP port.
+func (m *Manager) Run(ctx context.Context) error {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.shutdown()
+			return nil
+		case now := <-tick.C:
+			m.forget(now)
+		}
+	}
+}
+
+func (m *Manager) shutdown() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+	_ = m.mux.Close()
+}
+
+// forget drops remembered offers whose time is up.
+func (m *Manager) forget(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, o := range m.offers {
+		if !o.expires.IsZero() && now.After(o.expires) {
+			delete(m.offers, id)
+		}
+	}
+}
+
+// OfferRequest is a viewer's offer.
+type OfferRequest struct {
+	// RequestID, when set, makes a repeated offer (the same id) get the
+	// first one's answer instead of a second session.
+	RequestID string
+	Camera    string
+	SDP       string
+	// Quality is "low", "high" or empty; until cameras have substreams
+	// every quality is the camera's one stream.
+	Quality string
+	// ICEServers are added to the Manager's for this session (a TURN
+	// server with credentials for this viewer only).
+	ICEServers []ICEServer
+}
+
+// Answer is what the viewer gets back.
+type Answer struct {
+	Session string    `json:"session"`
+	SDP     string    `json:"sdp"`
+	Expires time.Time `json:"expires"`
+	Video   string    `json:"video,omitempty"` // codec sent, e.g. "H264"
+	Audio   string    `json:"audio,omitempty"` // codec sent, empty when none
+	// Warnings explain what works differently than asked.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Offer answers a viewer's offer with a complete SDP answer (all local
+// candidates in it) and starts its session. An unknown camera, a bad or
+// unplayable offer, and a full gateway are refused with errors wrapping
+// ErrUnknownCamera, ErrBadOffer, ErrUnsupportedCodec and ErrTooManyViewers.
+func (m *Manager) Offer(ctx context.Context, req OfferRequest) (*Answer, error) {
+	if req.RequestID == "" {
+		return m.offer(ctx, req)
+	}
+	m.mu.Lock()
+	if o, ok := m.offers[req.RequestID]; ok {
+		m.mu.Unlock()
+		select {
+		case <-o.done:
+			return o.answer, o.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	o := &memo{done: make(chan struct{})}
+	m.offers[req.RequestID] = o
+	m.mu.Unlock()
+	o.answer, o.err = m.offer(ctx, req)
+	m.mu.Lock()
+	o.expires = time.Now().Add(m.opts.OfferMemory)
+	m.mu.Unlock()
+	close(o.done)
+	return o.answer, o.err
+}
+
+func (m *Manager) offer(ctx context.Context, req OfferRequest) (*Answer, error) {
+	switch req.Quality {
+	case "", "low", "high":
+	default:
+		return nil, fmt.Errorf("%w: quality %q: want low or high", ErrBadOffer, req.Quality)
+	}
+	off, err := parseOffer(req.SDP)
+	if err != nil {
+		return nil, err
+	}
+	hub, ok := m.opts.Cameras(req.Camera)
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownCamera, req.Camera)
+	}
+	if len(m.mux.GetListenAddresses()) == 0 {
+		return nil, fmt.Errorf("%w: the gateway had no network address for live view when it started", ErrClosed)
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	f, err := m.reserve(req.Camera, hub)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{id: id, camera: req.Camera, quality: req.Quality, m: m, f: f, created: time.Now(),
+		poke: make(chan struct{}, 1), renew: make(chan time.Time, 1), closeReq: make(chan struct{}), done: make(chan struct{})}
+	// The answer is waited for under the caller's context and the
+	// Manager's, so that stopping the gateway does not wait for it.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(m.ctx, cancel)()
+	ans, err := m.setup(sctx, s, hub, off, req)
+	if err != nil {
+		if s.pc != nil {
+			_ = s.pc.Close()
+		}
+		m.release(s)
+		return nil, err
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		_ = s.pc.Close()
+		m.release(s)
+		return nil, ErrClosed
+	}
+	m.sessions[id] = s
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		s.supervise(m.ctx)
+	}()
+	m.log.Info("live session opened", "session", id, "camera", req.Camera, "video", ans.Video, "audio", ans.Audio)
+	return ans, nil
+}
+
+// reserve counts a viewer against the limits and attaches it to the
+// camera's feed, starting the feed (and so pulling the camera) if needed.
+func (m *Manager) reserve(name string, hub *camera.Hub) (*feed, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return nil, ErrClosed
+	case m.total() >= m.opts.MaxViewers:
+		return nil, fmt.Errorf("%w: the gateway serves at most %d viewers", ErrTooManyViewers, m.opts.MaxViewers)
+	case m.perCamera[name] >= m.opts.MaxViewersPerCamera:
+		return nil, fmt.Errorf("%w: camera %s serves at most %d viewers", ErrTooManyViewers, name, m.opts.MaxViewersPerCamera)
+	}
+	f := m.feeds[name]
+	if f != nil {
+		select {
+		case <-f.done: // the hub stopped under it
+			f = nil
+		default:
+		}
+	}
+	if f == nil {
+		var err error
+		if f, err = startFeed(hub, m.opts.CacheBytes); err != nil {
+			return nil, err
+		}
+		m.feeds[name] = f
+		m.wg.Go(f.run)
+	}
+	f.refs++
+	m.perCamera[name]++
+	return f, nil
+}
+
+func (m *Manager) total() int {
+	n := 0
+	for _, c := range m.perCamera {
+		n += c
+	}
+	return n
+}
+
+// release undoes reserve and forgets the session.
+func (m *Manager) release(s *session) {
+	m.mu.Lock()
+	if m.sessions[s.id] == s {
+		delete(m.sessions, s.id)
+	}
+	m.perCamera[s.camera]--
+	if m.perCamera[s.camera] <= 0 {
+		delete(m.perCamera, s.camera)
+	}
+	f := s.f
+	f.refs--
+	last := f.refs == 0
+	if last && m.feeds[s.camera] == f {
+		delete(m.feeds, s.camera)
+	}
+	m.mu.Unlock()
+	if last {
+		f.stop()
+	}
+}
+
+// setup builds the session's PeerConnection and answers the offer.
+func (m *Manager) setup(ctx context.Context, s *session, hub *camera.Hub, off map[string][]offered, req OfferRequest) (*Answer, error) {
+	rctx, cancel := context.WithTimeout(ctx, m.opts.ReadyTimeout)
+	tracks, err := s.f.waitReady(rctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	ch, err := choose(req.Camera, tracks, off)
+	if err != nil {
+		return nil, err
+	}
+	api, err := m.api(ch)
+	if err != nil {
+		return nil, err
+	}
+	cfg := webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan}
+	for _, is := range append(slices.Clone(m.opts.ICEServers), req.ICEServers...) {
+		cfg.ICEServers = append(cfg.ICEServers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
+	}
+	if m.opts.ForceRelay {
+		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("live: new peer connection: %w", err)
+	}
+	s.pc = pc
+	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) { s.wake() })
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: req.SDP}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadOffer, err)
+	}
+	stream := "antt-" + req.Camera
+	ans := &Answer{Session: s.id}
+	if ch.video != nil {
+		s.video = newTrack(capability(ch.video), "video", stream)
+		if s.vsender, err = pc.AddTrack(s.video); err != nil {
+			return nil, fmt.Errorf("live: add video track: %w", err)
+		}
+		ans.Video = string(ch.vcodec)
+	}
+	if ch.audio != nil {
+		s.audio = newTrack(capability(ch.audio), "audio", stream)
+		if s.asender, err = pc.AddTrack(s.audio); err != nil {
+			return nil, fmt.Errorf("live: add audio track: %w", err)
+		}
+		ans.Audio = string(ch.acodec)
+	} else if hasAudio(tracks) {
+		ans.Warnings = append(ans.Warnings, "no audio: the offer does not take the camera's G.711")
+	}
+	s.ch = ch
+	if req.Quality == "low" {
+		ans.Warnings = append(ans.Warnings, "quality low: the camera has no substream, sending its main stream")
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot answer it: %v", ErrBadOffer, err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return nil, fmt.Errorf("%w: cannot answer it: %v", ErrBadOffer, err)
+	}
+	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	select {
+	case <-gathered:
+	case <-gctx.Done():
+		return nil, fmt.Errorf("live: gathering ICE candidates: %w", gctx.Err())
+	}
+	ld := pc.LocalDescription()
+	if ld == nil {
+		return nil, errors.New("live: no local description after gathering")
+	}
+	if m.opts.ForceRelay && !strings.Contains(ld.SDP, "typ relay") {
+		ans.Warnings = append(ans.Warnings, "force_relay is set but no relay candidate was gathered: check live.ice_servers")
+	}
+	ans.SDP = ld.SDP
+	s.expires = time.Now().Add(m.opts.MaxSession)
+	ans.Expires = s.expires
+	return ans, nil
+}
+
+func hasAudio(ts []camera.Track) bool {
+	for _, t := range ts {
+		if t.Kind == camera.Audio {
+			return true
+		}
+	}
+	return false
+}
+
+func capability(c *offered) webrtc.RTPCodecCapability {
+	kind := "video/"
+	if c.name == "PCMA" || c.name == "PCMU" {
+		kind = "audio/"
+	}
+	cc := webrtc.RTPCodecCapability{MimeType: kind + c.name, ClockRate: c.clock, SDPFmtpLine: c.fmtp}
+	if kind == "audio/" {
+		cc.Channels = c.chans
+	} else {
+		cc.RTCPFeedback = []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+	}
+	return cc
+}
+
+// api builds a pion API whose media engine holds exactly the chosen codecs
+// at the offer's payload types, with the NACK responder and sender reports.
+func (m *Manager) api(ch choice) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if ch.video != nil {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: capability(ch.video), PayloadType: webrtc.PayloadType(ch.video.pt)}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, fmt.Errorf("live: register %s: %w", ch.video.name, err)
+		}
+	}
+	if ch.audio != nil {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: capability(ch.audio), PayloadType: webrtc.PayloadType(ch.audio.pt)}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, fmt.Errorf("live: register %s: %w", ch.audio.name, err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	// The payloads are the feed's shared, never-modified buffers and each
+	// header is allocated per packet, so the responder need not copy.
+	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(uint16(m.opts.NACKBuffer)), nack.DisableCopy())
+	if err != nil {
+		return nil, fmt.Errorf("live: NACK responder: %w", err)
+	}
+	ir.Add(resp)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("live: sender reports: %w", err)
+	}
+	ir.Add(sr)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(m.se), webrtc.WithInterceptorRegistry(ir)), nil
+}
+
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("live: session id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+func (m *Manager) lookup(id string) (*session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownSession, id)
+	}
+	return s, nil
+}
+
+// Candidate adds a viewer's trickled ICE candidate to its session; an
+// empty candidate marks the end of them.
+func (m *Manager) Candidate(id string, c webrtc.ICECandidateInit) error {
+	s, err := m.lookup(id)
+	if err != nil {
+		return err
+	}
+	if err := s.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("live: session %s: candidate %q: %w", id, c.Candidate, err)
+	}
+	return nil
+}
+
+// Close ends a session and waits until it is gone.
+func (m *Manager) Close(id string) error {
+	s, err := m.lookup(id)
+	if err != nil {
+		return err
+	}
+	s.close("closed by the viewer")
+	<-s.done
+	return nil
+}
+
+// Renew extends a session to MaxSession from now and returns its new end.
+func (m *Manager) Renew(id string) (time.Time, error) {
+	s, err := m.lookup(id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t := time.Now().Add(m.opts.MaxSession)
+	s.setExpires(t)
+	select {
+	case <-s.renew: // an older renew not yet taken: this one replaces it
+	default:
+	}
+	select {
+	case s.renew <- t:
+	case <-s.done:
+		return time.Time{}, fmt.Errorf("%w %q (it just ended)", ErrUnknownSession, id)
+	}
+	return t, nil
+}
+
+// Stats returns one session's figures.
+func (m *Manager) Stats(id string) (SessionStats, error) {
+	s, err := m.lookup(id)
+	if err != nil {
+		return SessionStats{}, err
+	}
+	return s.stats(), nil
+}
+
+// AllStats returns every session's figures, oldest first.
+func (m *Manager) AllStats() []SessionStats {
+	m.mu.Lock()
+	ss := make([]*session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		ss = append(ss, s)
+	}
+	m.mu.Unlock()
+	slices.SortFunc(ss, func(a, b *session) int { return a.created.Compare(b.created) })
+	out := make([]SessionStats, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, s.stats())
+	}
+	return out
+}
+
+// Viewers counts open sessions (for telemetry).
+func (m *Manager) Viewers() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
