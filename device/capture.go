@@ -189,6 +189,9 @@ func (g *Gateway) storeCaptures(stop <-chan struct{}) {
 		err := g.storeOnce(limit)
 		switch {
 		case err == nil:
+			if delay > 0 {
+				g.log.Info("the outbox takes events again; storing what was queued")
+			}
 			delay, limit = 0, captureBatch
 		case errors.Is(err, errSmaller):
 			limit = max(1, limit/2)

@@ -216,3 +216,44 @@ func outboxEvents(gw *device.Gateway) ([]wire.Event, error) {
 	}
 	return out, nil
 }
+
+// TestBootEventRetriedWhenTheDiskRefuses: a boot event the outbox refuses
+// at start is queued and stored once commits work.
+func TestBootEventRetriedWhenTheDiskRefuses(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	cfg, err := config.Parse(fmt.Appendf(nil, `gateway: {id: cong-khu-3, data_dir: %s}
+uplink: {broker: "mqtt://127.0.0.1:1"}
+`, data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fail atomic.Bool
+	fail.Store(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := device.Open(cfg, device.Options{
+		Listener: ln,
+		Logger:   slog.New(slog.DiscardHandler),
+		OutboxFailCommit: func() error {
+			if fail.Load() {
+				return fmt.Errorf("write page: %w", syscall.EIO)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(startRun(t, gw))
+	devtest.WaitFor(t, 10*time.Second, "the refused boot event queued", func() bool {
+		st := gw.Status().Capture
+		return st.Pending == 1 && st.LastError != ""
+	})
+	fail.Store(false)
+	devtest.WaitFor(t, 10*time.Second, "the boot event stored", func() bool {
+		evs, err := outboxEvents(gw)
+		return err == nil && len(evs) == 1 && evs[0].Kind == wire.KindBoot && gw.Status().Capture.Pending == 0
+	})
+}

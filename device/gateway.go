@@ -208,9 +208,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 		close(watchdogDone)
 	}
 
-	if _, err := g.Capture(ctx, &wire.Event{Kind: wire.KindBoot, Source: g.cfg.Gateway.ID,
-		Attrs: g.bootAttrs()}); err != nil {
+	bootEv := &wire.Event{Kind: wire.KindBoot, Source: g.cfg.Gateway.ID, Attrs: g.bootAttrs()}
+	switch _, err := g.Capture(ctx, bootEv); {
+	case err == nil:
+	case ctx.Err() != nil:
 		g.log.Error("boot event not stored", "err", err)
+	default:
+		// The disk refuses for now: the capture queue retries it.
+		g.log.Error("boot event not stored yet; queued", "err", err)
+		g.captures.add(bootEv)
 	}
 
 	for _, in := range g.inputs {

@@ -197,6 +197,7 @@ func (a *Alarm) Run(ctx context.Context) error {
 		}
 	}
 	defer stop()
+	a.apply(ctx, a.m.Start(a.now()))
 	// Deadlines due now (a schedule entry missed while the board was off).
 	a.apply(ctx, a.m.Tick(a.now()))
 	var reply chan error

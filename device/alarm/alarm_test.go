@@ -160,6 +160,23 @@ func (s *site) loops() uint64 {
 	return n
 }
 
+// settled reports that no deadline that is due is still unhandled: each
+// owner publishes its state after handling its timer, so a state whose
+// deadline has passed is one not handled yet.
+func (s *site) settled() bool {
+	now := s.clock.Now()
+	due := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
+	if st := s.alarm.Status(); due(st.Until) || due(st.NextSchedule) {
+		return false
+	}
+	for _, o := range s.outs {
+		if st := o.State(); st.On && due(st.Until) {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *site) high(name string) bool { return s.pins[name].Read() == gpio.High }
 
 // advance moves the fake clock by d in steps; after a step that fired
@@ -170,7 +187,7 @@ func (s *site) advance(d, step time.Duration) {
 		st := min(step, d)
 		before := s.loops()
 		if n := s.clock.Advance(st); n > 0 {
-			devtest.WaitFor(s.t, 5*time.Second, "timers handled", func() bool { return s.loops() >= before+uint64(n) })
+			devtest.WaitFor(s.t, 5*time.Second, "timers handled", func() bool { return s.loops() >= before+uint64(n) && s.settled() })
 		}
 		d -= st
 	}
@@ -389,7 +406,7 @@ func TestIdleWakeUps(t *testing.T) {
 		before := g.loops()
 		n := g.clock.Advance(time.Hour)
 		if n > 0 {
-			devtest.WaitFor(t, 5*time.Second, "schedule handled", func() bool { return g.loops() >= before+uint64(n) })
+			devtest.WaitFor(t, 5*time.Second, "schedule handled", func() bool { return g.loops() >= before+uint64(n) && g.settled() })
 		}
 		fired += n
 	}

@@ -512,3 +512,29 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestStartLiftsBypassOfClosedSensors(t *testing.T) {
+	st := State{Mode: Night, Bypass: map[string]Bypass{
+		"hall-pir": {Kind: BypassTrigger}, "gate-door": {Kind: BypassTrigger}, "yard-pir": {Kind: BypassManual},
+	}}
+	s := newSim(t, school(), st, start)
+	if err := s.m.Prime("gate-door", true, s.now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.m.Prime("nope", true, s.now); !errors.Is(err, ErrUnknownSensor) {
+		t.Fatalf("prime unknown: %v", err)
+	}
+	s.take(s.m.Start(s.now))
+	s.want("start", s.got(), "bypass hall-pir off")
+	if b := s.m.Persist().Bypass; len(b) != 2 || b["gate-door"].Kind != BypassTrigger || b["yard-pir"].Kind != BypassManual {
+		t.Fatalf("bypasses after start: %+v", b)
+	}
+	s.input("gate-door", false)
+	s.want("closes", s.got(), "bypass gate-door off")
+}
+
+func TestUnknownStoredMode(t *testing.T) {
+	if _, err := NewMachine(school(), nil, State{Mode: "vacation"}, Instant{}); !errors.Is(err, ErrUnknownMode) || !strings.Contains(err.Error(), `"vacation"`) {
+		t.Fatalf("stored unknown mode: %v", err)
+	}
+}

@@ -420,6 +420,31 @@ func TestRestartAfterCutOffRests(t *testing.T) {
 	}
 }
 
+// A reboot on a board without RTC: the wall clock reads before the record
+// was written, so how long the siren sounded cannot be known; the output
+// counts the activation as cut off and rests (the conservative side of
+// "never past its cut-off").
+func TestRebootWithClockBehindRests(t *testing.T) {
+	dir := t.TempDir()
+	cfg := output.Config{Name: "siren", MaxOn: time.Minute, Rest: time.Minute}
+	a := newRig(t, rigOpt{cfg: cfg, dir: dir})
+	if _, err := a.set(output.Request{On: true, Reason: "alarm"}); err != nil {
+		t.Fatal(err)
+	}
+	a.cancel = nil
+	b := newRig(t, rigOpt{cfg: cfg, dir: dir, boot: &outputtest.Boot{BootID: "boot-b"}, start: time.Date(1970, 1, 1, 0, 0, 30, 0, time.UTC)})
+	if c := b.lastChange(); !c.CutOff {
+		t.Fatalf("start change %+v", c)
+	}
+	if _, err := b.set(output.Request{On: true}); !errors.Is(err, output.ErrResting) {
+		t.Fatalf("on with an unknown time since the activation: %v", err)
+	}
+	b.advance(time.Minute, 10*time.Second)
+	if _, err := b.set(output.Request{On: true}); err != nil {
+		t.Fatalf("on after the rest: %v", err)
+	}
+}
+
 func TestDamagedRecordRests(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "output-siren.json"), []byte("{\"on\":tr"), 0o600); err != nil {

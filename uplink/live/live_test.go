@@ -202,9 +202,10 @@ func TestLiveNetworkIsolated(t *testing.T) {
 		}
 	}
 	if os.Getenv(envNetns) == "" {
-		if os.Geteuid() == 0 {
-			t.Error("running as root but not in the test's own network namespace")
+		if noNetns == "" {
+			t.Error("a network namespace was possible but the tests do not run in one")
 		}
+		t.Logf("no network namespace (%s): loopback candidates only", noNetns)
 		return
 	}
 	ifs, err := net.Interfaces()

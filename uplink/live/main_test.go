@@ -33,18 +33,33 @@ import (
 // namespace.
 const envNetns = "ANTT_LIVE_NETNS"
 
+// noNetns says why the tests could not get a network namespace of their
+// own ("" when they have one, or when they are its re-executed child).
+var noNetns string
+
 // TestMain runs the package's tests in a network namespace of their own
 // holding only a loopback interface, so that no ICE candidate, STUN check
 // or media packet of pion, Chromium or the camera can reach a LAN or the
 // internet. As root (CI) it re-executes itself under `unshare --net`;
-// otherwise the tests still offer loopback candidates only (Options
-// Interfaces and LoopbackCandidates) and say so.
+// where that is not possible the tests still offer loopback candidates
+// only (Options Interfaces and LoopbackCandidates) and say why.
 func TestMain(m *testing.M) {
 	if n, err := strconv.Atoi(os.Getenv(envViewers)); err == nil && n > 0 {
 		os.Exit(runViewerProcess(n))
 	}
 	if os.Getenv(envNetns) == "" {
-		if unshare, err := exec.LookPath("unshare"); err == nil && os.Geteuid() == 0 {
+		unshare, err := exec.LookPath("unshare")
+		switch {
+		case os.Geteuid() != 0:
+			noNetns = "not root"
+		case err != nil:
+			noNetns = "no unshare command (util-linux)"
+		default:
+			if out, err := exec.Command(unshare, "--net", "true").CombinedOutput(); err != nil {
+				noNetns = fmt.Sprintf("unshare --net refused: %v %s", err, strings.TrimSpace(string(out)))
+			}
+		}
+		if noNetns == "" {
 			self := reexec.Command(os.Args[1:]...)
 			args := append([]string{"--net", "--", "/bin/sh", "-c", `ip link set lo up && exec "$@"`, "sh"}, self.Args...)
 			args[len(args)-len(self.Args)] = self.Path
@@ -63,7 +78,7 @@ func TestMain(m *testing.M) {
 				os.Exit(2)
 			}
 		}
-		fmt.Fprintln(os.Stderr, "live tests: not root: running in the machine's network namespace with loopback candidates only")
+		fmt.Fprintf(os.Stderr, "live tests: %s: running in the machine's network namespace with loopback candidates only\n", noNetns)
 	}
 	os.Exit(m.Run())
 }

@@ -64,6 +64,9 @@ func New(opts Options) (*Manager, error) {
 	} else {
 		muxOpts = append(muxOpts, ice.UDPMuxFromPortWithIPFilter(func(ip net.IP) bool { return !ip.IsLoopback() }))
 	}
+	if opts.Net != nil {
+		muxOpts = append(muxOpts, ice.UDPMuxFromPortWithNet(opts.Net))
+	}
 	mux, err := ice.NewMultiUDPMuxFromPort(opts.UDPPort, muxOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("live: open UDP port %d: %w", opts.UDPPort, err)
@@ -74,6 +77,9 @@ func New(opts Options) (*Manager, error) {
 		opts.Logger.Warn("live: no usable interface address for the UDP port", "interfaces", opts.Interfaces, "loopback", opts.LoopbackCandidates)
 	}
 	var se webrtc.SettingEngine
+	if opts.Net != nil {
+		se.SetNet(opts.Net)
+	}
 	se.SetICEUDPMux(mux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetInterfaceFilter(ifOK)
@@ -182,6 +188,10 @@ func (m *Manager) Offer(ctx context.Context, req OfferRequest) (*Answer, error) 
 	o.answer, o.err = m.offer(ctx, req)
 	m.mu.Lock()
 	o.expires = time.Now().Add(m.opts.OfferMemory)
+	if errors.Is(o.err, context.Canceled) || errors.Is(o.err, context.DeadlineExceeded) {
+		// The asker gave up, not the gateway: a retry gets a fresh try.
+		delete(m.offers, req.RequestID)
+	}
 	m.mu.Unlock()
 	close(o.done)
 	return o.answer, o.err

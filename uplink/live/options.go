@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pion/transport/v5"
+
 	"github.com/antt-gateway/antt/device/camera"
 )
 
@@ -104,7 +106,10 @@ type Options struct {
 	NACKBuffer int
 	// CacheBytes caps the packetised GOP kept per camera.
 	CacheBytes int
-	Logger     *slog.Logger
+	// Net is the network pion and the UDP port use; nil is the machine's.
+	// Tests put the gateway behind a simulated NAT with pion's vnet.
+	Net    transport.Net
+	Logger *slog.Logger
 }
 
 func (o *Options) fill() error {

@@ -245,6 +245,12 @@ func (s *sender) handle(u *unit, now time.Time) error {
 		s.backlogB += u.size
 		return nil
 	default:
+		if u.epoch != s.vEpoch && !u.key {
+			// A new camera session whose key frame this viewer lost.
+			s.mode = modeWait
+			s.st.skipped.Add(1)
+			return nil
+		}
 		return s.sendVideo(u, now, u.epoch != s.vEpoch)
 	}
 }

@@ -55,10 +55,9 @@
 // below MinMaxBytes. Records are allowed to use at most half of the bound
 // (payload plus 24 bytes of per-record B+tree overhead); the other half is
 // headroom for branch pages, the freelist and the copy-on-write pages of a
-// commit. This half-and-half split is a
-// deliberate, conservative choice: bbolt cannot reuse pages freed in the same
-// transaction, so a full file could otherwise refuse even the commit that
-// would make room. (Measured with 300-byte events and no payload budget, a
+// commit. This half-and-half split is a deliberate, conservative choice:
+// bbolt cannot reuse pages freed in the same transaction, so a full file
+// could otherwise refuse even the commit that would make room. (Measured with 300-byte events and no payload budget, a
 // 256 KiB file reached bbolt's MaxSize at about 52% payload.) Single events
 // are limited to 64 KiB (MaxBytes/32 for small bounds) and one AppendBatch to
 // a quarter of the payload budget; larger ones fail with ErrTooLarge.
@@ -79,8 +78,8 @@
 // Disk full. The file system may fill although the file is within its bound
 // (other files, a bound above what the partition holds). Acks and drops need
 // free pages too, so the outbox keeps a reserve: a file "<path>.reserve" of
-// real blocks (a sixteenth of the bound the partition can hold, 64 KiB to
-// 4 MiB), made while there is room. A commit that fails with ENOSPC deletes
+// real blocks (a sixteenth of MaxBytes or of the partition, whichever is
+// smaller, within 64 KiB and 4 MiB), made while there is room. A commit that fails with ENOSPC deletes
 // the reserve and is retried in its space, once; bbolt reuses the pages that
 // commit freed from the next transaction on, so acks keep committing and the
 // outbox keeps draining while the disk stays full. If a commit still fails,

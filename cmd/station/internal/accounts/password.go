@@ -23,8 +23,9 @@ type Params struct {
 
 // DefaultParams are sized for the station PC (at least 2 cores and 4 GB):
 // RFC 9106's second recommended option (t=3, m=64 MiB), with 2 lanes
-// rather than 4 to match two cores. One check takes about 60-150 ms on
-// such a PC (BenchmarkHash) and 64 MiB while it runs; with Options'
+// rather than 4 to match two cores. One check took 255 ms on this
+// project's shared 2-core VM (BenchmarkHash), less on a quiet PC, and takes
+// 64 MiB while it runs; with Options'
 // MaxChecks of 2 a login flood costs at most 128 MiB and two cores, and
 // the web server's per-address and per-user limits stop it after a few
 // attempts. An attacker with a stolen file pays 64 MiB per guess.

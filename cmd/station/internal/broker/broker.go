@@ -40,8 +40,8 @@
 //     MaxPacketSize (default 4 MiB + 64 KiB: the largest snapshot plus
 //     headroom); both are refused from the fixed header, before anything
 //     of that size is allocated (mochi allocates what a header announces);
-//   - at most MaxClients (2,000) clients logged in, MaxPending (512)
-//     connections before their CONNACK, 64 of them per address;
+//   - at most MaxClients (2,000) clients logged in, MaxPending (1,024)
+//     connections before their CONNACK, 256 of them per address;
 //   - a keepalive of 0 or above 30 minutes becomes 30 minutes, so no
 //     logged-in socket idles forever;
 //   - failed logins put an address on cooldown and password checks run in

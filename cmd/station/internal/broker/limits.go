@@ -34,10 +34,12 @@ const (
 	// commune has a few hundred gateways.
 	DefaultMaxClients = 2000
 	// DefaultMaxPending bounds the connections not yet answered with a
-	// CONNACK, and DefaultMaxPendingPerAddr those from one address, so one
-	// address cannot fill the station's pending slots.
-	DefaultMaxPending        = 512
-	DefaultMaxPendingPerAddr = 64
+	// CONNACK (each costs some 30 KiB at most), and DefaultMaxPendingPerAddr
+	// those from one address, so one address cannot fill the station's
+	// pending slots, while a commune's gateways behind one carrier NAT
+	// address, all reconnecting at once after an outage, are not refused.
+	DefaultMaxPending        = 1024
+	DefaultMaxPendingPerAddr = 256
 	// DefaultMaxLoginFailures failed logins from one address within
 	// DefaultLoginCooldown put the address on cooldown for that long:
 	// its logins are then refused without a password check, unless the

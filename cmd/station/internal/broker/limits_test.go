@@ -902,3 +902,35 @@ func TestSpreadFloodKeepsKnownGatewaysIn(t *testing.T) {
 		t.Fatalf("a gateway never verified, after the flood: code %d, %v", code, err)
 	}
 }
+
+// TestBurstFromOneAddress: 200 gateways connecting at the same moment from
+// one address (a commune behind one carrier NAT address after an outage;
+// the station's 200-gateway drain test on loopback) all get in at the
+// first try: the per-address limit is for attackers, not for them.
+func TestBurstFromOneAddress(t *testing.T) {
+	const n = 200
+	_, addr := startBroker(t, Options{})
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			id := fmt.Sprintf("gw-%03d", i)
+			c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
+				SetAutoReconnect(false).SetConnectTimeout(2 * wait))
+			tok := c.Connect()
+			if !tok.WaitTimeout(3*wait) || tok.Error() != nil {
+				errs <- fmt.Errorf("%s: %v", id, tok.Error())
+				return
+			}
+			c.Disconnect(0)
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

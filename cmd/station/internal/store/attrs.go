@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,8 +14,40 @@ import (
 // attrRuns reads the seqs an outbox_overflow event reports lost: its
 // "ranges" ([[first,last],...]) when present (an overflow event that
 // absorbed an undelivered earlier one), else first_seq..last_seq. Runs
-// outside first_seq..last_seq or malformed are ignored.
+// outside first_seq..last_seq or malformed are ignored. The runs come back
+// sorted, overlapping ones merged: a gateway's outbox sends them so, and
+// for a payload that does not, the work per run stays O(log n) rather than
+// every run walking the same gaps again.
 func attrRuns(attrs map[string]any) [][2]uint64 {
+	return mergeRuns(rawRuns(attrs))
+}
+
+// mergeRuns sorts runs and merges those that overlap (not those that only
+// touch: they explain the same seqs either way, and a gateway's runs are
+// apart).
+func mergeRuns(runs [][2]uint64) [][2]uint64 {
+	if len(runs) < 2 {
+		return runs
+	}
+	slices.SortFunc(runs, func(a, b [2]uint64) int {
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		return cmp.Compare(a[1], b[1])
+	})
+	out := runs[:1]
+	for _, r := range runs[1:] {
+		last := &out[len(out)-1]
+		if r[0] <= last[1] {
+			last[1] = max(last[1], r[1])
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func rawRuns(attrs map[string]any) [][2]uint64 {
 	first, last, ok := attrRange(attrs)
 	if !ok {
 		return nil
@@ -41,8 +74,8 @@ func attrRuns(attrs map[string]any) [][2]uint64 {
 // attrResets reads the seqs of the storage_reset events an outbox_overflow
 // event reports dropped ("resets"), sorted and without repeats. Only those
 // above 1 (a reset at 1 follows no gap) and inside the reported runs (a
-// dropped event is among the dropped seqs) count; anything else, like a
-// value that is no list, is ignored.
+// dropped event is among the dropped seqs; runs as attrRuns gives them)
+// count; anything else, like a value that is no list, is ignored.
 func attrResets(attrs map[string]any, runs [][2]uint64) []uint64 {
 	rs, _ := attrs["resets"].([]any)
 	var out []uint64
@@ -51,8 +84,15 @@ func attrResets(attrs map[string]any, runs [][2]uint64) []uint64 {
 		if !ok || r < 2 {
 			continue
 		}
-		in := slices.ContainsFunc(runs, func(run [2]uint64) bool { return run[0] <= r && r <= run[1] })
-		if in {
+		// runs are sorted and apart (attrRuns): the one that may hold r is
+		// the last starting at or before it.
+		i, _ := slices.BinarySearchFunc(runs, r, func(run [2]uint64, r uint64) int {
+			if run[0] <= r {
+				return -1
+			}
+			return 1
+		})
+		if i > 0 && r <= runs[i-1][1] {
 			out = append(out, r)
 		}
 	}

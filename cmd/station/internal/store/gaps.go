@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"time"
@@ -12,11 +13,39 @@ import (
 // overlapping) and explanations (keyed by First||Last, or by 'r'||R for a
 // dropped storage_reset event at R; value the reason), inside one write
 // transaction.
+//
+// Explanations are kept only for seqs above the highest seq of the epoch
+// (a gap there is not seen yet); an explanation of seqs below it is applied
+// at once and never needed again. At most maxAhead are kept per epoch, and
+// open deletes those it used up, so that opening a gap, which reads them
+// all, costs at most that many reads whatever a gateway sends.
 type gapSet struct {
 	gw    string
 	epoch string
 	gaps  *bolt.Bucket
 	expl  *bolt.Bucket
+	// ahead counts the explanations in expl, once counted (-1 before).
+	ahead *int
+}
+
+// maxAhead bounds the explanations an epoch keeps for gaps not yet seen.
+// A gateway's outbox reports only seqs below its overflow event's own, so
+// it needs none; beyond the bound, further ones are not kept and the gaps
+// they would have explained show as unexplained (not lost: the overflow
+// event is stored with its attrs).
+const maxAhead = 1024
+
+// room reports whether one more explanation may be kept.
+func (s gapSet) room() bool {
+	if *s.ahead < 0 {
+		n := 0
+		c := s.expl.Cursor()
+		for k, _ := c.First(); k != nil && n < maxAhead; k, _ = c.Next() {
+			n++
+		}
+		*s.ahead = n
+	}
+	return *s.ahead < maxAhead
 }
 
 func (s gapSet) put(g Gap) error {
@@ -71,6 +100,9 @@ func (s gapSet) open(a, z uint64, now time.Time) error {
 		reason string
 	}
 	var todo, resets []expl
+	// Gaps open only above z from now on: what ends at or below it is
+	// used up.
+	var spent [][]byte
 	err := s.expl.ForEach(func(k, v []byte) error {
 		switch {
 		case len(k) == 16:
@@ -78,16 +110,31 @@ func (s gapSet) open(a, z uint64, now time.Time) error {
 			if ea <= z && ez >= a {
 				todo = append(todo, expl{ea, ez, string(v)})
 			}
+			if ez <= z {
+				spent = append(spent, bytes.Clone(k))
+			}
 		case len(k) == 9 && k[0] == resetPrefix:
 			// The gap it explains ends at R-1.
-			if r := binary.BigEndian.Uint64(k[1:]); r > a && r-1 <= z {
+			r := binary.BigEndian.Uint64(k[1:])
+			if r > a && r-1 <= z {
 				resets = append(resets, expl{r - 1, r - 1, string(v)})
+			}
+			if r-1 <= z {
+				spent = append(spent, bytes.Clone(k))
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	for _, k := range spent {
+		if err := s.expl.Delete(k); err != nil {
+			return err
+		}
+	}
+	if *s.ahead >= 0 {
+		*s.ahead -= len(spent)
 	}
 	for _, e := range todo {
 		if _, err := s.explain(e.a, e.z, e.reason); err != nil {
@@ -104,10 +151,20 @@ func (s gapSet) open(a, z uint64, now time.Time) error {
 }
 
 // addExplanation remembers that [a, z] is accounted for, for gaps not yet
-// seen.
-func (s gapSet) addExplanation(a, z uint64, reason string) error {
-	k := binary.BigEndian.AppendUint64(be(a), z)
-	return s.expl.Put(k, []byte(reason))
+// seen, and reports false if the epoch has no room for it (maxAhead).
+func (s gapSet) addExplanation(a, z uint64, reason string) (bool, error) {
+	return s.keep(binary.BigEndian.AppendUint64(be(a), z), reason)
+}
+
+func (s gapSet) keep(k []byte, reason string) (bool, error) {
+	if s.expl.Get(k) != nil {
+		return true, s.expl.Put(k, []byte(reason))
+	}
+	if !s.room() {
+		return false, nil
+	}
+	*s.ahead++
+	return true, s.expl.Put(k, []byte(reason))
 }
 
 // resetPrefix starts the key of a dropped reset's explanation.
@@ -116,8 +173,8 @@ const resetPrefix = 'r'
 // addResetExplanation remembers that the gap ending at r-1 is accounted for
 // by a storage_reset event at r that an outbox_overflow event reported
 // dropped, for a gap not yet seen.
-func (s gapSet) addResetExplanation(r uint64, reason string) error {
-	return s.expl.Put(append([]byte{resetPrefix}, be(r)...), []byte(reason))
+func (s gapSet) addResetExplanation(r uint64, reason string) (bool, error) {
+	return s.keep(append([]byte{resetPrefix}, be(r)...), reason)
 }
 
 // explain marks the unexplained seqs of [a, z] explained, splitting gaps
@@ -132,9 +189,11 @@ func (s gapSet) explain(a, z uint64, reason string) ([]Gap, error) {
 		if g.Explained {
 			continue
 		}
-		if err := s.del(g); err != nil {
-			return nil, err
-		}
+		// No delete: the first piece (before, or else mid) is keyed by
+		// g.First and overwrites g. A delete and a put of the same key
+		// would each move every later key of the node, and bbolt splits
+		// nodes only at commit: thousands of explanations in one event
+		// would cost quadratic time in the writer every gateway shares.
 		lo, hi := max(g.First, a), min(g.Last, z)
 		if g.First < lo {
 			before := g

@@ -43,7 +43,13 @@ const (
 	DefaultSnapshotMaxAge         = 31 * 24 * time.Hour
 	DefaultQueueLen               = 8192
 	DefaultMaxBatch               = 4096
-	DefaultLockTimeout            = 2 * time.Second
+	// DefaultQueueBytes and DefaultMaxBatchBytes bound the payload bytes
+	// queued and committed at once: 8,192 requests of 4 MiB snapshots
+	// would be 32 GiB of memory, and a batch of 4,096 of them 16 GiB of
+	// dirty pages in one transaction.
+	DefaultQueueBytes    = 64 << 20
+	DefaultMaxBatchBytes = 16 << 20
+	DefaultLockTimeout   = 2 * time.Second
 )
 
 // Options tunes a Store. The zero value means the defaults above.
@@ -58,6 +64,11 @@ type Options struct {
 	// QueueLen bounds the requests waiting for the writer; Submit blocks
 	// beyond it. MaxBatch bounds the requests of one commit.
 	QueueLen, MaxBatch int
+	// QueueBytes bounds the payload bytes of the requests waiting for the
+	// writer or in its commit; Submit blocks beyond it (a request larger
+	// than the bound waits until nothing else is queued). MaxBatchBytes
+	// ends a batch once its payloads reach it.
+	QueueBytes, MaxBatchBytes int
 	// CommitDelay is slept before every commit. Tests use it to make the
 	// store slow; leave it zero otherwise.
 	CommitDelay time.Duration
@@ -78,6 +89,12 @@ func (o *Options) fill() error {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = DefaultQueueBytes
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if o.SnapshotMaxBytes == 0 {
 		o.SnapshotMaxBytes = DefaultSnapshotMaxBytes
@@ -206,6 +223,13 @@ type Store struct {
 	done    chan struct{}
 	commits atomic.Uint64
 	written atomic.Uint64
+	// qbytes is the payload bytes submitted and not yet answered, under
+	// bmu; Submit waits on bfree while it is at Options.QueueBytes.
+	bmu    sync.Mutex
+	bfree  *sync.Cond
+	qbytes int
+	// batchSeen, set by tests, gets the payload bytes of every batch.
+	batchSeen func(bytes int)
 	// hook, set by tests, runs inside every write transaction before its
 	// commit; an error fails the commit.
 	hook atomic.Pointer[func() error]
@@ -308,6 +332,7 @@ func Open(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db, opts: o, log: o.Logger, now: time.Now, changed: make(chan struct{}), state: map[string]*GatewayState{}}
+	s.bfree = sync.NewCond(&s.bmu)
 	if o.ReadOnly {
 		err = db.View(checkLayout)
 	} else {

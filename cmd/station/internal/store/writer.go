@@ -99,7 +99,31 @@ func (s *Store) Submit(gw, rest string, payload []byte, done func(Result, error)
 		done(Result{}, ErrClosed)
 		return
 	}
+	s.reserve(len(payload))
 	s.queue <- r
+}
+
+// reserve waits until n more payload bytes fit in Options.QueueBytes (or
+// nothing is queued) and counts them; release gives them back once their
+// requests are answered. The writer never waits here, so a Submit waiting
+// under qmu's read lock always ends.
+func (s *Store) reserve(n int) {
+	s.bmu.Lock()
+	for s.qbytes > 0 && s.qbytes+n > s.opts.QueueBytes {
+		s.bfree.Wait()
+	}
+	s.qbytes += n
+	s.bmu.Unlock()
+}
+
+func (s *Store) release(n int) {
+	if n == 0 {
+		return
+	}
+	s.bmu.Lock()
+	s.qbytes -= n
+	s.bmu.Unlock()
+	s.bfree.Broadcast()
 }
 
 // Add stores one payload like Submit and waits for its commit.
@@ -125,12 +149,14 @@ func (s *Store) run() {
 	defer tick.Stop()
 	for {
 		var batch []*request
+		var size int
 		select {
 		case r, ok := <-s.queue:
 			if !ok {
 				return
 			}
 			batch = append(batch, r)
+			size += len(r.payload)
 		case <-tick.C:
 			if s.agedSnapshots() {
 				s.commit(nil)
@@ -139,7 +165,7 @@ func (s *Store) run() {
 		}
 		open := true
 	more:
-		for open && len(batch) < s.opts.MaxBatch {
+		for open && len(batch) < s.opts.MaxBatch && size < s.opts.MaxBatchBytes {
 			select {
 			case r, ok := <-s.queue:
 				if !ok {
@@ -147,11 +173,16 @@ func (s *Store) run() {
 					break more
 				}
 				batch = append(batch, r)
+				size += len(r.payload)
 			default:
 				break more
 			}
 		}
+		if s.batchSeen != nil {
+			s.batchSeen(size)
+		}
 		s.commit(batch)
+		s.release(size)
 		if !open {
 			return
 		}
@@ -321,7 +352,8 @@ func (w *txn) event(r *request) (Result, error) {
 	}
 	events := eb.Bucket(bktEvents)
 	events.FillPercent = appendFill
-	s := gapSet{gw: gw, epoch: ev.Epoch, gaps: eb.Bucket(bktGaps), expl: eb.Bucket(bktExplain)}
+	ahead := -1
+	s := gapSet{gw: gw, epoch: ev.Epoch, gaps: eb.Bucket(bktGaps), expl: eb.Bucket(bktExplain), ahead: &ahead}
 	key := be(ev.Seq)
 	if old := events.Get(key); old != nil {
 		res.Status = Duplicate
@@ -339,24 +371,42 @@ func (w *txn) event(r *request) (Result, error) {
 		return res, err
 	}
 
+	maxSeq := getU64(eb, keyMax)
 	var ovRuns [][2]uint64
 	var ovResets []uint64
 	if ev.Kind == wire.KindOutboxOverflow {
+		// Seqs up to above are in gaps once this event is applied, and
+		// explained below; only what lies beyond is kept for later.
+		above := max(maxSeq, ev.Seq)
+		var dropped int
 		ovRuns = attrRuns(ev.Attrs)
 		for _, r := range ovRuns {
-			if err := s.addExplanation(r[0], r[1], overflowReason(ev)); err != nil {
+			if r[1] <= above {
+				continue
+			}
+			kept, err := s.addExplanation(max(r[0], above+1), r[1], overflowReason(ev))
+			if err != nil {
 				return res, err
 			}
+			dropped += b2i(!kept)
 		}
 		ovResets = attrResets(ev.Attrs, ovRuns)
 		for _, r := range ovResets {
-			if err := s.addResetExplanation(r, droppedResetReason(r, ev)); err != nil {
+			if r-1 <= above {
+				continue
+			}
+			kept, err := s.addResetExplanation(r, droppedResetReason(r, ev))
+			if err != nil {
 				return res, err
 			}
+			dropped += b2i(!kept)
+		}
+		if dropped > 0 {
+			w.s.log.Warn("overflow event explains too many seqs ahead of its gateway; those gaps will show unexplained",
+				"event", ev.ID, "epoch", ev.Epoch, "not_kept", dropped, "limit", maxAhead)
 		}
 	}
 
-	maxSeq := getU64(eb, keyMax)
 	var opened bool
 	switch {
 	case ev.Seq > maxSeq+1:
@@ -475,6 +525,13 @@ func (w *txn) snapshot(r *request) (Result, error) {
 		meta.Put(keySnapCount, be(getU64(meta, keySnapCount)+1)),
 	)
 	return res, err
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func firstErr(errs ...error) error {

@@ -1,0 +1,93 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
+	"github.com/antt-gateway/antt/cmd/station/internal/audit"
+)
+
+// pageNames are the templates under templates/, each rendered inside
+// layout.html.
+var pageNames = []string{"login", "sites", "events", "audit", "users", "error"}
+
+// parseTemplates parses every page once per language, with the
+// language's strings bound into the template functions.
+func (s *Server) parseTemplates() error {
+	s.pages = map[string]*template.Template{}
+	for _, lang := range []string{LangVI, LangEN} {
+		for _, p := range pageNames {
+			t, err := template.New("layout.html").Funcs(funcs(lang)).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html")
+			if err != nil {
+				return fmt.Errorf("web: parse page %s: %w", p, err)
+			}
+			s.pages[lang+"/"+p] = t
+		}
+	}
+	return nil
+}
+
+func funcs(lang string) template.FuncMap {
+	return template.FuncMap{
+		"t": func(key string, args ...any) string { return tr(lang, key, args...) },
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return tr(lang, "gw.never")
+			}
+			layout := "02/01/2006 15:04:05"
+			if lang == LangEN {
+				layout = "2006-01-02 15:04:05"
+			}
+			return t.In(audit.Vietnam).Format(layout)
+		},
+		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"role": func(r accounts.Role) string { return trOr(lang, "role."+string(r), string(r)) },
+		"kind": func(k string) string { return trOr(lang, "kind."+k, k) },
+		"limits": func(l accounts.Limits) string {
+			if l.Unlimited() {
+				return tr(lang, "users.all")
+			}
+			return l.String()
+		},
+		"cameras": func(m map[string]string) string {
+			var parts []string
+			for k, v := range m {
+				parts = append(parts, k+": "+v)
+			}
+			sort.Strings(parts)
+			return strings.Join(parts, ", ")
+		},
+	}
+}
+
+// me is the logged-in principal as the layout shows it.
+type me struct {
+	Name  string
+	Role  accounts.Role
+	Admin bool
+}
+
+// render writes page with data inside the layout. It renders into a
+// buffer first, so a template error is a clean 500, not half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, v *view, code int, page string, data map[string]any) {
+	t := s.pages[v.lang+"/"+page]
+	pd := map[string]any{"Lang": v.lang, "Page": page, "Path": r.URL.RequestURI(), "Data": data}
+	if v.p != nil {
+		pd["Me"] = me{Name: v.p.name, Role: v.p.role, Admin: v.p.role.AtLeast(accounts.Admin)}
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", pd); err != nil {
+		s.log.Error("render page", "page", page, "err", err)
+		http.Error(w, "server error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = buf.WriteTo(w)
+}
