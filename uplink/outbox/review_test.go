@@ -2,9 +2,12 @@ package outbox
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -36,6 +39,16 @@ func TestDiskFullAcrossRestart(t *testing.T) {
 	fill(t, filepath.Join(dir, "other"), 0)
 	o.Close()
 
+	// The first ack after the restart needs a page the disk no longer has
+	// (injected once: which commit meets ENOSPC first depends on bbolt's
+	// freelist).
+	var once atomic.Bool
+	opt.FailCommit = func() error {
+		if once.CompareAndSwap(false, true) {
+			return fmt.Errorf("write page: %w", syscall.ENOSPC)
+		}
+		return nil
+	}
 	o = open(t, path, opt)
 	stn := newStation()
 	stn.drain(t, o)
@@ -46,6 +59,9 @@ func TestDiskFullAcrossRestart(t *testing.T) {
 	}
 	if d := o.Stats().Depth; d != 0 {
 		t.Fatalf("%d records left after draining with the disk full", d)
+	}
+	if _, err := os.Stat(path + ".reserve"); err == nil {
+		t.Fatal("the reserve left from before the restart was not released for the ack that met ENOSPC")
 	}
 	t.Logf("%d stored, %d delivered after the restart with the disk full", len(stored), len(stn.got))
 }

@@ -116,6 +116,16 @@ func (o *Outbox) checkSpace() {
 		o.reserveSize = reserveSizeFor(o.opt.MaxBytes, total)
 	}
 	headroom := headroomFor(total)
+	if !o.reserveHeld {
+		// A reserve left by the last run (a restart with the disk full) is
+		// ours: taken over, it can be released for the first ack that meets
+		// ENOSPC. One too small to serve is deleted and its space counted.
+		if a := allocated(o.reservePath()); a >= o.reserveSize {
+			o.reserveHeld = true
+		} else if a > 0 && os.Remove(o.reservePath()) == nil {
+			avail += a
+		}
+	}
 	// Twice the reserve must be free to take it again, so that a reserve
 	// just released for a commit is not re-created out of its own space.
 	if !o.reserveHeld && avail-headroom >= 2*o.reserveSize {
