@@ -62,16 +62,22 @@ func openGPIO(cfg Config, opt Options) (*gpioInput, error) {
 func (g *gpioInput) level() bool { return (g.pin.Read() == gpio.High) != g.cfg.ActiveLow }
 
 // Prime implements Input: it configures the pin for both edges, drains
-// edges the kernel queued before or during the configuration, and reads the
+// edges the kernel queued before or during the configuration (after one,
+// until the line has been quiet for the debounce window), and reads the
 // level. Edges from then on are queued by the kernel for Run.
 func (g *gpioInput) Prime() (bool, error) {
 	return g.prime(func() (bool, error) {
 		if err := g.pin.In(g.pull, gpio.BothEdges); err != nil {
 			return false, fmt.Errorf("sensor %q: configure pin %s: %w", g.cfg.Name, g.cfg.Pin, err)
 		}
-		stale := 0
-		for stale < maxDrain && g.pin.WaitForEdge(drainWait) {
+		// A line that moved is read only once it has been quiet for the
+		// debounce window: a contact still bouncing as the power comes back
+		// would otherwise be read mid-bounce and a closed door reported
+		// active at start. maxDrain bounds a line that never settles.
+		stale, quiet := 0, drainWait
+		for stale < maxDrain && g.pin.WaitForEdge(quiet) {
 			stale++
+			quiet = max(drainWait, g.cfg.Debounce)
 		}
 		if stale > 0 {
 			g.log.Debug("drained stale edges", "count", stale)

@@ -1,12 +1,18 @@
 // Command demo runs the whole system on this machine's loopback: the station
-// with its embedded broker and one gateway at a residential-area gate with a
-// simulated PIR and a simulated gate contact. `make demo` builds the binaries
-// into bin/ and runs this; Ctrl-C stops everything.
+// with its embedded broker and web console, and two gateways — the gate of
+// residential area 3 (Cổng khu dân cư 3) and the gate of Chí Đám lower
+// secondary school (Trường THCS Chí Đám) — each with simulated sensors and a
+// looping test camera. It creates a demo login (user "demo", a fresh random
+// password) and prints the console's URL with it. `make demo` builds the
+// binaries into bin/ and runs this; Ctrl-C stops everything.
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,21 +38,39 @@ func main() {
 	}
 }
 
-const gatewayYAML = `# Demo gateway: the gate of residential area 3 (Ban ANTT khu dân cư số 3).
+// demoGateway is one of the demo's sites.
+type demoGateway struct {
+	id, name, kind string
+	sensors        string // YAML lines of its sensors
+	walk           string // the sensor the printed walk test names
+	camera         string
+}
+
+var demoGateways = []demoGateway{
+	{id: "cong-khu-3", name: "Cổng khu dân cư 3", kind: "gate", camera: "cam-cong", walk: "pir-cong", sensors: `
+  - {name: pir-cong, kind: motion, driver: sim, every: 4s, hold: 0s}
+  - {name: cua-cong, kind: contact, driver: sim, every: 11s}`},
+	{id: "truong-thcs-chi-dam", name: "Trường THCS Chí Đám", kind: "school", camera: "cam-cong-truong", walk: "pir-san-truong", sensors: `
+  - {name: pir-san-truong, kind: motion, driver: sim, every: 7s, hold: 0s}
+  - {name: cua-cong-truong, kind: contact, driver: sim, every: 17s}
+  - {name: hop-ky-thuat, kind: tamper, driver: sim, every: 45s}`},
+}
+
+// gatewayYAML is a demo gateway's config: id, data dir, broker port, API
+// port, sensors, camera name and the looping clip.
+const gatewayYAML = `# Demo gateway: %[1]s (%[7]s).
 gateway:
-  id: cong-khu-3
+  id: %[1]s
   site: chi-dam
-  data_dir: %[1]s/cong-khu-3
+  data_dir: %[2]s
 uplink:
-  broker: mqtt://127.0.0.1:%[2]d
+  broker: mqtt://127.0.0.1:%[3]d
   telemetry_interval: 15s
 api:
-  listen: 127.0.0.1:%[3]d
-sensors:
-  - {name: pir-cong, kind: motion, driver: sim, every: 4s, hold: 0s}
-  - {name: cua-cong, kind: contact, driver: sim, every: 11s}
+  listen: 127.0.0.1:%[4]d
+sensors:%[5]s
 cameras:
-  - {name: cam-cong, url: "file://%[4]s", preload: true}
+  - {name: %[6]s, url: "file://%[8]s", preload: true}
 `
 
 func run(bin, data string) error {
@@ -60,15 +84,11 @@ func run(bin, data string) error {
 	if err := os.RemoveAll(data); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(data, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Join(data, "station"), 0o750); err != nil {
 		return err
 	}
 	data, _ = filepath.Abs(data)
 	brokerPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	apiPort, err := freePort()
 	if err != nil {
 		return err
 	}
@@ -77,8 +97,38 @@ func run(bin, data string) error {
 	if err != nil {
 		return err
 	}
-	cfgPath := filepath.Join(data, "gateway.yaml")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, gatewayYAML, data, brokerPort, apiPort, clip), 0o640); err != nil {
+	webPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	stationData := filepath.Join(data, "station")
+	password, err := demoLogin(station, stationData)
+	if err != nil {
+		return err
+	}
+	type gwRun struct {
+		g       demoGateway
+		cfg     string
+		apiPort int
+	}
+	var gws []gwRun
+	var dir []map[string]string
+	for _, g := range demoGateways {
+		apiPort, err := freePort()
+		if err != nil {
+			return err
+		}
+		cfgPath := filepath.Join(data, g.id+".yaml")
+		yaml := fmt.Appendf(nil, gatewayYAML, g.id, filepath.Join(data, g.id), brokerPort, apiPort, g.sensors, g.camera, g.name, clip)
+		if err := os.WriteFile(cfgPath, yaml, 0o640); err != nil {
+			return err
+		}
+		gws = append(gws, gwRun{g, cfgPath, apiPort})
+		dir = append(dir, map[string]string{"id": g.id, "name": g.name, "site": "chi-dam", "site_name": "Xã Chí Đám", "kind": g.kind})
+	}
+	// The console's directory of gateways (names, site, kind).
+	dj, _ := json.MarshalIndent(dir, "", "  ")
+	if err := os.WriteFile(filepath.Join(stationData, "gateways.json"), dj, 0o600); err != nil {
 		return err
 	}
 
@@ -88,9 +138,10 @@ func run(bin, data string) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ready := make(chan struct{})
-	st := exec.CommandContext(ctx, station, "-listen", fmt.Sprintf("127.0.0.1:%d", brokerPort), "-data", filepath.Join(data, "station"))
+	st := exec.CommandContext(ctx, station, "run", "-listen", fmt.Sprintf("127.0.0.1:%d", brokerPort),
+		"-http", fmt.Sprintf("127.0.0.1:%d", webPort), "-data", stationData)
 	if err := start(st, "station", &wg, func(line string) {
-		if strings.Contains(line, "listening") {
+		if strings.Contains(line, "broker listening") {
 			select {
 			case <-ready:
 			default:
@@ -108,19 +159,23 @@ func run(bin, data string) error {
 		return nil
 	}
 
-	gw := exec.CommandContext(ctx, gateway, "run", "-config", cfgPath)
-	if err := start(gw, "gateway", &wg, nil); err != nil {
-		return err
+	for _, g := range gws {
+		gw := exec.CommandContext(ctx, gateway, "run", "-config", g.cfg)
+		if err := start(gw, g.g.id, &wg, nil); err != nil {
+			return err
+		}
 	}
 	fmt.Printf(`
-ANTT demo running.
-  station broker   mqtt://127.0.0.1:%d
-  gateway API      http://127.0.0.1:%d/api/status
-  walk test        curl -X POST -d '{"sensor":"pir-cong"}' http://127.0.0.1:%d/api/walktest
-  config           %s
-Events scroll below; Ctrl-C stops.
-
-`, brokerPort, apiPort, apiPort, cfgPath)
+ANTT demo running (Công an xã Chí Đám).
+  console              http://127.0.0.1:%d/
+  demo login           user demo   password %s
+  station broker       mqtt://127.0.0.1:%d
+`, webPort, password, brokerPort)
+	for _, g := range gws {
+		fmt.Printf("  %-20s %s: http://127.0.0.1:%d/api/status\n", g.g.id, g.g.name, g.apiPort)
+		fmt.Printf("  %-20s walk test: curl -X POST -d '{\"sensor\":\"%s\"}' http://127.0.0.1:%d/api/walktest\n", "", g.g.walk, g.apiPort)
+	}
+	fmt.Printf("Events scroll below; Ctrl-C stops.\n\n")
 	<-ctx.Done()
 	return nil
 }
@@ -151,6 +206,22 @@ func start(cmd *exec.Cmd, name string, wg *sync.WaitGroup, see func(string)) err
 		}
 	}()
 	return nil
+}
+
+// demoLogin creates the demo's admin account with a fresh random password
+// (there is no default password) and returns the password.
+func demoLogin(station, dataDir string) (string, error) {
+	var b [9]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	pw := base64.RawURLEncoding.EncodeToString(b[:])
+	cmd := exec.Command(station, "user", "add", "-data", dataDir, "-role", "admin", "demo")
+	cmd.Stdin = strings.NewReader(pw + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("create the demo login: %v: %s", err, out)
+	}
+	return pw, nil
 }
 
 func freePort() (int, error) {

@@ -13,7 +13,18 @@
 //	station passwd -file F [-iter N] USER
 //	                                   add or replace USER in password file F;
 //	                                   the password is read from stdin
+//	station user add|passwd|role|remove|list -data DIR [-role R] [-sites S] [-gateways G] [NAME]
+//	                                   the web console's accounts (DATA/users.json);
+//	                                   passwords from stdin or a prompt
+//	station token add|list|revoke -data DIR [-role R] [-sites S] [NAME|ID]
+//	                                   API tokens for machine clients
+//	station audit verify|list -data DIR [filters]
+//	                                   check the audit log's hash chain, or list it
 //	station version
+//
+// The web console (-http, default 127.0.0.1:8088; TLS on any non-loopback
+// address) shows the sites and the events from the store; see
+// cmd/station/internal/web and docs/api.md.
 //
 // The store is the acknowledgement point: with the embedded broker a
 // gateway's event or snapshot is committed to the store before the broker
@@ -77,9 +88,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
+	"github.com/antt-gateway/antt/cmd/station/internal/audit"
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
 	"github.com/antt-gateway/antt/cmd/station/internal/console"
 	"github.com/antt-gateway/antt/cmd/station/internal/store"
+	"github.com/antt-gateway/antt/cmd/station/internal/web"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -106,10 +120,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runPasswd(args, stdin, stderr)
 	case "dump":
 		err = runDump(args, stdout, stderr)
+	case "user", "token":
+		err = accounts.CLI{Stdin: stdin, Stdout: stdout, Stderr: stderr, ReadPassword: readPassword}.Command(cmd, args)
+	case "audit":
+		err = audit.Command(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "station", versionString(), "protocol", wire.ProtocolVersion)
 	default:
-		err = fmt.Errorf("unknown command %q (want run, dump, passwd or version)", cmd)
+		err = fmt.Errorf("unknown command %q (want run, dump, passwd, user, token, audit or version)", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -164,6 +182,7 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		maxChecks      = fs.Int("max-password-checks", 0, "embedded broker: password checks running at once (0: half the CPUs)")
 	)
 	fs.Var(&snapBytes, "snapshot-max-bytes", "keep at most this many bytes of snapshots, oldest deleted first (e.g. 16GiB)")
+	webCfg := web.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -264,6 +283,12 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			defer stop()
 		}
 	}
+
+	stopWeb, err := web.Start(ctx, webCfg, *dataDir, st, logger, stderr)
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
 
 	con, err := console.New(ccfg)
 	if err != nil {

@@ -72,9 +72,9 @@ func Find(u *url.URL) Found {
 			}
 		})
 	}
-	visit(u.Path, true)
+	visit(u.EscapedPath(), true)
 	visit(u.RawQuery, false)
-	visit(u.Fragment, false)
+	visit(u.EscapedFragment(), false)
 	return f
 }
 
@@ -89,14 +89,27 @@ func hasPassword(ui *url.Userinfo) bool {
 // show it their own way (url.URL.Redacted, or not at all).
 func Mask(u *url.URL) *url.URL {
 	c := *u
-	if m := maskParams(c.Path, true); m != c.Path {
-		c.Path, c.RawPath = m, ""
+	// Masked in their escaped forms: a value may hold an escaped separator
+	// (%2F, %26), which would split it once unescaped.
+	if p := u.EscapedPath(); maskParams(p, true) != p {
+		m := maskParams(p, true)
+		c.Path, c.RawPath = unescaped(m, url.PathUnescape), m
 	}
 	c.RawQuery = maskParams(c.RawQuery, false)
-	if m := maskParams(c.Fragment, false); m != c.Fragment {
-		c.Fragment, c.RawFragment = m, ""
+	if f := u.EscapedFragment(); maskParams(f, false) != f {
+		m := maskParams(f, false)
+		c.Fragment, c.RawFragment = unescaped(m, url.PathUnescape), m
 	}
 	return &c
+}
+
+// unescaped is s unescaped, or s itself if it does not unescape (it came
+// from a parsed URL's escaped form, so it does).
+func unescaped(s string, unescape func(string) (string, error)) string {
+	if v, err := unescape(s); err == nil {
+		return v
+	}
+	return s
 }
 
 // maskParams masks the secret values in s.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,6 +75,7 @@ type view struct {
 	lang string
 
 	gws   []Gateway
+	site  map[string]string // gateway id -> site, for allows
 	gwErr error
 	ready bool
 }
@@ -84,6 +84,10 @@ type view struct {
 func (v *view) all() ([]Gateway, error) {
 	if !v.ready {
 		v.gws, v.gwErr = v.s.o.Gateways.Gateways()
+		v.site = make(map[string]string, len(v.gws))
+		for _, g := range v.gws {
+			v.site[g.ID] = g.Site
+		}
 		v.ready = true
 	}
 	return v.gws, v.gwErr
@@ -97,15 +101,10 @@ func (v *view) allows(gw string) bool {
 	if v.p.limits.Unlimited() {
 		return true
 	}
-	gws, err := v.all()
-	if err != nil {
+	if _, err := v.all(); err != nil {
 		return false
 	}
-	site := ""
-	if i := slices.IndexFunc(gws, func(g Gateway) bool { return g.ID == gw }); i >= 0 {
-		site = gws[i].Site
-	}
-	return v.p.limits.Allows(gw, site)
+	return v.p.limits.Allows(gw, v.site[gw])
 }
 
 // gateways lists the gateways the principal may see.

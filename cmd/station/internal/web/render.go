@@ -53,8 +53,16 @@ func funcs(lang string) template.FuncMap {
 			if l.Unlimited() {
 				return tr(lang, "users.all")
 			}
-			return l.String()
+			var parts []string
+			if len(l.Sites) > 0 {
+				parts = append(parts, tr(lang, "users.limitsites", strings.Join(l.Sites, ",")))
+			}
+			if len(l.Gateways) > 0 {
+				parts = append(parts, tr(lang, "users.limitgws", strings.Join(l.Gateways, ",")))
+			}
+			return strings.Join(parts, "; ")
 		},
+		"action": func(a string) string { return trOr(lang, "act."+a, a) },
 		"cameras": func(m map[string]string) string {
 			var parts []string
 			for k, v := range m {

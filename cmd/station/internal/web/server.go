@@ -47,7 +47,7 @@ import (
 )
 
 // DefaultListen is the console's address unless -http says otherwise.
-const DefaultListen = "127.0.0.1:8080"
+const DefaultListen = "127.0.0.1:8088"
 
 // Limits of the server; the defaults are in the Options' comments.
 const (
@@ -356,7 +356,7 @@ func Listen(addr string, tlsCfg *tls.Config) (net.Listener, bool, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, false, fmt.Errorf("console: listen on %s: %w", addr, err)
+		return nil, false, err // net names the address: "listen tcp ADDR: bind: ..."
 	}
 	ln = &limitListener{Listener: ln, sem: make(chan struct{}, maxConns)}
 	if !loop {

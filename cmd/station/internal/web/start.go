@@ -53,17 +53,32 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 // audit log from dataDir, data from st. It prints the console's URL (and,
 // with TLS, the certificate's SHA-256 fingerprint) on stderr. stop shuts
 // it down and waits.
+//
+// A bad flag is an error. A console that cannot start (its port taken, a
+// damaged accounts file, an unreadable certificate) is not: Start prints
+// why on stderr and the station runs on without it, because storing the
+// gateways' events matters more than the page (docs/decisions.md).
 func Start(ctx context.Context, c *Config, dataDir string, st StoreReader, logger *slog.Logger, stderr io.Writer) (stop func(), err error) {
 	if c.Listen == "off" || c.Listen == "" {
 		return func() {}, nil
 	}
-	loop, err := IsLoopback(c.Listen)
-	if err != nil {
+	if _, err := IsLoopback(c.Listen); err != nil {
 		return nil, err
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		return nil, errors.New("-http-cert and -http-key go together")
 	}
+	stop, err = start(ctx, c, dataDir, st, logger, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "station: console not started:", err)
+		logger.Error("console not started", "err", err)
+		return func() {}, nil
+	}
+	return stop, nil
+}
+
+func start(ctx context.Context, c *Config, dataDir string, st StoreReader, logger *slog.Logger, stderr io.Writer) (stop func(), err error) {
+	loop, _ := IsLoopback(c.Listen)
 	var tlsCfg *tls.Config
 	if !loop || c.CertFile != "" {
 		cert, fp, made, err := loadOrMakeCert(c, dataDir, c.Listen)
@@ -95,7 +110,7 @@ func Start(ctx context.Context, c *Config, dataDir string, st StoreReader, logge
 	if tlsCfg != nil && loop {
 		raw, err := net.Listen("tcp", c.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("console: listen on %s: %w", c.Listen, err)
+			return nil, err
 		}
 		ln = tls.NewListener(&limitListener{Listener: raw, sem: make(chan struct{}, maxConns)}, tlsCfg)
 	} else if ln, _, err = Listen(c.Listen, tlsCfg); err != nil {

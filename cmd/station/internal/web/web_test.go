@@ -20,7 +20,7 @@ import (
 // pathOf fills a route pattern's wildcards with values that exist.
 func pathOf(p string) string {
 	return strings.NewReplacer("{$}", "", "{gateway}", gwGate, "{epoch}", "e1", "{seq}", "1",
-		"{name}", "binh", "{id}", "0000000000000000").Replace(p)
+		"{name}", "nobody", "{id}", "0000000000000000").Replace(p)
 }
 
 // Every route of the table: without a login an API route answers 401 and
@@ -35,13 +35,14 @@ func TestRouteTable(t *testing.T) {
 		writeJSON(w, http.StatusOK, map[string]bool{"done": true})
 	})
 	f.event(gwGate, "motion", "gate-pir", nil)
-	viewer, officer, admin := f.login("binh"), f.login("tuan"), f.login("an")
 	checked := 0
 	for _, rt := range f.s.routes {
 		if rt.need == "" {
 			continue
 		}
 		checked++
+		// Fresh sessions for each route: POST /logout ends them.
+		viewer, officer, admin := f.login("binh"), f.login("tuan"), f.login("an")
 		path := pathOf(rt.path)
 		r := f.do(req{method: rt.method, path: path})
 		if rt.api {
@@ -77,7 +78,7 @@ func TestRouteTable(t *testing.T) {
 		t.Errorf("unknown page without login: %d", r.code)
 	}
 	must(t, f.do(req{path: "/api/nothing"}), http.StatusUnauthorized, "unknown API route without login")
-	must(t, f.do(req{path: "/no/such/page", cookie: viewer}), http.StatusNotFound, "unknown page")
+	must(t, f.do(req{path: "/no/such/page", cookie: f.login("binh")}), http.StatusNotFound, "unknown page")
 	// Public routes stay public.
 	must(t, f.do(req{path: "/login"}), http.StatusOK, "login page")
 	must(t, f.do(req{path: "/static/app.css"}), http.StatusOK, "stylesheet")
@@ -222,7 +223,7 @@ func TestLoginRateLimit(t *testing.T) {
 	if len(failed) < 21 || limited != 3 {
 		t.Errorf("%d failed logins audited, %d rate-limit entries; want 21+ and 3", len(failed), limited)
 	}
-	if es := f.entries(audit.Login); len(es) != 4 || es[0].Actor != "binh" || es[0].Addr != "192.0.2.99" {
+	if es := f.entries(audit.Login); len(es) != 3 || es[0].Actor != "binh" || es[0].Addr != "192.0.2.99" {
 		t.Errorf("logins audited: %+v", es)
 	}
 }
@@ -393,8 +394,12 @@ func TestLanguage(t *testing.T) {
 		t.Errorf("switch: %v", r.header)
 	}
 	must(t, f.do(req{method: "POST", path: "/lang", form: url.Values{"lang": {"fr"}}}), http.StatusBadRequest, "unknown language")
-	hr := f.do(req{path: "/sites", cookie: f.login("an"), header: map[string]string{"Cookie": langCookie + "=en"}})
-	_ = hr
+	c := f.login("an")
+	hr := f.do(req{path: "/sites", header: map[string]string{"Cookie": sessionCookie + "=" + c + "; " + langCookie + "=en",
+		"Accept-Language": "vi"}})
+	if !strings.Contains(hr.body, "Sites and gateways") || !strings.Contains(hr.body, "Online") {
+		t.Errorf("language cookie en not honoured over Accept-Language vi:\n%.600s", hr.body)
+	}
 }
 
 // Every key a template or the Go code uses is in the catalogue, every
@@ -554,10 +559,10 @@ func TestBadRequests(t *testing.T) {
 func TestUsersAdmin(t *testing.T) {
 	f := newFixture(t)
 	an := f.login("an")
-	form := url.Values{"name": {"lan"}, "role": {"officer"}, "sites": {"chi-dam, khu-3"}, "password": {"mật khẩu của lan"}}
+	form := url.Values{"name": {"lan"}, "role": {"officer"}, "sites": {"chi-dam, khu-3"}, "password": {testPassword}}
 	must(t, f.do(req{method: "POST", path: "/users", cookie: an, form: form}), http.StatusSeeOther, "add")
 	r := must(t, f.do(req{path: "/users?done=added", cookie: an}), http.StatusOK, "users page")
-	if !strings.Contains(r.body, "lan") || !strings.Contains(r.body, "sites chi-dam,khu-3") || !strings.Contains(r.body, "Đã thêm") {
+	if !strings.Contains(r.body, "lan") || !strings.Contains(r.body, "địa điểm chi-dam,khu-3") || !strings.Contains(r.body, "Đã thêm") {
 		t.Errorf("users page:\n%.2000s", r.body)
 	}
 	lan := f.login("lan")
@@ -577,7 +582,7 @@ func TestUsersAdmin(t *testing.T) {
 		}
 	}
 	r = must(t, f.do(req{path: "/audit?action=user_add", cookie: an}), http.StatusOK, "audit page")
-	if !strings.Contains(r.body, "user_add") || strings.Contains(r.body, "<code>login</code>") {
+	if !strings.Contains(r.body, "user_add") || strings.Contains(r.body, ">login</code>") {
 		t.Errorf("audit page filtered by user_add:\n%.2000s", r.body)
 	}
 	if n, err := audit.Verify(f.audit.Path()); err != nil || n < 5 {
@@ -595,7 +600,8 @@ func TestSitesPage(t *testing.T) {
 	}
 	r = must(t, f.do(req{path: "/api/sites", cookie: f.login("binh")}), http.StatusOK, "api sites")
 	gws := decode[struct{ Gateways []Gateway }](t, r).Gateways
-	if len(gws) != 2 || !gws[0].Online || gws[1].Online || gws[0].Site != "khu-3" {
+	// Sorted by site: chi-dam (the school, offline), then khu-3.
+	if len(gws) != 2 || gws[0].Online || !gws[1].Online || gws[1].Site != "khu-3" || gws[0].ID != gwSchool {
 		t.Errorf("api sites: %+v", gws)
 	}
 }
@@ -630,5 +636,41 @@ func TestListenAndCert(t *testing.T) {
 	}
 	if st, _ := os.Stat(filepath.Join(dir, KeyFile)); st.Mode().Perm() != 0o600 {
 		t.Errorf("key mode %v", st.Mode())
+	}
+}
+
+// The console's Vietnamese words are docs/glossary-vi.md's: one term per
+// state and action, the same on every page.
+func TestGlossary(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "docs", "glossary-vi.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gloss := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) >= 4 {
+			gloss[strings.TrimSpace(f[1])] = strings.TrimSpace(f[2])
+		}
+	}
+	for key, term := range map[string]string{
+		"users.title": "account", "nav.audit": "audit log", "role.admin": "administrator (role `admin`)",
+		"role.officer": "duty officer (role `officer`)", "role.viewer": "viewer (role `viewer`)",
+		"users.tokens": "API token", "ev.camera_offline": "camera offline", "ev.camera_online": "camera online",
+		"events.title": "event", "gw.online": "online", "gw.offline": "offline", "gw.unknown": "not heard from",
+		"gw.lastseen": "last seen", "ev.motion": "motion", "ev.tamper": "tamper", "ev.panic": "panic button",
+		"kind.gate": "residential-area gate (kind `gate`)", "kind.school": "school (kind `school`)",
+		"nav.sites": "site", "events.snapshot": "snapshot", "login.user": "user name", "login.password": "password",
+		"users.role": "role", "gw.name": "gateway", "login.title": "log in / log out",
+	} {
+		want, ok := gloss[term]
+		if !ok {
+			t.Errorf("glossary has no %q", term)
+			continue
+		}
+		got := catalogue[key].vi
+		if !strings.Contains(strings.ToLower(want), strings.ToLower(got)) && !strings.Contains(strings.ToLower(got), strings.ToLower(want)) {
+			t.Errorf("%s is %q; the glossary's %q is %q", key, got, term, want)
+		}
 	}
 }

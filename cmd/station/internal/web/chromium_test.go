@@ -1,0 +1,199 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// screenshotsEnv, when set to 1, makes TestChromium write its screenshots
+// into docs/screenshots/ (how the committed ones were made); otherwise
+// they go to the test's temporary directory.
+const screenshotsEnv = "ANTT_SCREENSHOTS"
+
+// chromiumFlags keep the browser on loopback and quiet: no sandbox (CI
+// runs as root), no background traffic.
+var chromiumFlags = []chromedp.ExecAllocatorOption{
+	chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+	chromedp.Flag("disable-background-networking", true),
+	chromedp.Flag("disable-component-update", true),
+	chromedp.Flag("disable-sync", true),
+	chromedp.Flag("lang", "vi"),
+	chromedp.Flag("accept-lang", "vi,en;q=0.5"), // a station PC set up in Vietnamese
+}
+
+// testJPEG draws a small picture standing in for a camera's snapshot.
+func testJPEG(t *testing.T) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 320, 180))
+	for y := range 180 {
+		for x := range 320 {
+			img.Set(x, y, color.RGBA{uint8(60 + x/4), uint8(90 + y/3), 110, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// Real headless Chromium logs in through the form (the Secure,
+// SameSite=Strict session cookie works on http://127.0.0.1), sees the
+// sites page in Vietnamese, switches to English, opens the events page
+// with a snapshot, and the pages are screenshot, on a desktop screen and
+// a phone.
+func TestChromium(t *testing.T) {
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
+	}
+	f := newFixture(t, func(o *Options) { o.Now = time.Now })
+	seq := f.event(gwGate, "motion", "gate-pir", map[string]any{"snapshot_camera": "gate-cam"})
+	if _, err := f.st.Add(gwGate, "snapshot/1", testJPEG(t)); err != nil || seq != 1 {
+		t.Fatal(err)
+	}
+	f.event(gwSchool, "tamper", "school-box", nil)
+	f.event(gwGate, "contact", "gate-door", map[string]any{"note": "<b>not bold</b>"})
+	f.st.SetTelemetry(gwGate, wire.Telemetry{Outbox: wire.OutboxStats{Depth: 3}, Cameras: map[string]string{"gate-cam": "online"}}, time.Now())
+
+	ln, _, err := Listen("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(sctx, NewHTTPServer(f.s, f.s.log), ln) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	})
+	base := "http://" + ln.Addr().String()
+
+	shots := t.TempDir()
+	if os.Getenv(screenshotsEnv) == "1" {
+		shots = filepath.Join("..", "..", "..", "..", "docs", "screenshots")
+		if err := os.MkdirAll(shots, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, chromiumFlags...)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelT()
+
+	shot := func(name string, w, h int64) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, h)); err != nil {
+			t.Fatal(err)
+		}
+		b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		cfg, err := png.DecodeConfig(bytes.NewReader(b))
+		if err != nil || int64(cfg.Width) != w || cfg.Height < int(h)/2 {
+			t.Fatalf("screenshot %s: %v, %dx%d", name, err, cfg.Width, cfg.Height)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+
+	// Without a login the page leads to the login form.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/sites"), chromedp.WaitVisible("#user")); err != nil {
+		t.Fatal(err)
+	}
+	shot("login-vi", 1280, 800)
+	// A wrong password first: the form says so.
+	if err := chromedp.Do(ctx, chromedp.SendKeys("#user", "an"), chromedp.SendKeys("#password", "sai mật khẩu"),
+		chromedp.Click(`button.primary`), chromedp.WaitVisible("#login-error")); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#login-error"); !strings.Contains(got, "Sai tên đăng nhập") {
+		t.Fatalf("login error %q", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys("#password", testPassword), // the form kept the user name
+		chromedp.Click(`button.primary`), chromedp.WaitVisible(".cards")); err != nil {
+		t.Fatal(err)
+	}
+	if h := text("h1"); h != "Địa điểm và thiết bị" {
+		t.Fatalf("after login: h1 %q", h)
+	}
+	if s := text("#gw-" + gwGate + " .badge"); s != "Trực tuyến" {
+		t.Errorf("gate badge %q", s)
+	}
+	if s := text("#gw-" + gwSchool + " .badge"); s != "Ngoại tuyến" {
+		t.Errorf("school badge %q", s)
+	}
+	shot("sites-vi", 1280, 800)
+	shot("sites-vi-phone", 390, 844)
+
+	// Switch the language with the keyboard-reachable button.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Click(`button[value="en"]`),
+		chromedp.WaitReady(`html[lang="en"]`)); err != nil {
+		t.Fatal(err)
+	}
+	if h := text("h1"); h != "Sites and gateways" {
+		t.Fatalf("after switching: h1 %q", h)
+	}
+	if s := text("#gw-" + gwGate + " .badge"); s != "Online" {
+		t.Errorf("gate badge in English %q", s)
+	}
+	shot("sites-en", 1280, 800)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/events"), chromedp.WaitVisible("table.events img.thumb")); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector("img.thumb"); return i.complete && i.naturalWidth === 320; })()`))
+	if err != nil || !loaded {
+		t.Errorf("snapshot thumbnail not shown: %v", err)
+	}
+	if s := text("table.events"); !strings.Contains(s, "<b>not bold</b>") {
+		t.Errorf("event attrs not shown as text: %q", s)
+	}
+	shot("events-en", 1280, 800)
+	if err := chromedp.Do(ctx, chromedp.Click(`button[value="vi"]`), chromedp.WaitReady(`html[lang="vi"]`)); err != nil {
+		t.Fatal(err)
+	}
+	shot("events-vi-phone", 390, 844)
+	for _, page := range []string{"users", "audit"} {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/"+page), chromedp.WaitVisible("table")); err != nil {
+			t.Fatalf("%s page: %v", page, err)
+		}
+		shot(page+"-vi", 1280, 800)
+	}
+
+	// The log out button ends the session.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Click(`form[action="/logout"] button`), chromedp.WaitVisible("#user")); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/events"), chromedp.WaitVisible("#user")); err != nil {
+		t.Fatal("after logout the events page did not lead to the login form:", err)
+	}
+}
