@@ -12,7 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/antt-gateway/antt/device/alarm"
 	"github.com/antt-gateway/antt/device/camera"
+	"github.com/antt-gateway/antt/device/output"
 	"github.com/antt-gateway/antt/sensors"
 	"github.com/antt-gateway/antt/uplink"
 	"github.com/antt-gateway/antt/uplink/live"
@@ -33,6 +35,10 @@ type Status struct {
 	Cameras []camera.HubStatus `json:"cameras"`
 	// Live lists the live-view sessions (absent when there are none).
 	Live []live.SessionStats `json:"live,omitempty"`
+	// Alarm is the alarm logic's state (absent without an alarm).
+	Alarm *alarm.Status `json:"alarm,omitempty"`
+	// Outputs are the outputs' states (siren, strobe, relay).
+	Outputs []output.State `json:"outputs,omitempty"`
 }
 
 // Status gathers the gateway's state for the local API and the status command.
@@ -49,6 +55,8 @@ func (g *Gateway) Status() Status {
 		Sensors: make([]sensors.Status, 0, len(g.inputs)),
 		Cameras: g.cameraStatuses(),
 		Live:    g.liveStats(),
+		Alarm:   g.alarmStatus(),
+		Outputs: g.outputStates(),
 	}
 	for _, in := range g.inputs {
 		st.Sensors = append(st.Sensors, in.Status())
@@ -65,6 +73,8 @@ func (g *Gateway) Telemetry() wire.Telemetry {
 		CPUTempC: cpuTemp(),
 		Cameras:  g.cameraStates(),
 		Viewers:  g.viewers(),
+		Alarm:    g.alarmMode(),
+		Outputs:  g.outputLevels(),
 	}
 	return t
 }
@@ -108,6 +118,7 @@ func (g *Gateway) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, g.Status())
 	})
 	mux.HandleFunc("POST /api/walktest", g.walkTest)
+	mux.HandleFunc("POST /api/test", g.apiTest)
 	mux.HandleFunc("GET /api/outbox", g.dumpOutbox)
 	if g.live != nil {
 		g.live.RegisterWHEP(mux) // /api/cameras/{name}/whep

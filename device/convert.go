@@ -47,7 +47,7 @@ func uplinkConfig(cfg *config.Config, boot string, started time.Time) (uplink.Co
 func sensorConfig(s config.Sensor) sensors.Config {
 	c := sensors.Config{
 		Name:      s.Name,
-		Kind:      s.Kind,
+		Kind:      driverKind(s.Kind),
 		Driver:    s.Driver,
 		Pin:       s.Pin,
 		ActiveLow: s.Active == "low",

@@ -78,6 +78,8 @@ type Gateway struct {
 
 	snaps *snapshots    // snapshots on sensor events and on the snapshot command
 	live  *live.Manager // live view (WebRTC); nil when max_viewers is 0
+
+	alarmParts *alarmParts // outputs and alarm logic, see alarm_wiring.go
 }
 
 // Open builds a gateway from cfg: it opens (or recovers) the outbox, the
@@ -138,6 +140,10 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 	g.router = uplink.NewRouter()
 	g.snaps = newSnapshots(cfg.Cameras)
 	g.router.Handle("snapshot", g.snapshotCommand)
+	if err := g.openAlarm(); err != nil {
+		return fail(err)
+	}
+	g.registerAlarmCommands()
 	g.session = uplink.New(ucfg, OutboxQueue(ob), g.router, g.Telemetry, log.With("part", "uplink"))
 	if g.watchdog, err = g.newWatchdog(opt.LookupEnv); err != nil {
 		return fail(err)
@@ -229,6 +235,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	waitCameras := g.runCameras(ctx)
 	waitLive := g.runLive(ctx)
+	stopAlarm := g.runAlarm(ctx)
 	stopStore, storeDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(storeDone)
@@ -237,7 +244,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	pumpDone := make(chan struct{})
 	go func() {
 		defer close(pumpDone)
-		g.pump()
+		g.pump(ctx)
 	}()
 
 	sessCtx, stopSession := context.WithCancel(context.WithoutCancel(ctx))
@@ -267,6 +274,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	waitLive()
 	close(g.edges)
 	<-pumpDone
+	// The alarm stops after the last edge; its last events are queued.
+	stopAlarm()
 	close(stopStore) // what is queued is still stored (captureDrainLimit)
 	<-storeDone
 	if srv != nil {
@@ -283,16 +292,23 @@ func (g *Gateway) Run(ctx context.Context) error {
 // pump turns edges into events and hands them to the capture queue, which
 // never blocks on the disk; storeCaptures makes them durable in order, a
 // burst in one AppendBatch.
-func (g *Gateway) pump() {
+func (g *Gateway) pump(ctx context.Context) {
 	batch := make([]*wire.Event, 0, 64)
 	// Edges that take a snapshot are stored by their own goroutine once the
 	// fetch ends (see snapshotEdge); the pump waits for them before it
 	// returns, so they are queued before the queue stops.
 	defer g.snaps.wg.Wait()
+	// The alarm is fed with a context that outlives ctx: edges drained at
+	// a stop still reach it (it stops after the pump).
+	actx := context.WithoutCancel(ctx)
 	for e := range g.edges {
+		if g.kinds[e.Sensor] == alarmKindKeyswitch {
+			e.Kind = alarmKindKeyswitch // the driver ran it as a contact
+		}
 		for _, ev := range g.addEdge(batch[:0], e) {
 			g.captures.add(ev)
 		}
+		g.feedAlarm(actx, e)
 	}
 }
 

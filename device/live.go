@@ -19,13 +19,39 @@ func (g *Gateway) openLive() *live.Manager {
 	for _, s := range lc.ICEServers {
 		servers = append(servers, live.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential.Reveal()})
 	}
-	m, err := live.New(live.Options{
-		Cameras:    g.Camera,
-		ICEServers: servers,
-		ForceRelay: lc.ForceRelay,
-		MaxViewers: lc.MaxViewers,
-		Logger:     g.log,
-	})
+	perCamera := map[string]int{}
+	for _, c := range g.cfg.Cameras {
+		perCamera[c.Name] = c.MaxViewers
+	}
+	nat := make([]live.NAT1To1, 0, len(lc.NAT1To1))
+	for _, r := range lc.NAT1To1 {
+		nat = append(nat, live.NAT1To1{External: r.External, Local: r.Local, As: r.As})
+	}
+	opts := live.Options{
+		Cameras:            g.Camera,
+		ICEServers:         servers,
+		ForceRelay:         lc.ForceRelay,
+		MaxViewers:         lc.MaxViewers,
+		UDPPort:            lc.UDPPort,
+		Interfaces:         lc.Interfaces,
+		NAT1To1:            nat,
+		LoopbackCandidates: lc.LoopbackCandidates,
+		MDNS:               lc.MDNS,
+		MaxSession:         lc.MaxSession,
+		CameraMaxViewers:   func(name string) int { return perCamera[name] },
+		WHEPToken:          g.cfg.API.Token.Reveal(),
+		Publish:            g.session.Publish,
+		Logger:             g.log,
+	}
+	m, err := live.New(opts)
+	if err != nil && opts.UDPPort != 0 {
+		// The port is taken (another gateway on this machine, a stale
+		// process): live view on a free port beats none, though a port
+		// forwarded on the router then does not reach it.
+		g.log.Warn("live view: UDP port taken, using a free one", "udp_port", opts.UDPPort, "err", err)
+		opts.UDPPort = 0
+		m, err = live.New(opts)
+	}
 	if err != nil {
 		// Alarms and events matter more than live view: run without it.
 		g.log.Error("live view off: cannot start it", "err", err)

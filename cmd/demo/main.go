@@ -44,16 +44,44 @@ type demoGateway struct {
 	sensors        string // YAML lines of its sensors
 	walk           string // the sensor the printed walk test names
 	camera         string
+	alarm          string // YAML of its outputs: and alarm: sections
 }
 
 var demoGateways = []demoGateway{
 	{id: "cong-khu-3", name: "Cổng khu dân cư 3", kind: "gate", camera: "cam-cong", walk: "pir-cong", sensors: `
-  - {name: pir-cong, kind: motion, driver: sim, every: 4s, hold: 0s}
-  - {name: cua-cong, kind: contact, driver: sim, every: 11s}`},
+  - {name: pir-cong, kind: motion, driver: sim, every: 4s, hold: 0s, modes: [night]}
+  - {name: cua-cong, kind: contact, driver: sim, every: 11s}`, alarm: `
+outputs:
+  - {name: siren, driver: sim, max_on: 1m}
+  - {name: strobe, driver: sim, max_on: 3m, pattern: pulse 2Hz 50%}
+alarm:
+  trigger_time: 30s
+  schedule:
+    entries:
+      - {days: [every], at: "22:00", mode: night}
+      - {days: [every], at: "05:00", mode: disarmed}
+`},
 	{id: "truong-thcs-chi-dam", name: "Trường THCS Chí Đám", kind: "school", camera: "cam-cong-truong", walk: "pir-san-truong", sensors: `
-  - {name: pir-san-truong, kind: motion, driver: sim, every: 7s, hold: 0s}
-  - {name: cua-cong-truong, kind: contact, driver: sim, every: 17s}
-  - {name: hop-ky-thuat, kind: tamper, driver: sim, every: 45s}`},
+  - {name: pir-san-truong, kind: motion, driver: sim, every: 7s, hold: 0s, modes: [away]}
+  - {name: cua-cong-truong, kind: contact, driver: sim, every: 17s, modes: [away], entry_delay: 30s, chime: true}
+  - {name: hop-ky-thuat, kind: tamper, driver: sim, every: 45s, always: true}`, alarm: `
+outputs:
+  - {name: siren, driver: sim, max_on: 3m}
+  - {name: strobe, driver: sim, max_on: 10m, pattern: pulse 2Hz 50%}
+  - {name: buzzer, driver: sim, max_on: 5s}
+alarm:
+  trigger_time: 1m
+  trigger: [{output: siren}, {output: strobe}]
+  chime: [{output: buzzer, pattern: chirp 1}]
+  modes: [{name: away, exit_delay: 45s}]
+  schedule:
+    entries:
+      - {days: [weekdays], at: "06:30", mode: disarmed}
+      - {days: [weekdays], at: "17:30", mode: away}
+      - {days: [sat], at: "07:00", mode: disarmed}
+      - {days: [sat], at: "11:30", mode: away}
+    holidays: ["2026-09-02", "2027-01-01"]
+`},
 }
 
 // gatewayYAML is a demo gateway's config: id, data dir, broker port, API
@@ -71,7 +99,7 @@ api:
 sensors:%[5]s
 cameras:
   - {name: %[6]s, url: "file://%[8]s", preload: true}
-`
+%[9]s`
 
 func run(bin, data string) error {
 	station, _ := filepath.Abs(filepath.Join(bin, "station"))
@@ -119,7 +147,7 @@ func run(bin, data string) error {
 			return err
 		}
 		cfgPath := filepath.Join(data, g.id+".yaml")
-		yaml := fmt.Appendf(nil, gatewayYAML, g.id, filepath.Join(data, g.id), brokerPort, apiPort, g.sensors, g.camera, g.name, clip)
+		yaml := fmt.Appendf(nil, gatewayYAML, g.id, filepath.Join(data, g.id), brokerPort, apiPort, g.sensors, g.camera, g.name, clip, g.alarm)
 		if err := os.WriteFile(cfgPath, yaml, 0o640); err != nil {
 			return err
 		}

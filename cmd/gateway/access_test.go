@@ -101,8 +101,11 @@ uplink:
   keepalive: 5s
   telemetry_interval: 1h
 api: {listen: "%s"}
+alarm: {modes: [{name: night, exit_delay: 0s}]}
 sensors:
-  - {name: pir, kind: motion, driver: sim, every: 1h}
+  - {name: pir, kind: motion, driver: sim, every: 1h, modes: [night]}
+outputs:
+  - {name: siren, driver: sim}
 `, accGwA, filepath.Join(dir, "data"), addr, accGwA, pwFile, pki.CA, certA, keyA, api)
 	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -117,6 +120,9 @@ sensors:
 		return tp == "antt/"+accGwA+"/event" && json.Unmarshal(p, &e) == nil && e.Seq == seq
 	})
 	devtest.WaitFor(t, 10*time.Second, "gateway A connected", func() bool { return gw.status(t).Uplink.Connected })
+	checkAlarmCommandAccess(t, inbox, stc, func(id string) (paho.Client, error) {
+		return mqtttest.DialTLS(addr, pki.ClientTLS(t, accGwB), accGwB, pw[accGwB], id)
+	}, gw, accGwA, accGwB)
 
 	mqtttest.CheckIsolation(t, mqtttest.IsolationEnv{
 		A: accGwA, B: accGwB, Inbox: inbox, Station: stc,

@@ -265,11 +265,17 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		addr, err := emb.Start(ctx)
+		// Its own context: a start-up error below (the web console's options)
+		// returns with ctx still live, and the broker must stop then too,
+		// or waiting for it would hang the station instead of exiting.
+		bctx, stopBroker := context.WithCancel(ctx)
+		addr, err := emb.Start(bctx)
 		if err != nil {
+			stopBroker()
 			return err
 		}
 		defer func() {
+			stopBroker()
 			emb.Wait()
 			fmt.Fprintln(stderr, "station: broker stats", brokerStats(emb))
 		}()
@@ -284,16 +290,17 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 
+	con, err := console.New(ccfg)
+	if err != nil {
+		return err
+	}
+	webCfg.Commands = con // commands from the page go out on the station's MQTT client
 	stopWeb, err := web.Start(ctx, webCfg, *dataDir, st, logger, stderr)
 	if err != nil {
 		return err
 	}
 	defer stopWeb()
 
-	con, err := console.New(ccfg)
-	if err != nil {
-		return err
-	}
 	logger.Info("station running", "version", versionString(), "data", *dataDir, "prefix", *prefix)
 	return con.Run(ctx)
 }

@@ -26,6 +26,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/antt-gateway/antt/device/output"
+
 	// The boards' root file systems carry no zoneinfo; embedding it (about
 	// 450 KB) lets gateway.timezone work everywhere.
 	_ "time/tzdata"
@@ -110,6 +112,8 @@ type Config struct {
 	Cameras []Camera `json:"cameras"`
 	Outputs []Output `json:"outputs"`
 	Live    Live     `json:"live"`
+	// Alarm is the alarm logic (alarm: and the sensors' alarm keys).
+	Alarm Alarm `json:"alarm"`
 	// Watchdog is nil when the file has no watchdog section.
 	Watchdog *Watchdog `json:"watchdog,omitempty"`
 
@@ -183,11 +187,14 @@ type API struct {
 	// AllowRemote must be set for a non-loopback Listen: the API has no
 	// authentication, so exposing it is a decision, not a default.
 	AllowRemote bool `json:"allow_remote,omitempty"`
+	// Token (from token_file) is the bearer token WHEP requires when
+	// AllowRemote is set.
+	Token Secret `json:"token,omitempty"`
 }
 
 // The values accepted for sensors' kind, driver, active and pull.
 var (
-	sensorKinds = []string{"motion", "contact", "tamper", "panic"}
+	sensorKinds = []string{"motion", "contact", "tamper", "panic", "keyswitch"}
 	drivers     = []string{"gpio", "sim"}
 	levels      = []string{"high", "low"}
 	pulls       = []string{"up", "down", "none"}
@@ -246,14 +253,27 @@ type Camera struct {
 	// and the host name. Only valid with an rtsps:// URL. It is not a
 	// secret: it identifies the camera, it does not grant access.
 	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
+	// SubstreamURL is the camera's low-quality stream (rtsp/rtsps), sent
+	// to viewers asking quality low.
+	SubstreamURL SecretURL `json:"substream_url,omitempty"`
+	// MaxViewers bounds this camera's live viewers (0: live.max_viewers).
+	MaxViewers int `json:"max_viewers,omitempty"`
 }
 
 // Output is one switched output (siren, light, gate relay).
 type Output struct {
-	Name   string        `json:"name"`
-	Pin    string        `json:"pin"`
+	Name string `json:"name"`
+	// Driver is gpio (default) or sim (demo, tests: no hardware).
+	Driver string        `json:"driver"`
+	Pin    string        `json:"pin,omitempty"`
 	Active string        `json:"active"`
 	MaxOn  time.Duration `json:"max_on"`
+	// Rest is how long on requests are refused after a cut-off; 0 means
+	// MaxOn (see device/output).
+	Rest time.Duration `json:"rest,omitempty"`
+	// Pattern is what the output does when an alarm trigger left out of
+	// the file drives it (steady by default).
+	Pattern output.Pattern `json:"pattern"`
 }
 
 // Live configures WebRTC live view.
@@ -263,6 +283,15 @@ type Live struct {
 	// blocks everything else); it needs a turn: or turns: server.
 	ForceRelay bool `json:"force_relay,omitempty"`
 	MaxViewers int  `json:"max_viewers"`
+	// UDPPort is the one UDP port of every session (0: a free one).
+	UDPPort int `json:"udp_port"`
+	// Interfaces, when set, are the only network interfaces offered.
+	Interfaces []string  `json:"interfaces,omitempty"`
+	NAT1To1    []NAT1To1 `json:"nat_1to1,omitempty"`
+	// LoopbackCandidates and MDNS are off by default (tests only).
+	LoopbackCandidates bool          `json:"loopback_candidates,omitempty"`
+	MDNS               bool          `json:"mdns,omitempty"`
+	MaxSession         time.Duration `json:"max_session"`
 }
 
 // ICEServer is one STUN or TURN server. Credential is looked for as for

@@ -87,7 +87,8 @@ func TestFullExample(t *testing.T) {
 		{Name: "cam-cong", URL: "rtsp://viewer:placeholder@192.168.1.64:554/Streaming/Channels/102",
 			SnapshotURL: "http://viewer:placeholder@192.168.1.64/ISAPI/Streaming/channels/101/picture",
 			SnapshotOn:  []string{"cong-pir", "cua-cong"}, OfflineAfter: 30 * time.Second},
-		{Name: "cam-san-truong", URL: "rtsp://192.168.1.65:554/stream1", SnapshotURL: "http://192.168.1.65/cgi-bin/snapshot.cgi", SnapshotOn: []string{"nut-khan-cap"}, OfflineAfter: time.Minute},
+		{Name: "cam-san-truong", URL: "rtsp://192.168.1.65:554/stream1", SnapshotURL: "http://192.168.1.65/cgi-bin/snapshot.cgi", SnapshotOn: []string{"nut-khan-cap"}, OfflineAfter: time.Minute,
+			SubstreamURL: "rtsp://192.168.1.65:554/stream2", MaxViewers: 2},
 		{Name: "cam-nha-xe", URL: "rtsps://viewer:placeholder@192.168.1.66:322/stream1", OfflineAfter: DefaultOfflineAfter,
 			TLSFingerprint: "3A:7F:12:C4:E0:B9:D8:A1:F2:E3:D4:C5:B6:A7:98:87:76:65:54:43:32:21:10:FF:EE:DD:CC:BB:AA:99:88:77"},
 	}
@@ -95,8 +96,8 @@ func TestFullExample(t *testing.T) {
 		t.Errorf("cameras =\n%+v\nwant\n%+v", cfg.Cameras, wantCams)
 	}
 	wantOut := []Output{
-		{Name: "coi-bao-dong", Pin: "GPIO27", Active: "high", MaxOn: 3 * time.Minute},
-		{Name: "den-cong", Pin: "GPIO5", Active: "low", MaxOn: 10 * time.Minute},
+		{Name: "coi-bao-dong", Driver: "gpio", Pin: "GPIO27", Active: "high", MaxOn: 3 * time.Minute},
+		{Name: "den-cong", Driver: "gpio", Pin: "GPIO5", Active: "low", MaxOn: 10 * time.Minute},
 	}
 	if !reflect.DeepEqual(cfg.Outputs, wantOut) {
 		t.Errorf("outputs = %+v", cfg.Outputs)
@@ -104,7 +105,8 @@ func TestFullExample(t *testing.T) {
 	wantLive := Live{ICEServers: []ICEServer{
 		{URLs: []string{"stun:station.local:3478"}},
 		{URLs: []string{"turn:station.local:3478", "turns:station.local:5349"}, Username: "truong-thcs-chi-dam", Credential: "placeholder-turn-credential"},
-	}, MaxViewers: 4}
+	}, MaxViewers: 4, UDPPort: 8189, Interfaces: []string{"eth0", "wwan0"},
+		NAT1To1: []NAT1To1{{External: "203.0.113.7", Local: "192.168.1.10", As: "host"}}, MaxSession: 10 * time.Minute}
 	if !reflect.DeepEqual(cfg.Live, wantLive) {
 		t.Errorf("live = %+v", cfg.Live)
 	}
@@ -287,7 +289,7 @@ func TestEmptyAndNotAMapping(t *testing.T) {
 
 func TestUnknownTopLevelKeyListsAllowed(t *testing.T) {
 	_, err := Parse([]byte("gateway: {id: a}\nuplink: {broker: mqtt://h}\nsensor:\n  - {name: x}\n"), LookupEnv(noEnv))
-	want := `line 3: sensor: unknown key "sensor" (did you mean "sensors"?); allowed: gateway, uplink, outbox, api, sensors, cameras, outputs, live, watchdog`
+	want := `line 3: sensor: unknown key "sensor" (did you mean "sensors"?); allowed: gateway, uplink, outbox, api, sensors, cameras, outputs, live, watchdog, alarm`
 	if err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
 	}

@@ -24,7 +24,8 @@ import (
 // decoder turns the YAML tree into a Config, collecting problems.
 type decoder struct {
 	*walker
-	opts options
+	opts       options
+	alarmLines alarmLines // see alarm.go
 }
 
 // yamlLineRE finds the line in the YAML library's syntax errors.
@@ -108,7 +109,7 @@ func (d *decoder) document(data []byte) *Config {
 		d.add(max(root.Line, 1), "", "the configuration must be a mapping of sections (gateway:, uplink:, sensors:, ...), got %s", kindName(root))
 		return cfg
 	}
-	top := d.mapping(root, "", 1, "gateway", "uplink", "outbox", "api", "sensors", "cameras", "outputs", "live", "watchdog")
+	top := d.mapping(root, "", 1, "gateway", "uplink", "outbox", "api", "sensors", "cameras", "outputs", "live", "watchdog", "alarm")
 	section := func(name string, allowed ...string) *fields {
 		return d.mapping(top.vals[name], name, top.keyLineOf(name), allowed...)
 	}
@@ -116,12 +117,13 @@ func (d *decoder) document(data []byte) *Config {
 	d.uplink(cfg, section("uplink", "broker", "prefix", "username", "password", "password_file", "tls",
 		"keepalive", "telemetry_interval", "window", "client_id"))
 	d.outbox(cfg, section("outbox", "max_bytes"))
-	d.api(cfg, section("api", "listen", "allow_remote"))
+	d.api(cfg, section("api", "listen", "allow_remote", "token_file"))
 	pins := map[string]string{}
 	d.sensors(cfg, top, pins)
 	d.cameras(cfg, top)
 	d.outputs(cfg, top, pins)
-	d.live(cfg, section("live", "ice_servers", "force_relay", "max_viewers"))
+	d.alarmSection(cfg, top)
+	d.live(cfg, section("live", liveKeys...))
 	if top.has("watchdog") {
 		d.watchdog(cfg, section("watchdog", "device", "timeout"))
 	}
@@ -384,6 +386,7 @@ func (d *decoder) api(cfg *Config, f *fields) {
 	case a.AllowRemote:
 		f.warnf("allow_remote", "has no effect: api.listen %s is a loopback address", a.Listen)
 	}
+	d.apiToken(a, f)
 }
 
 // items walks a list section whose entries are mappings.
@@ -447,7 +450,8 @@ func (d *decoder) pin(f *fields, pins map[string]string, dst *string) {
 
 func (d *decoder) sensors(cfg *Config, top *fields, pins map[string]string) {
 	seen := map[string]string{}
-	for _, f := range d.items(top, "sensors", "name", "kind", "driver", "pin", "active", "pull", "debounce", "hold", "every", "script", "initial") {
+	for _, f := range d.items(top, "sensors", "name", "kind", "driver", "pin", "active", "pull", "debounce", "hold", "every", "script", "initial",
+		"modes", "entry_delay", "always", "silent", "chime", "auto_bypass", "keyswitch", "stuck_after", "max_per_hour", "bypass_on_trouble") {
 		s := Sensor{Driver: "gpio", Active: "high", Debounce: DefaultDebounce}
 		d.name(f, seen, &s.Name)
 		if !f.oneOf("kind", &s.Kind, sensorKinds...) && f.missing("kind") {
@@ -489,6 +493,7 @@ func (d *decoder) sensors(cfg *Config, top *fields, pins map[string]string) {
 				f.errf("driver", "a sim sensor needs every (like every: 20s) or script")
 			}
 		}
+		d.sensorAlarm(cfg, f, s)
 		cfg.Sensors = append(cfg.Sensors, s)
 	}
 }
@@ -583,7 +588,8 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 	for _, s := range cfg.Sensors {
 		sensors[s.Name] = true
 	}
-	for _, f := range d.items(top, "cameras", "name", "url", "snapshot_url", "snapshot_on", "preload", "offline_after", "tls_fingerprint") {
+	for _, f := range d.items(top, "cameras", "name", "url", "snapshot_url", "snapshot_on", "preload", "offline_after", "tls_fingerprint",
+		"substream_url", "max_viewers") {
 		c := Camera{OfflineAfter: DefaultOfflineAfter}
 		d.name(f, seen, &c.Name)
 		var raw string
@@ -635,6 +641,7 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 		if f.duration("offline_after", &c.OfflineAfter) && c.OfflineAfter < time.Second {
 			f.errf("offline_after", "%s is too short; use 1s or more", c.OfflineAfter)
 		}
+		d.cameraLive(f, &c)
 		cfg.Cameras = append(cfg.Cameras, c)
 	}
 }
@@ -676,14 +683,20 @@ func sensorNames(cfg *Config) string {
 
 func (d *decoder) outputs(cfg *Config, top *fields, pins map[string]string) {
 	seen := map[string]string{}
-	for _, f := range d.items(top, "outputs", "name", "pin", "active", "max_on") {
-		o := Output{Active: "high", MaxOn: DefaultOutputMaxOn}
+	for _, f := range d.items(top, "outputs", "name", "driver", "pin", "active", "max_on", "rest", "pattern") {
+		o := Output{Driver: "gpio", Active: "high", MaxOn: DefaultOutputMaxOn}
 		d.name(f, seen, &o.Name)
-		d.pin(f, pins, &o.Pin)
+		f.oneOf("driver", &o.Driver, drivers...)
+		if o.Driver == "gpio" {
+			d.pin(f, pins, &o.Pin)
+		} else if f.has("pin") {
+			f.warnf("pin", "is ignored by the sim driver")
+		}
 		f.oneOf("active", &o.Active, levels...)
 		if f.duration("max_on", &o.MaxOn) && o.MaxOn < time.Second {
 			f.errf("max_on", "%s is too short; use 1s or more (an output is never left on without a bound)", o.MaxOn)
 		}
+		d.outputAlarm(f, &o)
 		cfg.Outputs = append(cfg.Outputs, o)
 	}
 }
@@ -734,6 +747,7 @@ func (d *decoder) live(cfg *Config, f *fields) {
 	if f.integer("max_viewers", &l.MaxViewers) && (l.MaxViewers < 0 || l.MaxViewers > 64) {
 		f.errf("max_viewers", "%d is out of range; use 0 (live view off) to 64", l.MaxViewers)
 	}
+	d.liveNet(l, f)
 }
 
 // iceURLs reads urls: one URL or a list, as in the WebRTC API.

@@ -91,6 +91,10 @@ func (c *Config) Redacted() string {
 				m.bool("preload", true)
 			}
 			m.dur("offline_after", cam.OfflineAfter)
+			m.strOpt("substream_url", cam.SubstreamURL.String())
+			if cam.MaxViewers > 0 {
+				m.int("max_viewers", cam.MaxViewers)
+			}
 		}
 	}
 	if len(c.Outputs) > 0 {
@@ -115,6 +119,7 @@ func (c *Config) Redacted() string {
 	}
 	lv.bool("force_relay", c.Live.ForceRelay)
 	lv.int("max_viewers", c.Live.MaxViewers)
+	redactLive(lv, c.Live)
 	if w := c.Watchdog; w != nil {
 		wm := root.mapping("watchdog")
 		wm.str("device", w.Device)

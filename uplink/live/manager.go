@@ -40,6 +40,8 @@ type Manager struct {
 	perCamera map[string]int
 	feeds     map[string]*feed
 	offers    map[string]*memo
+	early     map[string]*early // candidates waiting for their offer, by session id
+	offering  map[string]bool   // viewer-chosen session ids being answered
 }
 
 // memo remembers the outcome of an offer by its request id.
@@ -83,6 +85,10 @@ func New(opts Options) (*Manager, error) {
 	se.SetICEUDPMux(mux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetInterfaceFilter(ifOK)
+	if err := setNAT(&se, opts.NAT1To1); err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
 	se.SetIncludeLoopbackCandidate(opts.LoopbackCandidates)
 	if opts.MDNS {
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeQueryOnly)
@@ -97,6 +103,7 @@ func New(opts Options) (*Manager, error) {
 	return &Manager{
 		opts: opts, log: opts.Logger.With("part", "live"), mux: mux, se: se, ctx: ctx, cancel: cancel,
 		sessions: map[string]*session{}, perCamera: map[string]int{}, feeds: map[string]*feed{}, offers: map[string]*memo{},
+		early: map[string]*early{}, offering: map[string]bool{},
 	}, nil
 }
 
@@ -151,6 +158,15 @@ type OfferRequest struct {
 	// ICEServers are added to the Manager's for this session (a TURN
 	// server with credentials for this viewer only).
 	ICEServers []ICEServer
+	// Session, when set (32 hex digits chosen by the viewer), is the new
+	// session's id: candidates sent for it before this offer is answered
+	// are kept and applied, and a session already open under it is closed
+	// first (a new offer replaces a stale one).
+	Session string
+	// Trickle answers at once, without waiting for the gateway's
+	// candidates; they follow on live/{session}/candidate
+	// (Options.Publish must be set).
+	Trickle bool
 }
 
 // Answer is what the viewer gets back.
@@ -214,9 +230,26 @@ func (m *Manager) offer(ctx context.Context, req OfferRequest) (*Answer, error) 
 	if len(m.mux.GetListenAddresses()) == 0 {
 		return nil, fmt.Errorf("%w: the gateway had no network address for live view when it started", ErrClosed)
 	}
-	id, err := newID()
-	if err != nil {
-		return nil, err
+	if req.Trickle && m.opts.Publish == nil {
+		return nil, fmt.Errorf("%w: trickle: this gateway has no uplink to publish its candidates on", ErrBadOffer)
+	}
+	id := req.Session
+	if id == "" {
+		if id, err = newID(); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := checkSessionID(id); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadOffer, err)
+		}
+		if err := m.replace(id); err != nil {
+			return nil, err
+		}
+		defer func() {
+			m.mu.Lock()
+			delete(m.offering, id)
+			m.mu.Unlock()
+		}()
 	}
 	f, err := m.reserve(req.Camera, hub)
 	if err != nil {
@@ -245,12 +278,23 @@ func (m *Manager) offer(ctx context.Context, req OfferRequest) (*Answer, error) 
 		return nil, ErrClosed
 	}
 	m.sessions[id] = s
+	pending := m.takeEarly(id)
 	m.wg.Add(1)
+	if s.cands != nil {
+		m.wg.Add(1)
+	}
 	m.mu.Unlock()
 	go func() {
 		defer m.wg.Done()
 		s.supervise(m.ctx)
 	}()
+	if s.cands != nil {
+		go func() {
+			defer m.wg.Done()
+			s.trickle(m.ctx)
+		}()
+	}
+	s.applyEarly(pending)
 	m.log.Info("live session opened", "session", id, "camera", req.Camera, "video", ans.Video, "audio", ans.Audio)
 	return ans, nil
 }
@@ -265,8 +309,8 @@ func (m *Manager) reserve(name string, hub *camera.Hub) (*feed, error) {
 		return nil, ErrClosed
 	case m.total() >= m.opts.MaxViewers:
 		return nil, fmt.Errorf("%w: the gateway serves at most %d viewers", ErrTooManyViewers, m.opts.MaxViewers)
-	case m.perCamera[name] >= m.opts.MaxViewersPerCamera:
-		return nil, fmt.Errorf("%w: camera %s serves at most %d viewers", ErrTooManyViewers, name, m.opts.MaxViewersPerCamera)
+	case m.perCamera[name] >= m.cameraLimit(name):
+		return nil, fmt.Errorf("%w: camera %s serves at most %d viewers", ErrTooManyViewers, name, m.cameraLimit(name))
 	}
 	f := m.feeds[name]
 	if f != nil {
@@ -378,21 +422,26 @@ func (m *Manager) setup(ctx context.Context, s *session, hub *camera.Hub, off ma
 		return nil, fmt.Errorf("%w: cannot answer it: %v", ErrBadOffer, err)
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
+	if req.Trickle {
+		s.gatherTrickle()
+	}
 	if err := pc.SetLocalDescription(answer); err != nil {
 		return nil, fmt.Errorf("%w: cannot answer it: %v", ErrBadOffer, err)
 	}
-	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	select {
-	case <-gathered:
-	case <-gctx.Done():
-		return nil, fmt.Errorf("live: gathering ICE candidates: %w", gctx.Err())
+	if !req.Trickle {
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		select {
+		case <-gathered:
+		case <-gctx.Done():
+			return nil, fmt.Errorf("live: gathering ICE candidates: %w", gctx.Err())
+		}
 	}
 	ld := pc.LocalDescription()
 	if ld == nil {
 		return nil, errors.New("live: no local description after gathering")
 	}
-	if m.opts.ForceRelay && !strings.Contains(ld.SDP, "typ relay") {
+	if m.opts.ForceRelay && !req.Trickle && !strings.Contains(ld.SDP, "typ relay") {
 		ans.Warnings = append(ans.Warnings, "force_relay is set but no relay candidate was gathered: check live.ice_servers")
 	}
 	ans.SDP = ld.SDP
@@ -473,12 +522,45 @@ func (m *Manager) lookup(id string) (*session, error) {
 }
 
 // Candidate adds a viewer's trickled ICE candidate to its session; an
-// empty candidate marks the end of them.
-func (m *Manager) Candidate(id string, c webrtc.ICECandidateInit) error {
-	s, err := m.lookup(id)
+// empty candidate marks the end of them. A candidate for a session not
+// open (yet) is kept, bounded, until its offer is answered (see
+// OfferRequest.Session); buffered reports that.
+func (m *Manager) Candidate(id string, c webrtc.ICECandidateInit) (buffered bool, err error) {
+	ufrag, err := checkCandidate(c)
 	if err != nil {
-		return err
+		return false, fmt.Errorf("live: session %s: %w", id, err)
 	}
+	m.mu.Lock()
+	s, ok := m.sessions[id]
+	if !ok || s.stale(ufrag) {
+		err := m.buffer(id, c, time.Now())
+		m.mu.Unlock()
+		return err == nil, err
+	}
+	m.mu.Unlock()
+	return false, s.addCandidate(c)
+}
+
+// replace closes the session open under id, if any, for a new offer under
+// the same id, and claims id until that offer is answered.
+func (m *Manager) replace(id string) error {
+	m.mu.Lock()
+	if m.offering[id] {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: another offer for session %s is being answered", ErrBadOffer, id)
+	}
+	m.offering[id] = true
+	old := m.sessions[id]
+	m.mu.Unlock()
+	if old != nil {
+		old.close("replaced by a new offer")
+		<-old.done
+	}
+	return nil
+}
+
+func (s *session) addCandidate(c webrtc.ICECandidateInit) error {
+	id := s.id
 	if err := s.pc.AddICECandidate(c); err != nil {
 		return fmt.Errorf("live: session %s: candidate %q: %w", id, c.Candidate, err)
 	}

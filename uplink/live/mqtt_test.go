@@ -34,10 +34,13 @@ type station struct {
 	replies chan mqtt.Message
 }
 
-func newStation(t *testing.T, broker string, topics wire.Topics) *station {
+func newStation(t *testing.T, broker string, topics wire.Topics, login ...string) *station {
 	t.Helper()
 	s := &station{topics: topics, replies: make(chan mqtt.Message, 16)}
 	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("station").SetAutoReconnect(false)
+	if len(login) == 2 {
+		o.SetUsername(login[0]).SetPassword(login[1])
+	}
 	s.c = mqtt.NewClient(o)
 	if tok := s.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("station connect: %v", tok.Error())

@@ -1,6 +1,7 @@
 package live
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,6 +107,18 @@ type Options struct {
 	NACKBuffer int
 	// CacheBytes caps the packetised GOP kept per camera.
 	CacheBytes int
+	// Publish, when set, sends a message under the gateway's topic prefix
+	// ({prefix}/{gateway}/{levels}, uplink.Session.Publish): offers that
+	// ask for trickle get the gateway's candidates that way.
+	Publish func(ctx context.Context, levels string, qos byte, payload []byte) error
+	// NAT1To1 rewrites the gateway's candidates for a known 1:1 NAT.
+	NAT1To1 []NAT1To1
+	// CameraMaxViewers, when set, gives a camera's own viewer limit
+	// (0: MaxViewersPerCamera).
+	CameraMaxViewers func(name string) int
+	// WHEPToken is the bearer token WHEP requires of clients not on
+	// loopback; empty refuses them all (the local API's default).
+	WHEPToken string
 	// Net is the network pion and the UDP port use; nil is the machine's.
 	// Tests put the gateway behind a simulated NAT with pion's vnet.
 	Net    transport.Net

@@ -2,7 +2,9 @@ package live
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -28,12 +30,29 @@ type session struct {
 	closeOnce sync.Once
 	done      chan struct{} // closed when supervise has cleaned up
 
+	// cands carries the gateway's gathered candidates to trickle (nil
+	// when the answer was complete); relayed notes a relay among them.
+	cands   chan *webrtc.ICECandidate
+	relayed atomic.Bool
+	// restartMu serialises ICE restarts; generation counts them (the
+	// WHEP ETag changes with each).
+	restartMu  sync.Mutex
+	generation atomic.Uint64
+
 	mu          sync.Mutex
 	expires     time.Time
 	state       string
 	connectedAt time.Time
 	reason      string  // why it ended (or is ending)
 	viewerRef   *viewer // the sender, once connected
+}
+
+// etag is the session's WHEP entity tag: a new one after each ICE restart.
+func (s *session) etag() string {
+	if g := s.generation.Load(); g > 0 {
+		return fmt.Sprintf(`"%s-%d"`, s.id, g)
+	}
+	return `"` + s.id + `"`
 }
 
 func (s *session) wake() {

@@ -39,6 +39,8 @@ type offerArgs struct {
 	SDP        string      `json:"sdp"`
 	Quality    string      `json:"quality"`
 	ICEServers []ICEServer `json:"ice_servers"`
+	Session    string      `json:"session"`
+	Trickle    bool        `json:"trickle"`
 }
 
 // decodeOffer reads live.offer's arguments strictly; the SDP itself is
@@ -59,7 +61,13 @@ func decodeOffer(args json.RawMessage) (OfferRequest, error) {
 	if err := checkICEServers(a.ICEServers); err != nil {
 		return OfferRequest{}, err
 	}
-	return OfferRequest{Camera: a.Camera, SDP: a.SDP, Quality: a.Quality, ICEServers: a.ICEServers}, nil
+	if a.Session != "" {
+		if err := checkSessionID(a.Session); err != nil {
+			return OfferRequest{}, err
+		}
+	}
+	return OfferRequest{Camera: a.Camera, SDP: a.SDP, Quality: a.Quality, ICEServers: a.ICEServers,
+		Session: a.Session, Trickle: a.Trickle}, nil
 }
 
 func checkICEServers(ss []ICEServer) error {
@@ -157,7 +165,13 @@ func (m *Manager) handleCandidate(_ context.Context, args json.RawMessage) (any,
 	if err != nil {
 		return nil, err
 	}
-	return nil, m.Candidate(id, c)
+	buffered, err := m.Candidate(id, c)
+	if err != nil || !buffered {
+		return nil, err
+	}
+	// The session's offer has not been answered (yet): the candidate
+	// waits for it (at most 30 s).
+	return map[string]bool{"buffered": true}, nil
 }
 
 func (m *Manager) handleClose(_ context.Context, args json.RawMessage) (any, error) {

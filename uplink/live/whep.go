@@ -25,11 +25,13 @@ import (
 const whepBase = "/api/cameras/"
 
 // RegisterWHEP adds the WHEP routes to mux.
+// A client not on loopback must send Options.WHEPToken as a bearer token
+// (and is refused when none is configured).
 func (m *Manager) RegisterWHEP(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/cameras/{name}/whep", m.whepPost)
-	mux.HandleFunc("OPTIONS /api/cameras/{name}/whep", m.whepOptions)
-	mux.HandleFunc("PATCH /api/cameras/{name}/whep/{session}", m.whepPatch)
-	mux.HandleFunc("DELETE /api/cameras/{name}/whep/{session}", m.whepDelete)
+	mux.HandleFunc("POST /api/cameras/{name}/whep", m.authorized(m.whepPost))
+	mux.HandleFunc("OPTIONS /api/cameras/{name}/whep", m.authorized(m.whepOptions))
+	mux.HandleFunc("PATCH /api/cameras/{name}/whep/{session}", m.authorized(m.whepPatch))
+	mux.HandleFunc("DELETE /api/cameras/{name}/whep/{session}", m.authorized(m.whepDelete))
 }
 
 func whepError(w http.ResponseWriter, code int, msg string) {
@@ -139,20 +141,19 @@ func (m *Manager) whepDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// whepPatch applies trickled candidates. An ICE restart (If-Match: *) is
-// not supported yet and is refused as the draft allows.
+// whepPatch applies trickled candidates, or with If-Match: * restarts
+// ICE (whepRestart).
 func (m *Manager) whepPatch(w http.ResponseWriter, r *http.Request) {
 	id, ok := m.whepSession(w, r)
 	if !ok {
 		return
 	}
-	if r.Header.Get("If-Match") == "*" {
-		whepError(w, http.StatusNotImplemented, "whep: ICE restart is not supported")
-		return
-	}
-	if im := r.Header.Get("If-Match"); im != "" && im != `"`+id+`"` {
-		whepError(w, http.StatusPreconditionFailed, "whep: ETag does not match the session")
-		return
+	restart := r.Header.Get("If-Match") == "*"
+	if im := r.Header.Get("If-Match"); im != "" && !restart {
+		if s, err := m.lookup(id); err != nil || im != s.etag() {
+			whepError(w, http.StatusPreconditionFailed, "whep: ETag does not match the session")
+			return
+		}
 	}
 	body, ok := readBody(w, r, "application/trickle-ice-sdpfrag", 16<<10)
 	if !ok {
@@ -163,8 +164,12 @@ func (m *Manager) whepPatch(w http.ResponseWriter, r *http.Request) {
 		whepError(w, http.StatusBadRequest, "whep: "+err.Error())
 		return
 	}
+	if restart {
+		m.whepRestart(w, r, id, string(body), cands)
+		return
+	}
 	for _, c := range cands {
-		if err := m.Candidate(id, c); err != nil {
+		if _, err := m.Candidate(id, c); err != nil {
 			whepError(w, http.StatusBadRequest, "whep: "+err.Error())
 			return
 		}
@@ -209,4 +214,47 @@ func parseSDPFrag(body string) ([]webrtc.ICECandidateInit, error) {
 		return nil, fmt.Errorf("sdpfrag: %d candidates, at most 64", len(out))
 	}
 	return out, nil
+}
+
+// whepRestart answers an ICE restart: the fragment's a=ice-ufrag and
+// a=ice-pwd are the viewer's new credentials, its candidates (if any) are
+// of the new generation. The answer is 200 with the gateway's new
+// credentials and candidates as a fragment, and a new ETag.
+func (m *Manager) whepRestart(w http.ResponseWriter, r *http.Request, id, body string, cands []webrtc.ICECandidateInit) {
+	var ufrag, pwd string
+	for line := range strings.SplitSeq(body, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
+			ufrag = v
+		} else if v, ok := strings.CutPrefix(line, "a=ice-pwd:"); ok {
+			pwd = v
+		}
+	}
+	frag, err := m.Restart(r.Context(), id, ufrag, pwd)
+	if err != nil {
+		code := http.StatusInternalServerError
+		switch {
+		case errors.Is(err, ErrBadOffer):
+			code = http.StatusBadRequest
+		case errors.Is(err, ErrUnknownSession):
+			code = http.StatusNotFound
+		}
+		whepError(w, code, "whep: "+err.Error())
+		return
+	}
+	for _, c := range cands {
+		if _, err := m.Candidate(id, c); err != nil {
+			whepError(w, http.StatusBadRequest, "whep: "+err.Error())
+			return
+		}
+	}
+	s, err := m.lookup(id)
+	if err != nil {
+		whepError(w, http.StatusNotFound, "whep: no such session")
+		return
+	}
+	w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
+	w.Header().Set("ETag", s.etag())
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, frag)
 }

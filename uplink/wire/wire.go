@@ -109,6 +109,10 @@ type Telemetry struct {
 	CPUTempC *float64          `json:"cpu_temp_c"`
 	Cameras  map[string]string `json:"cameras"`
 	Viewers  int               `json:"viewers"`
+	// Alarm is the alarm mode (disarmed, away, ...); absent without an alarm.
+	Alarm string `json:"alarm,omitempty"`
+	// Outputs tells which outputs (siren, strobe) are on; absent without outputs.
+	Outputs map[string]bool `json:"outputs,omitempty"`
 }
 
 // Reply answers one command on reply/{id}.

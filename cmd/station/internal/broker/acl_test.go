@@ -23,6 +23,11 @@ func TestAllowed(t *testing.T) {
 		gw("antt/cong-khu-3/telemetry", w, true),
 		gw("antt/cong-khu-3/snapshot/17", w, true),
 		gw("antt/cong-khu-3/reply/r-1", w, true),
+		// Live view: the gateway's trickled candidates (docs/live.md).
+		gw("antt/cong-khu-3/live/0123456789abcdef0123456789abcdef/candidate", w, true),
+		gw("antt/cong-khu-4/live/0123456789abcdef0123456789abcdef/candidate", w, false),
+		st("antt/cong-khu-3/live/0123456789abcdef0123456789abcdef/candidate", w, false),
+		st("antt/+/live/+/candidate", r, true),
 		gw("antt/cong-khu-3/cmd/ping", w, false),
 		gw("antt/cong-khu-3/cmd", w, false),
 		gw("antt/cong-khu-3", w, false),

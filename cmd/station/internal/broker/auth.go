@@ -7,6 +7,9 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
+	"github.com/antt-gateway/antt/uplink/wire"
 )
 
 // authHook applies Users, Allowed, the client id rules and the login
@@ -139,6 +142,12 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		if len(certs) == 0 || certs[0].Subject.CommonName != user {
 			return deny("certificate name does not match user")
 		}
+	}
+	// A will is published by the broker, not the gateway: on a stored topic
+	// (event, snapshot) it would bypass the store and be fanned out or
+	// retained unstored. Gateways' wills are on status only.
+	if _, rest, ok := wire.Split(h.prefix, pk.Connect.WillTopic); pk.Connect.WillFlag && ok && store.Claims(rest) {
+		return deny("a will may not be an event or a snapshot", "topic", short(pk.Connect.WillTopic))
 	}
 	if h.users == nil {
 		return h.admit(cl, gc, deny)

@@ -45,7 +45,8 @@ const MaxUnacked = 1024
 // topic the hook submits the payload to the Ingester and rejects the
 // packet (packets.ErrRejectPacket): mochi then neither acknowledges nor
 // delivers it. When the Ingester has committed, the client's acker sends
-// the PUBACK itself, in the order the publishes arrived.
+// the PUBACK itself, in the order the publishes arrived, one per packet id
+// waiting (see OnPublish).
 //
 // The PUBACK is never written from the store's goroutine: a client that
 // stops reading would stall every gateway. Each client gets an acker
@@ -114,6 +115,15 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	a.slots <- struct{}{} // blocks this read loop at MaxUnacked
 	p := &pending{id: pk.PacketID}
 	a.mu.Lock()
+	// The same id again before its PUBACK is the same publish sent again
+	// (DUP), or a client reusing an id it may not yet. One PUBACK answers
+	// both, the later one's, which goes only once both are stored: a
+	// PUBACK each would let the second one reach the client after it has
+	// reused the id for its next publish, and acknowledge that unstored.
+	if prev := a.unacked[p.id]; prev != nil {
+		prev.superseded = true
+	}
+	a.unacked[p.id] = p
 	a.queue = append(a.queue, p)
 	a.mu.Unlock()
 	h.wg.Add(1)
@@ -149,7 +159,7 @@ func (h *ingestHook) ackerOf(cl *mqtt.Client) *acker {
 	defer h.mu.Unlock()
 	a, ok := h.ackers[cl]
 	if !ok {
-		a = &acker{h: h, cl: cl, slots: make(chan struct{}, MaxUnacked)}
+		a = &acker{h: h, cl: cl, slots: make(chan struct{}, MaxUnacked), unacked: map[uint16]*pending{}}
 		h.ackers[cl] = a
 	}
 	return a
@@ -169,6 +179,9 @@ type pending struct {
 	id       uint16
 	answered bool
 	err      error
+	// superseded: a later publish with the same id is queued; its PUBACK
+	// answers this one too.
+	superseded bool
 }
 
 // acker sends one client's PUBACKs in the order its publishes arrived.
@@ -178,9 +191,10 @@ type acker struct {
 	slots chan struct{} // one per pending publish, MaxUnacked in all
 
 	mu      sync.Mutex
-	queue   []*pending // in arrival order
-	running bool       // an acker goroutine is on it
-	failed  bool       // the client was disconnected for a store error
+	queue   []*pending          // in arrival order
+	unacked map[uint16]*pending // the latest queued publish of each id
+	running bool                // an acker goroutine is on it
+	failed  bool                // the client was disconnected for a store error
 }
 
 // answer records the store's answer for p and makes sure a goroutine
@@ -215,6 +229,11 @@ func (a *acker) flush() {
 		}
 		due := a.queue[:n:n]
 		a.queue = a.queue[n:]
+		for _, p := range due {
+			if a.unacked[p.id] == p {
+				delete(a.unacked, p.id)
+			}
+		}
 		a.mu.Unlock()
 		buf = buf[:0]
 		for _, p := range due {
@@ -242,6 +261,9 @@ func (a *acker) ack(buf []byte, p *pending) []byte {
 		}
 		return buf
 	}
+	if p.superseded {
+		return buf
+	}
 	// PUBACK, remaining length 2, the packet id: the same bytes in MQTT
 	// 3.1.1 and 5 (5 omits a success reason code without properties).
 	return append(buf, packets.Puback<<4, 2, byte(p.id>>8), byte(p.id))
@@ -263,7 +285,11 @@ func (a *acker) write(buf []byte) {
 	_, err := a.cl.Net.Conn.Write(buf)
 	a.cl.Unlock()
 	if err != nil {
-		a.h.Log.Debug("PUBACKs not sent", "client", a.cl.ID, "count", len(buf)/4, "error", err)
+		// A write cut short (a deadline) may have sent part of a PUBACK;
+		// nothing more may follow it on this connection. The client
+		// resends what it has no PUBACK for after reconnecting.
+		a.h.Log.Debug("PUBACKs not sent; closing the connection", "client", a.cl.ID, "count", len(buf)/4, "error", err)
+		a.cl.Stop(fmt.Errorf("write PUBACKs: %w", err))
 	}
 }
 

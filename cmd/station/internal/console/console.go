@@ -93,6 +93,7 @@ type Console struct {
 	outMu sync.Mutex // one line at a time on Out
 	wg    sync.WaitGroup
 	acks  *ackQueue
+	cmds  commands // requests of Command waiting for their reply
 }
 
 // New checks cfg and fills in its defaults.
@@ -205,6 +206,7 @@ func (c *Console) Run(ctx context.Context) error {
 		feeders.Wait()
 	}()
 	cl := paho.NewClient(o)
+	c.cmds.setClient(cl)
 	for f, h := range c.filters() {
 		cl.AddRoute(f, h)
 	}
@@ -289,6 +291,18 @@ func (c *Console) println(s string) {
 	c.outMu.Lock()
 	defer c.outMu.Unlock()
 	fmt.Fprintln(c.cfg.Out, s)
+}
+
+// write writes whole lines (a page of the feed) at once.
+func (c *Console) write(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	if _, err := c.cfg.Out.Write(b); err != nil {
+		c.log.Debug("console output failed", "error", err)
+	}
 }
 
 // onStored stores an event or snapshot received from an external broker
@@ -379,6 +393,7 @@ func (c *Console) onReply(_ paho.Client, m paho.Message) {
 		c.log.Warn("bad reply", "gateway", gw, "topic", rest, "error", err)
 		return
 	}
+	c.cmds.deliver(gw, r.ID, m.Payload())
 	line := fmt.Sprintf("%s %-16s reply %s ok=%v", time.Now().In(c.cfg.Location).Format(timeFormat), gw, r.ID, r.OK)
 	if r.Error != "" {
 		line += " error=" + r.Error
@@ -392,28 +407,9 @@ const timeFormat = "2006-01-02 15:04:05 MST"
 // clock, marked '?' when it was not synchronised), gateway, seq, kind,
 // source, state, and flags; late marks an event that filled a gap.
 func FormatEvent(gw string, ev wire.Event, late bool, loc *time.Location) string {
-	var b strings.Builder
-	b.WriteString(ev.Time.In(loc).Format(timeFormat))
-	if !ev.ClockSynced {
-		b.WriteString("?")
-	}
-	fmt.Fprintf(&b, " %-16s #%-6d %-15s", gw, ev.Seq, printable(ev.Kind))
-	if ev.Source != "" {
-		fmt.Fprintf(&b, " source=%s", printable(ev.Source))
-	}
-	if ev.State != "" {
-		fmt.Fprintf(&b, " state=%s", printable(ev.State))
-	}
-	if ev.Test {
-		b.WriteString(" TEST")
-	}
-	if ev.Epoch != "" {
-		fmt.Fprintf(&b, " epoch=%s", printable(ev.Epoch))
-	}
-	if late {
-		b.WriteString(" (late)")
-	}
-	return b.String()
+	le := lineEvent{Seq: ev.Seq, Epoch: ev.Epoch, Kind: ev.Kind, Source: ev.Source, State: ev.State,
+		Time: ev.Time, ClockSynced: ev.ClockSynced, Test: ev.Test}
+	return string(appendEvent(nil, gw, &le, late, loc))
 }
 
 // FormatGap is the console line of a gap: newly seen, or (later) explained.

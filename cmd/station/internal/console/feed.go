@@ -4,23 +4,43 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/store"
-	"github.com/antt-gateway/antt/uplink/wire"
 )
 
 // feedPage is how many records the feed reads at a time.
 const feedPage = 512
+
+// maxFeedBuf is the largest page buffer the feed keeps between pages.
+const maxFeedBuf = 1 << 20
+
+// lineEvent is what an event's console line shows: decoding only these
+// fields (attrs are skipped, not built into a map) is most of what makes
+// the feed cheap.
+type lineEvent struct {
+	Seq         uint64    `json:"seq"`
+	Epoch       string    `json:"epoch"`
+	Kind        string    `json:"kind"`
+	Source      string    `json:"source"`
+	State       string    `json:"state"`
+	Time        time.Time `json:"time"`
+	ClockSynced bool      `json:"clock_synced"`
+	Test        bool      `json:"test"`
+}
 
 // feed prints the store's records after Config.From as they are
 // committed, until ctx ends.
 func (c *Console) feed(ctx context.Context) {
 	cur := c.cfg.From
 	retry := time.Second
+	var buf []byte
+	var ev lineEvent
 	for {
 		changed := c.cfg.Store.Changed()
 		recs, err := c.cfg.Store.After(cur, feedPage)
@@ -37,11 +57,16 @@ func (c *Console) feed(ctx context.Context) {
 			continue
 		}
 		retry = time.Second
+		// One write per page: a draining commune is thousands of lines a
+		// second, and a write each would cost as much as storing them.
+		buf = buf[:0]
 		for _, r := range recs {
-			if line := c.format(r); line != "" {
-				c.println(line)
-			}
+			buf = c.appendRecord(buf, r, &ev)
 			cur = r.Arrival
+		}
+		c.write(buf)
+		if cap(buf) > maxFeedBuf {
+			buf = nil // one page of huge lines is not kept
 		}
 		if len(recs) == feedPage {
 			continue
@@ -54,37 +79,84 @@ func (c *Console) feed(ctx context.Context) {
 	}
 }
 
-// format is the console line of one record of the store.
-func (c *Console) format(r store.Record) string {
+// appendRecord appends the console line of one record of the store, and
+// its newline, to b; ev is reused from record to record.
+func (c *Console) appendRecord(b []byte, r store.Record, ev *lineEvent) []byte {
 	loc := c.cfg.Location
 	switch r.Type {
 	case store.RecordEvent:
-		var ev wire.Event
-		if err := json.Unmarshal(r.Event, &ev); err != nil {
+		*ev = lineEvent{}
+		if err := json.Unmarshal(r.Event, ev); err != nil {
 			c.log.Error("stored event unreadable", "gateway", r.Gateway, "seq", r.Seq, "error", err)
-			return ""
+			return b
 		}
-		return FormatEvent(r.Gateway, ev, r.Late, loc)
+		return append(appendEvent(b, r.Gateway, ev, r.Late, loc), '\n')
 	case store.RecordGap:
 		if r.Gap == nil {
-			return ""
+			return b
 		}
-		return FormatGap(*r.Gap, r.Later, loc)
+		return append(append(b, FormatGap(*r.Gap, r.Later, loc)...), '\n')
 	case store.RecordSnapshot:
-		return fmt.Sprintf("%s %-16s snapshot for seq %d (%d bytes)%s", r.Time.In(loc).Format(timeFormat), r.Gateway, r.Seq, r.Bytes, epochSuffix(r.Epoch))
+		return fmt.Appendf(b, "%s %-16s snapshot for seq %d (%d bytes)%s\n", r.Time.In(loc).Format(timeFormat), r.Gateway, r.Seq, r.Bytes, epochSuffix(r.Epoch))
 	case store.RecordNotice:
 		n := r.Notice
 		switch {
 		case n == nil:
 		case n.Kind == store.NoticeStorageReplaced:
-			return fmt.Sprintf("%s %-16s STORAGE REPLACED: epoch %q ended at seq %d, now epoch %q (seqs start again)",
+			return fmt.Appendf(b, "%s %-16s STORAGE REPLACED: epoch %q ended at seq %d, now epoch %q (seqs start again)\n",
 				n.Time.In(loc).Format(timeFormat), n.Gateway, n.OldEpoch, n.OldLastSeq, n.NewEpoch)
 		case n.Kind == store.NoticeEpochStarted:
-			return fmt.Sprintf("%s %-16s epoch %q started after seq %d (seqs go on)",
+			return fmt.Appendf(b, "%s %-16s epoch %q started after seq %d (seqs go on)\n",
 				n.Time.In(loc).Format(timeFormat), n.Gateway, n.NewEpoch, n.OldLastSeq)
 		}
 	}
-	return ""
+	return b
+}
+
+// appendEvent appends the line FormatEvent describes, without fmt: the
+// feed prints one per stored event.
+func appendEvent(b []byte, gw string, ev *lineEvent, late bool, loc *time.Location) []byte {
+	b = ev.Time.In(loc).AppendFormat(b, timeFormat)
+	if !ev.ClockSynced {
+		b = append(b, '?')
+	}
+	b = append(b, ' ')
+	b = appendPadded(b, gw, 16)
+	b = append(b, " #"...)
+	n := len(b)
+	b = strconv.AppendUint(b, ev.Seq, 10)
+	b = appendSpaces(b, 6-(len(b)-n))
+	b = append(b, ' ')
+	b = appendPadded(b, printable(ev.Kind), 15)
+	if ev.Source != "" {
+		b = append(append(b, " source="...), printable(ev.Source)...)
+	}
+	if ev.State != "" {
+		b = append(append(b, " state="...), printable(ev.State)...)
+	}
+	if ev.Test {
+		b = append(b, " TEST"...)
+	}
+	if ev.Epoch != "" {
+		b = append(append(b, " epoch="...), printable(ev.Epoch)...)
+	}
+	if late {
+		b = append(b, " (late)"...)
+	}
+	return b
+}
+
+// appendPadded appends s padded with spaces to width code points, as
+// fmt's %-*s does.
+func appendPadded(b []byte, s string, width int) []byte {
+	return appendSpaces(append(b, s...), width-utf8.RuneCountInString(s))
+}
+
+func appendSpaces(b []byte, n int) []byte {
+	for ; n > 0; n-- {
+		b = append(b, ' ')
+	}
+	return b
 }
 
 func epochSuffix(e string) string {

@@ -10,8 +10,9 @@
 //     into one bbolt transaction, commits it (fsync) and only then calls
 //     each request's done, in submission order. A done called without an
 //     error means the payload is on disk: power loss after that point loses
-//     nothing. Submit blocks while the bounded queue is full, so a slow disk
-//     slows the publishers instead of growing memory.
+//     nothing. Submit blocks while the queue is full (bounded in requests
+//     and in payload bytes, Options), so a slow disk slows the publishers
+//     instead of growing memory.
 //   - A payload that can never be stored (not JSON, an id that is not the
 //     topic's gateway, a bad seq or epoch, an empty or oversized snapshot)
 //     is answered at once with an error wrapping ErrInvalid and never joins

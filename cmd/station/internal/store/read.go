@@ -77,13 +77,30 @@ func (s *Store) After(n uint64, limit int) ([]Record, error) {
 	var out []Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktArrivals).Cursor()
+		// A page holds many events of few (gateway, epoch)s: their events
+		// buckets are looked up once each.
+		type gwEpoch struct{ gw, epoch string }
+		events := map[gwEpoch]*bolt.Bucket{}
 		for k, v := c.Seek(be(n + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var r Record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("arrival %d: %w", binary.BigEndian.Uint64(k), err)
+			a := binary.BigEndian.Uint64(k)
+			if err := decodeRecord(a, v, &r); err != nil {
+				return fmt.Errorf("arrival %d: %w", a, err)
 			}
 			if r.Type == RecordEvent {
-				r.Event = eventIn(tx, r.Gateway, r.Epoch, r.Seq)
+				key := gwEpoch{r.Gateway, r.Epoch}
+				eb, ok := events[key]
+				if !ok {
+					if e := epochBucket(tx, r.Gateway, r.Epoch); e != nil {
+						eb = e.Bucket(bktEvents)
+					}
+					events[key] = eb
+				}
+				if eb != nil {
+					if v := eb.Get(be(r.Seq)); v != nil {
+						r.Event = bytes.Clone(v)
+					}
+				}
 			}
 			out = append(out, r)
 		}

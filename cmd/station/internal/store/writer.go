@@ -43,7 +43,7 @@ func decode(gw, rest string, payload []byte) (*request, error) {
 	r := &request{gw: gw, payload: payload}
 	switch {
 	case rest == wire.TopicEvent:
-		if err := json.Unmarshal(payload, &r.ev); err != nil {
+		if err := decodeEvent(payload, &r.ev); err != nil {
 			return nil, fmt.Errorf("%w: event from %s: %v", ErrInvalid, gw, err)
 		}
 		ev := &r.ev
@@ -263,7 +263,7 @@ func (w *txn) record(rec Record) (uint64, error) {
 		return 0, err
 	}
 	rec.Arrival, rec.Time = n, w.now
-	v, err := json.Marshal(rec)
+	v, err := encodeRecord(rec)
 	if err != nil {
 		return 0, err
 	}

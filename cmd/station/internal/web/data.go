@@ -31,6 +31,9 @@ type Gateway struct {
 	Known    bool      `json:"known"`
 	Online   bool      `json:"online"`
 	LastSeen time.Time `json:"last_seen,omitzero"`
+	// OfflineSince is when the status that says offline (a will or a
+	// clean stop) arrived; zero while online.
+	OfflineSince time.Time `json:"offline_since,omitzero"`
 	Version  string    `json:"version,omitempty"`
 	// Outbox is the backlog the gateway reported in its last telemetry.
 	Outbox   *wire.OutboxStats `json:"outbox,omitempty"`
@@ -69,6 +72,8 @@ type Item struct {
 	Gap    *store.Gap    `json:"gap,omitempty"`
 	Later  bool          `json:"later,omitempty"`
 	Notice *store.Notice `json:"notice,omitempty"`
+	// Alarm marks an alarm to review (IsAlarm).
+	Alarm bool `json:"alarm,omitempty"`
 }
 
 // Events is what the console reads events from.
@@ -137,6 +142,9 @@ func (d *StoreData) Gateways() ([]Gateway, error) {
 		g := add(st.ID)
 		g.Known = st.Status != nil || st.Telemetry != nil || !st.LastEventAt.IsZero()
 		g.Online = st.Online()
+		if st.Status != nil && !g.Online {
+			g.OfflineSince = st.StatusAt
+		}
 		if st.Status != nil {
 			g.Version = st.Status.Version
 		}
@@ -215,6 +223,7 @@ func (d *StoreData) item(r store.Record) (Item, error) {
 	it := Item{Arrival: r.Arrival, Type: r.Type, Gateway: r.Gateway, Epoch: r.Epoch, Stored: r.Time,
 		Gap: r.Gap, Later: r.Later, Notice: r.Notice}
 	if r.Type != store.RecordEvent {
+		it.Alarm = IsAlarm(it)
 		return it, nil
 	}
 	var ev wire.Event
@@ -229,6 +238,7 @@ func (d *StoreData) item(r store.Record) (Item, error) {
 		return Item{}, err
 	}
 	it.Snapshot = ok
+	it.Alarm = IsAlarm(it)
 	return it, nil
 }
 

@@ -65,7 +65,7 @@ func newFixture(t *testing.T, tweak ...func(*Options)) *fixture {
 	f := &fixture{t: t, st: st, db: db, audit: audit.Open(filepath.Join(dir, audit.FileName)), dir: dir,
 		now: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC), seq: map[string]uint64{}}
 	data := &StoreData{Store: st, Dir: testDir}
-	o := Options{Accounts: db, Audit: f.audit, Gateways: data, Events: data, Now: f.clock}
+	o := Options{Accounts: db, Audit: f.audit, Gateways: data, Events: data, Feed: data, Reviews: st, Now: f.clock}
 	for _, fn := range tweak {
 		fn(&o)
 	}

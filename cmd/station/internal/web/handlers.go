@@ -43,6 +43,9 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /users", accounts.Admin, s.usersPage)
 	s.handle("POST /users", accounts.Admin, s.usersAdd)
 	s.handle("POST /users/{name}/remove", accounts.Admin, s.usersRemove)
+	s.handle("GET /stats", accounts.Viewer, s.statsPage)
+	s.handle("POST /alarms/ack", accounts.Officer, s.ackForm)
+	s.handle("POST /gateways/{gateway}/command", accounts.Officer, s.commandForm)
 
 	// Anything else: the login page without a login, "not found" with one.
 	s.handle("GET /", accounts.Viewer, func(w http.ResponseWriter, r *http.Request, _ *view) {
@@ -57,6 +60,11 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /api/gateways/{gateway}", accounts.Viewer, s.apiGateway)
 	s.handle("GET /api/events", accounts.Viewer, s.apiEvents)
 	s.handle("GET /api/events/{gateway}/{epoch}/{seq}/snapshot", accounts.Viewer, s.snapshot)
+	s.handle("GET /api/feed", accounts.Viewer, s.apiFeed)
+	s.handle("GET /api/alarms", accounts.Viewer, s.apiAlarms)
+	s.handle("POST /api/alarms/ack", accounts.Officer, s.apiAck)
+	s.handle("POST /api/gateways/{gateway}/commands/{name}", accounts.Officer, s.apiCommand)
+	s.handle("GET /api/stats", accounts.Viewer, s.apiStats)
 	s.handle("GET /api/audit", accounts.Admin, s.apiAudit)
 	s.handle("GET /api/users", accounts.Admin, s.apiUsers)
 	s.handle("POST /api/users", accounts.Admin, s.apiUserAdd)
@@ -352,8 +360,13 @@ func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request, v *view) {
 	for _, it := range items {
 		rows = append(rows, v.row(it, names))
 	}
+	alarms, _, err := v.alarms()
+	if err != nil {
+		s.internal(w, r, "list alarms", err)
+		return
+	}
 	s.render(w, r, v, http.StatusOK, "events", map[string]any{
-		"Rows": rows, "Next": next, "Gateways": gws, "Only": only, "Paged": before > 0,
+		"Rows": rows, "Next": next, "Gateways": gws, "Only": only, "Paged": before > 0, "Alarms": alarms,
 	})
 }
 

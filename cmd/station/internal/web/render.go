@@ -15,7 +15,7 @@ import (
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"login", "sites", "events", "audit", "users", "error"}
+var pageNames = []string{"login", "sites", "events", "audit", "users", "error", "command", "stats"}
 
 // parseTemplates parses every page once per language, with the
 // language's strings bound into the template functions.
@@ -62,6 +62,8 @@ func funcs(lang string) template.FuncMap {
 			}
 			return strings.Join(parts, "; ")
 		},
+		"mod":    func(a, b int) int { return a % b },
+		"secs":   func(f float64) string { return (time.Duration(f) * time.Second).String() },
 		"action": func(a string) string { return trOr(lang, "act."+a, a) },
 		"cameras": func(m map[string]string) string {
 			var parts []string
@@ -79,6 +81,8 @@ type me struct {
 	Name  string
 	Role  accounts.Role
 	Admin bool
+	// Officer: may acknowledge and send commands.
+	Officer bool
 }
 
 // render writes page with data inside the layout. It renders into a
@@ -87,7 +91,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v *view, code in
 	t := s.pages[v.lang+"/"+page]
 	pd := map[string]any{"Lang": v.lang, "Page": page, "Path": r.URL.RequestURI(), "Data": data}
 	if v.p != nil {
-		pd["Me"] = me{Name: v.p.name, Role: v.p.role, Admin: v.p.role.AtLeast(accounts.Admin)}
+		pd["Me"] = me{Name: v.p.name, Role: v.p.role, Admin: v.p.role.AtLeast(accounts.Admin), Officer: v.p.role.AtLeast(accounts.Officer)}
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", pd); err != nil {

@@ -86,6 +86,30 @@ type Options struct {
 	// LoginTimeout bounds a login's wait for a password check slot.
 	LoginTimeout time.Duration
 	Logger       *slog.Logger
+
+	// Feed is the live feed's source (/api/feed); without it the feed
+	// answers 503. FeedsPerUser and MaxFeeds cap the open feeds per
+	// principal (default 4) and in all (default 64); FeedHeartbeat is the
+	// interval of heartbeats (default 15 s); FeedWriteTimeout disconnects a
+	// browser that does not take a batch in time (default 10 s).
+	Feed                   Feed
+	FeedsPerUser, MaxFeeds int
+	FeedHeartbeat          time.Duration
+	FeedWriteTimeout       time.Duration
+
+	// Reviews keeps the acknowledgements of alarms (review.go); without it
+	// alarms are listed but cannot be acknowledged.
+	Reviews Reviews
+	// OfflineGrace is how long a gateway is offline before that is an
+	// alarm (default 2 min): shorter blips are recorded, not alarmed.
+	OfflineGrace time.Duration
+
+	// Commands publishes commands to gateways (commands.go); without it
+	// commands answer 503. CommandTimeout bounds the wait for the reply
+	// (default 10 s).
+	Commands       Commander
+	CommandTimeout time.Duration
+
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -104,6 +128,7 @@ type Server struct {
 	static  http.Handler
 	csrf    *http.CrossOriginProtection
 	handler http.Handler
+	feeds   feedSlots
 }
 
 // New builds the console's handler.
@@ -137,6 +162,24 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.FeedsPerUser <= 0 {
+		o.FeedsPerUser = defaultFeedsPerUser
+	}
+	if o.MaxFeeds <= 0 {
+		o.MaxFeeds = defaultMaxFeeds
+	}
+	if o.FeedHeartbeat <= 0 {
+		o.FeedHeartbeat = defaultHeartbeat
+	}
+	if o.FeedWriteTimeout <= 0 {
+		o.FeedWriteTimeout = defaultFeedWrite
+	}
+	if o.OfflineGrace <= 0 {
+		o.OfflineGrace = DefaultOfflineGrace
+	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = defaultCommandTimeout
 	}
 	s := &Server{o: o, log: o.Logger, now: o.Now, mux: http.NewServeMux(),
 		sess:   newSessions(o.SessionIdle, o.SessionMax, o.MaxSessions),

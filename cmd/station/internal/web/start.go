@@ -38,6 +38,11 @@ type Config struct {
 	Listen   string
 	CertFile string
 	KeyFile  string
+	// OfflineGrace is -offline-grace: how long a gateway is offline before
+	// that is an alarm.
+	OfflineGrace time.Duration
+	// Commands, set by the station, publishes commands to gateways.
+	Commands Commander
 }
 
 // RegisterFlags adds -http, -http-cert and -http-key to fs.
@@ -46,6 +51,7 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.Listen, "http", DefaultListen, `console: listen address of the web page and API ("off": none); on a non-loopback address TLS is on`)
 	fs.StringVar(&c.CertFile, "http-cert", "", "console: TLS certificate (PEM); without it a non-loopback console makes one in the data directory")
 	fs.StringVar(&c.KeyFile, "http-key", "", "console: TLS key (PEM), with -http-cert")
+	fs.DurationVar(&c.OfflineGrace, "offline-grace", DefaultOfflineGrace, "console: a gateway offline this long is an alarm to review (shorter blips are recorded, not alarmed)")
 	return c
 }
 
@@ -101,8 +107,10 @@ func start(ctx context.Context, c *Config, dataDir string, st StoreReader, logge
 		return nil, err
 	}
 	data := &StoreData{Store: st, Dir: dir}
+	rv, _ := st.(Reviews)
 	srv, err := New(Options{Accounts: db, Audit: audit.Open(filepath.Join(dataDir, audit.FileName)),
-		Gateways: data, Events: data, Secure: tlsCfg != nil, Logger: logger.With("component", "console")})
+		Gateways: data, Events: data, Feed: data, Reviews: rv, OfflineGrace: c.OfflineGrace, Commands: c.Commands,
+		Secure: tlsCfg != nil, Logger: logger.With("component", "console")})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,223 @@
+package web
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
+)
+
+// Feed is what the live feed reads: the store's arrival index as items,
+// and a signal of new ones. StoreData implements it over the store.
+type Feed interface {
+	// After returns up to limit items with an arrival number above n,
+	// oldest first, snapshots included (the feed skips them), and the
+	// arrival number of the last record read (to resume from even when
+	// none of them is shown).
+	After(n uint64, limit int) (items []Item, last uint64, err error)
+	// Changed returns a channel closed when records are committed after
+	// the call.
+	Changed() <-chan struct{}
+	// LastArrival is the newest arrival number.
+	LastArrival() (uint64, error)
+}
+
+var _ Feed = (*StoreData)(nil)
+
+// After implements Feed.
+func (d *StoreData) After(n uint64, limit int) ([]Item, uint64, error) {
+	recs, err := d.Store.After(n, limit)
+	if err != nil {
+		return nil, n, err
+	}
+	items := make([]Item, 0, len(recs))
+	for _, r := range recs {
+		n = r.Arrival
+		if r.Type == store.RecordSnapshot {
+			continue
+		}
+		it, err := d.item(r)
+		if err != nil {
+			return nil, n, err
+		}
+		items = append(items, it)
+	}
+	return items, n, nil
+}
+
+// Changed implements Feed.
+func (d *StoreData) Changed() <-chan struct{} { return d.Store.Changed() }
+
+// LastArrival implements Feed.
+func (d *StoreData) LastArrival() (uint64, error) { return d.Store.LastArrival() }
+
+// Feed defaults; Options can change them.
+const (
+	defaultFeedsPerUser = 4
+	defaultMaxFeeds     = 64
+	defaultHeartbeat    = 15 * time.Second
+	defaultFeedWrite    = 10 * time.Second
+	feedBatch           = 256
+)
+
+// feedSlots counts the open feeds, per principal and in all.
+type feedSlots struct {
+	mu     sync.Mutex
+	byUser map[string]int
+	total  int
+}
+
+// take reserves a feed for user; the error says which cap was hit.
+func (f *feedSlots) take(user string, perUser, total int) (release func(), code int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byUser == nil {
+		f.byUser = map[string]int{}
+	}
+	if f.total >= total {
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("the console has %d live feeds open, its limit", total)
+	}
+	if f.byUser[user] >= perUser {
+		return nil, http.StatusTooManyRequests, fmt.Errorf("account %s has %d live feeds open, its limit: close a tab", user, perUser)
+	}
+	f.byUser[user]++
+	f.total++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.total--
+			if f.byUser[user]--; f.byUser[user] <= 0 {
+				delete(f.byUser, user)
+			}
+		})
+	}, 0, nil
+}
+
+// feedStart is where a feed begins: after the Last-Event-ID the browser
+// sends when it reconnects (or ?after=), else after the newest record.
+func feedStart(r *http.Request, f Feed) (uint64, error) {
+	id := r.Header.Get("Last-Event-ID")
+	what := "Last-Event-ID"
+	if id == "" {
+		id, what = r.URL.Query().Get("after"), "after"
+	}
+	if id == "" {
+		return f.LastArrival()
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(id), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s %.30q: want an arrival number", what, id)
+	}
+	return n, nil
+}
+
+// feedItem is one item as the feed sends it: with the gateway's name.
+type feedItem struct {
+	Item
+	Name string `json:"name"`
+}
+
+// apiFeed is the live feed: Server-Sent Events of every item the
+// principal may see, from the store's arrival index. Each event's id is
+// its arrival number, so a browser that reconnects (EventSource sends
+// Last-Event-ID) resumes with nothing lost and nothing twice. The feed
+// pulls from the store in batches, so the store never waits for a browser;
+// a browser that does not take a batch within the write timeout is
+// disconnected (and resumes when it can). Heartbeats carry the position
+// reached, so that records the principal may not see are not read again
+// after a reconnect, and recheck the login: a feed ends with its session.
+func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
+	f := s.o.Feed
+	if f == nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "no live feed in this console")
+		return
+	}
+	pos, err := feedStart(r, f)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	release, code, err := s.feeds.take(v.p.name, s.o.FeedsPerUser, s.o.MaxFeeds)
+	if err != nil {
+		w.Header().Set("Retry-After", "10")
+		s.fail(w, r, code, err.Error())
+		return
+	}
+	defer release()
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{}) // nothing more is read; not every writer supports it
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 16<<10)
+	send := func() error {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.o.FeedWriteTimeout)) // the network's clock, not the console's (tests set that)
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	fmt.Fprintf(bw, "retry: 2000\n\n")
+	if err := send(); err != nil {
+		return
+	}
+	beat := time.NewTicker(s.o.FeedHeartbeat)
+	defer beat.Stop()
+	names := map[string]string{}
+	for {
+		changed := f.Changed()
+		items, last, err := f.After(pos, feedBatch)
+		if err != nil {
+			s.log.Error("live feed: read store", "err", err, "after", pos)
+			return
+		}
+		if len(items) > 0 || last > pos {
+			v.ready = false // the directory may have changed: limits per batch
+			gws, _ := v.all()
+			for _, g := range gws {
+				names[g.ID] = g.Name
+			}
+			for _, it := range items {
+				if !v.allows(it.Gateway) {
+					continue
+				}
+				b, err := json.Marshal(feedItem{Item: it, Name: cmpOr(names[it.Gateway], it.Gateway)})
+				if err != nil {
+					s.log.Error("live feed: encode", "err", err)
+					return
+				}
+				fmt.Fprintf(bw, "id: %d\nevent: item\ndata: %s\n\n", it.Arrival, b)
+			}
+			pos = last
+			if err := send(); err != nil {
+				s.log.Info("live feed: browser too slow or gone; disconnected", "user", v.p.name, "err", err)
+				return
+			}
+			continue // until a read finds nothing new
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+		case <-beat.C:
+			if _, ok := s.identify(w, r); !ok {
+				fmt.Fprintf(bw, "event: logout\ndata: {}\n\n")
+				_ = send()
+				return
+			}
+			fmt.Fprintf(bw, "id: %d\n: heartbeat\n\n", pos)
+			if err := send(); err != nil {
+				return
+			}
+		}
+	}
+}

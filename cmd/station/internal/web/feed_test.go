@@ -1,0 +1,214 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/antt-gateway/antt/device/devtest"
+)
+
+// sse is one open live feed read by the test.
+type sse struct {
+	t      *testing.T
+	resp   *http.Response
+	cancel context.CancelFunc
+	lines  chan string
+}
+
+func openFeed(t *testing.T, url, cookie, lastID string) (*sse, int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rq, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/feed", nil)
+	rq.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+	if lastID != "" {
+		rq.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(rq)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		cancel()
+		return nil, resp.StatusCode
+	}
+	s := &sse{t: t, resp: resp, cancel: cancel, lines: make(chan string, 1000)}
+	go func() {
+		defer close(s.lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(s.close)
+	return s, http.StatusOK
+}
+
+func (s *sse) close() { s.cancel(); s.resp.Body.Close() }
+
+// next returns the next item event (id and item), skipping heartbeats.
+func (s *sse) next(d time.Duration) (uint64, feedItem) {
+	s.t.Helper()
+	var id uint64
+	var data string
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case l, ok := <-s.lines:
+			if !ok {
+				s.t.Fatal("feed ended")
+			}
+			switch {
+			case strings.HasPrefix(l, "id: "):
+				id, _ = strconv.ParseUint(l[4:], 10, 64)
+			case strings.HasPrefix(l, "data: "):
+				data = l[6:]
+			case l == "" && data != "":
+				var it feedItem
+				if err := json.Unmarshal([]byte(data), &it); err != nil {
+					s.t.Fatalf("feed data %q: %v", data, err)
+				}
+				return id, it
+			}
+		case <-timer.C:
+			s.t.Fatal("no feed item in time")
+		}
+	}
+}
+
+// The live feed sends new items with their arrival numbers as ids, only
+// of the account's sites; after a reconnect with Last-Event-ID it resumes
+// with nothing lost and nothing twice; heartbeats carry the position.
+func TestFeedResumesWithinLimits(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.FeedHeartbeat = 50 * time.Millisecond })
+	srv := httptest.NewServer(f.s)
+	defer srv.Close()
+	f.event(gwGate, "motion", "before-feed", nil) // before the feed opened: not sent
+	officer := f.login("tuan")                       // limited to khu-3 (gwGate)
+	s, code := openFeed(t, srv.URL, officer, "")
+	if code != http.StatusOK {
+		t.Fatalf("feed: %d", code)
+	}
+	var want []uint64
+	for i := range 5 {
+		f.event(gwSchool, "motion", "other-site", nil)
+		f.event(gwGate, "tamper", "src-"+strconv.Itoa(i), map[string]any{"x": "<script>"})
+	}
+	for i := range 5 {
+		id, it := s.next(5 * time.Second)
+		if it.Gateway != gwGate || it.Event.Source != "src-"+strconv.Itoa(i) || id != it.Arrival || !it.Alarm || it.Name != "Cổng khu dân cư 3" {
+			t.Fatalf("item %d: id %d %+v", i, id, it)
+		}
+		want = append(want, id)
+	}
+	last := want[len(want)-1]
+	s.close()
+	for i := 5; i < 8; i++ {
+		f.event(gwGate, "motion", "src-"+strconv.Itoa(i), nil)
+		f.event(gwSchool, "motion", "other-site", nil)
+	}
+	s2, _ := openFeed(t, srv.URL, officer, strconv.FormatUint(last, 10))
+	for i := 5; i < 8; i++ {
+		id, it := s2.next(5 * time.Second)
+		if id <= last || it.Gateway != gwGate || it.Event.Source != "src-"+strconv.Itoa(i) {
+			t.Fatalf("after reconnect: id %d (last %d) %+v", id, last, it)
+		}
+		last = id
+	}
+	// A heartbeat moves the position past the other site's records.
+	lastArr, _ := f.st.LastArrival()
+	sawHeartbeat := false
+	for !sawHeartbeat {
+		select {
+		case l := <-s2.lines:
+			if l == "id: "+strconv.FormatUint(lastArr, 10) {
+				if l2 := <-s2.lines; l2 == ": heartbeat" {
+					sawHeartbeat = true
+				}
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no heartbeat with the last arrival")
+		}
+	}
+	// A bad Last-Event-ID is a clear error.
+	r := f.do(req{path: "/api/feed", cookie: officer, header: map[string]string{"Last-Event-ID": "abc"}})
+	must(t, r, http.StatusBadRequest, "bad Last-Event-ID")
+	if !strings.Contains(r.body, "Last-Event-ID") {
+		t.Fatalf("error %q does not name Last-Event-ID", r.body)
+	}
+}
+
+// Open feeds are capped per account and in all; closing one frees it.
+func TestFeedCaps(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.FeedsPerUser, o.MaxFeeds = 2, 3 })
+	srv := httptest.NewServer(f.s)
+	defer srv.Close()
+	an, binh := f.login("an"), f.login("binh")
+	a1, _ := openFeed(t, srv.URL, an, "")
+	openFeed(t, srv.URL, an, "")
+	if _, code := openFeed(t, srv.URL, an, ""); code != http.StatusTooManyRequests {
+		t.Fatalf("third feed of one account: %d, want 429", code)
+	}
+	openFeed(t, srv.URL, binh, "")
+	if _, code := openFeed(t, srv.URL, binh, ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("feed over the console's cap: %d, want 503", code)
+	}
+	a1.close()
+	devtest.WaitFor(t, 5*time.Second, "a closed feed to free its slot", func() bool {
+		s, code := openFeed(t, srv.URL, binh, "")
+		if code == http.StatusOK {
+			s.close()
+		}
+		return code == http.StatusOK
+	})
+}
+
+// A browser that stops reading is disconnected after the write timeout;
+// the store goes on storing meanwhile (the feed pulls, nothing waits for
+// the browser).
+func TestFeedSlowBrowserDisconnected(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.FeedWriteTimeout = 300 * time.Millisecond })
+	srv := httptest.NewServer(f.s)
+	defer srv.Close()
+	cookie := f.login("an")
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	if _, err := c.Write([]byte("GET /api/feed HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + sessionCookie + "=" + cookie + "\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	devtest.WaitFor(t, 5*time.Second, "the feed to open", func() bool {
+		f.s.feeds.mu.Lock()
+		defer f.s.feeds.mu.Unlock()
+		return f.s.feeds.total == 1
+	})
+	big := map[string]any{"pad": strings.Repeat("x", 4000)}
+	start := time.Now()
+	for i := 0; ; i++ {
+		f.event(gwGate, "motion", "flood", big)
+		f.s.feeds.mu.Lock()
+		n := f.s.feeds.total
+		f.s.feeds.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("slow browser still connected after %d events", i)
+		}
+	}
+}

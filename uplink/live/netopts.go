@@ -1,0 +1,78 @@
+package live
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// NAT1To1 advertises External in place of the local address Local (any
+// local address of External's family when empty) in the host candidates:
+// a known 1:1 NAT in front of the board. As must be "host" or empty: a
+// server reflexive rewrite on the shared UDP port comes out as 0.0.0.0
+// in pion v4.2.26.
+type NAT1To1 struct {
+	External, Local, As string
+}
+
+// setNAT hands the 1:1 NAT rules to pion's address rewriting.
+func setNAT(se *webrtc.SettingEngine, rules []NAT1To1) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	out := make([]webrtc.ICEAddressRewriteRule, 0, len(rules))
+	for i, r := range rules {
+		if net.ParseIP(r.External) == nil {
+			return fmt.Errorf("live: NAT1To1[%d]: external %q is not an IP address", i, r.External)
+		}
+		rule := webrtc.ICEAddressRewriteRule{External: []string{r.External}, Local: r.Local}
+		switch r.As {
+		case "", "host":
+			rule.AsCandidateType = webrtc.ICECandidateTypeHost
+		default:
+			return fmt.Errorf("live: NAT1To1[%d]: as %q: only host works with the shared UDP port", i, r.As)
+		}
+		out = append(out, rule)
+	}
+	if err := se.SetICEAddressRewriteRules(out...); err != nil {
+		return fmt.Errorf("live: 1:1 NAT rules: %w", err)
+	}
+	return nil
+}
+
+// cameraLimit is a camera's viewer limit.
+func (m *Manager) cameraLimit(name string) int {
+	if m.opts.CameraMaxViewers != nil {
+		if n := m.opts.CameraMaxViewers(name); n > 0 {
+			return min(n, m.opts.MaxViewers)
+		}
+	}
+	return m.opts.MaxViewersPerCamera
+}
+
+// authorized lets loopback clients through and asks every other client
+// for the bearer token (compared in constant time).
+func (m *Manager) authorized(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsLoopback() {
+			h(w, r)
+			return
+		}
+		if m.opts.WHEPToken == "" {
+			whepError(w, http.StatusForbidden, "whep: only loopback clients are served: set api.token_file (with api.allow_remote) for others")
+			return
+		}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(m.opts.WHEPToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="whep"`)
+			whepError(w, http.StatusUnauthorized, "whep: missing or wrong bearer token")
+			return
+		}
+		h(w, r)
+	}
+}
