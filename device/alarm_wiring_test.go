@@ -133,9 +133,11 @@ outputs:
 `, data, broker.Addr()))
 	base := runGateway(t, gw)
 
-	devtest.WaitFor(t, 20*time.Second, "the siren on, with no broker", func() bool {
-		o, _ := outputState(gw.Status(), "siren")
-		return o.On
+	devtest.WaitFor(t, 20*time.Second, "the siren on and the alarm triggered, with no broker", func() bool {
+		st := gw.Status()
+		o, _ := outputState(st, "siren")
+		// The output's state is published before the alarm's.
+		return o.On && st.Alarm != nil && st.Alarm.Phase == "triggered"
 	})
 	st := gw.Status()
 	if st.Uplink.Connected {

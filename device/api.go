@@ -67,14 +67,15 @@ func (g *Gateway) Status() Status {
 // Telemetry is the periodic health report published by the uplink.
 func (g *Gateway) Telemetry() wire.Telemetry {
 	t := wire.Telemetry{
-		UptimeS:  g.uptime().Seconds(),
-		Outbox:   g.outbox.Stats(),
-		DiskFree: diskFree(g.cfg.Gateway.DataDir),
-		CPUTempC: cpuTemp(),
-		Cameras:  g.cameraStates(),
-		Viewers:  g.viewers(),
-		Alarm:    g.alarmMode(),
-		Outputs:  g.outputLevels(),
+		UptimeS:        g.uptime().Seconds(),
+		Outbox:         g.outbox.Stats(),
+		DiskFree:       diskFree(g.cfg.Gateway.DataDir),
+		CPUTempC:       cpuTemp(),
+		Cameras:        g.cameraStates(),
+		Viewers:        g.viewers(),
+		LiveBytesToday: g.liveBytesToday(),
+		Alarm:          g.alarmMode(),
+		Outputs:        g.outputLevels(),
 	}
 	return t
 }

@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 
+	"github.com/antt-gateway/antt/device/camera"
 	"github.com/antt-gateway/antt/uplink/live"
 )
 
@@ -20,8 +21,18 @@ func (g *Gateway) openLive() *live.Manager {
 		servers = append(servers, live.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential.Reveal()})
 	}
 	perCamera := map[string]int{}
+	var subs []*camera.Hub
 	for _, c := range g.cfg.Cameras {
 		perCamera[c.Name] = c.MaxViewers
+		if c.SubstreamURL != "" {
+			// Pulled only while a low-quality viewer watches; the main
+			// hub does the health checks and raises the camera's events.
+			subs = append(subs, camera.NewHub(camera.HubOptions{
+				Name: c.Name, URL: c.SubstreamURL.Reveal(), CheckEvery: -1,
+				Source: camera.Options{TLSFingerprint: c.TLSFingerprint},
+				Logger: g.log.With("part", "camera", "stream", "sub"),
+			}))
+		}
 	}
 	nat := make([]live.NAT1To1, 0, len(lc.NAT1To1))
 	for _, r := range lc.NAT1To1 {
@@ -41,6 +52,8 @@ func (g *Gateway) openLive() *live.Manager {
 		CameraMaxViewers:   func(name string) int { return perCamera[name] },
 		WHEPToken:          g.cfg.API.Token.Reveal(),
 		Publish:            g.session.Publish,
+		Location:           g.cfg.Gateway.Location,
+		Substreams:         subs,
 		Logger:             g.log,
 	}
 	m, err := live.New(opts)
@@ -81,6 +94,14 @@ func (g *Gateway) viewers() int {
 		return 0
 	}
 	return g.live.Viewers()
+}
+
+// liveBytesToday is live view's media sent today, for telemetry.
+func (g *Gateway) liveBytesToday() uint64 {
+	if g.live == nil {
+		return 0
+	}
+	return g.live.BytesToday()
 }
 
 // liveStats lists the live sessions for /api/status (nil when off).

@@ -101,6 +101,7 @@ import (
 var version = ""
 
 func main() {
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -137,6 +138,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
+}
+
+// tuneGC trades memory for CPU: the station decodes every event it
+// stores, and with Go's default GOGC=100 garbage collection took about a
+// tenth of its CPU while 200 gateways drained (docs/performance.md). At 400
+// the heap may grow to five times the live data, which is small (tens of
+// MiB); a soft memory limit of 1 GiB makes the collector work harder again
+// before the station gets near what a station PC has. GOGC and GOMEMLIMIT
+// in the environment still win.
+func tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(1 << 30)
+	}
 }
 
 func versionString() string {

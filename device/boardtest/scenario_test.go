@@ -2,7 +2,9 @@ package boardtest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -22,6 +24,9 @@ const (
 type step struct {
 	Pin   string
 	Level int
+	// Wait, instead of Pin, waits for the gateway to drive this output line
+	// to Level (read back from gpio-sim's value file); Mark follows it.
+	Wait  string
 	Mark  string
 	Pause time.Duration
 }
@@ -32,7 +37,19 @@ var idle = []step{
 	{Pin: "GPIO22", Level: 0}, // cua, active high
 	{Pin: "GPIO23", Level: 1}, // tamper, active low
 	{Pin: "GPIO24", Level: 1}, // panic, active low
+	{Pin: "GPIO25", Level: 0}, // key switch: disarmed
+	{Pin: "GPIO18", Level: 0}, // hall pir
 }
+
+// outputLines are the output lines the gateway requests (siren, strobe).
+const outputLines = 2
+
+// Alarm settings of boardConfig the checks depend on.
+const (
+	entryDelay = time.Second     // cua
+	sirenMaxOn = time.Second     // siren's cut-off
+	triggerFor = 3 * time.Second // alarm.trigger_time
+)
 
 // Scenario is the edges played against each gateway. Every level is held
 // at least 300 ms: far beyond the largest debounce window (100 ms), and
@@ -68,16 +85,41 @@ func Scenario() []step {
 	}
 }
 
+// AlarmScenario follows Scenario: the key switch arms away (no exit
+// delay); the gate opens, and after its entry delay the siren line goes
+// high, and low again at its cut-off; once the strobe ends with the trigger
+// time (the site armed again, the open gate bypassed), the hall PIR, instant
+// and without debounce, drives the siren line again: the edge-to-line figure.
+func AlarmScenario() []step {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	return []step{
+		{Pin: "GPIO25", Level: 1, Mark: "armed", Pause: ms(500)},
+		{Pin: "GPIO22", Level: 1, Mark: "door-open"},
+		{Wait: "GPIO27", Level: 1, Mark: "siren-on"},
+		{Wait: "GPIO27", Level: 0, Mark: "siren-off"},
+		{Wait: "GPIO26", Level: 0, Mark: "strobe-off", Pause: ms(500)},
+		{Pin: "GPIO18", Level: 1, Mark: "hall-edge"},
+		{Wait: "GPIO27", Level: 1, Mark: "siren-on-2", Pause: ms(300)},
+		{Pin: "GPIO18", Level: 0, Pause: ms(300)},
+		{Pin: "GPIO25", Level: 0, Mark: "disarmed"},
+		{Wait: "GPIO27", Level: 0, Mark: "siren-off-2", Pause: ms(300)},
+	}
+}
+
 // wantStates is the events expected from Scenario, per sensor, in order.
+// AlarmScenario opens the gate again (it stays open), turns the key switch
+// on and off and moves the hall PIR once.
 var wantStates = map[string][]string{
-	"cua":    {"active", "inactive"},
-	"pir":    {"active", "inactive", "active", "inactive"},
-	"tamper": {"active", "inactive"},
-	"panic":  {"active", "inactive"},
+	"cua":       {"active", "inactive", "active"},
+	"pir":       {"active", "inactive", "active", "inactive"},
+	"tamper":    {"active", "inactive"},
+	"panic":     {"active", "inactive"},
+	"chia-khoa": {"active", "inactive"},
+	"hall":      {"active", "inactive"},
 }
 
 // wantKinds is each sensor's event kind in boardConfig.
-var wantKinds = map[string]string{"cua": "contact", "pir": "motion", "tamper": "tamper", "panic": "panic"}
+var wantKinds = map[string]string{"cua": "contact", "pir": "motion", "tamper": "tamper", "panic": "panic", "chia-khoa": "keyswitch", "hall": "motion"}
 
 // script renders steps as the busybox shell the board's /init sources; it
 // provides level, pause and say.
@@ -87,6 +129,9 @@ func script(steps []step) string {
 		if s.Pin != "" {
 			fmt.Fprintf(&b, "level %s %d\n", s.Pin, s.Level)
 		}
+		if s.Wait != "" {
+			fmt.Fprintf(&b, "waitline %s %d || say \"timeout %s %s=%d $name\"\n", s.Wait, s.Level, s.Mark, s.Wait, s.Level)
+		}
 		if s.Mark != "" {
 			fmt.Fprintf(&b, "say \"%s $name\"\n", s.Mark)
 		}
@@ -95,4 +140,61 @@ func script(steps []step) string {
 		}
 	}
 	return b.String()
+}
+
+// alarmTimes checks AlarmScenario's marks of one gateway run and returns
+// the hall PIR's edge-to-siren-line latency. Emulation makes timers late,
+// never early.
+func alarmTimes(t testing.TB, rep *Report, name string) (edgeToLine time.Duration) {
+	t.Helper()
+	for _, m := range rep.Marks {
+		if strings.HasPrefix(m.What, "timeout ") && strings.HasSuffix(m.What, " "+name) {
+			t.Errorf("%s: %s (the output line never reached that level)", name, m.What)
+		}
+	}
+	at := func(mark string) time.Duration {
+		v, ok := rep.Mark(mark + " " + name)
+		if !ok {
+			t.Fatalf("%s: no %q mark", name, mark)
+		}
+		return time.Duration(v * float64(time.Second))
+	}
+	open, on, off := at("door-open"), at("siren-on"), at("siren-off")
+	if d := on - open; d < entryDelay-20*time.Millisecond || d > entryDelay+1500*time.Millisecond {
+		t.Errorf("%s: siren line high %v after the gate opened, want the %v entry delay", name, d, entryDelay)
+	} else {
+		t.Logf("%s: siren line high %v after the gate opened (entry delay %v)", name, d.Round(time.Millisecond), entryDelay)
+	}
+	if d := off - on; d < sirenMaxOn-20*time.Millisecond || d > sirenMaxOn+800*time.Millisecond {
+		t.Errorf("%s: siren line low %v after high, want its %v cut-off (trigger time %v)", name, d, sirenMaxOn, triggerFor)
+	} else {
+		t.Logf("%s: siren line released %v after high (cut-off %v)", name, d.Round(time.Millisecond), sirenMaxOn)
+	}
+	return at("siren-on-2") - at("hall-edge")
+}
+
+// checkAlarmEvents checks that the outbox holds the alarm's account of it:
+// the entry delay, the alarm, the siren on and its cut-off.
+func checkAlarmEvents(t testing.TB, run *Run) {
+	t.Helper()
+	var seen []string
+	cutOff := false
+	for _, e := range run.Events {
+		switch {
+		case e.Kind == "entry_delay" && e.Source == "cua",
+			e.Kind == "alarm" && e.State == "triggered",
+			e.Kind == "mode":
+			seen = append(seen, e.Kind+" "+e.Source+" "+e.State)
+		case e.Kind == "output" && e.Source == "siren" && e.State == "off" && e.Attrs["cut_off"] == true:
+			cutOff = true
+		}
+	}
+	for _, want := range []string{"mode away away", "entry_delay cua started", "alarm cua triggered", "alarm hall triggered", "mode disarmed disarmed"} {
+		if !slices.Contains(seen, want) {
+			t.Errorf("no %q event; alarm events: %q", want, seen)
+		}
+	}
+	if !cutOff {
+		t.Error("no siren off event marked cut_off")
+	}
 }

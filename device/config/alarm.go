@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/antt-gateway/antt/device/alarm"
 	"github.com/antt-gateway/antt/device/output"
 )
@@ -283,3 +285,113 @@ func (d *decoder) outputAlarm(f *fields, o *Output) {
 	}
 	d.add(f.keyLine, f.path, "%s", msg)
 }
+
+// redactSensorAlarm prints sensor i's alarm keys (Redacted), only those set.
+func (c *Config) redactSensorAlarm(m *mapNode, i int) {
+	if i >= len(c.Alarm.Config.Sensors) {
+		return
+	}
+	a := c.Alarm.Config.Sensors[i]
+	if len(a.Modes) > 0 {
+		m.strs("modes", a.Modes)
+	}
+	if a.EntryDelay > 0 {
+		m.dur("entry_delay", a.EntryDelay)
+	}
+	for _, b := range []struct {
+		k string
+		v bool
+	}{{"always", a.Always}, {"silent", a.Silent}, {"chime", a.Chime}, {"auto_bypass", a.AutoBypass}, {"bypass_on_trouble", a.BypassOnTrouble}} {
+		if b.v {
+			m.bool(b.k, true)
+		}
+	}
+	m.strOpt("keyswitch", a.Keyswitch)
+	if a.StuckAfter > 0 {
+		m.dur("stuck_after", a.StuckAfter)
+	}
+	if a.MaxPerHour > 0 {
+		m.int("max_per_hour", a.MaxPerHour)
+	}
+}
+
+// redactOutputAlarm prints an output's driver, rest and pattern (Redacted).
+func redactOutputAlarm(m *mapNode, o Output) {
+	m.str("driver", o.Driver)
+	if o.Rest > 0 {
+		m.dur("rest", o.Rest)
+	}
+	if o.Pattern != (output.Pattern{}) {
+		m.str("pattern", o.Pattern.String())
+	}
+}
+
+// redactAlarm prints the alarm: section with what it resolved to (the
+// default trigger included), when the alarm is on.
+func (c *Config) redactAlarm(root *mapNode) {
+	if !c.Alarm.Enabled {
+		return
+	}
+	ac := c.Alarm.Config
+	am := root.mapping("alarm")
+	uses := func(on *mapNode, k string, us []Use) {
+		if len(us) == 0 {
+			return
+		}
+		l := on.list(k)
+		for _, u := range us {
+			um := l.mapping()
+			um.n.Style = yaml.FlowStyle
+			um.str("output", u.Output)
+			if u.Pattern != (output.Pattern{}) {
+				um.str("pattern", u.Pattern.String())
+			}
+		}
+	}
+	if ac.TriggerTime > 0 {
+		am.dur("trigger_time", ac.TriggerTime)
+	}
+	if ac.Confirm > 0 {
+		am.dur("confirm", ac.Confirm)
+	}
+	if ac.TestTime > 0 {
+		am.dur("test_time", ac.TestTime)
+	}
+	uses(am, "trigger", ac.Trigger)
+	uses(am, "chime", ac.Chime)
+	if f := ac.Feedback; f != nil {
+		fm := am.mapping("feedback")
+		fm.str("output", f.Output)
+		if f.Origins != nil {
+			fm.strs("origins", f.Origins)
+		}
+	}
+	if len(ac.Modes) > 0 {
+		l := am.list("modes")
+		for _, md := range ac.Modes {
+			mm := l.mapping()
+			mm.str("name", md.Name)
+			mm.dur("exit_delay", md.ExitDelay)
+			uses(mm, "trigger", md.Trigger)
+		}
+	}
+	if len(ac.Schedule.Entries) > 0 || len(ac.Schedule.Holidays) > 0 {
+		sm := am.mapping("schedule")
+		if len(ac.Schedule.Entries) > 0 {
+			l := sm.list("entries")
+			for _, e := range ac.Schedule.Entries {
+				em := l.mapping()
+				em.n.Style = yaml.FlowStyle
+				em.strs("days", e.Days)
+				em.str("at", e.At)
+				em.str("mode", e.Mode)
+			}
+		}
+		if len(ac.Schedule.Holidays) > 0 {
+			sm.strs("holidays", ac.Schedule.Holidays)
+		}
+	}
+}
+
+// Use is alarm.Use, named here for redactAlarm.
+type Use = alarm.Use

@@ -16,7 +16,7 @@ const fuzzSecret = "fuzz-s3cret-value"
 
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join(testdata, "bad", "*.yaml"))
-	seeds = append(seeds, filepath.Join(testdata, "full.yaml"))
+	seeds = append(seeds, filepath.Join(testdata, "full.yaml"), filepath.Join(testdata, "alarm-school.yaml"))
 	for _, s := range seeds {
 		data, err := os.ReadFile(s)
 		if err != nil {

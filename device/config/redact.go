@@ -51,7 +51,7 @@ func (c *Config) Redacted() string {
 
 	if len(c.Sensors) > 0 {
 		l := root.list("sensors")
-		for _, s := range c.Sensors {
+		for i, s := range c.Sensors {
 			m := l.mapping()
 			m.str("name", s.Name)
 			m.str("kind", s.Kind)
@@ -74,6 +74,7 @@ func (c *Config) Redacted() string {
 					sm.str("level", st.Level)
 				}
 			}
+			c.redactSensorAlarm(m, i)
 		}
 	}
 	if len(c.Cameras) > 0 {
@@ -102,9 +103,10 @@ func (c *Config) Redacted() string {
 		for _, o := range c.Outputs {
 			m := l.mapping()
 			m.str("name", o.Name)
-			m.str("pin", o.Pin)
+			m.strOpt("pin", o.Pin)
 			m.str("active", o.Active)
 			m.dur("max_on", o.MaxOn)
+			redactOutputAlarm(m, o)
 		}
 	}
 	lv := root.mapping("live")
@@ -120,6 +122,7 @@ func (c *Config) Redacted() string {
 	lv.bool("force_relay", c.Live.ForceRelay)
 	lv.int("max_viewers", c.Live.MaxViewers)
 	redactLive(lv, c.Live)
+	c.redactAlarm(root)
 	if w := c.Watchdog; w != nil {
 		wm := root.mapping("watchdog")
 		wm.str("device", w.Device)

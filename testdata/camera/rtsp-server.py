@@ -32,6 +32,8 @@ def main():
     ap.add_argument("--height", type=int, default=180)
     ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--key-int-max", type=int, default=10)
+    ap.add_argument("--bitrate", type=int, default=400, help="x264 bitrate, kbit/s")
+    ap.add_argument("--pattern", default="ball", help="videotestsrc pattern (snow: detail that fills the bitrate)")
     ap.add_argument("--slices", type=int, default=4)
     ap.add_argument("--config-interval", type=int, default=0,
                     help="rtph264pay config-interval: 0 = SPS/PPS only in the SDP, -1 = before every IDR")
@@ -41,10 +43,10 @@ def main():
 
     Gst.init(None)
     launch = (
-        "( videotestsrc is-live=true pattern=ball "
+        f"( videotestsrc is-live=true pattern={a.pattern} "
         f"! video/x-raw,width={a.width},height={a.height},framerate={a.fps}/1 "
         f"! x264enc tune=zerolatency sliced-threads=true threads={a.slices} "
-        f"option-string=slices={a.slices} key-int-max={a.key_int_max} bitrate=400 speed-preset=ultrafast "
+        f"option-string=slices={a.slices} key-int-max={a.key_int_max} bitrate={a.bitrate} speed-preset=ultrafast "
         f"! rtph264pay name=pay0 pt=96 config-interval={a.config_interval} "
         "audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=8000,channels=1 "
         "! alawenc ! rtppcmapay name=pay1 pt=8 )"

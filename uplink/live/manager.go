@@ -42,6 +42,8 @@ type Manager struct {
 	offers    map[string]*memo
 	early     map[string]*early // candidates waiting for their offer, by session id
 	offering  map[string]bool   // viewer-chosen session ids being answered
+
+	daily dayBytes // its own lock, taken before mu
 }
 
 // memo remembers the outcome of an offer by its request id.
@@ -110,10 +112,21 @@ func New(opts Options) (*Manager, error) {
 // Addrs lists the local addresses of the shared UDP port.
 func (m *Manager) Addrs() []net.Addr { return m.mux.GetListenAddresses() }
 
-// Run serves until ctx ends, then closes every session and the UDP port.
+// Run serves until ctx ends, then closes every session and the UDP port;
+// it also runs the substream hubs (Options.Substreams).
 func (m *Manager) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
+	// The substream hubs outlive the sessions: they stop after shutdown.
+	hctx, stopHubs := context.WithCancel(context.Background())
+	var hubs sync.WaitGroup
+	for _, h := range m.opts.Substreams {
+		hubs.Go(func() { _ = h.Run(hctx) })
+	}
+	defer func() {
+		stopHubs()
+		hubs.Wait()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -152,9 +165,12 @@ type OfferRequest struct {
 	RequestID string
 	Camera    string
 	SDP       string
-	// Quality is "low", "high" or empty; until cameras have substreams
-	// every quality is the camera's one stream.
+	// Quality is "low" (the camera's substream, when it has one), "high"
+	// (its main stream) or empty (high).
 	Quality string
+	// Explicit says the viewer asked for Quality itself (it was not a
+	// default): only then does a missing substream earn a warning.
+	Explicit bool
 	// ICEServers are added to the Manager's for this session (a TURN
 	// server with credentials for this viewer only).
 	ICEServers []ICEServer
@@ -227,6 +243,14 @@ func (m *Manager) offer(ctx context.Context, req OfferRequest) (*Answer, error) 
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownCamera, req.Camera)
 	}
+	feedKey, quality, noSub := req.Camera, "high", false
+	if req.Quality == "low" {
+		if sub, ok := m.substream(req.Camera); ok {
+			hub, feedKey, quality = sub, req.Camera+"#low", "low"
+		} else {
+			noSub = req.Explicit
+		}
+	}
 	if len(m.mux.GetListenAddresses()) == 0 {
 		return nil, fmt.Errorf("%w: the gateway had no network address for live view when it started", ErrClosed)
 	}
@@ -251,11 +275,11 @@ func (m *Manager) offer(ctx context.Context, req OfferRequest) (*Answer, error) 
 			m.mu.Unlock()
 		}()
 	}
-	f, err := m.reserve(req.Camera, hub)
+	f, err := m.reserve(req.Camera, feedKey, hub)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{id: id, camera: req.Camera, quality: req.Quality, m: m, f: f, created: time.Now(),
+	s := &session{id: id, camera: req.Camera, feedKey: feedKey, quality: quality, noSub: noSub, m: m, f: f, created: time.Now(),
 		poke: make(chan struct{}, 1), renew: make(chan time.Time, 1), closeReq: make(chan struct{}), done: make(chan struct{})}
 	// The answer is waited for under the caller's context and the
 	// Manager's, so that stopping the gateway does not wait for it.
@@ -301,7 +325,7 @@ func (m *Manager) offer(ctx context.Context, req OfferRequest) (*Answer, error) 
 
 // reserve counts a viewer against the limits and attaches it to the
 // camera's feed, starting the feed (and so pulling the camera) if needed.
-func (m *Manager) reserve(name string, hub *camera.Hub) (*feed, error) {
+func (m *Manager) reserve(name, key string, hub *camera.Hub) (*feed, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
@@ -312,7 +336,7 @@ func (m *Manager) reserve(name string, hub *camera.Hub) (*feed, error) {
 	case m.perCamera[name] >= m.cameraLimit(name):
 		return nil, fmt.Errorf("%w: camera %s serves at most %d viewers", ErrTooManyViewers, name, m.cameraLimit(name))
 	}
-	f := m.feeds[name]
+	f := m.feeds[key]
 	if f != nil {
 		select {
 		case <-f.done: // the hub stopped under it
@@ -325,7 +349,7 @@ func (m *Manager) reserve(name string, hub *camera.Hub) (*feed, error) {
 		if f, err = startFeed(hub, m.opts.CacheBytes); err != nil {
 			return nil, err
 		}
-		m.feeds[name] = f
+		m.feeds[key] = f
 		m.wg.Go(f.run)
 	}
 	f.refs++
@@ -343,10 +367,16 @@ func (m *Manager) total() int {
 
 // release undoes reserve and forgets the session.
 func (m *Manager) release(s *session) {
+	// The day's count and the session table change together, so that
+	// BytesToday never counts a session twice or not at all.
+	m.daily.mu.Lock()
+	m.roll(time.Now())
 	m.mu.Lock()
 	if m.sessions[s.id] == s {
 		delete(m.sessions, s.id)
+		m.countClosed(s)
 	}
+	m.daily.mu.Unlock()
 	m.perCamera[s.camera]--
 	if m.perCamera[s.camera] <= 0 {
 		delete(m.perCamera, s.camera)
@@ -354,8 +384,8 @@ func (m *Manager) release(s *session) {
 	f := s.f
 	f.refs--
 	last := f.refs == 0
-	if last && m.feeds[s.camera] == f {
-		delete(m.feeds, s.camera)
+	if last && m.feeds[s.feedKey] == f {
+		delete(m.feeds, s.feedKey)
 	}
 	m.mu.Unlock()
 	if last {
@@ -414,8 +444,8 @@ func (m *Manager) setup(ctx context.Context, s *session, hub *camera.Hub, off ma
 		ans.Warnings = append(ans.Warnings, "no audio: the offer does not take the camera's G.711")
 	}
 	s.ch = ch
-	if req.Quality == "low" {
-		ans.Warnings = append(ans.Warnings, "quality low: the camera has no substream, sending its main stream")
+	if s.noSub {
+		ans.Warnings = append(ans.Warnings, "quality low: the camera has no substream_url, sending its main stream")
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/antt-gateway/antt/device/camera"
 )
 
 // NAT1To1 advertises External in place of the local address Local (any
@@ -75,4 +77,14 @@ func (m *Manager) authorized(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// substream finds camera name's low-quality hub.
+func (m *Manager) substream(name string) (*camera.Hub, bool) {
+	for _, h := range m.opts.Substreams {
+		if h.Name() == name {
+			return h, true
+		}
+	}
+	return nil, false
 }

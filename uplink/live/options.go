@@ -119,6 +119,13 @@ type Options struct {
 	// WHEPToken is the bearer token WHEP requires of clients not on
 	// loopback; empty refuses them all (the local API's default).
 	WHEPToken string
+	// Location is the time zone whose days BytesToday counts (nil: the
+	// machine's).
+	Location *time.Location
+	// Substreams are the cameras' low-quality hubs, by the camera's name
+	// (camera.Hub.Name of each must be that name). The Manager runs them
+	// (Run): like any hub, one is pulled only while a viewer watches it.
+	Substreams []*camera.Hub
 	// Net is the network pion and the UDP port use; nil is the machine's.
 	// Tests put the gateway behind a simulated NAT with pion's vnet.
 	Net    transport.Net

@@ -15,6 +15,8 @@ import (
 // supervise owns it; the Manager only signals it.
 type session struct {
 	id, camera, quality string
+	feedKey             string // the feed's key: the camera, or camera#low for its substream
+	noSub               bool   // low was asked for and the camera has no substream
 	m                   *Manager
 	f                   *feed
 	pc                  *webrtc.PeerConnection

@@ -66,8 +66,14 @@ func decodeOffer(args json.RawMessage) (OfferRequest, error) {
 			return OfferRequest{}, err
 		}
 	}
-	return OfferRequest{Camera: a.Camera, SDP: a.SDP, Quality: a.Quality, ICEServers: a.ICEServers,
-		Session: a.Session, Trickle: a.Trickle}, nil
+	req := OfferRequest{Camera: a.Camera, SDP: a.SDP, Quality: a.Quality, Explicit: a.Quality != "", ICEServers: a.ICEServers,
+		Session: a.Session, Trickle: a.Trickle}
+	if req.Quality == "" {
+		// A viewer over MQTT is remote, most likely through the board's
+		// 4G: the substream unless it asks for more.
+		req.Quality = "low"
+	}
+	return req, nil
 }
 
 func checkICEServers(ss []ICEServer) error {

@@ -1,6 +1,7 @@
 package live
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +67,9 @@ func (m *Manager) whepPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ans, err := m.Offer(r.Context(), OfferRequest{Camera: name, SDP: string(body)})
+	// WHEP is on site (the local API): the main stream unless ?quality=low.
+	q := r.URL.Query().Get("quality")
+	ans, err := m.Offer(r.Context(), OfferRequest{Camera: name, SDP: string(body), Quality: cmp.Or(q, "high"), Explicit: q != ""})
 	if err != nil {
 		code := http.StatusInternalServerError
 		switch {

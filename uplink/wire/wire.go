@@ -109,6 +109,10 @@ type Telemetry struct {
 	CPUTempC *float64          `json:"cpu_temp_c"`
 	Cameras  map[string]string `json:"cameras"`
 	Viewers  int               `json:"viewers"`
+	// LiveBytesToday is the live-view media sent since the start of the
+	// gateway's day (its timezone), ended sessions included: the SIM's
+	// cost of live view today. Absent while zero.
+	LiveBytesToday uint64 `json:"live_bytes_today,omitempty"`
 	// Alarm is the alarm mode (disarmed, away, ...); absent without an alarm.
 	Alarm string `json:"alarm,omitempty"`
 	// Outputs tells which outputs (siren, strobe) are on; absent without outputs.

@@ -174,8 +174,11 @@ type Result struct {
 	// Snapshot is set for a snapshot (Event is then zero but for Seq and
 	// Epoch, the epoch it was attributed to).
 	Snapshot bool
-	Event    wire.Event
-	Status   Status
+	// Event is the decoded event. Its Attrs are decoded only for the kinds
+	// whose attrs the store reads (outbox_overflow, storage_reset): for
+	// others they are nil here and whole in the stored JSON (Store.Event).
+	Event  wire.Event
+	Status Status
 	// Conflict marks a Duplicate whose bytes differ from the stored copy.
 	Conflict bool
 	// Late marks an event that arrived after a higher seq and filled (part
