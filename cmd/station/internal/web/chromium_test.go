@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,28 @@ func TestChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	shot("events-vi-phone", 390, 844)
+	// The live feed: a tamper stored while the page is open shows within
+	// 2 s, pinned above the events, and plays the alarm tone.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.WaitVisible("#live")); err != nil {
+		t.Fatal("live feed did not open:", err)
+	}
+	f.event(gwGate, "tamper", "live-box", nil)
+	lastArr, _ := f.st.LastArrival()
+	lctx, lcancel := context.WithTimeout(ctx, 2*time.Second)
+	err = chromedp.Do(lctx, chromedp.WaitVisible("#al-a"+strconv.FormatUint(lastArr, 10)),
+		chromedp.WaitVisible("tr#ev-"+strconv.FormatUint(lastArr, 10)+".is-alarm"))
+	lcancel()
+	if err != nil {
+		t.Fatal("live tamper not shown within 2 s:", err)
+	}
+	if played, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.alarmSound || ""`)); err != nil || played == "" {
+		t.Errorf("alarm tone not played: %q %v", played, err)
+	}
+	shot("events-live-vi", 1280, 800)
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/stats"), chromedp.WaitVisible("svg.chart")); err != nil {
+		t.Fatal("stats page:", err)
+	}
+	shot("stats-vi", 1280, 800)
 	for _, page := range []string{"users", "audit"} {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/"+page), chromedp.WaitVisible("table")); err != nil {
 			t.Fatalf("%s page: %v", page, err)

@@ -34,7 +34,7 @@ type Gateway struct {
 	// OfflineSince is when the status that says offline (a will or a
 	// clean stop) arrived; zero while online.
 	OfflineSince time.Time `json:"offline_since,omitzero"`
-	Version  string    `json:"version,omitempty"`
+	Version      string    `json:"version,omitempty"`
 	// Outbox is the backlog the gateway reported in its last telemetry.
 	Outbox   *wire.OutboxStats `json:"outbox,omitempty"`
 	DiskFree int64             `json:"disk_free,omitempty"`

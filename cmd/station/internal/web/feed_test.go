@@ -92,9 +92,9 @@ func (s *sse) next(d time.Duration) (uint64, feedItem) {
 func TestFeedResumesWithinLimits(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.FeedHeartbeat = 50 * time.Millisecond })
 	srv := httptest.NewServer(f.s)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	f.event(gwGate, "motion", "before-feed", nil) // before the feed opened: not sent
-	officer := f.login("tuan")                       // limited to khu-3 (gwGate)
+	officer := f.login("tuan")                    // limited to khu-3 (gwGate)
 	s, code := openFeed(t, srv.URL, officer, "")
 	if code != http.StatusOK {
 		t.Fatalf("feed: %d", code)
@@ -152,7 +152,7 @@ func TestFeedResumesWithinLimits(t *testing.T) {
 func TestFeedCaps(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.FeedsPerUser, o.MaxFeeds = 2, 3 })
 	srv := httptest.NewServer(f.s)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	an, binh := f.login("an"), f.login("binh")
 	a1, _ := openFeed(t, srv.URL, an, "")
 	openFeed(t, srv.URL, an, "")
@@ -179,7 +179,7 @@ func TestFeedCaps(t *testing.T) {
 func TestFeedSlowBrowserDisconnected(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.FeedWriteTimeout = 300 * time.Millisecond })
 	srv := httptest.NewServer(f.s)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	cookie := f.login("an")
 	c, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {

@@ -166,7 +166,6 @@ type ackRequest struct {
 // maxBulkAck bounds one bulk acknowledgement.
 const maxBulkAck = 200
 
-
 // acknowledge stores the principal's acknowledgement of keys, after
 // checking that each is an alarm of a gateway it may see, and audits each.
 func (s *Server) acknowledge(r *http.Request, v *view, q ackRequest) (int, error) {
