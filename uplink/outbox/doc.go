@@ -79,7 +79,8 @@
 // (other files, a bound above what the partition holds). Acks and drops need
 // free pages too, so the outbox keeps a reserve: a file "<path>.reserve" of
 // real blocks (a sixteenth of MaxBytes or of the partition, whichever is
-// smaller, within 64 KiB and 4 MiB), made while there is room. A commit that fails with ENOSPC deletes
+// smaller, within 64 KiB and 4 MiB), made while there is room (one left by
+// the last run, a restart with the disk full, is taken over). A commit that fails with ENOSPC deletes
 // the reserve and is retried in its space, once; bbolt reuses the pages that
 // commit freed from the next transaction on, so acks keep committing and the
 // outbox keeps draining while the disk stays full. If a commit still fails,
