@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,25 +15,6 @@ import (
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
-
-// tmpfsDir mounts a tmpfs of size bytes for the test (CI runs as root; the
-// test fails elsewhere, saying why) and unmounts it at the end.
-func tmpfsDir(t *testing.T, size int64) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatalf("this test mounts a %d-byte tmpfs as the gateway's data partition and needs root (CI runs as root); run it with sudo", size)
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Fatalf("mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // fillDisk appends to path until its file system is full.
 func fillDisk(path string) error {
@@ -103,7 +83,7 @@ func TestDiskFullKeepsDelivering(t *testing.T) {
 	}
 	for _, maxBytes := range []string{"2MiB", "16MiB"} {
 		t.Run("max_bytes "+maxBytes, func(t *testing.T) {
-			disk := tmpfsDir(t, 4<<20)
+			disk := devtest.MountTmpfs(t, 4<<20)
 			broker := mqtttest.Start(t, mqtttest.Options{Extra: []string{"max_queued_messages 0"}})
 			proxy := mqtttest.NewProxy(t, broker.Addr())
 			r := newReceived()

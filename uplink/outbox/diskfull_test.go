@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,28 +11,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes on a fresh directory and unmounts
-// it when the test ends. Mounting needs root, which CI has; elsewhere the
-// test fails saying so rather than being skipped.
-func mountTmpfs(t testing.TB, size int64) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatalf("this test mounts a %d-byte tmpfs to fill a real file system and needs root (CI runs as root); run it with sudo", size)
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Fatalf("mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // fill writes a file in dir until the file system is full and returns its
 // size; leave bytes are left free (0: none).
@@ -151,7 +131,7 @@ func TestDiskFullOnRealFileSystem(t *testing.T) {
 		{"max above disk, disk mostly taken before open", 16 << 20, 1 << 20, 300},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := mountTmpfs(t, disk)
+			dir := devtest.MountTmpfs(t, disk)
 			path := filepath.Join(dir, "outbox.db")
 			if c.fillBefore > 0 {
 				fill(t, filepath.Join(dir, "other-before"), c.fillBefore)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/antt-gateway/antt/device/devtest"
 )
 
 // TestDiskFullAcrossRestart: the disk fills while the outbox holds a
@@ -17,7 +19,7 @@ import (
 // count it as its own and release it when an ack meets ENOSPC, so the
 // backlog drains with the disk full.
 func TestDiskFullAcrossRestart(t *testing.T) {
-	dir := mountTmpfs(t, 4<<20)
+	dir := devtest.MountTmpfs(t, 4<<20)
 	path := filepath.Join(dir, "outbox.db")
 	opt := testOptions()
 	opt.MaxBytes = 16 << 20
