@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -85,7 +81,7 @@ func BenchmarkRSS(b *testing.B) {
 	})
 	drainS := time.Since(t0).Seconds()
 	drained := sampleRSS(b, cmd.Process.Pid, 0)
-	peak := statusKB(b, cmd.Process.Pid, "VmHWM")
+	peak := devtest.ProcStatusKB(b, cmd.Process.Pid, "VmHWM")
 	stop()
 	b.StopTimer()
 
@@ -111,31 +107,10 @@ func sampleRSS(b *testing.B, pid int, d time.Duration) int {
 	end := time.Now().Add(d)
 	most := 0
 	for {
-		most = max(most, statusKB(b, pid, "VmRSS"))
+		most = max(most, devtest.ProcStatusKB(b, pid, "VmRSS"))
 		if !time.Now().Before(end) {
 			return most
 		}
 		time.Sleep(100 * time.Millisecond) // sampling period of a measurement
 	}
-}
-
-// statusKB reads one "Key: N kB" line of /proc/PID/status.
-func statusKB(b *testing.B, pid int, key string) int {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
-			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			if err != nil {
-				b.Fatalf("%s: %q: %v", key, v, err)
-			}
-			return n
-		}
-	}
-	b.Fatalf("no %s in /proc/%d/status", key, pid)
-	return 0
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io/fs"
 	"os"
@@ -66,12 +65,12 @@ func BenchmarkIngestStation(b *testing.B) {
 		b.StopTimer()
 		data := filepath.Join(b.TempDir(), "station")
 		st := startStation(b, data, "127.0.0.1:0")
-		idle = max(idle, procStatusKB(b, st.cmd.Process.Pid, "VmRSS"))
+		idle = max(idle, devtest.ProcStatusKB(b, st.cmd.Process.Pid, "VmRSS"))
 		b.StartTimer()
 		total += ingest(b, st.addr, func() {
 			pid := st.cmd.Process.Pid
-			rss = max(rss, procStatusKB(b, pid, "VmRSS"))
-			peak = max(peak, procStatusKB(b, pid, "VmHWM"))
+			rss = max(rss, devtest.ProcStatusKB(b, pid, "VmRSS"))
+			peak = max(peak, devtest.ProcStatusKB(b, pid, "VmHWM"))
 			cpu += procCPUSeconds(b, pid)
 		})
 		b.StopTimer()
@@ -139,26 +138,4 @@ func dirBytes(b *testing.B, dir string) int64 {
 		b.Fatal(err)
 	}
 	return n
-}
-
-// procStatusKB reads one "Key: N kB" line of /proc/PID/status.
-func procStatusKB(b *testing.B, pid int, key string) int {
-	b.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
-			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			if err != nil {
-				b.Fatalf("%s: %q: %v", key, v, err)
-			}
-			return n
-		}
-	}
-	b.Fatalf("no %s in /proc/%d/status", key, pid)
-	return 0
 }
