@@ -332,21 +332,42 @@ type row struct {
 	Unsynced bool
 }
 
-func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request, v *view) {
+// eventsRead is one page of events as a request asked for it.
+type eventsRead struct {
+	before uint64 // the query's "before" (0: the newest page)
+	only   string // the one gateway asked for, "" for all the account sees
+	items  []Item
+	next   uint64
+}
+
+// queryEvents reads the page of events the request's query asks for, as
+// the events page and the API both serve it; on a bad query, a gateway the
+// account may not see, or a store error it answers the request itself and
+// reports false.
+func (s *Server) queryEvents(w http.ResponseWriter, r *http.Request, v *view) (eventsRead, bool) {
 	before, limit, only, err := eventsQuery(r, v)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
-		return
+		return eventsRead{}, false
 	}
 	if only != "" && !v.allows(only) {
 		s.fail(w, r, http.StatusNotFound, "no such gateway")
-		return
+		return eventsRead{}, false
 	}
 	items, next, err := v.events(before, limit, only)
 	if err != nil {
 		s.internal(w, r, "read events", err)
+		return eventsRead{}, false
+	}
+	return eventsRead{before: before, only: only, items: items, next: next}, true
+}
+
+func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request, v *view) {
+	er, ok := s.queryEvents(w, r, v)
+	if !ok {
 		return
 	}
+	items, next, only := er.items, er.next, er.only
 	gws, err := v.gateways()
 	if err != nil {
 		s.internal(w, r, "list gateways", err)
@@ -366,7 +387,7 @@ func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	s.render(w, r, v, http.StatusOK, "events", map[string]any{
-		"Rows": rows, "Next": next, "Gateways": gws, "Only": only, "Paged": before > 0, "Alarms": alarms,
+		"Rows": rows, "Next": next, "Gateways": gws, "Only": only, "Paged": er.before > 0, "Alarms": alarms,
 	})
 }
 
@@ -425,24 +446,14 @@ func epochSeg(e string) string {
 }
 
 func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, v *view) {
-	before, limit, only, err := eventsQuery(r, v)
-	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, err.Error())
+	er, ok := s.queryEvents(w, r, v)
+	if !ok {
 		return
 	}
-	if only != "" && !v.allows(only) {
-		s.fail(w, r, http.StatusNotFound, "no such gateway")
-		return
+	if er.items == nil {
+		er.items = []Item{}
 	}
-	items, next, err := v.events(before, limit, only)
-	if err != nil {
-		s.internal(w, r, "read events", err)
-		return
-	}
-	if items == nil {
-		items = []Item{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": next})
+	writeJSON(w, http.StatusOK, map[string]any{"items": er.items, "next": er.next})
 }
 
 func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, _ *view) {
