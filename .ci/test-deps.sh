@@ -20,6 +20,8 @@ pkgs=(
   gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-tools
   # The live-view viewer (uplink/live): headless Chromium driven by chromedp.
   chromium
+  # ffprobe judges recorded clips (device/camera/mp4/mp4test).
+  ffmpeg
 )
 
 missing=()

@@ -122,6 +122,7 @@ func (g *Gateway) alarmEvent(e alarm.Event) {
 	if ev.Time.IsZero() {
 		g.stamp(ev)
 	}
+	g.recordAlarm(ev) // an alarm records every recording camera (record.go)
 	g.captures.add(ev)
 }
 
@@ -228,7 +229,9 @@ func (g *Gateway) alarmCommand(ctx context.Context, c alarm.Command, o alarm.Ori
 		if !p.outputs.Has(c.Output) {
 			return nil, fmt.Errorf("output: no output named %q (configured: %s)", c.Output, joinNames(p.order))
 		}
-		r := output.Request{On: c.On, Pattern: c.Pattern, For: c.For, Reason: c.Reason, User: c.User}
+		// A person's off also clears a lockout after repeated cut-offs
+		// (docs/alarm.md, "Cut-off").
+		r := output.Request{On: c.On, Pattern: c.Pattern, For: c.For, Reason: c.Reason, User: c.User, Reset: !c.On}
 		if r.On && r.Pattern == (output.Pattern{}) {
 			r.Pattern = g.outputPatterns()[c.Output]
 		}
@@ -336,4 +339,14 @@ func driverKind(kind string) string {
 		return wire.KindContact
 	}
 	return kind
+}
+
+// sensorStatus is in's status with the kind as configured: a key switch
+// runs on the contact driver but is shown as what it is.
+func (g *Gateway) sensorStatus(in sensors.Input) sensors.Status {
+	st := in.Status()
+	if k := g.kinds[st.Name]; k == alarmKindKeyswitch {
+		st.Kind = k
+	}
+	return st
 }

@@ -265,10 +265,20 @@ uplink: {broker: "mqtt://127.0.0.1:1"}
 alarm: {}
 sensors:
   - {name: pir, kind: motion, driver: sim, every: 1h, modes: [away]}
+  - {name: chia-khoa, kind: keyswitch, driver: sim, every: 1h}
 outputs:
   - {name: siren, driver: sim}
 `, data))
 	base := runGateway(t, gw)
+	// A key switch runs on the contact driver but is a key switch to the
+	// installer reading /api/status.
+	kinds := map[string]string{}
+	for _, s := range apiStatusOf(t, base).Sensors {
+		kinds[s.Name] = s.Kind
+	}
+	if kinds["chia-khoa"] != "keyswitch" || kinds["pir"] != "motion" {
+		t.Errorf("sensor kinds in /api/status %v, want chia-khoa keyswitch, pir motion", kinds)
+	}
 	post := func(body string) (int, map[string]any) {
 		resp, err := http.Post(base+"/api/test", "application/json", bytes.NewBufferString(body))
 		if err != nil {

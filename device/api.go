@@ -14,6 +14,8 @@ import (
 
 	"github.com/antt-gateway/antt/device/alarm"
 	"github.com/antt-gateway/antt/device/camera"
+	"github.com/antt-gateway/antt/device/camera/record"
+	"github.com/antt-gateway/antt/device/clipupload"
 	"github.com/antt-gateway/antt/device/output"
 	"github.com/antt-gateway/antt/sensors"
 	"github.com/antt-gateway/antt/uplink"
@@ -39,6 +41,11 @@ type Status struct {
 	Alarm *alarm.Status `json:"alarm,omitempty"`
 	// Outputs are the outputs' states (siren, strobe, relay).
 	Outputs []output.State `json:"outputs,omitempty"`
+	// Recording is the clip store's figures (absent when no camera records).
+	Recording *record.StoreStats `json:"recording,omitempty"`
+	// Upload is the clip uploader's daily budget and use (absent when no
+	// camera records).
+	Upload *clipupload.Stats `json:"upload,omitempty"`
 }
 
 // Status gathers the gateway's state for the local API and the status command.
@@ -57,9 +64,12 @@ func (g *Gateway) Status() Status {
 		Live:    g.liveStats(),
 		Alarm:   g.alarmStatus(),
 		Outputs: g.outputStates(),
+
+		Recording: g.recordingStats(),
+		Upload:    g.uploadStats(),
 	}
 	for _, in := range g.inputs {
-		st.Sensors = append(st.Sensors, in.Status())
+		st.Sensors = append(st.Sensors, g.sensorStatus(in))
 	}
 	return st
 }
@@ -76,6 +86,8 @@ func (g *Gateway) Telemetry() wire.Telemetry {
 		LiveBytesToday: g.liveBytesToday(),
 		Alarm:          g.alarmMode(),
 		Outputs:        g.outputLevels(),
+
+		RecordingBytesToday: g.recordingBytesToday(),
 	}
 	return t
 }

@@ -240,6 +240,9 @@ func (g *Gateway) storeOnce(limit int) error {
 		return errSmaller
 	}
 	q.done(len(batch), lost, err)
+	if err == nil {
+		g.noteStored(batch...) // their seqs, for the clips they caused
+	}
 	if err == nil && lost.count > 0 {
 		g.log.Warn("reported events given up while storage failed", "count", lost.count, "error", lost.err)
 	}

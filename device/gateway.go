@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/antt-gateway/antt/device/camera"
+	"github.com/antt-gateway/antt/device/clipupload"
 	"github.com/antt-gateway/antt/device/config"
 	"github.com/antt-gateway/antt/device/watchdog"
 	"github.com/antt-gateway/antt/sensors"
@@ -80,6 +81,10 @@ type Gateway struct {
 	live  *live.Manager // live view (WebRTC); nil when max_viewers is 0
 
 	alarmParts *alarmParts // outputs and alarm logic, see alarm_wiring.go
+
+	rec *recording // clip store and recorders, see record.go; nil when no camera records
+	// upload sends clips to the station (upload.go); nil when no camera records
+	upload *clipupload.Uploader
 }
 
 // Open builds a gateway from cfg: it opens (or recovers) the outbox, the
@@ -118,6 +123,9 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 	g.outbox = ob
 	fail := func(err error) (*Gateway, error) {
 		g.closeInputs()
+		if g.rec != nil {
+			g.rec.store.Close()
+		}
 		ob.Close()
 		return nil, err
 	}
@@ -137,6 +145,9 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 	}
 	ucfg.Epoch = ob.Epoch() // the birth names the outbox's seq sequence
 	g.cameras = g.openCameras()
+	if err := g.openRecording(); err != nil {
+		return fail(err)
+	}
 	g.router = uplink.NewRouter()
 	g.snaps = newSnapshots(cfg.Cameras)
 	g.router.Handle("snapshot", g.snapshotCommand)
@@ -145,6 +156,9 @@ func Open(cfg *config.Config, opt Options) (*Gateway, error) {
 	}
 	g.registerAlarmCommands()
 	g.session = uplink.New(ucfg, OutboxQueue(ob), g.router, g.Telemetry, log.With("part", "uplink"))
+	if err := g.openUpload(); err != nil {
+		return fail(err)
+	}
 	if g.watchdog, err = g.newWatchdog(opt.LookupEnv); err != nil {
 		return fail(err)
 	}
@@ -234,6 +248,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}()
 	}
 	waitCameras := g.runCameras(ctx)
+	waitRecording := g.runRecording(ctx)
+	waitUpload := g.runUpload(ctx)
 	waitLive := g.runLive(ctx)
 	stopAlarm := g.runAlarm(ctx)
 	stopStore, storeDone := make(chan struct{}), make(chan struct{})
@@ -271,6 +287,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	<-watchdogDone
 	sensorWG.Wait()
 	waitCameras()
+	waitRecording() // its last clips are queued
+	waitUpload()
 	waitLive()
 	close(g.edges)
 	<-pumpDone
@@ -316,6 +334,7 @@ func (g *Gateway) pump(ctx context.Context) {
 // a goroutine stores it with its snapshot, and the batch goes on without it.
 func (g *Gateway) addEdge(batch []*wire.Event, e sensors.Edge) []*wire.Event {
 	ev := g.edgeEvent(e)
+	g.recordEdge(ev)
 	if e.Active {
 		if cam, ok := g.snaps.bySensor[e.Sensor]; ok {
 			g.snaps.wg.Go(func() { g.snapshotEdge(ev, cam) })

@@ -88,6 +88,8 @@ func (g *Gateway) snapshotEdge(ev *wire.Event, cam config.Camera) {
 		ev.Attrs["snapshot"] = false
 		ev.Attrs["snapshot_error"] = "not stored: " + err.Error()
 		g.captures.add(ev)
+	} else {
+		g.noteStored(ev)
 	}
 }
 

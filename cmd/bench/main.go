@@ -30,6 +30,8 @@ type row struct {
 func main() {
 	skipSize := flag.Bool("skip-size", false, "do not cross-compile to report binary sizes")
 	stationOnly := flag.Bool("station", false, "measure only the station's figures")
+	consoleOnly := flag.Bool("console", false, "measure only the web console's figures")
+	liveOnly := flag.Bool("live", false, "measure only live view's figures (docs/live.md)")
 	flag.Parse()
 
 	var rows []row
@@ -41,6 +43,25 @@ func main() {
 		}
 	}
 
+	if *liveOnly {
+		addLiveRows(add)
+		if !*skipSize {
+			addLiveSizeRows(add)
+		}
+		printTable(rows)
+		if fail {
+			os.Exit(1)
+		}
+		return
+	}
+	if *consoleOnly {
+		addConsoleRows(add)
+		printTable(rows)
+		if fail {
+			os.Exit(1)
+		}
+		return
+	}
 	if *stationOnly {
 		addStationRows(add)
 		printTable(rows)
@@ -75,6 +96,7 @@ func main() {
 	add(row{"drain / ceiling (median of per-run ratios)", fmt.Sprintf("%.2f×", dratio), "≥ 0.8×", verdict(dratio >= 0.8)})
 
 	addStationRows(add)
+	addConsoleRows(add)
 
 	// Edge to subscriber, and the gateway's memory: a real gateway process.
 	lat, err := goBench("./device/", "^BenchmarkEdgeToSubscriber$", "1x", 1)

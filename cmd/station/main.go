@@ -20,6 +20,8 @@
 //	                                   API tokens for machine clients
 //	station audit verify|list -data DIR [filters]
 //	                                   check the audit log's hash chain, or list it
+//	station verify-export [-data DIR] FILE
+//	                                   check a case export's signature and hashes
 //	station version
 //
 // The web console (-http, default 127.0.0.1:8088; TLS on any non-loopback
@@ -62,6 +64,13 @@
 // (clients of a removed user or a changed password are disconnected). A
 // file with an error changes nothing.
 //
+// With -passwd, an admin enrols gateways from the console (page /gateways,
+// POST /api/gateways): the station writes the gateway's password hash and
+// access line into those files, applies them at once and hands out one
+// download with a ready gateway.yaml (-enrol-broker, -enrol-ca,
+// -enrol-server-name say what goes in it); removing the gateway revokes it
+// and cuts its session at once. See cmd/station/internal/enrol.
+//
 // On stderr the station prints "station: store open DIR" once the store
 // is open, then (embedded broker) "station: broker listening on ADDR" once
 // the broker, which stores before it acknowledges, accepts connections,
@@ -91,7 +100,9 @@ import (
 	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
 	"github.com/antt-gateway/antt/cmd/station/internal/audit"
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
+	"github.com/antt-gateway/antt/cmd/station/internal/clips"
 	"github.com/antt-gateway/antt/cmd/station/internal/console"
+	"github.com/antt-gateway/antt/cmd/station/internal/enrol"
 	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/cmd/station/internal/web"
 	"github.com/antt-gateway/antt/uplink/wire"
@@ -125,10 +136,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = accounts.CLI{Stdin: stdin, Stdout: stdout, Stderr: stderr, ReadPassword: readPassword}.Command(cmd, args)
 	case "audit":
 		err = audit.Command(args, stdout, stderr)
+	case "verify-export":
+		err = runVerifyExport(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "station", versionString(), "protocol", wire.ProtocolVersion)
 	default:
-		err = fmt.Errorf("unknown command %q (want run, dump, passwd, user, token, audit or version)", cmd)
+		err = fmt.Errorf("unknown command %q (want run, dump, passwd, user, token, audit, verify-export or version)", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -200,6 +213,9 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	)
 	fs.Var(&snapBytes, "snapshot-max-bytes", "keep at most this many bytes of snapshots, oldest deleted first (e.g. 16GiB)")
 	webCfg := web.RegisterFlags(fs)
+	liveCfg := registerLiveFlags(fs)
+	enrolCfg := enrol.RegisterFlags(fs)
+	clipCfg := registerClipFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -240,12 +256,18 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	cs, err := clipCfg.open(*dataDir, logger)
+	if err != nil {
+		return err
+	}
+	defer cs.Close()
+	clipIngest := clips.Ingest{Next: st, Clips: cs}
 	fmt.Fprintln(stderr, "station: store open", *dataDir)
 
 	ccfg := console.Config{
 		Prefix:   *prefix,
 		ClientID: *clientID,
-		Store:    st,
+		Store:    clipConsoleStore{st, clipIngest},
 		From:     from,
 		Out:      stdout,
 		Logger:   logger.With("component", "console"),
@@ -276,7 +298,7 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				ConnectTimeout: *connectTimeout, MaxPacketSize: *maxPacket, MaxClients: *maxClients,
 				MaxLoginFailures: *maxFailures, LoginCooldown: *loginCooldown, MaxChecks: *maxChecks,
 			},
-			Ingest: broker.StoreIngester(st),
+			Ingest: broker.ClipStoreIngester(clipIngest),
 			Logger: logger.With("component", "broker"),
 		})
 		if err != nil {
@@ -304,6 +326,12 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if !emb.Open() {
 			stop := reloadOnHangup(ctx, emb, stderr)
 			defer stop()
+			// Enrolment from the page; without it the station runs on.
+			if webCfg.Enrol, err = enrolCfg.Open(emb, addr, *tlsCert, *passwd, *access, filepath.Join(*dataDir, web.DirectoryFile), *prefix); err != nil {
+				fmt.Fprintln(stderr, "station: enrolment from the page is off:", err)
+			} else {
+				fmt.Fprintln(stderr, "station: enrolment gives gateways broker", webCfg.Enrol.BrokerURL())
+			}
 		}
 	}
 
@@ -311,7 +339,18 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	webCfg.Commands = con // commands from the page go out on the station's MQTT client
+	// Commands from the page go out on the station's MQTT client; live
+	// view adds the TURN server and the gateways' candidates (live.go).
+	lv, stopLive, err := startLive(ctx, liveCfg, liveEnv{console: ccfg, con: con, brokerListen: *listen, external: *extBroker != "",
+		web: webCfg, brokerCert: *tlsCert, brokerKey: *tlsKey, dataDir: *dataDir}, logger, stderr)
+	if err != nil {
+		return err
+	}
+	defer stopLive()
+	webCfg.Commands = lv
+	if webCfg.Clips, err = webClips(*dataDir, cs); err != nil {
+		return err
+	}
 	stopWeb, err := web.Start(ctx, webCfg, *dataDir, st, logger, stderr)
 	if err != nil {
 		return err

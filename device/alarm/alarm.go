@@ -140,7 +140,8 @@ type call struct {
 	done chan error
 }
 
-// apply saves, drives and reports one step's effects, in that order. A
+// apply saves, drives and reports one step's effects, in that order
+// (SaveLate after driving). A
 // failed save does not stop the alarm (a siren must sound with a broken SD
 // card): the events then carry store_error. A refused output request is
 // an output event with state failed and the error.
@@ -162,6 +163,11 @@ func (a *Alarm) apply(ctx context.Context, eff Effects) error {
 			}
 			now := a.now()
 			eff.Events = append(eff.Events, Event{Kind: KindOutput, Source: act.Output, State: "failed", Time: now.Wall, Mono: now.Mono, Test: act.Request.Test, By: BySystem, Reason: err.Error()})
+		}
+	}
+	if eff.SaveLate && !eff.Save {
+		if storeErr = a.opt.Store.Save(a.m.Persist()); storeErr != nil {
+			a.log.Error("save alarm state", "err", storeErr)
 		}
 	}
 	for _, e := range eff.Events {
@@ -286,7 +292,20 @@ func (a *Alarm) TestOutput(ctx context.Context, name string, o Origin) error {
 // OutputEvent turns an output's change into the alarm's output event, so
 // every output change (by the alarm, a command or a rule) is reported the
 // same way.
+//
+// A lockout change (output.Change.Lockout) is a trouble event of the
+// output (attrs trouble: lockout): the station must see that a siren will
+// not sound until the site is disarmed or an officer switches it off.
 func OutputEvent(c output.Change) Event {
+	if c.Lockout != "" {
+		e := Event{Kind: KindTrouble, Source: c.Output, State: "inactive", Time: c.Time, Mono: c.Mono, By: BySystem, User: c.User, Reason: c.Reason,
+			Attrs: map[string]any{"trouble": "lockout", "output": true}}
+		if c.Lockout == "on" {
+			e.State = "active"
+			e.Attrs["cut_offs"] = c.CutOffs
+		}
+		return e
+	}
 	e := Event{Kind: KindOutput, Source: c.Output, State: "off", Time: c.Time, Mono: c.Mono, Test: c.Test, User: c.User, Reason: c.Reason}
 	if c.On {
 		e.State = "on"

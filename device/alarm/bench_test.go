@@ -57,6 +57,9 @@ func BenchmarkEdgeToSiren(b *testing.B) {
 			cfg := alarm.Config{
 				Sensors: []alarm.Sensor{{Name: "hall-pir", Kind: "motion", Modes: []string{alarm.Night}}},
 				Trigger: []alarm.Use{{Output: "siren"}},
+				// Swinger shutdown bypasses a sensor after this many alarms in
+				// one arming period; the loop re-arms before it is reached.
+				SwingerLimit: alarm.MaxSwingerLimit,
 			}
 			bank := output.Bank{"siren": siren}
 			a, err := alarm.New(cfg, alarm.Options{Clock: clock, Store: store, Outputs: bank, Known: bank.Has, Logger: quiet})
@@ -73,7 +76,7 @@ func BenchmarkEdgeToSiren(b *testing.B) {
 			}
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
-			for range b.N {
+			for i := range b.N {
 				start := time.Now()
 				if err := a.Input(ctx, sensors.Edge{Sensor: "hall-pir", Active: true}); err != nil {
 					b.Fatal(err)
@@ -86,6 +89,17 @@ func BenchmarkEdgeToSiren(b *testing.B) {
 					b.Fatal(err)
 				}
 				if err := a.Input(ctx, sensors.Edge{Sensor: "hall-pir", Active: false}); err != nil {
+					b.Fatal(err)
+				}
+				if i%alarm.MaxSwingerLimit < alarm.MaxSwingerLimit-1 {
+					continue
+				}
+				// A new arming period before swinger shutdown would bypass
+				// the sensor.
+				if err := a.Arm(ctx, alarm.Disarmed, alarm.Origin{By: alarm.ByInstaller}); err != nil {
+					b.Fatal(err)
+				}
+				if err := a.Arm(ctx, alarm.Night, alarm.Origin{By: alarm.ByInstaller}); err != nil {
 					b.Fatal(err)
 				}
 			}

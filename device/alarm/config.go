@@ -29,6 +29,15 @@ const (
 	// MaxDelay bounds exit and entry delays: longer is a mistake, and a
 	// site nobody watches.
 	MaxDelay = 10 * time.Minute
+	// DefaultSwingerLimit is how many alarms one sensor may sound in one
+	// arming period before swinger shutdown bypasses it: two, the default
+	// of ANSI/SIA CP-01 (4.3.2), which allows one to six.
+	DefaultSwingerLimit = 2
+	// MaxSwingerLimit bounds Config.SwingerLimit (CP-01's six).
+	MaxSwingerLimit = 6
+	// SwingerReset: a sensor quiet this long has its count and its
+	// swinger bypass cleared (CP-01: eight hours or more).
+	SwingerReset = 8 * time.Hour
 )
 
 // KindKeyswitch is a sensor kind only the alarm logic knows: a key switch
@@ -65,6 +74,12 @@ type Config struct {
 	Zone *time.Location
 	// TestTime ends an installer's test mode by itself; default 30 min.
 	TestTime time.Duration
+	// SwingerLimit is how many alarms one sensor may sound in one arming
+	// period (armed until disarmed, or disarmed until armed, for a 24-hour
+	// zone); the last one sounds, then the sensor is bypassed with a
+	// trouble event until the period ends or it is quiet for SwingerReset.
+	// 0 means DefaultSwingerLimit.
+	SwingerLimit int
 }
 
 // Mode is one armed mode.
@@ -142,6 +157,7 @@ type compiled struct {
 	order    []string // sensor names as configured
 	feedback map[string]bool
 	sched    *schedule
+	outputs  []string // every output an alarm may drive, for the reset at disarm
 }
 
 // Validate checks cfg; known reports whether an output exists (nil skips
@@ -172,6 +188,12 @@ func compile(cfg Config, known func(string) bool) (*compiled, error) {
 	if c.Zone == nil {
 		c.Zone = time.UTC
 	}
+	if c.SwingerLimit == 0 {
+		c.SwingerLimit = DefaultSwingerLimit
+	}
+	if c.SwingerLimit < 1 || c.SwingerLimit > MaxSwingerLimit {
+		return nil, fmt.Errorf("alarm.swinger_limit: %d is not between 1 and %d", c.SwingerLimit, MaxSwingerLimit)
+	}
 	checkUses := func(key string, uses []Use) error {
 		for i, u := range uses {
 			if u.Output == "" {
@@ -182,6 +204,9 @@ func compile(cfg Config, known func(string) bool) (*compiled, error) {
 			}
 			if err := u.Pattern.Validate(); err != nil {
 				return fmt.Errorf("%s[%d].pattern: %v", key, i, err)
+			}
+			if !slices.Contains(c.outputs, u.Output) {
+				c.outputs = append(c.outputs, u.Output)
 			}
 		}
 		return nil

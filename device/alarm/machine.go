@@ -51,6 +51,10 @@ const (
 	BypassTrigger = "trigger" // it triggered and stayed open; until it closes
 	BypassStuck   = "stuck"   // trouble: stuck active; until it closes
 	BypassChatter = "chatter" // trouble: too many activations; until quiet for an hour
+	// BypassSwinger is swinger shutdown: the sensor sounded the alarm
+	// Config.SwingerLimit times in this arming period; until disarmed (or
+	// armed from disarmed), or quiet for SwingerReset.
+	BypassSwinger = "swinger"
 )
 
 // Instant is the moment an input or command is handled: wall time (for
@@ -100,11 +104,15 @@ type Action struct {
 
 // Effects is what one step of the logic produced, in order: Save first
 // (the state must be stored before anything reports it), then Actions,
-// then Events.
+// then SaveLate, then Events.
 type Effects struct {
 	Save    bool
 	Actions []Action
-	Events  []Event
+	// SaveLate stores the state after the actions (and before the
+	// events): a change that must survive a reboot but must not delay a
+	// siren by an fsync (the swinger counts). Not needed when Save is set.
+	SaveLate bool
+	Events   []Event
 }
 
 // Errors returned by the logic's commands (wrapped with the details).
@@ -124,6 +132,8 @@ type sensorState struct {
 	fires        []time.Duration // activations in the last SupervisionWindow
 	stuck        bool
 	chatter      bool
+	trips        int           // alarms it sounded in this arming period (swinger shutdown)
+	lastTrip     time.Duration // mono of its latest activation while trips > 0
 }
 
 type trigger struct {
@@ -185,6 +195,13 @@ func NewMachine(cfg Config, known func(string) bool, st State, now Instant) (*Ma
 			s.bypass, s.bypassReason = b.Kind, b.Reason
 		}
 	}
+	for name, n := range st.Trips {
+		if s, ok := m.sensors[name]; ok && n > 0 {
+			// The quiet time counts from the start: the last trip's time
+			// is not kept.
+			s.trips, s.lastTrip = n, now.Mono
+		}
+	}
 	m.schedDone = st.ScheduleDone
 	return m, nil
 }
@@ -198,6 +215,12 @@ func (m *Machine) Persist() State {
 				st.Bypass = map[string]Bypass{}
 			}
 			st.Bypass[name] = Bypass{Kind: s.bypass, Reason: s.bypassReason}
+		}
+		if s.trips > 0 {
+			if st.Trips == nil {
+				st.Trips = map[string]int{}
+			}
+			st.Trips[name] = s.trips
 		}
 	}
 	return st
@@ -267,6 +290,9 @@ func (m *Machine) Input(sensor string, active bool, now Instant) (Effects, error
 		return m.end(), nil
 	}
 	s.active, s.since = active, now.Mono
+	if active && s.trips > 0 {
+		s.lastTrip = now.Mono
+	}
 	if m.testUntil != 0 {
 		// Walk test: reported, marked test, never alarms.
 		m.event(Event{Kind: KindWalkTest, Source: sensor, State: stateName(active), Test: true, By: m.testBy.By, User: m.testBy.User, Reason: "walk test"})
@@ -445,6 +471,15 @@ func (m *Machine) sound(sensors []string, uses []Use, reason string, always bool
 	}
 	m.entryBy, m.entryTill = "", 0
 	m.trig = &trigger{until: m.now.Mono + m.cfg.TriggerTime, sensors: slices.Clone(sensors), uses: uses}
+	for _, name := range sensors {
+		// Swinger shutdown counts the alarms each sensor sounded; stored
+		// right after the siren is switched on (not before: an fsync must
+		// not delay it) and before the alarm is reported.
+		s := m.sensors[name]
+		s.trips++
+		s.lastTrip = m.now.Mono
+		m.eff.SaveLate = true
+	}
 	outs := make([]string, 0, len(uses))
 	for _, u := range uses {
 		outs = append(outs, u.Output)
@@ -459,11 +494,12 @@ func (m *Machine) sound(sensors []string, uses []Use, reason string, always bool
 	}
 }
 
-// stopSound ends a sounding alarm. Sensors that triggered and are still
-// active are bypassed until they close when the site stays armed, so it
-// re-arms instead of sounding again at once (and is never silently
-// disarmed).
-func (m *Machine) stopSound(reason string, o Origin) {
+// stopSound ends a sounding alarm. With rearm (the site stays as it is),
+// sensors that triggered and are still active are bypassed until they
+// close when the site is armed, so it re-arms instead of sounding again at
+// once (and is never silently disarmed); a sensor that reached the swinger
+// limit is bypassed until the arming period ends.
+func (m *Machine) stopSound(reason string, o Origin, rearm bool) {
 	t := m.trig
 	if t == nil {
 		return
@@ -473,13 +509,46 @@ func (m *Machine) stopSound(reason string, o Origin) {
 		m.act(u.Output, output.Request{On: false, Reason: reason, User: o.User})
 	}
 	m.event(Event{Kind: KindAlarm, Source: t.sensors[0], State: Restored, By: o.By, User: o.User, Reason: reason, Attrs: map[string]any{"mode": m.mode, "sensors": t.sensors}})
-	if m.mode == Disarmed {
-		return
+	if !rearm {
+		return // disarming: nothing is bypassed, the arming period ends
 	}
 	for _, name := range t.sensors {
 		s := m.sensors[name]
+		if s.trips >= m.cfg.SwingerLimit && s.bypass != BypassManual {
+			m.swingerShutdown(s)
+			continue
+		}
+		if m.mode == Disarmed {
+			continue
+		}
 		if s.active && s.bypass == "" && (s.cfg.arms(m.mode) || s.cfg.Always) {
 			m.bypass(s, BypassTrigger, "triggered and still active; bypassed until it closes", Origin{By: BySystem})
+		}
+	}
+}
+
+// swingerShutdown bypasses s after it sounded the alarm SwingerLimit times
+// in this arming period (ANSI/SIA CP-01 4.3.2): it sounds no more until the
+// site is disarmed or it is quiet for SwingerReset.
+func (m *Machine) swingerShutdown(s *sensorState) {
+	reason := fmt.Sprintf("sounded the alarm %d times in this arming period (limit %d)", s.trips, m.cfg.SwingerLimit)
+	m.event(Event{Kind: KindTrouble, Source: s.cfg.Name, State: "active", By: BySystem, Reason: reason, Attrs: map[string]any{"trouble": "swinger", "alarms": s.trips}})
+	s.bypass = "" // a trigger, stuck or chatter bypass becomes the swinger one
+	m.bypass(s, BypassSwinger, reason+fmt.Sprintf("; bypassed until disarmed or quiet for %s", SwingerReset), Origin{By: BySystem})
+}
+
+// resetSwinger ends the arming period's swinger shutdown: counts cleared,
+// swinger bypasses lifted.
+func (m *Machine) resetSwinger(reason string) {
+	for _, name := range m.cfg.order {
+		s := m.sensors[name]
+		if s.trips > 0 {
+			s.trips = 0
+			m.eff.Save = true
+		}
+		if s.bypass == BypassSwinger {
+			m.event(Event{Kind: KindTrouble, Source: name, State: "inactive", By: BySystem, Reason: "swinger shutdown ended: " + reason, Attrs: map[string]any{"trouble": "swinger"}})
+			m.unbypass(s, reason)
 		}
 	}
 }
@@ -546,6 +615,11 @@ func (m *Machine) arm(mode string, o Origin) error {
 	}
 	if mode == m.mode {
 		return nil
+	}
+	if m.mode == Disarmed {
+		// A new arming period: what a 24-hour zone counted while disarmed
+		// starts again.
+		m.resetSwinger("armed")
 	}
 	var open, auto []string
 	for _, name := range m.cfg.order {
@@ -618,7 +692,7 @@ func (m *Machine) disarm(o Origin) {
 	if m.entryBy != "" {
 		attrs["entry_delay_of"] = m.entryBy
 	}
-	m.stopSound("disarmed", o)
+	m.stopSound("disarmed", o, false)
 	from := m.mode
 	m.mode, m.since, m.origin = Disarmed, m.now.Wall, o
 	m.exitUntil, m.entryBy, m.entryTill = 0, "", 0
@@ -629,6 +703,12 @@ func (m *Machine) disarm(o Origin) {
 		case BypassManual, BypassAuto, BypassTrigger:
 			m.unbypass(s, "disarmed")
 		}
+	}
+	m.resetSwinger("disarmed")
+	// Disarming ends the arming period for the outputs too: a lockout
+	// after repeated cut-offs is cleared (output.Request.Reset).
+	for _, name := range m.cfg.outputs {
+		m.act(name, output.Request{On: false, Reset: true, Reason: "disarmed by " + o.String(), User: o.User})
 	}
 	m.eff.Save = true
 	attrs["from"] = from
@@ -658,7 +738,7 @@ func (m *Machine) Silence(o Origin, now Instant) Effects {
 	m.begin(now)
 	if m.trig != nil {
 		m.event(Event{Kind: KindSilence, Source: m.mode, State: m.mode, By: o.By, User: o.User, Reason: join("siren silenced; the mode stays "+m.mode, o.Reason)})
-		m.stopSound("silenced by "+o.String(), o)
+		m.stopSound("silenced by "+o.String(), o, true)
 	}
 	return m.end()
 }
@@ -679,6 +759,12 @@ func (m *Machine) Bypass(sensor string, on bool, o Origin, now Instant) (Effects
 		s.bypass, s.bypassReason = "", ""
 		if kind == BypassChatter {
 			s.chatter, s.fires = false, nil
+		}
+		// A person returning a sensor to service is the manual reset of
+		// swinger shutdown (CP-01): its count starts again.
+		s.trips = 0
+		if kind == BypassSwinger {
+			m.event(Event{Kind: KindTrouble, Source: sensor, State: "inactive", By: o.By, User: o.User, Reason: "swinger shutdown ended: restored by " + o.String(), Attrs: map[string]any{"trouble": "swinger"}})
 		}
 		m.eff.Save = true
 		m.event(Event{Kind: KindBypass, Source: sensor, State: "off", By: o.By, User: o.User, Reason: join("restored by "+o.String(), o.Reason), Attrs: map[string]any{"bypass": kind}})
@@ -736,7 +822,7 @@ func (m *Machine) Tick(now Instant) Effects {
 		m.intrusion(name, "entry delay over")
 	}
 	if m.trig != nil && t >= m.trig.until {
-		m.stopSound(fmt.Sprintf("trigger time %s over; armed again", m.cfg.TriggerTime), Origin{By: BySystem})
+		m.stopSound(fmt.Sprintf("trigger time %s over; armed again", m.cfg.TriggerTime), Origin{By: BySystem}, true)
 	}
 	if m.testUntil != 0 && t >= m.testUntil {
 		m.endTest("test time over", Origin{By: BySystem})
@@ -749,6 +835,15 @@ func (m *Machine) Tick(now Instant) Effects {
 			m.event(Event{Kind: KindTrouble, Source: name, State: "active", By: BySystem, Reason: reason, Attrs: map[string]any{"trouble": "stuck"}})
 			if s.cfg.BypassOnTrouble && s.bypass == "" {
 				m.bypass(s, BypassStuck, reason+"; bypassed until it closes", Origin{By: BySystem})
+			}
+		}
+		if s.trips > 0 && t-s.lastTrip >= SwingerReset && (m.trig == nil || !slices.Contains(m.trig.sensors, name)) {
+			s.trips = 0
+			m.eff.Save = true
+			if s.bypass == BypassSwinger {
+				reason := fmt.Sprintf("quiet for %s", SwingerReset)
+				m.event(Event{Kind: KindTrouble, Source: name, State: "inactive", By: BySystem, Reason: "swinger shutdown ended: " + reason, Attrs: map[string]any{"trouble": "swinger"}})
+				m.unbypass(s, reason)
 			}
 		}
 		if s.chatter && len(s.fires) > 0 && t-s.fires[len(s.fires)-1] >= SupervisionWindow {
@@ -812,6 +907,9 @@ func (m *Machine) Next() (mono time.Duration, monoOK bool, wall time.Time, wallO
 		}
 		if s.chatter && len(s.fires) > 0 {
 			take(s.fires[len(s.fires)-1] + SupervisionWindow)
+		}
+		if s.trips > 0 {
+			take(max(s.lastTrip+SwingerReset, 1))
 		}
 	}
 	if sc := m.cfg.sched; sc != nil && m.now.Synced {

@@ -93,6 +93,16 @@ func check(t *testing.T, i int, m *Machine, e Effects, cfg Config) {
 	if st := m.Persist(); st.Mode != m.Mode() {
 		t.Fatalf("op %d: persisted mode %s, mode %s", i, st.Mode, m.Mode())
 	}
+	for _, ev := range e.Events {
+		if ev.Kind == KindAlarm && ev.State == Triggered && ev.Attrs["outputs"] != nil && !e.Save && !e.SaveLate {
+			t.Fatalf("op %d: an alarm sounds before its swinger count is saved", i)
+		}
+	}
+	for name, s := range m.sensors {
+		if s.trips > m.cfg.SwingerLimit {
+			t.Fatalf("op %d: %s sounded %d alarms in one arming period, limit %d", i, name, s.trips, m.cfg.SwingerLimit)
+		}
+	}
 	for _, a := range e.Actions {
 		r := a.Request
 		if !r.On {

@@ -115,10 +115,14 @@ func (s *sim) got() []string {
 	return out
 }
 
-// acts returns "output on|off pattern for" of the actions since the last call.
+// acts returns "output on|off pattern for" of the actions since the last
+// call, leaving out the resets a disarm sends (see resets).
 func (s *sim) acts() []string {
 	var out []string
 	for _, a := range s.actions {
+		if a.Request.Reset {
+			continue
+		}
 		if a.Request.On {
 			out = append(out, fmt.Sprintf("%s on %s %s", a.Output, a.Request.Pattern.Normal(), a.Request.For))
 		} else {

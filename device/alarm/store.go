@@ -17,6 +17,9 @@ type State struct {
 	Origin       Origin            `json:"origin"`
 	Bypass       map[string]Bypass `json:"bypass,omitempty"`
 	ScheduleDone time.Time         `json:"schedule_done,omitzero"`
+	// Trips counts the alarms each sensor sounded in this arming period
+	// (swinger shutdown), so a reboot or a crash loop cannot reset it.
+	Trips map[string]int `json:"trips,omitempty"`
 }
 
 // Bypass is one stored bypass.

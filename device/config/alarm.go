@@ -80,11 +80,12 @@ func (d *decoder) alarmSection(cfg *Config, top *fields) {
 	if top.has("alarm") {
 		cfg.Alarm.Enabled = true
 		f := d.mapping(top.vals["alarm"], "alarm", top.keyLineOf("alarm"),
-			"modes", "trigger", "trigger_time", "confirm", "chime", "feedback", "schedule", "test_time", "supervision")
+			"modes", "trigger", "trigger_time", "confirm", "chime", "feedback", "schedule", "test_time", "supervision", "swinger_limit")
 		d.alarmLines.note(f)
 		f.duration("trigger_time", &ac.TriggerTime)
 		f.duration("confirm", &ac.Confirm)
 		f.duration("test_time", &ac.TestTime)
+		f.integer("swinger_limit", &ac.SwingerLimit)
 		ac.Trigger = d.uses(f, "trigger")
 		ac.Chime = d.uses(f, "chime")
 		for _, m := range d.items(f, "modes", "name", "exit_delay", "trigger") {
@@ -356,6 +357,9 @@ func (c *Config) redactAlarm(root *mapNode) {
 	}
 	if ac.TestTime > 0 {
 		am.dur("test_time", ac.TestTime)
+	}
+	if ac.SwingerLimit > 0 {
+		am.int("swinger_limit", ac.SwingerLimit)
 	}
 	uses(am, "trigger", ac.Trigger)
 	uses(am, "chime", ac.Chime)

@@ -114,6 +114,9 @@ type Config struct {
 	Live    Live     `json:"live"`
 	// Alarm is the alarm logic (alarm: and the sensors' alarm keys).
 	Alarm Alarm `json:"alarm"`
+	// Recording is the clip store (recording:); cameras record with their
+	// record key (see record.go).
+	Recording Recording `json:"recording"`
 	// Watchdog is nil when the file has no watchdog section.
 	Watchdog *Watchdog `json:"watchdog,omitempty"`
 
@@ -258,6 +261,14 @@ type Camera struct {
 	SubstreamURL SecretURL `json:"substream_url,omitempty"`
 	// MaxViewers bounds this camera's live viewers (0: live.max_viewers).
 	MaxViewers int `json:"max_viewers,omitempty"`
+	// Record is RecordClips or RecordContinuous ("" records nothing);
+	// ClipOn names the sensors whose events make a clip; PreRoll,
+	// PostRoll and MaxClip shape a clip (see record.go).
+	Record   string        `json:"record,omitempty"`
+	ClipOn   []string      `json:"clip_on,omitempty"`
+	PreRoll  time.Duration `json:"pre_roll,omitempty"`
+	PostRoll time.Duration `json:"post_roll,omitempty"`
+	MaxClip  time.Duration `json:"max_clip,omitempty"`
 }
 
 // Output is one switched output (siren, light, gate relay).

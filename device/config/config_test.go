@@ -289,7 +289,7 @@ func TestEmptyAndNotAMapping(t *testing.T) {
 
 func TestUnknownTopLevelKeyListsAllowed(t *testing.T) {
 	_, err := Parse([]byte("gateway: {id: a}\nuplink: {broker: mqtt://h}\nsensor:\n  - {name: x}\n"), LookupEnv(noEnv))
-	want := `line 3: sensor: unknown key "sensor" (did you mean "sensors"?); allowed: gateway, uplink, outbox, api, sensors, cameras, outputs, live, watchdog, alarm`
+	want := `line 3: sensor: unknown key "sensor" (did you mean "sensors"?); allowed: gateway, uplink, outbox, api, sensors, cameras, outputs, live, watchdog, alarm, recording`
 	if err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
 	}

@@ -109,7 +109,7 @@ func (d *decoder) document(data []byte) *Config {
 		d.add(max(root.Line, 1), "", "the configuration must be a mapping of sections (gateway:, uplink:, sensors:, ...), got %s", kindName(root))
 		return cfg
 	}
-	top := d.mapping(root, "", 1, "gateway", "uplink", "outbox", "api", "sensors", "cameras", "outputs", "live", "watchdog", "alarm")
+	top := d.mapping(root, "", 1, "gateway", "uplink", "outbox", "api", "sensors", "cameras", "outputs", "live", "watchdog", "alarm", "recording")
 	section := func(name string, allowed ...string) *fields {
 		return d.mapping(top.vals[name], name, top.keyLineOf(name), allowed...)
 	}
@@ -120,6 +120,7 @@ func (d *decoder) document(data []byte) *Config {
 	d.api(cfg, section("api", "listen", "allow_remote", "token_file"))
 	pins := map[string]string{}
 	d.sensors(cfg, top, pins)
+	d.recording(cfg, section("recording", recordingKeys...))
 	d.cameras(cfg, top)
 	d.outputs(cfg, top, pins)
 	d.alarmSection(cfg, top)
@@ -588,8 +589,8 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 	for _, s := range cfg.Sensors {
 		sensors[s.Name] = true
 	}
-	for _, f := range d.items(top, "cameras", "name", "url", "snapshot_url", "snapshot_on", "preload", "offline_after", "tls_fingerprint",
-		"substream_url", "max_viewers") {
+	for _, f := range d.items(top, "cameras", append([]string{"name", "url", "snapshot_url", "snapshot_on", "preload", "offline_after", "tls_fingerprint",
+		"substream_url", "max_viewers"}, cameraRecordKeys...)...) {
 		c := Camera{OfflineAfter: DefaultOfflineAfter}
 		d.name(f, seen, &c.Name)
 		var raw string
@@ -642,6 +643,7 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 			f.errf("offline_after", "%s is too short; use 1s or more", c.OfflineAfter)
 		}
 		d.cameraLive(f, &c)
+		d.cameraRecord(cfg, f, &c, sensors)
 		cfg.Cameras = append(cfg.Cameras, c)
 	}
 }

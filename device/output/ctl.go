@@ -32,8 +32,17 @@ type record struct {
 	UntilBoot time.Duration `json:"until_boot_ns,omitempty"` // the cut-off, since kernel boot
 	RestUntil time.Time     `json:"rest_until,omitzero"`
 	RestBoot  time.Duration `json:"rest_until_boot_ns,omitempty"`
+	LockUntil time.Time     `json:"lock_until,omitzero"` // lockout, wall time
+	LockBoot  time.Duration `json:"lock_until_boot_ns,omitempty"`
+	CutOffs   []stamp       `json:"cut_offs,omitempty"` // within the last CutOffWindow
 	Written   time.Time     `json:"written"`
 	Reason    string        `json:"reason,omitempty"`
+}
+
+// stamp is one recorded instant, by wall and boot clock.
+type stamp struct {
+	Wall time.Time     `json:"wall"`
+	Boot time.Duration `json:"boot_ns,omitempty"`
 }
 
 // ctl is the output's logic: pure apart from driving its line and saving
@@ -41,6 +50,7 @@ type record struct {
 type ctl struct {
 	name        string
 	maxOn, rest time.Duration
+	maxCuts     int
 	line        Line
 	save        func(record) error // nil: no record
 	bootID      string
@@ -52,10 +62,13 @@ type ctl struct {
 	start      time.Duration // activation start (mono)
 	cap        time.Duration // its cut-off
 	end        time.Duration // when the current request ends (≤ cap)
+	clipped    bool          // the caller wanted longer than cap: ending at cap is a cut-off
 	toggle     time.Duration // next pattern step; 0 for steady
 	chirpsLeft int
-	restUntil  time.Duration // on is refused before this
-	window     time.Duration // cut-off carried over from an interrupted activation
+	restUntil  time.Duration   // on is refused before this
+	window     time.Duration   // cut-off carried over from an interrupted activation
+	cuts       []time.Duration // cut-offs (mono) within the last CutOffWindow
+	lockUntil  time.Duration   // locked out before this
 
 	reason, user string
 	lastChange   time.Time
@@ -86,9 +99,26 @@ func (c *ctl) persist(r record) {
 	}
 }
 
-// restore reads the record at path. It returns a change to report when the
-// record shows an activation the previous run did not end.
-func (c *ctl) restore(path string, now instant) (Change, bool) {
+// store writes the record: r's activation fields with the rest, the
+// lockout and the recent cut-offs as they stand now.
+func (c *ctl) store(now instant, r record) {
+	r.Written, r.BootID = now.wall, c.bootID
+	if c.restUntil > now.mono {
+		r.RestUntil, r.RestBoot = now.wallAt(c.restUntil), now.bootAt(c.restUntil)
+	}
+	if c.lockUntil > now.mono {
+		r.LockUntil, r.LockBoot = now.wallAt(c.lockUntil), now.bootAt(c.lockUntil)
+	}
+	c.pruneCuts(now)
+	for _, m := range c.cuts {
+		r.CutOffs = append(r.CutOffs, stamp{Wall: now.wallAt(m), Boot: now.bootAt(m)})
+	}
+	c.persist(r)
+}
+
+// restore reads the record at path. It returns the changes to report: an
+// activation the previous run did not end, a lockout it left.
+func (c *ctl) restore(path string, now instant) []Change {
 	data, err := statefile.Read(path)
 	var r record
 	if err == nil {
@@ -99,109 +129,157 @@ func (c *ctl) restore(path string, now instant) (Change, bool) {
 	}
 	if err != nil {
 		if statefile.Missing(err) {
-			return Change{}, false
+			return nil
 		}
 		c.log.Error("output record unreadable; resting as after a cut-off", "err", err)
 		c.lastErr = "record: " + err.Error()
-		c.restUntil = now.mono + c.rest
+		c.restUntil = now.mono + max(c.rest, c.maxOn)
 		c.reason = "record unreadable at start; resting as after a cut-off"
-		return Change{}, false
+		return nil
 	}
-	// remaining converts a recorded instant into time left from now: by the
+	sameBoot := r.BootID != "" && r.BootID == c.bootID
+	known := sameBoot || !now.wall.Before(r.Written)
+	// toMono converts a recorded instant to this run's uptime clock: by the
 	// boot clock within the same kernel boot (immune to the wall clock being
 	// set by NTP after start), else by the wall clock if it has not gone
-	// back behind the record, else nothing is left.
-	remaining := func(wall time.Time, boot time.Duration) time.Duration {
-		var d time.Duration
+	// back behind the record; unknown gives ok false.
+	toMono := func(wall time.Time, boot time.Duration) (time.Duration, bool) {
 		switch {
-		case r.BootID != "" && r.BootID == c.bootID:
-			d = boot - now.boot
-		case !now.wall.Before(r.Written):
-			d = wall.Sub(now.wall)
+		case sameBoot:
+			return now.mono + (boot - now.boot), true
+		case known:
+			return now.mono + wall.Sub(now.wall), true
 		}
-		return min(max(d, 0), c.maxOn+c.rest)
+		return 0, false
+	}
+	// until converts a recorded end (rest, lockout) to uptime, at most
+	// ceiling from now; unknown means the whole ceiling.
+	until := func(wall time.Time, boot, ceiling time.Duration) time.Duration {
+		m, ok := toMono(wall, boot)
+		if !ok {
+			m = now.mono + ceiling
+		}
+		return min(m, now.mono+ceiling)
 	}
 	if !r.RestUntil.IsZero() {
-		if d := remaining(r.RestUntil, r.RestBoot); d > 0 {
-			c.restUntil = now.mono + min(d, c.rest)
+		c.restUntil = max(c.restUntil, until(r.RestUntil, r.RestBoot, c.rest))
+	}
+	for _, st := range r.CutOffs {
+		m, ok := toMono(st.Wall, st.Boot)
+		if !ok {
+			m = now.mono // unknown: count it as recent
+		}
+		c.cuts = append(c.cuts, min(m, now.mono))
+	}
+	c.pruneCuts(now)
+	var out []Change
+	if !r.LockUntil.IsZero() {
+		if u := until(r.LockUntil, r.LockBoot, LockoutTime); u > now.mono {
+			c.lockUntil = u
+			out = append(out, Change{Output: c.name, Lockout: "on", CutOffs: len(c.cuts), Time: now.wall, Mono: now.mono,
+				Reason: fmt.Sprintf("locked out since before the restart, until %s", now.wallAt(u).Format(time.RFC3339))})
 		}
 	}
 	if !r.On {
-		return Change{}, false
+		return out
 	}
-	left := min(remaining(r.Until, r.UntilBoot), c.maxOn)
 	ch := Change{Output: c.name, Time: now.wall, Mono: now.mono}
-	if left > 0 {
-		c.window = now.mono + left
+	capAt, ok := toMono(r.Until, r.UntilBoot)
+	switch {
+	case !ok:
+		// How long it sounded cannot be known: it may have just sounded its
+		// full time. Rest for max_on, and count it as a cut-off.
+		c.restUntil = max(c.restUntil, now.mono+max(c.rest, c.maxOn))
+		ch.Reason = fmt.Sprintf("restarted during an activation (%s) of unknown age (clock behind the record); resting %s", r.Reason, max(c.rest, c.maxOn))
+		ch.CutOff = true
+	case capAt > now.mono:
+		c.window = min(capAt, now.mono+c.maxOn)
 		ch.Reason = fmt.Sprintf("restarted during an activation (%s); not resumed, cut-off kept at %s", r.Reason, now.wallAt(c.window).Format(time.RFC3339))
-	} else {
-		// The cut-off passed while the process was down: count it as cut
-		// off, so a crash loop cannot sound the siren past its cut-off.
-		// The rest runs from the cut-off (now + rs, rs <= 0); unknown (rs 0) means the whole rest.
-		rest := min(max(c.rest+remainingSigned(r, c.bootID, now), 0), c.rest)
-		c.restUntil = max(c.restUntil, now.mono+rest)
-		ch.Reason = fmt.Sprintf("restarted during an activation (%s) whose cut-off has passed; resting", r.Reason)
+	default:
+		// The cut-off passed while the process was down: count it as a cut-off,
+		// so a crash loop cannot sound the siren past its cut-off nor for ever.
+		c.restUntil = max(c.restUntil, capAt+c.rest)
+		ch.Reason = fmt.Sprintf("restarted during an activation (%s) whose cut-off has passed; counted as a cut-off", r.Reason)
 		ch.CutOff = true
 	}
 	c.reason = ch.Reason
 	c.lastChange = now.wall
+	lock := out
+	out = []Change{ch}
 	if ch.CutOff {
-		c.persist(record{On: false, Written: now.wall, Reason: ch.Reason, RestUntil: restWall(c, now), RestBoot: restBoot(c, now), BootID: c.bootID})
+		if l, ok := c.addCut(now); ok {
+			lock = append(lock, l)
+		}
+		c.store(now, record{On: false, Reason: ch.Reason})
 	}
 	// Otherwise the record stays as it is: a second restart inside the
 	// window must still find the activation's cut-off.
-	return ch, true
+	return append(out, lock...)
 }
 
-// remainingSigned is the time from now to the recorded cut-off, negative
-// when it passed; 0 when it cannot be known (then the whole rest applies).
-func remainingSigned(r record, bootID string, now instant) time.Duration {
-	switch {
-	case r.BootID != "" && r.BootID == bootID:
-		return r.UntilBoot - now.boot
-	case !now.wall.Before(r.Written):
-		return r.Until.Sub(now.wall)
+// pruneCuts drops cut-offs older than CutOffWindow.
+func (c *ctl) pruneCuts(now instant) {
+	i := 0
+	for i < len(c.cuts) && now.mono-c.cuts[i] >= CutOffWindow {
+		i++
 	}
-	return 0
+	c.cuts = append(c.cuts[:0], c.cuts[i:]...)
 }
 
-func restWall(c *ctl, now instant) time.Time {
-	if c.restUntil <= now.mono {
-		return time.Time{}
+func (c *ctl) recentCuts(now instant) int {
+	n := 0
+	for _, m := range c.cuts {
+		if now.mono-m < CutOffWindow {
+			n++
+		}
 	}
-	return now.wallAt(c.restUntil)
+	return n
 }
 
-func restBoot(c *ctl, now instant) time.Duration {
-	if c.restUntil <= now.mono {
-		return 0
+// addCut counts a cut-off now and locks the output out at the
+// maxCuts-th within CutOffWindow, returning the lockout's change.
+func (c *ctl) addCut(now instant) (Change, bool) {
+	c.pruneCuts(now)
+	c.cuts = append(c.cuts, now.mono)
+	if len(c.cuts) < c.maxCuts || c.lockUntil > now.mono {
+		return Change{}, false
 	}
-	return now.bootAt(c.restUntil)
+	c.lockUntil = now.mono + LockoutTime
+	c.log.Warn("output locked out after repeated cut-offs", "cut_offs", len(c.cuts), "until", now.wallAt(c.lockUntil))
+	return Change{Output: c.name, Lockout: "on", CutOffs: len(c.cuts), Time: now.wall, Mono: now.mono,
+		Reason: fmt.Sprintf("locked out: %d cut-offs within %s; on is refused until %s, or until the site is disarmed or a person switches it off", len(c.cuts), CutOffWindow, now.wallAt(c.lockUntil).Format(time.RFC3339))}, true
 }
 
 func (c *ctl) set(r Request, now instant) ([]Change, error) {
+	var changes []Change
+	if c.on && now.mono >= c.end {
+		// A late timer: the activation's end (or cut-off) is due now,
+		// before anything else.
+		changes = c.tick(now)
+	}
 	if !r.On {
-		if !c.on {
-			return nil, nil
+		if c.on {
+			changes = append(changes, c.finish(now, r.Reason, r.User, false)...)
 		}
-		return c.finish(now, r.Reason, r.User, false), nil
+		if r.Reset {
+			changes = append(changes, c.reset(now, r)...)
+		}
+		return changes, nil
 	}
 	if r.For < 0 {
-		return nil, fmt.Errorf("seconds: must not be negative, got %s", r.For)
+		return changes, fmt.Errorf("seconds: must not be negative, got %s", r.For)
 	}
 	p := r.Pattern.Normal()
 	if err := p.Validate(); err != nil {
-		return nil, err
+		return changes, err
 	}
-	if c.on && now.mono >= c.cap {
-		// A late timer: the cut-off is due now, before anything else.
-		ch := c.cutoff(now)
+	if now.mono < c.lockUntil {
 		c.refused++
-		return ch, fmt.Errorf("%w until %s (on for its max_on %s)", ErrResting, now.wallAt(c.restUntil).Format(time.RFC3339), c.maxOn)
+		return changes, fmt.Errorf("%w until %s (%d cut-offs within %s; disarm the site or switch the output off by command to clear it)", ErrLockedOut, now.wallAt(c.lockUntil).Format(time.RFC3339), max(len(c.cuts), c.maxCuts), CutOffWindow)
 	}
 	if now.mono < c.restUntil {
 		c.refused++
-		return nil, fmt.Errorf("%w until %s (cut off after its max_on %s)", ErrResting, now.wallAt(c.restUntil).Format(time.RFC3339), c.maxOn)
+		return changes, fmt.Errorf("%w until %s (cut off after its max_on %s)", ErrResting, now.wallAt(c.restUntil).Format(time.RFC3339), c.maxOn)
 	}
 	fresh := !c.on
 	if fresh {
@@ -212,23 +290,25 @@ func (c *ctl) set(r Request, now instant) ([]Change, error) {
 		}
 		// Durable before the line goes on: after a crash from here on the
 		// next start knows the cut-off.
-		c.persist(record{On: true, Since: now.wall, Until: now.wallAt(c.cap), BootID: c.bootID, UntilBoot: now.bootAt(c.cap), Written: now.wall, Reason: r.Reason})
+		c.store(now, record{On: true, Since: now.wall, Until: now.wallAt(c.cap), UntilBoot: now.bootAt(c.cap), Reason: r.Reason})
 	}
 	end := c.cap
-	if r.For > 0 && now.mono+r.For < end {
-		end = now.mono + r.For
+	clipped := true // until off, or longer than the cap
+	if r.For > 0 && now.mono+r.For <= end {
+		end, clipped = now.mono+r.For, false
 	}
-	if p.Kind == Chirp && now.mono+p.chirpLength() < end {
-		end = now.mono + p.chirpLength()
+	if p.Kind == Chirp && now.mono+p.chirpLength() <= end {
+		end, clipped = now.mono+p.chirpLength(), false
 	}
 	if !fresh && p == c.pat && end == c.end {
 		// The same request again (a rule that keeps asking): nothing changes.
-		return nil, nil
+		return changes, nil
 	}
+	c.clipped = clipped
 	if !fresh && p == c.pat && p.Kind == Steady {
 		// A longer or shorter steady request keeps the line as it is.
 		c.end, c.reason, c.user = end, r.Reason, r.User
-		return []Change{{Output: c.name, On: true, Pattern: p, Until: now.wallAt(end), Reason: r.Reason, User: r.User, Test: r.Test, Time: now.wall, Mono: now.mono}}, nil
+		return append(changes, Change{Output: c.name, On: true, Pattern: p, Until: now.wallAt(end), Reason: r.Reason, User: r.User, Test: r.Test, Time: now.wall, Mono: now.mono}), nil
 	}
 	c.on, c.pat, c.end, c.test = true, p, end, r.Test
 	c.reason, c.user, c.lastChange = r.Reason, r.User, now.wall
@@ -242,17 +322,46 @@ func (c *ctl) set(r Request, now instant) ([]Change, error) {
 		c.toggle = now.mono + ChirpOn
 	}
 	c.drive(true)
-	return []Change{{Output: c.name, On: true, Pattern: p, Until: now.wallAt(end), Reason: r.Reason, User: r.User, Test: r.Test, Time: now.wall, Mono: now.mono}}, nil
+	return append(changes, Change{Output: c.name, On: true, Pattern: p, Until: now.wallAt(end), Reason: r.Reason, User: r.User, Test: r.Test, Time: now.wall, Mono: now.mono}), nil
+}
+
+// reset clears the lockout, the rest and the count of cut-offs (Request.Reset).
+func (c *ctl) reset(now instant, r Request) []Change {
+	locked := c.lockUntil > now.mono
+	if !locked && c.restUntil <= now.mono && len(c.cuts) == 0 {
+		return nil
+	}
+	c.lockUntil, c.restUntil, c.cuts, c.window = 0, 0, nil, 0
+	c.store(now, record{On: false, Reason: "reset: " + r.Reason})
+	if !locked {
+		return nil
+	}
+	return []Change{{Output: c.name, Lockout: "off", User: r.User, Reason: join("lockout cleared", r.Reason), Time: now.wall, Mono: now.mono}}
+}
+
+func join(a, b string) string {
+	if b == "" {
+		return a
+	}
+	return a + ": " + b
 }
 
 func (c *ctl) tick(now instant) []Change {
+	if c.lockUntil != 0 && now.mono >= c.lockUntil {
+		c.lockUntil, c.cuts = 0, nil
+		out := []Change{{Output: c.name, Lockout: "off", Reason: fmt.Sprintf("lockout over after %s", LockoutTime), Time: now.wall, Mono: now.mono}}
+		if !c.on {
+			c.store(now, record{On: false, Reason: "lockout over"})
+		}
+		return append(out, c.tick(now)...)
+	}
 	if !c.on {
 		return nil
 	}
-	if now.mono >= c.cap {
-		return c.cutoff(now)
-	}
 	if now.mono >= c.end {
+		if c.clipped && now.mono >= c.cap {
+			return c.cutoff(now)
+		}
 		reason := "time over"
 		if c.pat.Kind == Chirp {
 			reason = "chirp done"
@@ -289,10 +398,13 @@ func (c *ctl) tick(now instant) []Change {
 
 // next returns the next deadline (mono), if any.
 func (c *ctl) next() (time.Duration, bool) {
+	d, ok := c.lockUntil, c.lockUntil != 0
 	if !c.on {
-		return 0, false
+		return d, ok
 	}
-	d := c.end
+	if !ok || c.end < d {
+		d = c.end
+	}
 	if c.toggle != 0 && c.toggle < d {
 		d = c.toggle
 	}
@@ -302,15 +414,24 @@ func (c *ctl) next() (time.Duration, bool) {
 func (c *ctl) cutoff(now instant) []Change {
 	c.cutoffs++
 	c.restUntil = now.mono + c.rest
-	return c.finish(now, fmt.Sprintf("cut off: on for its max_on %s; resting %s", c.maxOn, c.rest), "", true)
+	lock, locked := c.addCut(now)
+	reason := fmt.Sprintf("cut off: on for its max_on %s", c.maxOn)
+	if c.rest > 0 {
+		reason += fmt.Sprintf("; resting %s", c.rest)
+	}
+	out := c.finish(now, reason, "", true)
+	if locked {
+		out = append(out, lock)
+	}
+	return out
 }
 
 func (c *ctl) finish(now instant, reason, user string, cut bool) []Change {
 	c.drive(false)
-	c.on, c.toggle = false, 0
+	c.on, c.toggle, c.clipped = false, 0, false
 	test := c.test
 	c.test = false
 	c.reason, c.user, c.lastChange = reason, user, now.wall
-	c.persist(record{On: false, Written: now.wall, Reason: reason, BootID: c.bootID, RestUntil: restWall(c, now), RestBoot: restBoot(c, now)})
+	c.store(now, record{On: false, Reason: reason})
 	return []Change{{Output: c.name, On: false, Reason: reason, User: user, CutOff: cut, Test: test, Time: now.wall, Mono: now.mono}}
 }

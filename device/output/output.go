@@ -12,17 +12,29 @@
 //   - Cut-off: an activation (from an on request while off, to off) never
 //     lasts longer than Config.MaxOn, which cannot exceed HardMaxOn. Further
 //     on requests extend or change an activation but never move its cut-off.
-//     After a cut-off the output rests for Config.Rest (default MaxOn): on
-//     requests are refused with ErrResting, so a stuck caller repeating "on"
-//     gets at most MaxOn out of every MaxOn+Rest.
+//     A cut-off is an activation ended by MaxOn while its caller wanted it
+//     longer; one that ends at the time asked for is not.
+//   - New activations sound again: after a cut-off the next on request
+//     starts a new activation at once (a new intrusion must be heard),
+//     unless Config.Rest (default 0) asks for a pause, refused with
+//     ErrResting. What stops a runaway caller is the lockout: the
+//     Config.MaxCutOffs-th cut-off within CutOffWindow locks the output out
+//     for LockoutTime (on refused with ErrLockedOut, reported as a Change
+//     with Lockout "on"), until an off request with Reset (the site
+//     disarmed, a person switching it off) clears it. The cut-offs of the
+//     last hour and the lockout are in the record, so reboots keep them.
 //   - Reboots: the start of an activation is recorded durably (a small file
 //     in Options.Dir, written atomically and fsynced) before the line goes
 //     on, with its cut-off as wall time and as time since the kernel booted.
 //     At start the line is switched off and never resumed by the output
 //     itself; an on request before the recorded cut-off continues the
 //     interrupted activation (same cut-off); an activation whose cut-off
-//     passed while the process was down counts as cut off (it rests), so a
-//     crash loop cannot sound the siren beyond its cut-off either.
+//     passed while the process was down counts as a cut-off (towards the
+//     lockout), so a crash loop cannot sound the siren beyond its cut-off
+//     nor without end. When the record cannot tell how long ago the siren
+//     sounded (damaged, or a wall clock behind it after a reboot without
+//     RTC), the output rests for MaxOn: it may have just sounded its full
+//     time.
 //   - Only timers: the Run goroutine sleeps until the next pattern step or
 //     deadline, never polls.
 //
@@ -66,11 +78,27 @@ const (
 	TestPulse = time.Second
 	// MaxReason bounds the reason and user kept in state and records.
 	MaxReason = 200
+	// DefaultMaxCutOffs applies when Config.MaxCutOffs is zero: three
+	// cut-offs within an hour is a runaway caller, not three intrusions
+	// (an alarm's own trigger time ends it before its cut-off).
+	DefaultMaxCutOffs = 3
+	// MaxMaxCutOffs bounds Config.MaxCutOffs.
+	MaxMaxCutOffs = 10
+	// CutOffWindow is the window cut-offs are counted in.
+	CutOffWindow = time.Hour
+	// LockoutTime is how long a lockout lasts when nobody clears it, as a
+	// panel's swinger shutdown resets by itself after eight hours.
+	LockoutTime = 8 * time.Hour
 )
 
 // ErrResting is returned (wrapped, naming the output and until when) for an
 // on request while the output rests after a cut-off.
 var ErrResting = errors.New("resting after a cut-off")
+
+// ErrLockedOut is returned (wrapped, naming the output, until when and how
+// to clear it) for an on request while the output is locked out after
+// Config.MaxCutOffs cut-offs within an hour.
+var ErrLockedOut = errors.New("locked out after repeated cut-offs")
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
@@ -78,7 +106,10 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 type Config struct {
 	Name  string        // unique, [a-z0-9][a-z0-9_-]*; names the state file
 	MaxOn time.Duration // cut-off of one activation; 0 means DefaultMaxOn
-	Rest  time.Duration // refusal time after a cut-off; 0 means MaxOn
+	Rest  time.Duration // refusal time after each cut-off; 0 means none
+	// MaxCutOffs cut-offs within CutOffWindow lock the output out; 0 means
+	// DefaultMaxCutOffs.
+	MaxCutOffs int
 }
 
 // Validate reports what is wrong with c, naming the output and the field.
@@ -95,6 +126,9 @@ func (c Config) Validate() error {
 	if c.Rest < 0 || c.Rest > time.Hour {
 		return fmt.Errorf("output %q: rest: %s is not between 0 and 1h", c.Name, c.Rest)
 	}
+	if c.MaxCutOffs < 0 || c.MaxCutOffs > MaxMaxCutOffs {
+		return fmt.Errorf("output %q: max_cut_offs: %d is not between 1 and %d", c.Name, c.MaxCutOffs, MaxMaxCutOffs)
+	}
 	return nil
 }
 
@@ -106,6 +140,9 @@ type Request struct {
 	Reason  string        // why, for the state and the change event
 	User    string        // who (an officer's user name), if a person asked
 	Test    bool          // an installer's test: the change event is marked test
+	// Reset, with On false, clears a lockout, a rest and the count of
+	// cut-offs: the site was disarmed, or a person switched the output off.
+	Reset bool
 }
 
 // Change is one change of an output, reported through Options.Notify.
@@ -117,6 +154,11 @@ type Change struct {
 	Reason  string
 	User    string
 	CutOff  bool // switched off by the cut-off
+	// Lockout is "on" when the output was locked out (CutOffs cut-offs
+	// within CutOffWindow) and "off" when a reset cleared it; such a change
+	// says nothing about the line (it is reported as trouble).
+	Lockout string
+	CutOffs int // with Lockout "on": the cut-offs counted
 	Test    bool
 	Time    time.Time     // wall
 	Mono    time.Duration // clock uptime
@@ -131,6 +173,8 @@ type State struct {
 	Until        time.Time `json:"until,omitzero"`      // when the activation ends
 	CutOffAt     time.Time `json:"cut_off_at,omitzero"` // its cut-off
 	RestingUntil time.Time `json:"resting_until,omitzero"`
+	LockedUntil  time.Time `json:"locked_out_until,omitzero"` // lockout after repeated cut-offs
+	CutOffsHour  int       `json:"cut_offs_hour"`             // cut-offs within the last CutOffWindow
 	MaxOnS       float64   `json:"max_on_s"`
 	LastReason   string    `json:"last_reason,omitempty"`
 	LastUser     string    `json:"last_user,omitempty"`
@@ -190,8 +234,8 @@ func New(cfg Config, line Line, opt Options) (*Output, error) {
 	if cfg.MaxOn == 0 {
 		cfg.MaxOn = DefaultMaxOn
 	}
-	if cfg.Rest == 0 {
-		cfg.Rest = cfg.MaxOn
+	if cfg.MaxCutOffs == 0 {
+		cfg.MaxCutOffs = DefaultMaxCutOffs
 	}
 	if opt.Clock == nil {
 		opt.Clock = sensors.NewSystemClock()
@@ -203,7 +247,7 @@ func New(cfg Config, line Line, opt Options) (*Output, error) {
 		opt.Logger = slog.Default()
 	}
 	o := &Output{cfg: cfg, clock: opt.Clock, boot: opt.Boot, opt: opt, log: opt.Logger.With("output", cfg.Name), calls: make(chan call)}
-	c := &ctl{name: cfg.Name, maxOn: cfg.MaxOn, rest: cfg.Rest, line: line, bootID: o.boot.ID(), log: o.log}
+	c := &ctl{name: cfg.Name, maxOn: cfg.MaxOn, rest: cfg.Rest, maxCuts: cfg.MaxCutOffs, line: line, bootID: o.boot.ID(), log: o.log}
 	if err := c.drive(false); err != nil {
 		return nil, fmt.Errorf("output %q: switch off at start: %w", cfg.Name, err)
 	}
@@ -217,9 +261,7 @@ func New(cfg Config, line Line, opt Options) (*Output, error) {
 			}
 			return statefile.Write(path, data)
 		}
-		if ch, ok := c.restore(path, now); ok {
-			o.pending = append(o.pending, ch)
-		}
+		o.pending = c.restore(path, now)
 	}
 	o.c = c
 	o.publish(now, 0)
@@ -326,7 +368,7 @@ func (o *Output) Run(ctx context.Context) error {
 
 func (o *Output) notify(changes []Change) {
 	for _, ch := range changes {
-		o.log.Info("output change", "on", ch.On, "pattern", ch.Pattern.String(), "until", ch.Until, "reason", ch.Reason, "cut_off", ch.CutOff)
+		o.log.Info("output change", "on", ch.On, "pattern", ch.Pattern.String(), "until", ch.Until, "reason", ch.Reason, "cut_off", ch.CutOff, "lockout", ch.Lockout)
 		if o.opt.Notify != nil {
 			o.opt.Notify(ch)
 		}
@@ -352,6 +394,10 @@ func (o *Output) publish(now instant, loops uint64) {
 	if c.restUntil > now.mono {
 		st.RestingUntil = now.wallAt(c.restUntil)
 	}
+	if c.lockUntil > now.mono {
+		st.LockedUntil = now.wallAt(c.lockUntil)
+	}
+	st.CutOffsHour = c.recentCuts(now)
 	o.mu.Lock()
 	if loops == 0 {
 		loops = o.st.Loops

@@ -234,7 +234,7 @@ func TestCutOffAgainstStuckCaller(t *testing.T) {
 		_, err := r.set(output.Request{On: true, For: time.Hour, Reason: "stuck rule"})
 		switch {
 		case err == nil:
-		case errors.Is(err, output.ErrResting):
+		case errors.Is(err, output.ErrResting), errors.Is(err, output.ErrLockedOut):
 			refused++
 			if !strings.Contains(err.Error(), `output "siren"`) {
 				t.Fatalf("refusal does not name the output: %v", err)
@@ -249,7 +249,8 @@ func TestCutOffAgainstStuckCaller(t *testing.T) {
 			r.advance(time.Second, time.Second)
 		}
 	}
-	// 8 minutes = on 1 + rest 2, on 1 + rest 2, on 1 + rest 1: three cut-offs.
+	// 8 minutes = on 1 + rest 2, on 1 + rest 2, on 1 + locked out: three
+	// cut-offs, the third locking it out.
 	if onFor != 3*time.Minute {
 		t.Fatalf("on for %s in 8 minutes, want 3m0s (1m on, 2m rest)", onFor)
 	}
@@ -399,7 +400,7 @@ func TestRestartAfterCutOffRests(t *testing.T) {
 	a.cancel = nil
 	// Back 30 s later on the same boot: the cut-off passed 20 s ago.
 	b := newRig(t, rigOpt{cfg: cfg, dir: dir, boot: &outputtest.Boot{BootID: "boot-a", Offset: 80 * time.Second}, start: t0.Add(80 * time.Second)})
-	if c := b.lastChange(); !c.CutOff || !strings.Contains(c.Reason, "resting") {
+	if c := b.lastChange(); !c.CutOff || !strings.Contains(c.Reason, "counted as a cut-off") {
 		t.Fatalf("start change %+v", c)
 	}
 	if _, err := b.set(output.Request{On: true}); !errors.Is(err, output.ErrResting) {

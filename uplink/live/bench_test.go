@@ -1,6 +1,7 @@
 package live
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -84,4 +85,71 @@ func BenchmarkChromiumFirstFrameCold(b *testing.B) {
 	b.ReportMetric(ms[len(ms)/2], "ms-first-frame-p50")
 	b.ReportMetric(ms[min(len(ms)-1, len(ms)*95/100)], "ms-first-frame-p95")
 	b.ReportMetric(2000, "ms-gop")
+}
+
+// BenchmarkChromiumPlayoutDelay compares, in one run and one Chromium,
+// three Managers on the same warm camera (GOP 2 s): without the RTP
+// playout-delay extension (the default), with min = max = 0 on the
+// fast-forwarded frames and Chromium's defaults (0–10 s) back on the live
+// frames (Options.PlayoutDelay), and with 0/0 left in force. Each
+// iteration opens one viewer of each, in turn, and reports per variant
+// the first decoded frame (median and p95) and how far behind live the
+// viewer plays after 3 s (jitter buffer delay per emitted frame, median).
+func BenchmarkChromiumPlayoutDelay(b *testing.B) {
+	cam := rtsptest.StartCamera(b, "--fps", "25", "--key-int-max", "50", "--width", "640", "--height", "360")
+	hub := startHub(b, "gate", cam.URL)
+	variants := []struct {
+		name string
+		opts Options
+	}{
+		{"off", Options{}},
+		{"catchup", Options{PlayoutDelay: true}},
+		{"sticky", Options{PlayoutDelay: true, playoutSticky: true}},
+	}
+	ms := make([]*Manager, len(variants))
+	for i, v := range variants {
+		ms[i] = startManager(b, v.opts, hub)
+		waitFrames(b, watchWithPion(b, ms[i], "gate"), 60) // warm: each feed has a GOP cached
+	}
+	ctx := startChromium(b, servePage(b, ms[0], ms[1:]...)+"/")
+	first := make([][]float64, len(variants))
+	behind := make([][]float64, len(variants))
+	b.ResetTimer()
+	for range b.N {
+		for i, v := range variants {
+			prefix := ""
+			if i > 0 {
+				prefix = fmt.Sprintf("/m%d", i)
+			}
+			d, err := chromedp.Run(ctx, chromedp.Evaluate[float64](fmt.Sprintf(`openTimed("gate", %q)`, prefix), chromedp.EvalAwaitPromise))
+			if err != nil {
+				b.Fatalf("%s: open: %v", v.name, err)
+			}
+			first[i] = append(first[i], d)
+			ext, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.lastAnswer.includes("rtp-hdrext/playout-delay")`))
+			if err != nil || ext != v.opts.PlayoutDelay {
+				b.Fatalf("%s: the answer negotiates playout-delay: %v (%v), want %v", v.name, ext, err, v.opts.PlayoutDelay)
+			}
+			start := time.Now()
+			devtest.WaitFor(b, 10*time.Second, "3 s of watching", func() bool { return time.Since(start) >= 3*time.Second })
+			bh, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`behind()`, chromedp.EvalAwaitPromise))
+			if err != nil {
+				b.Fatal(err)
+			}
+			behind[i] = append(behind[i], bh)
+			if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`stop()`, chromedp.EvalAwaitPromise)); err != nil {
+				b.Fatalf("stop: %v", err)
+			}
+			devtest.WaitFor(b, 10*time.Second, "the session to close", func() bool { return ms[i].Viewers() == 1 })
+		}
+	}
+	b.StopTimer()
+	for i, v := range variants {
+		slices.Sort(first[i])
+		slices.Sort(behind[i])
+		n := len(first[i])
+		b.ReportMetric(first[i][n/2], "ms-first-frame-p50-"+v.name)
+		b.ReportMetric(first[i][min(n-1, n*95/100)], "ms-first-frame-p95-"+v.name)
+		b.ReportMetric(behind[i][n/2], "ms-behind-live-3s-"+v.name)
+	}
 }

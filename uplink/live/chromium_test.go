@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os/exec"
@@ -26,7 +27,9 @@ async function patch(c) {
   const r = await fetch(location_, {method: "PATCH", headers: {"Content-Type": "application/trickle-ice-sdpfrag"}, body: frag});
   if (r.status !== 204) window.patchError = r.status + " " + await r.text();
 }
-async function start(camera) {
+// start opens a viewer of camera through the WHEP endpoint under prefix
+// ("" or the path a second Manager is mounted on).
+async function start(camera, prefix = "") {
   t0 = performance.now();
   pc = new RTCPeerConnection();
   pc.addTransceiver("video", {direction: "recvonly"});
@@ -37,18 +40,19 @@ async function start(camera) {
     if (location_) patch(c); else pending.push(c);
   };
   await pc.setLocalDescription(await pc.createOffer());
-  const r = await fetch("/api/cameras/" + camera + "/whep", {method: "POST", headers: {"Content-Type": "application/sdp"}, body: pc.localDescription.sdp});
+  const r = await fetch(prefix + "/api/cameras/" + camera + "/whep", {method: "POST", headers: {"Content-Type": "application/sdp"}, body: pc.localDescription.sdp});
   const body = await r.text();
   if (r.status !== 201) throw new Error("WHEP POST " + r.status + ": " + body);
-  location_ = r.headers.get("Location");
+  window.lastAnswer = body;
+  location_ = prefix + r.headers.get("Location");
   await pc.setRemoteDescription({type: "answer", sdp: body});
   for (const c of pending) await patch(c);
   return location_;
 }
 // openTimed opens a viewer and resolves, once the first frame is decoded,
 // with the milliseconds since start() began (before the offer was made).
-async function openTimed(camera) {
-  await start(camera);
+async function openTimed(camera, prefix = "") {
+  await start(camera, prefix);
   for (;;) {
     const st = await stats();
     if (st.video && st.video.framesDecoded > 0) return st.ms;
@@ -128,10 +132,18 @@ func startChromium(t testing.TB, url string) context.Context {
 	return ctx
 }
 
-// servePage serves the viewer page and m's WHEP routes on loopback.
-func servePage(t testing.TB, m *Manager) string {
+// servePage serves the viewer page and m's WHEP routes on loopback; the
+// routes of each of more are mounted under /m1, /m2, ... (the page's
+// prefix argument).
+func servePage(t testing.TB, m *Manager, more ...*Manager) string {
 	mux := http.NewServeMux()
 	m.RegisterWHEP(mux)
+	for i, o := range more {
+		sub := http.NewServeMux()
+		o.RegisterWHEP(sub)
+		prefix := fmt.Sprintf("/m%d", i+1)
+		mux.Handle(prefix+"/", http.StripPrefix(prefix, sub))
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(whepPage))

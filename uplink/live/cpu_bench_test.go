@@ -286,3 +286,64 @@ func BenchmarkViewerCPU(b *testing.B) {
 	b.ReportMetric(med(each), "%core-per-viewer")
 	b.ReportMetric(med(heap), "MiB-heap-per-viewer")
 }
+
+// BenchmarkFeedHandOff weighs the hub's hand-off to its first consumer
+// (a goroutine woken per picture: +10–19 % of the camera's lean receive
+// path with a trivial consumer, docs/performance.md "Cameras") against the
+// real live consumer. Each round measures the gateway's CPU with nothing
+// reading the camera, with one trivial hub consumer (receive and drop:
+// the hand-off alone), and with one live viewer (the feed, its session
+// and pion, viewer in another process). It reports both as % of a core
+// and the hand-off's share of the first viewer's cost (medians of
+// rounds; -benchtime 5x).
+func BenchmarkFeedHandOff(b *testing.B) {
+	src := &synthSource{}
+	hub := camera.NewHub(camera.HubOptions{Name: "synth", Preload: true, CheckEvery: -1, Logger: testLogger(b),
+		Open: func(context.Context) (camera.Source, error) { return src, nil }})
+	hctx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = hub.Run(hctx) }()
+	defer func() { stopHub(); <-hubDone }()
+	m := startManager(b, Options{}, hub)
+	window := 3 * time.Second
+	if testing.Short() {
+		window = time.Second
+	}
+	measure := func() float64 { // CPU ms per second
+		c0, t0 := cpuNow(), time.Now()
+		deadline := t0.Add(window)
+		devtest.WaitFor(b, 2*window, "the measuring window", func() bool { return time.Now().After(deadline) })
+		return float64(cpuNow()-c0) / float64(time.Since(t0)) * 1000
+	}
+	devtest.WaitFor(b, 10*time.Second, "the camera", func() bool { return hub.State() == camera.StateOnline })
+	var trivial, viewer, share []float64
+	for range b.N {
+		c0 := measure()
+		c, err := hub.Subscribe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for f := range c.Frames() {
+				_ = f.Size
+			}
+		}()
+		devtest.WaitFor(b, 5*time.Second, "the trivial consumer's first picture", func() bool { return c.Delivered() > 0 })
+		ct := measure()
+		c.Close()
+		<-done
+		stop := viewerProcess(b, m, 1)
+		cv := measure()
+		stop()
+		devtest.WaitFor(b, 20*time.Second, "the viewer to leave", func() bool { return m.Viewers() == 0 })
+		trivial, viewer = append(trivial, (ct-c0)/10), append(viewer, (cv-c0)/10)
+		share = append(share, 100*(ct-c0)/(cv-c0))
+		b.Logf("round: %.3f / %.3f / %.3f ms CPU per s with nothing / a trivial consumer / one viewer", c0, ct, cv)
+	}
+	med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	b.ReportMetric(med(trivial), "%core-trivial-consumer")
+	b.ReportMetric(med(viewer), "%core-first-viewer")
+	b.ReportMetric(med(share), "%handoff-of-viewer")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -51,10 +52,18 @@ func TestLivePionRealCamera(t *testing.T) {
 }
 
 // Four viewers at once: one RTSP session feeds them all, each with its own
-// SSRC and timeline, and each starts on a key frame.
+// SSRC and timeline, and each starts on a key frame. The camera is reached
+// through a counting TCP proxy, so "one session" is what the camera saw:
+// one connection.
 func TestLiveFourViewersOneCameraSession(t *testing.T) {
 	t.Parallel()
-	hub := startHub(t, "gate", digestCamera(t))
+	u, err := url.Parse(digestCamera(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCountingProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	hub := startHub(t, "gate", u.String())
 	m := startManager(t, Options{}, hub)
 	var vs []*pionViewer
 	for range 4 {
@@ -71,6 +80,9 @@ func TestLiveFourViewersOneCameraSession(t *testing.T) {
 	}
 	if st := hub.Status(); st.Sessions != 1 || st.Consumers != 1 {
 		t.Errorf("camera: %d RTSP sessions and %d hub consumers for 4 viewers, want 1 and 1", st.Sessions, st.Consumers)
+	}
+	if n := proxy.conns.Load(); n != 1 {
+		t.Errorf("the camera was connected to %d times for 4 viewers, want once", n)
 	}
 	if n := m.Viewers(); n != 4 {
 		t.Errorf("%d viewers, want 4", n)

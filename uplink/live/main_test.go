@@ -2,10 +2,18 @@ package live
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	cryptorand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -80,7 +88,48 @@ func TestMain(m *testing.M) {
 		}
 		fmt.Fprintf(os.Stderr, "live tests: %s: running in the machine's network namespace with loopback candidates only\n", noNetns)
 	}
-	os.Exit(m.Run())
+	caFile, err := trustTestCA()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "live tests: %v\n", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	_ = os.Remove(caFile)
+	os.Exit(code)
+}
+
+// testCA is a certificate authority this test process trusts as if it
+// were in the system's store (SSL_CERT_FILE, read by crypto/x509 at its
+// first use): pion dials a TURN server over TLS with the system's roots
+// only, as it does in the field.
+var testCA tls.Certificate
+
+func trustTestCA() (string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+	if err != nil {
+		return "", err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "antt live tests CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", fmt.Errorf("test CA: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return "", fmt.Errorf("test CA: %w", err)
+	}
+	testCA = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	f, err := os.CreateTemp("", "antt-live-ca-*.pem")
+	if err != nil {
+		return "", fmt.Errorf("test CA: %w", err)
+	}
+	defer f.Close()
+	if err := pem.Encode(f, &pem.Block{Type: "CERTIFICATE", Bytes: der}); err != nil {
+		return "", fmt.Errorf("test CA: %w", err)
+	}
+	return f.Name(), os.Setenv("SSL_CERT_FILE", f.Name())
 }
 
 func testLogger(t testing.TB) *slog.Logger {

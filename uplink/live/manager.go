@@ -517,6 +517,11 @@ func (m *Manager) api(ch choice) (*webrtc.API, error) {
 			return nil, fmt.Errorf("live: register %s: %w", ch.audio.name, err)
 		}
 	}
+	if ch.video != nil && m.opts.PlayoutDelay {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: playoutDelayURI}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, fmt.Errorf("live: register the playout-delay extension: %w", err)
+		}
+	}
 	ir := &interceptor.Registry{}
 	// The payloads are the feed's shared, never-modified buffers and each
 	// header is allocated per packet, so the responder need not copy.

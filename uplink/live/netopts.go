@@ -14,11 +14,20 @@ import (
 
 // NAT1To1 advertises External in place of the local address Local (any
 // local address of External's family when empty) in the host candidates:
-// a known 1:1 NAT in front of the board. As must be "host" or empty: a
-// server reflexive rewrite on the shared UDP port comes out as 0.0.0.0
-// in pion v4.2.26.
+// a known 1:1 NAT in front of the board. With KeepLocal the local address
+// is advertised too, beside External and on the same shared UDP port, so
+// a viewer on the site's LAN still reaches it directly: what a server
+// reflexive rule is for.
+//
+// As must be "host" or empty. "srflx" is refused: pion v4.2.26 (ice
+// v4.4.8, gatherCandidatesSrflxMapped) gathers a mapped server reflexive
+// candidate on a socket of its own, bound to 0.0.0.0 on a random port,
+// never on the UDP mux; the candidate says "raddr 0.0.0.0" and names a
+// port that is not live.udp_port, so a NAT or firewall that forwards only
+// that port never passes it (pion/webrtc issue 1791).
 type NAT1To1 struct {
 	External, Local, As string
+	KeepLocal           bool
 }
 
 // setNAT hands the 1:1 NAT rules to pion's address rewriting.
@@ -31,12 +40,20 @@ func setNAT(se *webrtc.SettingEngine, rules []NAT1To1) error {
 		if net.ParseIP(r.External) == nil {
 			return fmt.Errorf("live: NAT1To1[%d]: external %q is not an IP address", i, r.External)
 		}
-		rule := webrtc.ICEAddressRewriteRule{External: []string{r.External}, Local: r.Local}
+		if r.Local != "" && net.ParseIP(r.Local) == nil {
+			return fmt.Errorf("live: NAT1To1[%d]: local %q is not an IP address", i, r.Local)
+		}
+		rule := webrtc.ICEAddressRewriteRule{External: []string{r.External}, Local: r.Local, Mode: webrtc.ICEAddressRewriteReplace}
+		if r.KeepLocal {
+			rule.Mode = webrtc.ICEAddressRewriteAppend
+		}
 		switch r.As {
 		case "", "host":
 			rule.AsCandidateType = webrtc.ICECandidateTypeHost
+		case "srflx":
+			return fmt.Errorf("live: NAT1To1[%d]: as srflx: pion gathers such a candidate on a socket of its own (0.0.0.0, a random port), not on the shared UDP port; use as host, with KeepLocal to advertise the local address too", i)
 		default:
-			return fmt.Errorf("live: NAT1To1[%d]: as %q: only host works with the shared UDP port", i, r.As)
+			return fmt.Errorf("live: NAT1To1[%d]: as %q: want host", i, r.As)
 		}
 		out = append(out, rule)
 	}

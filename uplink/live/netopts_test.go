@@ -3,11 +3,16 @@ package live
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
 )
 
 // WHEP serves loopback clients as before; any other client needs the
@@ -72,4 +77,116 @@ func TestLiveCameraLimitAndNAT(t *testing.T) {
 	if _, err := New(Options{Cameras: m.opts.Cameras, NAT1To1: []NAT1To1{{External: "nat.example"}}}); err == nil || !strings.Contains(err.Error(), "not an IP address") {
 		t.Errorf("bad NAT rule: %v", err)
 	}
+}
+
+// candidates returns the a=candidate lines of sdp as their fields.
+func candidates(sdp string) [][]string {
+	var out [][]string
+	for _, line := range strings.Split(sdp, "\n") {
+		if c, ok := strings.CutPrefix(strings.TrimSpace(line), "a=candidate:"); ok {
+			out = append(out, strings.Fields(c))
+		}
+	}
+	return out
+}
+
+// A 1:1 NAT rule with KeepLocal advertises the external address beside
+// the local one, both host candidates on the one shared UDP port (what a
+// server reflexive rule is meant for); the viewer connects through the
+// local one and plays. "srflx" itself is refused with the reason.
+func TestLiveNAT1To1KeepLocal(t *testing.T) {
+	t.Parallel()
+	m := startManager(t, Options{NAT1To1: []NAT1To1{{External: "203.0.113.7", Local: "127.0.0.1", KeepLocal: true}}}, fileHub(t, "gate"))
+	v := &pionViewer{}
+	v.depack = newDepack(v)
+	pc, offer := makeOffer(t, viewerAPI(t))
+	v.pc = pc
+	v.readTracks(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ans, err := m.Offer(ctx, OfferRequest{Camera: "gate", SDP: offer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := map[string]string{}
+	for _, c := range candidates(ans.SDP) {
+		if len(c) >= 8 && c[2] == "udp" && c[6] == "typ" && c[7] == "host" {
+			ports[c[4]] = c[5]
+		}
+	}
+	if ports["127.0.0.1"] == "" || ports["203.0.113.7"] != ports["127.0.0.1"] {
+		t.Fatalf("want host candidates 127.0.0.1 and 203.0.113.7 on the same (shared) port, got %v:\n%s", ports, ans.SDP)
+	}
+	// The external address leads nowhere on this machine: the viewer is
+	// given only the local candidate, so nothing leaves loopback.
+	var kept []string
+	for _, line := range strings.Split(ans.SDP, "\n") {
+		if !strings.Contains(line, " 203.0.113.7 ") {
+			kept = append(kept, line)
+		}
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: strings.Join(kept, "\n")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFrames(t, v, 10)
+
+	for _, c := range []struct {
+		rule NAT1To1
+		want string
+	}{
+		{NAT1To1{External: "203.0.113.7", As: "srflx"}, "not on the shared UDP port"},
+		{NAT1To1{External: "203.0.113.7", As: "relay"}, `as "relay": want host`},
+		{NAT1To1{External: "203.0.113.7", Local: "lan"}, `local "lan" is not an IP address`},
+	} {
+		if _, err := New(Options{Cameras: m.opts.Cameras, NAT1To1: []NAT1To1{c.rule}}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("rule %+v: %v, want an error saying %q", c.rule, err, c.want)
+		}
+	}
+}
+
+// Why "srflx" is refused, checked against pion itself: with the ICE UDP
+// mux on a port of ours and a server reflexive 1:1 rule, pion v4.2.26
+// gathers that candidate on a socket of its own (related address 0.0.0.0,
+// another port). When this test fails, pion has learnt to gather it on the
+// mux, and NAT1To1 may accept "srflx".
+func TestPionSrflxRewriteBypassesUDPMux(t *testing.T) {
+	t.Parallel()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mux := webrtc.NewICEUDPMux(nil, conn)
+	defer mux.Close()
+	muxPort := strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port)
+	var se webrtc.SettingEngine
+	se.SetICEUDPMux(mux)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: []string{"203.0.113.7"},
+		AsCandidateType: webrtc.ICECandidateTypeSrflx, Mode: webrtc.ICEAddressRewriteAppend}); err != nil {
+		t.Fatal(err)
+	}
+	_, sdp := makeOffer(t, webrtc.NewAPI(webrtc.WithSettingEngine(se)), webrtc.RTPCodecTypeVideo)
+	var srflx []string
+	for _, c := range candidates(sdp) {
+		if len(c) >= 8 && c[7] == "srflx" {
+			srflx = c
+		}
+	}
+	if srflx == nil {
+		t.Fatalf("pion gathered no server reflexive candidate for the rule:\n%s", sdp)
+	}
+	raddr := ""
+	for i := 8; i+1 < len(srflx); i++ {
+		if srflx[i] == "raddr" {
+			raddr = srflx[i+1]
+		}
+	}
+	if srflx[5] == muxPort && raddr != "0.0.0.0" {
+		t.Fatalf("pion now gathers the mapped srflx candidate on the UDP mux (%v, mux port %s): NAT1To1 can accept as: srflx", srflx, muxPort)
+	}
+	t.Logf("mux port %s; pion's mapped srflx candidate: %s", muxPort, strings.Join(srflx, " "))
 }

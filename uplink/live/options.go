@@ -100,6 +100,13 @@ type Options struct {
 	CatchUpRate    float64
 	CatchUpSpacing time.Duration
 	MaxCatchUpAge  time.Duration
+	// PlayoutDelay offers the RTP playout-delay extension and marks the
+	// fast-forwarded frames min = max = 0 (show at once), then the
+	// browser's defaults on the first live frames. Off by default: in
+	// Chromium it did not help (docs/live.md has the measurement).
+	PlayoutDelay bool
+	// playoutSticky (tests only) leaves 0/0 in force after the catch-up.
+	playoutSticky bool
 	// PLIInterval is the least time between two replays asked by PLI.
 	PLIInterval time.Duration
 	// NACKBuffer is the number of packets kept per viewer for
@@ -171,4 +178,14 @@ func (o *Options) fill() error {
 		o.Logger = slog.Default()
 	}
 	return nil
+}
+
+func (o *Options) playoutMode() playoutMode {
+	switch {
+	case !o.PlayoutDelay:
+		return playoutOff
+	case o.playoutSticky:
+		return playoutSticky
+	}
+	return playoutCatchUp
 }

@@ -55,6 +55,7 @@ func (w *recWriter) frames() []recPkt {
 func boundTrack(mime string, w *recWriter, ssrc uint32) *track {
 	t := newTrack(webrtc.RTPCodecCapability{MimeType: mime}, "t", "s")
 	t.bound, t.writer, t.ssrc, t.pt = true, w, ssrc, 102
+	t.playout = 3 // as if negotiated: only the sender's playoutMode decides
 	return t
 }
 
@@ -321,5 +322,47 @@ func TestViewerJoinsEndedFeed(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the viewer of an ended feed still runs")
+	}
+}
+
+// With the playout-delay extension negotiated, every packet of a
+// fast-forwarded frame asks for min = max = 0 and the live frames right
+// after the catch-up give the browser its defaults back (0 to 10 s); in
+// playoutOff no packet carries an extension.
+func TestSenderPlayoutDelay(t *testing.T) {
+	for _, mode := range []playoutMode{playoutOff, playoutCatchUp} {
+		gop := testUnits(0, 5, 1, true, 1500)
+		p := testPacing
+		p.playout = mode
+		r := startSender(t, gop, p)
+		devtest.WaitFor(t, 5*time.Second, "the cached GOP", func() bool { return len(r.w.frames()) == 5 })
+		r.f.fanOut(testUnits(5, 1, 1, false, 1500)[0])
+		devtest.WaitFor(t, 5*time.Second, "the live frame", func() bool { return len(r.w.frames()) == 6 })
+		r.w.mu.Lock()
+		pkts := append([]recPkt(nil), r.w.pkts...)
+		r.w.mu.Unlock()
+		frame := 0
+		for i, pk := range pkts {
+			ext := pk.h.GetExtension(3)
+			var want []byte
+			switch {
+			case mode == playoutOff:
+			case frame < 5:
+				want = playoutZero
+			default:
+				want = playoutDefault
+			}
+			if !bytes.Equal(ext, want) {
+				t.Errorf("mode %d: packet %d (frame %d) carries playout delay %x, want %x", mode, i, frame, ext, want)
+			}
+			if pk.h.Marker {
+				frame++
+			}
+		}
+		var pd rtp.PlayoutDelayExtension
+		if err := pd.Unmarshal(playoutDefault); err != nil || pd.MinDelay != 0 || pd.MaxDelay != 1000 {
+			t.Errorf("playoutDefault decodes as %+v (%v), want 0 and 1000 (10 s in 10 ms units)", pd, err)
+		}
+		r.end()
 	}
 }

@@ -153,7 +153,7 @@ func (s *session) supervise(ctx context.Context) {
 					started = true
 					v := newViewer(s.f, s.video, s.audio, s.ch.vcodec, s.ch.acodec, clockOf(s.ch.video), clockOf(s.ch.audio),
 						opts.QueueUnits, pacing{rate: opts.CatchUpRate, spacing: opts.CatchUpSpacing, maxAge: opts.MaxCatchUpAge,
-							pliEvery: opts.PLIInterval, maxBytes: opts.CacheBytes}, &s.st, s.created)
+							pliEvery: opts.PLIInterval, maxBytes: opts.CacheBytes, playout: opts.playoutMode()}, &s.st, s.created)
 					s.mu.Lock()
 					s.viewerRef = v
 					s.mu.Unlock()
@@ -230,7 +230,7 @@ func (s *session) receptionReports(rs []rtcp.ReceptionReport) {
 }
 
 func (s *session) videoSSRC() uint32 {
-	_, ssrc, _, _ := s.video.binding()
+	_, ssrc, _, _, _ := s.video.binding()
 	return ssrc
 }
 

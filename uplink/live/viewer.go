@@ -31,7 +31,33 @@ type pacing struct {
 	maxAge   time.Duration // a cached GOP spanning more is not fast-forwarded
 	pliEvery time.Duration // the least time between two replays asked by PLI
 	maxBytes int           // a catch-up backlog above this is abandoned
+	playout  playoutMode   // whether catch-up frames ask the browser to show them at once
 }
+
+// playoutMode is how a viewer uses the RTP playout-delay extension
+// (docs/live.md): not at all, min = max = 0 on the fast-forwarded frames
+// and then the browser's defaults back on the live frames, or (measured
+// only) 0/0 left in force, which Chrome keeps until told otherwise.
+type playoutMode int
+
+const (
+	playoutOff playoutMode = iota
+	playoutCatchUp
+	playoutSticky
+)
+
+var (
+	// playoutZero is min = max = 0: show each frame as soon as it is
+	// decoded, whatever its timestamp.
+	playoutZero = []byte{0, 0, 0}
+	// playoutDefault is min 0, max 10 s (Chrome's own bounds): the jitter
+	// buffer decides again.
+	playoutDefault = []byte{0x00, 0x03, 0xe8}
+)
+
+// playoutRestore is how long after the live edge the live frames carry
+// playoutDefault, so a lost packet cannot leave the viewer at 0/0.
+const playoutRestore = 2 * time.Second
 
 type mode int
 
@@ -117,6 +143,7 @@ type sender struct {
 	vEpoch, aEpoch uint64
 	vSent, aSent   time.Time
 	lastReplay     time.Time
+	liveAt         time.Time // when the last catch-up ended (playoutRestore)
 }
 
 // run sends until ctx ends or the feed is gone.
@@ -262,7 +289,11 @@ func (s *sender) sendHead(now time.Time) error {
 	s.backlog[0] = nil
 	s.backlog = s.backlog[1:]
 	s.backlogB -= u.size
-	if err := s.sendVideo(u, now, true); err != nil {
+	var pd []byte
+	if s.pace.playout != playoutOff {
+		pd = playoutZero
+	}
+	if err := s.sendVideoExt(u, now, true, pd); err != nil {
 		return err
 	}
 	s.st.catchUp.Add(1)
@@ -275,6 +306,7 @@ func (s *sender) sendHead(now time.Time) error {
 		} else {
 			s.mode = modeLive
 		}
+		s.liveAt = now
 	}
 	return nil
 }
@@ -284,6 +316,16 @@ func (s *sender) sendHead(now time.Time) error {
 // at the live edge), and the camera-to-viewer offset is taken from it for
 // the live frames after it.
 func (s *sender) sendVideo(u *unit, now time.Time, rebase bool) error {
+	var pd []byte
+	if s.pace.playout == playoutCatchUp && !s.liveAt.IsZero() && now.Sub(s.liveAt) < playoutRestore {
+		pd = playoutDefault
+	}
+	return s.sendVideoExt(u, now, rebase, pd)
+}
+
+// sendVideoExt is sendVideo with the playout delay pd on every packet
+// (nil: none).
+func (s *sender) sendVideoExt(u *unit, now time.Time, rebase bool, pd []byte) error {
 	var ts uint32
 	switch {
 	case rebase && !s.vtl.any:
@@ -297,7 +339,7 @@ func (s *sender) sendVideo(u *unit, now time.Time, rebase bool) error {
 		ts = u.rtp + s.vOff
 	}
 	s.vEpoch, s.vSent = u.epoch, now
-	n, err := s.video.write(&s.vtl, u, ts)
+	n, err := s.video.write(&s.vtl, u, ts, pd)
 	s.count(n, len(u.pkts), err)
 	if err != nil {
 		return fatal(err)
@@ -324,7 +366,7 @@ func (s *sender) sendAudio(u *unit, now time.Time) error {
 		ts = u.rtp + s.aOff
 	}
 	s.aEpoch, s.aSent = u.epoch, now
-	n, err := s.audio.write(&s.atl, u, ts)
+	n, err := s.audio.write(&s.atl, u, ts, nil)
 	s.count(n, len(u.pkts), err)
 	if err != nil {
 		return fatal(err)

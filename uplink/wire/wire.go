@@ -117,6 +117,9 @@ type Telemetry struct {
 	Alarm string `json:"alarm,omitempty"`
 	// Outputs tells which outputs (siren, strobe) are on; absent without outputs.
 	Outputs map[string]bool `json:"outputs,omitempty"`
+	// RecordingBytesToday is what recording wrote to the SD card since the
+	// start of the gateway's day (its wear); absent while zero.
+	RecordingBytesToday int64 `json:"recording_bytes_today,omitempty"`
 }
 
 // Reply answers one command on reply/{id}.

@@ -8,6 +8,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/antt-gateway/antt/cmd/station/internal/clips"
 	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -146,7 +147,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	// A will is published by the broker, not the gateway: on a stored topic
 	// (event, snapshot) it would bypass the store and be fanned out or
 	// retained unstored. Gateways' wills are on status only.
-	if _, rest, ok := wire.Split(h.prefix, pk.Connect.WillTopic); pk.Connect.WillFlag && ok && store.Claims(rest) {
+	if _, rest, ok := wire.Split(h.prefix, pk.Connect.WillTopic); pk.Connect.WillFlag && ok && (store.Claims(rest) || clips.Claims(rest)) {
 		return deny("a will may not be an event or a snapshot", "topic", short(pk.Connect.WillTopic))
 	}
 	if h.users == nil {

@@ -22,6 +22,9 @@ type guardedConn struct {
 
 	hdr     connectHeader // touched by Read only (mochi's one reader)
 	scanned bool
+	fr      *framedReader // charges each packet to the guard's in-flight budget
+	gone    chan struct{} // closed by Close: a read waiting for the budget gives up
+	close   sync.Once
 
 	mu      sync.Mutex
 	acked   bool      // CONNACK written: deadlines pass through
@@ -31,11 +34,29 @@ type guardedConn struct {
 }
 
 func newGuardedConn(c net.Conn, key string, deadline time.Time, g *guard) *guardedConn {
-	return &guardedConn{Conn: c, key: key, deadline: deadline, g: g}
+	gc := &guardedConn{Conn: c, key: key, deadline: deadline, g: g, gone: make(chan struct{})}
+	if g.inflight != nil {
+		gc.fr = newFramedReader(g.inflight, g.lim.MaxPacketSize, gc.gone)
+	}
+	return gc
 }
 
-// Read passes data through, checking the first packet's fixed header.
+// Read passes data through, checking the first packet's fixed header, one
+// packet at a time through the in-flight budget (see framedReader).
 func (c *guardedConn) Read(p []byte) (int, error) {
+	if c.fr != nil {
+		return c.fr.read(p, c.read)
+	}
+	return c.read(p)
+}
+
+// Close also ends a read waiting for the in-flight budget.
+func (c *guardedConn) Close() error {
+	c.close.Do(func() { close(c.gone) })
+	return c.Conn.Close()
+}
+
+func (c *guardedConn) read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if !c.scanned && n > 0 {
 		done, herr := c.hdr.feed(p[:n])
@@ -106,6 +127,9 @@ func (c *guardedConn) count() {
 
 // ended is called by the listener when the connection is over.
 func (c *guardedConn) ended() {
+	if c.fr != nil {
+		c.fr.end()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.settleLocked()

@@ -97,6 +97,12 @@ type Limits struct {
 	// to half the CPUs (at least one): the other half keeps serving the
 	// gateways that are logged in.
 	MaxChecks int
+	// MaxInflightBytes bounds the bytes of the packets all network
+	// clients' read loops hold at once, waiting for the store included
+	// (DefaultMaxInflightBytes; see budget): beyond it the next reader
+	// waits before reading its packet's body. A packet larger than the
+	// bound is read alone. -1 turns the bound off.
+	MaxInflightBytes int
 }
 
 // withDefaults fills zero fields and refuses negative ones.
@@ -131,6 +137,10 @@ func (l Limits) withDefaults() (Limits, error) {
 	def(&l.MaxPendingPerAddr, DefaultMaxPendingPerAddr)
 	def(&l.MaxLoginFailures, DefaultMaxLoginFailures)
 	def(&l.MaxChecks, max(1, runtime.NumCPU()/2))
+	def(&l.MaxInflightBytes, DefaultMaxInflightBytes)
+	if l.MaxInflightBytes < -1 {
+		return l, fmt.Errorf("broker limits: max in-flight bytes %d: want -1 (off) or more than 0", l.MaxInflightBytes)
+	}
 	if l.MaxPacketSize < maxConnectSize {
 		return l, fmt.Errorf("broker limits: max packet size %d below the CONNECT limit of %d bytes", l.MaxPacketSize, maxConnectSize)
 	}
@@ -146,10 +156,11 @@ type guard struct {
 	now      func() time.Time
 	refusals *refusalLog
 
-	checks  chan struct{} // password check slots
-	checked atomic.Int64  // password checks run (PBKDF2), for tests
-	clients atomic.Int64  // network clients past their CONNACK
-	pending atomic.Int64  // network connections before their CONNACK
+	checks   chan struct{} // password check slots
+	inflight *budget       // nil when Limits.MaxInflightBytes is -1
+	checked  atomic.Int64  // password checks run (PBKDF2), for tests
+	clients  atomic.Int64  // network clients past their CONNACK
+	pending  atomic.Int64  // network connections before their CONNACK
 
 	mu    sync.Mutex
 	addrs map[string]*addrState
@@ -182,6 +193,9 @@ func newGuard(lim Limits, log *slog.Logger) *guard {
 		checks:   make(chan struct{}, lim.MaxChecks),
 		addrs:    map[string]*addrState{},
 		cache:    map[[32]byte]verified{},
+	}
+	if lim.MaxInflightBytes > 0 {
+		g.inflight = newBudget(int64(lim.MaxInflightBytes))
 	}
 	if _, err := rand.Read(g.key[:]); err != nil {
 		panic(fmt.Sprintf("broker: read random key: %v", err)) // crypto/rand does not fail on Linux

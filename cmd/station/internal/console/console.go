@@ -139,6 +139,7 @@ func (c *Console) filters() map[string]paho.MessageHandler {
 	if c.cfg.Ingest {
 		f[p+wire.TopicEvent] = c.onStored
 		f[p+wire.TopicSnapshot+"/+"] = c.onStored
+		f[p+wire.TopicClip+"/+/+"] = c.onStored // the clip store, in front of Store
 	}
 	return f
 }

@@ -34,6 +34,13 @@ type lineEvent struct {
 	Test        bool      `json:"test"`
 }
 
+// briefReader is implemented by a store whose arrival records carry each
+// event's line (store.Store.AfterBrief): the feed then never reads or
+// decodes the events themselves.
+type briefReader interface {
+	AfterBrief(n uint64, limit int) ([]store.Record, error)
+}
+
 // feed prints the store's records after Config.From as they are
 // committed, until ctx ends.
 func (c *Console) feed(ctx context.Context) {
@@ -41,9 +48,13 @@ func (c *Console) feed(ctx context.Context) {
 	retry := time.Second
 	var buf []byte
 	var ev lineEvent
+	after := c.cfg.Store.After
+	if br, ok := c.cfg.Store.(briefReader); ok {
+		after = br.AfterBrief
+	}
 	for {
 		changed := c.cfg.Store.Changed()
-		recs, err := c.cfg.Store.After(cur, feedPage)
+		recs, err := after(cur, feedPage)
 		if err != nil {
 			c.log.Error("reading the store failed; retrying", "after", cur, "error", err, "retry_in", retry)
 			t := time.NewTimer(retry)
@@ -85,6 +96,12 @@ func (c *Console) appendRecord(b []byte, r store.Record, ev *lineEvent) []byte {
 	loc := c.cfg.Location
 	switch r.Type {
 	case store.RecordEvent:
+		if l := r.Line; l != nil {
+			// The record carries the line: the event is not decoded again.
+			*ev = lineEvent{Seq: r.Seq, Epoch: r.Epoch, Kind: l.Kind, Source: l.Source, State: l.State,
+				Time: l.Time, ClockSynced: l.ClockSynced, Test: l.Test}
+			return append(appendEvent(b, r.Gateway, ev, r.Late, loc), '\n')
+		}
 		*ev = lineEvent{}
 		if err := json.Unmarshal(r.Event, ev); err != nil {
 			c.log.Error("stored event unreadable", "gateway", r.Gateway, "seq", r.Seq, "error", err)

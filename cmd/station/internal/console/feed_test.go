@@ -39,9 +39,10 @@ func fmtEvent(gw string, ev wire.Event, late bool, loc *time.Location) string {
 	return b.String()
 }
 
-// TestFeedLineMatchesFmt: the feed's line of a stored event (decoded from
-// its JSON into lineEvent, appended without fmt) is byte for byte the fmt
-// line, over padding edges, non-ASCII and control characters.
+// TestFeedLineMatchesFmt: the feed's line of a stored event (from the
+// Line its arrival record carries, or decoded from its JSON into lineEvent
+// for records stored before Lines; appended without fmt) is byte for byte
+// the fmt line, over padding edges, non-ASCII and control characters.
 func TestFeedLineMatchesFmt(t *testing.T) {
 	c := &Console{cfg: Config{Location: VietnamTime()}}
 	c.log = slog.New(slog.DiscardHandler)
@@ -68,6 +69,11 @@ func TestFeedLineMatchesFmt(t *testing.T) {
 			if got != want {
 				t.Errorf("got  %q\nwant %q", got, want)
 			}
+			// From the line the arrival record carries, the event unread.
+			rec := store.Record{Type: store.RecordEvent, Gateway: tc.gw, Epoch: tc.ev.Epoch, Seq: tc.ev.Seq, Late: late, Line: store.LineOf(&tc.ev)}
+			if got := string(c.appendRecord(nil, rec, new(lineEvent))); got != want {
+				t.Errorf("from the record's line\ngot  %q\nwant %q", got, want)
+			}
 			if f := FormatEvent(tc.gw, tc.ev, late, c.cfg.Location) + "\n"; f != want {
 				t.Errorf("FormatEvent %q\nwant        %q", f, want)
 			}
@@ -90,6 +96,24 @@ func BenchmarkFeedLine(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = c.appendRecord(buf[:0], r, &ev)
+	}
+}
+
+// BenchmarkFeedLineFromRecord is the feed's cost per line of a record
+// that carries its Line (every event stored since): nothing is decoded.
+func BenchmarkFeedLineFromRecord(b *testing.B) {
+	c := &Console{cfg: Config{Location: VietnamTime()}, log: slog.New(slog.DiscardHandler)}
+	r := benchRecord(b)
+	var ev wire.Event
+	if err := json.Unmarshal(r.Event, &ev); err != nil {
+		b.Fatal(err)
+	}
+	r.Event, r.Line = nil, store.LineOf(&ev)
+	var le lineEvent
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = c.appendRecord(buf[:0], r, &le)
 	}
 }
 

@@ -12,52 +12,99 @@ import (
 // before its PUBACK and read back once per event by the console, and JSON
 // cost more than the rest of either. Other records (gaps, notices,
 // snapshots) stay JSON. A reader tells them apart by the first byte: JSON
-// starts with '{', the binary form with arrivalEventV1. Files written
-// before this form hold JSON event records, which are still read.
+// starts with '{', the binary forms with arrivalEventV1 or V2. Files
+// written before these forms hold JSON event records, which are still read.
 //
 // The binary form of an event record:
 //
-//	arrivalEventV1
+//	arrivalEventV1 or arrivalEventV2
 //	varint   time, Unix seconds
 //	uvarint  time, nanoseconds within the second
 //	uvarint  seq
-//	byte     flags (1: late)
+//	byte     flags (1: late; V2 only: 2 clock synced, 4 test)
 //	uvarint  length of the gateway id, then its bytes
 //	uvarint  length of the epoch, then its bytes
 //
-// The arrival number is the record's key.
-const arrivalEventV1 = 0x01
+// and, in V2 only, the fields of the event's console line (Line), so that
+// a reader printing it need not decode the event again:
+//
+//	varint   the event's time, Unix seconds
+//	uvarint  its nanoseconds within the second
+//	uvarint  length of the kind, then its bytes
+//	uvarint  length of the source, then its bytes
+//	uvarint  length of the state, then its bytes
+//
+// The arrival number is the record's key. Records written before V2 (V1)
+// have no Line: a reader decodes their event.
+const (
+	arrivalEventV1 = 0x01
+	arrivalEventV2 = 0x02
+)
+
+// Flags of a binary event record.
+const (
+	flagLate        = 1
+	flagClockSynced = 2
+	flagTest        = 4
+)
 
 var errShortRecord = errors.New("binary record truncated")
 
-// encodeRecord is the stored form of rec.
+// encodeRecord is the stored form of rec: an event with its Line in the
+// binary form V2, without it in V1.
 func encodeRecord(rec Record) ([]byte, error) {
 	if rec.Type != RecordEvent {
 		return json.Marshal(rec)
 	}
-	b := make([]byte, 0, 32+len(rec.Gateway)+len(rec.Epoch))
-	b = append(b, arrivalEventV1)
+	ln := rec.Line
+	n := 32 + len(rec.Gateway) + len(rec.Epoch)
+	if ln != nil {
+		n += 24 + len(ln.Kind) + len(ln.Source) + len(ln.State)
+	}
+	b := make([]byte, 0, n)
+	if ln == nil {
+		b = append(b, arrivalEventV1)
+	} else {
+		b = append(b, arrivalEventV2)
+	}
 	b = binary.AppendVarint(b, rec.Time.Unix())
 	b = binary.AppendUvarint(b, uint64(rec.Time.Nanosecond()))
 	b = binary.AppendUvarint(b, rec.Seq)
 	var flags byte
 	if rec.Late {
-		flags |= 1
+		flags |= flagLate
+	}
+	if ln != nil && ln.ClockSynced {
+		flags |= flagClockSynced
+	}
+	if ln != nil && ln.Test {
+		flags |= flagTest
 	}
 	b = append(b, flags)
-	b = binary.AppendUvarint(b, uint64(len(rec.Gateway)))
-	b = append(b, rec.Gateway...)
-	b = binary.AppendUvarint(b, uint64(len(rec.Epoch)))
-	b = append(b, rec.Epoch...)
+	b = appendStr(b, rec.Gateway)
+	b = appendStr(b, rec.Epoch)
+	if ln == nil {
+		return b, nil
+	}
+	b = binary.AppendVarint(b, ln.Time.Unix())
+	b = binary.AppendUvarint(b, uint64(ln.Time.Nanosecond()))
+	b = appendStr(b, ln.Kind)
+	b = appendStr(b, ln.Source)
+	b = appendStr(b, ln.State)
 	return b, nil
 }
 
-// decodeRecord reads a stored record, of either form, into r; arrival is
-// its key.
+func appendStr(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// decodeRecord reads a stored record, of any form, into r; arrival is its
+// key.
 func decodeRecord(arrival uint64, v []byte, r *Record) error {
-	if len(v) == 0 || v[0] != arrivalEventV1 {
+	if len(v) == 0 || (v[0] != arrivalEventV1 && v[0] != arrivalEventV2) {
 		return json.Unmarshal(v, r)
 	}
+	v2 := v[0] == arrivalEventV2
 	d := recDecoder{b: v[1:]}
 	sec := d.varint()
 	nsec := d.uvarint()
@@ -65,14 +112,27 @@ func decodeRecord(arrival uint64, v []byte, r *Record) error {
 	flags := d.byte()
 	gw := d.str()
 	epoch := d.str()
+	known := byte(flagLate)
+	var ln *Line
+	if v2 {
+		known |= flagClockSynced | flagTest
+		esec := d.varint()
+		ensec := d.uvarint()
+		ln = &Line{Kind: d.str(), Source: d.str(), State: d.str(),
+			ClockSynced: flags&flagClockSynced != 0, Test: flags&flagTest != 0}
+		if ensec >= 1e9 {
+			return errors.New("binary record malformed")
+		}
+		ln.Time = time.Unix(esec, int64(ensec)).UTC()
+	}
 	if d.err != nil {
 		return d.err
 	}
-	if nsec >= 1e9 || flags&^1 != 0 || len(d.b) != 0 {
+	if nsec >= 1e9 || flags&^known != 0 || len(d.b) != 0 {
 		return errors.New("binary record malformed")
 	}
 	*r = Record{Arrival: arrival, Type: RecordEvent, Gateway: gw, Epoch: epoch,
-		Time: time.Unix(sec, int64(nsec)).UTC(), Seq: seq, Late: flags&1 != 0}
+		Time: time.Unix(sec, int64(nsec)).UTC(), Seq: seq, Late: flags&flagLate != 0, Line: ln}
 	return nil
 }
 

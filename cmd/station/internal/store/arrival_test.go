@@ -44,8 +44,8 @@ func TestArrivalRecordForms(t *testing.T) {
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktArrivals).ForEach(func(_, v []byte) error { forms = append(forms, v[0]); return nil })
 	})
-	if string(forms) != "\x01{\x01{" {
-		t.Fatalf("first bytes of the records %q, want event binary, gap JSON, event binary, old event JSON", forms)
+	if string(forms) != "\x02{\x02{" {
+		t.Fatalf("first bytes of the records %q, want event binary V2, gap JSON, event binary V2, old event JSON", forms)
 	}
 	recs, err := s.After(0, 10)
 	if err != nil {
@@ -63,6 +63,26 @@ func TestArrivalRecordForms(t *testing.T) {
 		}
 		if r.Time.IsZero() {
 			t.Errorf("record %d has no time", r.Arrival)
+		}
+		if r.Seq != 2 && (r.Line == nil || r.Line.Kind != ev.Kind || !r.Line.Time.Equal(ev.Time) || r.Line.ClockSynced != ev.ClockSynced) {
+			t.Errorf("record %d: line %+v, event %+v", r.Arrival, r.Line, ev)
+		}
+	}
+	// AfterBrief leaves out the bodies of events whose record has a Line,
+	// and reads that of the old record, which has none.
+	brief, err := s.AfterBrief(0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range brief {
+		if r.Type != RecordEvent {
+			continue
+		}
+		if (r.Line == nil) == (r.Event == nil) {
+			t.Errorf("AfterBrief record %d: line %+v, event %q", r.Arrival, r.Line, r.Event)
+		}
+		if !reflect.DeepEqual(r.Line, recs[i].Line) {
+			t.Errorf("AfterBrief record %d: line %+v, After gave %+v", r.Arrival, r.Line, recs[i].Line)
 		}
 	}
 	if want := []string{RecordEvent, RecordGap, RecordEvent, RecordEvent}; !reflect.DeepEqual(got, want) {
@@ -95,6 +115,38 @@ func FuzzArrivalRecord(f *testing.F) {
 			t.Fatalf("read %+v\nwant %+v", out, in)
 		}
 		for i := range v { // every truncation is an error, never a panic
+			if decodeRecord(9, v[:i], &out) == nil && i > 0 {
+				t.Fatalf("truncated record %q accepted", v[:i])
+			}
+		}
+	})
+}
+
+// FuzzArrivalRecordLine: a binary event record with its Line (V2) reads
+// back as written, and every truncation of it is refused.
+func FuzzArrivalRecordLine(f *testing.F) {
+	f.Add(uint64(1), "gw-1", "e1", int64(1_800_000_000), uint32(5), true, "motion", "gate-pir", "active", int64(1_799_999_999), uint32(7), byte(3))
+	f.Add(uint64(1<<40), "", "", int64(-1), uint32(999_999_999), false, "", "", "", int64(-62135596800), uint32(0), byte(0))
+	f.Fuzz(func(t *testing.T, seq uint64, gw, epoch string, sec int64, nsec uint32, late bool, kind, source, state string, esec int64, ensec uint32, flags byte) {
+		in := Record{Arrival: 9, Type: RecordEvent, Gateway: gw, Epoch: epoch, Seq: seq, Late: late,
+			Time: time.Unix(sec, int64(nsec%1e9)).UTC(),
+			Line: &Line{Kind: kind, Source: source, State: state, Time: time.Unix(esec, int64(ensec%1e9)).UTC(),
+				ClockSynced: flags&1 != 0, Test: flags&2 != 0}}
+		v, err := encodeRecord(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v[0] != arrivalEventV2 {
+			t.Fatalf("record with a line written as form %#x", v[0])
+		}
+		var out Record
+		if err := decodeRecord(9, v, &out); err != nil {
+			t.Fatalf("%+v: %v", in, err)
+		}
+		if !reflect.DeepEqual(out, in) {
+			t.Fatalf("read %+v %+v\nwant %+v %+v", out, out.Line, in, in.Line)
+		}
+		for i := range v {
 			if decodeRecord(9, v[:i], &out) == nil && i > 0 {
 				t.Fatalf("truncated record %q accepted", v[:i])
 			}

@@ -28,8 +28,18 @@ var errAttrsNotObject = errors.New("attrs: want a JSON object")
 // it the same way, but builds the attrs map only for the kinds the store
 // reads it of (needsAttrs): for every other event ev.Attrs stays nil. The
 // map is most of the cost of decoding an event, paid on every gateway's
-// read loop before its PUBACK.
+// read loop before its PUBACK. The events gateways send are decoded by
+// hand (fastDecodeEvent); anything unusual goes through encoding/json.
 func decodeEvent(payload []byte, ev *wire.Event) error {
+	if fastDecodeEvent(payload, ev) {
+		return nil
+	}
+	return leanDecodeEvent(payload, ev)
+}
+
+// leanDecodeEvent is decodeEvent through encoding/json: what
+// fastDecodeEvent falls back to, and is checked against.
+func leanDecodeEvent(payload []byte, ev *wire.Event) error {
 	var l leanEvent
 	if err := json.Unmarshal(payload, &l); err != nil {
 		return err

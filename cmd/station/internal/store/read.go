@@ -42,8 +42,29 @@ type Record struct {
 	Bytes  int    `json:"bytes,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
 	// Event is the stored JSON of the event (RecordEvent), filled in by
-	// the reader.
+	// the reader (by AfterBrief only when Line is nil).
 	Event json.RawMessage `json:"-"`
+	// Line is what the event's console line shows (RecordEvent), kept in
+	// the record itself; nil in records stored before it was.
+	Line *Line `json:"-"`
+}
+
+// Line is the part of an event a one-line summary shows (the console's
+// line, a feed's row): kept in the event's arrival record, it is read
+// without decoding the event's JSON again.
+type Line struct {
+	Kind   string
+	Source string
+	State  string
+	// Time is the event's as its gateway stamped it, in UTC.
+	Time        time.Time
+	ClockSynced bool
+	Test        bool
+}
+
+// LineOf is the Line of ev.
+func LineOf(ev *wire.Event) *Line {
+	return &Line{Kind: ev.Kind, Source: ev.Source, State: ev.State, Time: ev.Time.UTC(), ClockSynced: ev.ClockSynced, Test: ev.Test}
 }
 
 // Reader is what the console, "station dump" and (later) the web page read
@@ -71,6 +92,17 @@ var _ Reader = (*Store)(nil)
 
 // After implements Reader.
 func (s *Store) After(n uint64, limit int) ([]Record, error) {
+	return s.after(n, limit, true)
+}
+
+// AfterBrief is After for readers that print lines: an event's Record.Event
+// is read only when its record has no Line (stored before Lines were),
+// which saves looking up and copying every event.
+func (s *Store) AfterBrief(n uint64, limit int) ([]Record, error) {
+	return s.after(n, limit, false)
+}
+
+func (s *Store) after(n uint64, limit int, bodies bool) ([]Record, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -87,7 +119,7 @@ func (s *Store) After(n uint64, limit int) ([]Record, error) {
 			if err := decodeRecord(a, v, &r); err != nil {
 				return fmt.Errorf("arrival %d: %w", a, err)
 			}
-			if r.Type == RecordEvent {
+			if r.Type == RecordEvent && (bodies || r.Line == nil) {
 				key := gwEpoch{r.Gateway, r.Epoch}
 				eb, ok := events[key]
 				if !ok {

@@ -472,7 +472,7 @@ func (w *txn) event(r *request) (Result, error) {
 	if err := w.gapRecords(res.NewGaps, false); err != nil {
 		return res, err
 	}
-	if res.Arrival, err = w.record(Record{Type: RecordEvent, Gateway: gw, Epoch: ev.Epoch, Seq: ev.Seq, Late: res.Late}); err != nil {
+	if res.Arrival, err = w.record(Record{Type: RecordEvent, Gateway: gw, Epoch: ev.Epoch, Seq: ev.Seq, Late: res.Late, Line: LineOf(&ev)}); err != nil {
 		return res, err
 	}
 	return res, w.gapRecords(res.Explained, true)

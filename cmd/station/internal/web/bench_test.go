@@ -3,12 +3,15 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
+	"github.com/antt-gateway/antt/cmd/station/internal/audit"
 	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -57,4 +60,79 @@ func BenchmarkEventsPage(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkQueryDay: one day's events of one site from a store of
+// 1,000,000 events (ANTT_QUERY_EVENTS changes the count): 100 gateways
+// at 20 sites, the events 2.6 s apart over 30 days in arrival order, the
+// store built once with the store's writer (Submit, committed in batches
+// of up to 4,096). Each query reads every page (500 events) of site-07's
+// day 15 as GET /api/events would, following next; ms/query is the
+// whole day, found-events how many it held.
+func BenchmarkQueryDay(b *testing.B) {
+	total := 1_000_000
+	if s := os.Getenv("ANTT_QUERY_EVENTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 10000 {
+			b.Fatalf("ANTT_QUERY_EVENTS %q: want a count of at least 10000", s)
+		}
+		total = n
+	}
+	const gateways, sites = 100, 20
+	st, err := store.Open(filepath.Join(b.TempDir(), "events.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	dir := Directory{}
+	for g := range gateways {
+		id := fmt.Sprintf("gw-%03d", g)
+		dir[id] = DirEntry{ID: id, Name: id, Site: fmt.Sprintf("site-%02d", g%sites)}
+	}
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, audit.Vietnam)
+	step := 30 * 24 * time.Hour / time.Duration(total)
+	built := time.Now()
+	var wg sync.WaitGroup
+	seqs := make([]uint64, gateways)
+	for i := range total {
+		g := i % gateways
+		id := fmt.Sprintf("gw-%03d", g)
+		seqs[g]++
+		p, _ := json.Marshal(wire.Event{Seq: seqs[g], ID: wire.EventID(id, seqs[g]), Epoch: "e1", Kind: "motion", Source: "pir",
+			State: "active", Time: start.Add(time.Duration(i) * step), ClockSynced: true, Boot: "b"})
+		wg.Add(1)
+		st.Submit(id, wire.TopicEvent, p, func(_ store.Result, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	b.Logf("store of %d events built in %v", total, time.Since(built).Round(time.Millisecond))
+	data := &StoreData{Store: st, Dir: dir}
+	since := start.AddDate(0, 0, 14)
+	q := Query{Limit: 500, Since: since, Until: since.AddDate(0, 0, 1),
+		Keep: func(gw string) bool { return dir[gw].Site == "site-07" }}
+	found := 0
+	for b.Loop() {
+		found = 0
+		q.Before = 0
+		for {
+			items, next, err := data.Query(q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			found += len(items)
+			if next == 0 {
+				break
+			}
+			q.Before = next
+		}
+	}
+	if want := total / 30 / sites; found < want*9/10 || found > want*11/10 {
+		b.Fatalf("found %d events of the day, want about %d", found, want)
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
+	b.ReportMetric(float64(found), "found-events")
 }

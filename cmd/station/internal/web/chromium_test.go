@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -10,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +64,9 @@ func TestChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
 	}
-	f := newFixture(t, func(o *Options) { o.Now = time.Now })
+	cm := &pageCommander{}
+	f := newFixture(t, func(o *Options) { o.Now = time.Now; o.Commands = cm })
+	cm.f = f
 	seq := f.event(gwGate, "motion", "gate-pir", map[string]any{"snapshot_camera": "gate-cam"})
 	if _, err := f.st.Add(gwGate, "snapshot/1", testJPEG(t)); err != nil || seq != 1 {
 		t.Fatal(err)
@@ -131,6 +136,10 @@ func TestChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	shot("login-vi", 1280, 800)
+	shot("login-vi-phone", 390, 844)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatal(err)
+	}
 	// A wrong password first: the form says so.
 	if err := chromedp.Do(ctx, chromedp.SendKeys("#user", "an"), chromedp.SendKeys("#password", "sai mật khẩu"),
 		chromedp.Click(`button.primary`), chromedp.WaitVisible("#login-error")); err != nil {
@@ -200,7 +209,90 @@ func TestChromium(t *testing.T) {
 	if played, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.alarmSound || ""`)); err != nil || played == "" {
 		t.Errorf("alarm tone not played: %q %v", played, err)
 	}
+	// The live row reads as a server-rendered one: kind and state in
+	// Vietnamese, the time in Asia/Ho_Chi_Minh as the page prints it.
+	liveRow := "tr#ev-" + strconv.FormatUint(lastArr, 10)
+	if k, st := text(liveRow+" td:nth-child(3)"), text(liveRow+" td:nth-child(5)"); k != "Cạy phá thiết bị" || st != "kích hoạt" {
+		t.Errorf("live row kind %q state %q", k, st)
+	}
+	if got, want := text(liveRow+" td:nth-child(1)"), when(LangVI, f.lastEventTime(gwGate)); got != want {
+		t.Errorf("live row time %q, want %q as the page prints it", got, want)
+	}
+	// A walk test shows within 2 s with its snapshot (stored after it).
+	walk := f.storeEvent(gwGate, wire.Event{Kind: "motion", Source: "pir-cong", State: "active", ClockSynced: true, Test: true,
+		Attrs: map[string]any{"snapshot_camera": "gate-cam"}})
+	walkArr, _ := f.st.LastArrival()
+	if _, err := f.st.Add(gwGate, "snapshot/"+strconv.FormatUint(walk, 10), testJPEG(t)); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+	err = chromedp.Do(wctx, chromedp.WaitVisible("tr#ev-"+strconv.FormatUint(walkArr, 10)+" img.thumb"))
+	wcancel()
+	if err != nil {
+		t.Fatal("walk test with its snapshot not shown within 2 s:", err)
+	}
 	shot("events-live-vi", 1280, 800)
+
+	// Acknowledge the live tamper with an outcome and a note, in place:
+	// the confirmation is asked, the page does not reload, the alarm
+	// leaves the list, the store has the acknowledgement.
+	liveKey := arrivalKey(lastArr)
+	before, _ := strconv.Atoi(text("#alarm-count"))
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.keptPage = 1`)); err != nil {
+		t.Fatal(err)
+	}
+	acceptConfirm(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.Click(`#al-`+liveKey+` input[type=checkbox]`), chromedp.SetValue("#outcome", "handled"),
+		chromedp.SendKeys("#note", "đã kiểm tra tại chỗ"), chromedp.Click("#ack-fields button"),
+		chromedp.WaitNotPresent("#al-"+liveKey), chromedp.WaitVisible("#ack-result")); err != nil {
+		t.Fatal("acknowledge from the page:", err)
+	}
+	if asked := confirmsAsked(t, ctx); asked != 1 {
+		t.Errorf("confirmations asked: %d, want 1", asked)
+	}
+	if kept, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.keptPage || 0`)); err != nil || kept != 1 {
+		t.Errorf("acknowledging reloaded the page (%d, %v)", kept, err)
+	}
+	acks, err := f.st.Acks()
+	if a, ok := acks[liveKey]; err != nil || !ok || a.Outcome != "handled" || a.User != "an" || a.Note != "đã kiểm tra tại chỗ" {
+		t.Fatalf("acknowledgement stored: %+v %v", acks[liveKey], err)
+	}
+	if got := text("#alarm-count"); got != strconv.Itoa(before-1) {
+		t.Errorf("alarm count %q after acknowledging one of %d", got, before)
+	}
+
+	// Arm and disarm a site from its card, each after the confirmation;
+	// the card shows the mode the gateway reports. Declining sends nothing.
+	for _, c := range []struct{ mode, shown string }{{"away", "Đi vắng"}, {"disarmed", "Tắt bảo vệ"}} {
+		form := `form[action="/gateways/` + gwGate + `/command"]:has(select)`
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/sites"), chromedp.WaitVisible("#mode-"+gwGate),
+			chromedp.SetValue("#mode-"+gwGate, c.mode)); err != nil {
+			t.Fatal(err)
+		}
+		acceptConfirm(t, ctx)
+		if err := chromedp.Do(ctx, chromedp.Click(form+" button"), chromedp.WaitVisible("#cmd-result")); err != nil {
+			t.Fatalf("arm %s: %v", c.mode, err)
+		}
+		if got := text("#cmd-result"); !strings.Contains(got, "thiết bị đã thực hiện") {
+			t.Errorf("arm %s: result %q", c.mode, got)
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/sites"), chromedp.WaitVisible("#mode-now-"+gwGate)); err != nil {
+			t.Fatal(err)
+		}
+		if got := text("#mode-now-" + gwGate); got != c.shown {
+			t.Errorf("after arm %s the card shows %q, want %q", c.mode, got, c.shown)
+		}
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(window.confirm = () => false, 0)`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`form[action="/gateways/`+gwGate+`/command"]:has(select) button`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := cm.sent(); len(got) != 2 || got[0]["mode"] != "away" || got[1]["mode"] != "disarmed" || got[0]["user"] != "an" {
+		t.Errorf("commands sent: %v (the declined one must not be)", got)
+	}
+	shot("sites-armed-vi", 1280, 800)
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/stats"), chromedp.WaitVisible("svg.chart")); err != nil {
 		t.Fatal("stats page:", err)
 	}
@@ -219,4 +311,58 @@ func TestChromium(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/events"), chromedp.WaitVisible("#user")); err != nil {
 		t.Fatal("after logout the events page did not lead to the login form:", err)
 	}
+}
+
+// pageCommander stands in for the gateway in TestChromium: an arm command
+// is done and the next telemetry reports the new mode.
+type pageCommander struct {
+	f    *fixture
+	mu   sync.Mutex
+	args []map[string]any
+}
+
+func (c *pageCommander) Command(_ context.Context, gw, name string, args map[string]any) (json.RawMessage, error) {
+	c.mu.Lock()
+	c.args = append(c.args, args)
+	c.mu.Unlock()
+	if name == "arm" {
+		c.f.st.SetTelemetry(gw, wire.Telemetry{Alarm: args["mode"].(string), Outbox: wire.OutboxStats{Depth: 3},
+			Cameras: map[string]string{"gate-cam": "online"}}, time.Now())
+	}
+	return json.RawMessage(`{"id":"r1","ok":true}`), nil
+}
+
+func (c *pageCommander) sent() []map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.args)
+}
+
+// acceptConfirm answers the page's next confirmations yes, counting them
+// (window.confirmsAsked); chromedp's Evaluate is not bound by the page's
+// CSP.
+func acceptConfirm(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(window.confirmsAsked = 0, window.confirm = () => { window.confirmsAsked++; return true; }, 0)`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func confirmsAsked(t *testing.T, ctx context.Context) int {
+	t.Helper()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.confirmsAsked || 0`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// lastEventTime is the time of gw's newest stored event.
+func (f *fixture) lastEventTime(gw string) time.Time {
+	f.t.Helper()
+	items, _, err := f.s.o.Events.Page(0, 1, func(g string) bool { return g == gw })
+	if err != nil || len(items) != 1 || items[0].Event == nil {
+		f.t.Fatalf("newest event of %s: %v", gw, err)
+	}
+	return items[0].Event.Time
 }

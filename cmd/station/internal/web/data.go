@@ -40,6 +40,9 @@ type Gateway struct {
 	DiskFree int64             `json:"disk_free,omitempty"`
 	CPUTempC *float64          `json:"cpu_temp_c,omitempty"`
 	Cameras  map[string]string `json:"cameras,omitempty"`
+	// Mode is the alarm mode from the last telemetry (away, disarmed, …);
+	// "" for a gateway without an alarm.
+	Mode string `json:"mode,omitempty"`
 }
 
 // Gateways is where the console learns which gateways exist and how they
@@ -54,6 +57,9 @@ const (
 	ItemEvent  = store.RecordEvent
 	ItemGap    = store.RecordGap
 	ItemNotice = store.RecordNotice
+	// ItemSnapshot is only in the live feed (Feed.After): a snapshot
+	// stored after its event.
+	ItemSnapshot = store.RecordSnapshot
 )
 
 // Item is one row of the events page: an event, a gap (events lost) or a
@@ -64,6 +70,8 @@ type Item struct {
 	Gateway string    `json:"gateway"`
 	Epoch   string    `json:"epoch,omitempty"`
 	Stored  time.Time `json:"stored"`
+	// Seq is the event's, for ItemSnapshot.
+	Seq uint64 `json:"seq,omitempty"`
 	// Event is set for ItemEvent; Snapshot when a snapshot of it is kept.
 	Event    *wire.Event `json:"event,omitempty"`
 	Snapshot bool        `json:"snapshot,omitempty"`
@@ -83,6 +91,8 @@ type Events interface {
 	// next is what to pass as before for the following page; 0 when there
 	// is nothing older.
 	Page(before uint64, limit int, keep func(gateway string) bool) (items []Item, next uint64, err error)
+	// Query is Page with the filters of Query (a time span).
+	Query(q Query) (items []Item, next uint64, err error)
 	// Snapshot returns the JPEG of event (gateway, epoch, seq), if kept.
 	Snapshot(gateway, epoch string, seq uint64) ([]byte, bool, error)
 }
@@ -149,7 +159,7 @@ func (d *StoreData) Gateways() ([]Gateway, error) {
 			g.Version = st.Status.Version
 		}
 		if t := st.Telemetry; t != nil {
-			g.Outbox, g.DiskFree, g.CPUTempC, g.Cameras = &t.Outbox, t.DiskFree, t.CPUTempC, t.Cameras
+			g.Outbox, g.DiskFree, g.CPUTempC, g.Cameras, g.Mode = &t.Outbox, t.DiskFree, t.CPUTempC, t.Cameras, t.Alarm
 		}
 		for _, at := range []time.Time{st.StatusAt, st.TelemetryAt, st.LastEventAt} {
 			if at.After(g.LastSeen) {
@@ -167,56 +177,9 @@ func (d *StoreData) Gateways() ([]Gateway, error) {
 	return out, nil
 }
 
-// Page implements Events by reading the store's arrival index backwards
-// in chunks.
+// Page implements Events (Query without a time span).
 func (d *StoreData) Page(before uint64, limit int, keep func(string) bool) ([]Item, uint64, error) {
-	if limit <= 0 {
-		limit = 50
-	}
-	maxScan := d.MaxScan
-	if maxScan <= 0 {
-		maxScan = 20000
-	}
-	last, err := d.Store.LastArrival()
-	if err != nil {
-		return nil, 0, err
-	}
-	hi := last // the newest arrival still to look at
-	if before > 0 && before-1 < hi {
-		hi = before - 1
-	}
-	var out []Item
-	for scanned := 0; hi > 0 && scanned < maxScan; {
-		chunk := min(uint64(256), hi)
-		lo := hi - chunk
-		recs, err := d.Store.After(lo, int(chunk))
-		if err != nil {
-			return nil, 0, err
-		}
-		for i := len(recs) - 1; i >= 0; i-- {
-			r := recs[i]
-			if r.Arrival > hi {
-				continue
-			}
-			scanned++
-			if r.Type == store.RecordSnapshot || !keep(r.Gateway) {
-				continue
-			}
-			it, err := d.item(r)
-			if err != nil {
-				return nil, 0, err
-			}
-			out = append(out, it)
-			if len(out) == limit {
-				return out, r.Arrival, nil
-			}
-		}
-		hi = lo
-	}
-	if hi == 0 {
-		return out, 0, nil
-	}
-	return out, hi + 1, nil
+	return d.Query(Query{Before: before, Limit: limit, Keep: keep})
 }
 
 func (d *StoreData) item(r store.Record) (Item, error) {

@@ -17,7 +17,8 @@ import (
 // and a signal of new ones. StoreData implements it over the store.
 type Feed interface {
 	// After returns up to limit items with an arrival number above n,
-	// oldest first, snapshots included (the feed skips them), and the
+	// oldest first, snapshots included (ItemSnapshot: a snapshot stored
+	// after its event, which the page adds to the event's row), and the
 	// arrival number of the last record read (to resume from even when
 	// none of them is shown).
 	After(n uint64, limit int) (items []Item, last uint64, err error)
@@ -40,6 +41,7 @@ func (d *StoreData) After(n uint64, limit int) ([]Item, uint64, error) {
 	for _, r := range recs {
 		n = r.Arrival
 		if r.Type == store.RecordSnapshot {
+			items = append(items, Item{Arrival: r.Arrival, Type: ItemSnapshot, Gateway: r.Gateway, Epoch: r.Epoch, Stored: r.Time, Seq: r.Seq, Snapshot: true})
 			continue
 		}
 		it, err := d.item(r)
@@ -119,10 +121,75 @@ func feedStart(r *http.Request, f Feed) (uint64, error) {
 	return n, nil
 }
 
-// feedItem is one item as the feed sends it: with the gateway's name.
+// feedItem is one item as the feed sends it: with the gateway's name and
+// the row as the events page prints it.
 type feedItem struct {
 	Item
-	Name string `json:"name"`
+	Name string  `json:"name"`
+	Show feedRow `json:"show"`
+}
+
+// feedRow is an item's row in the feed's language, exactly as the events
+// page renders it (labels, Asia/Ho_Chi_Minh time, the clock flag), so the
+// page's script only inserts these strings as text and formats nothing
+// itself.
+type feedRow struct {
+	Time string `json:"time"`
+	ISO  string `json:"iso"`
+	// Unsynced is the clock warning, set when the gateway's clock was not
+	// synchronised.
+	Unsynced string   `json:"unsynced,omitempty"`
+	Kind     string   `json:"kind,omitempty"`
+	Test     string   `json:"test,omitempty"` // the installer-test badge
+	State    string   `json:"state,omitempty"`
+	Attrs    []string `json:"attrs,omitempty"`
+	Text     string   `json:"text,omitempty"` // a gap or notice
+	Snapshot string   `json:"snapshot,omitempty"`
+	Ref      string   `json:"ref,omitempty"` // the row's data-ref, for a snapshot that follows
+	// AlarmKey, AlarmText, AlarmTime and AlarmISO are the alarm's line in
+	// the list of alarms to review (set for an alarm only); AlarmKey is
+	// what POST /api/alarms/ack takes.
+	AlarmKey  string `json:"alarm_key,omitempty"`
+	AlarmText string `json:"alarm_text,omitempty"`
+	AlarmTime string `json:"alarm_time,omitempty"`
+	AlarmISO  string `json:"alarm_iso,omitempty"`
+}
+
+// feedSnapshot is a snapshot stored after its event: the page puts it
+// into the row whose data-ref is Ref.
+type feedSnapshot struct {
+	Arrival uint64 `json:"arrival"`
+	Ref     string `json:"ref"`
+	URL     string `json:"url"`
+}
+
+// rowRef names an event's row on the events page (its data-ref).
+func rowRef(gw, epoch string, seq uint64) string {
+	return gw + "/" + epochSeg(epoch) + "/" + strconv.FormatUint(seq, 10)
+}
+
+// snapURL is where an event's snapshot is served.
+func snapURL(gw, epoch string, seq uint64) string {
+	return "/api/events/" + rowRef(gw, epoch, seq) + "/snapshot"
+}
+
+// show renders it as the events page does, in the view's language.
+func (v *view) show(it Item, names map[string]string) feedRow {
+	rw := v.row(it, names)
+	f := feedRow{Time: when(v.lang, rw.Time), ISO: iso(rw.Time), Kind: rw.Kind, State: rw.State, Attrs: rw.Attrs,
+		Text: rw.Text, Snapshot: rw.SnapURL}
+	f.Ref = rw.Ref
+	if rw.Unsynced {
+		f.Unsynced = "(" + tr(v.lang, "events.unsynced") + ")"
+	}
+	if it.Event != nil && it.Event.Test {
+		f.Test = tr(v.lang, "events.test")
+	}
+	if it.Alarm {
+		f.AlarmKey, f.AlarmText = arrivalKey(it.Arrival), rw.alarmText()
+		f.AlarmTime, f.AlarmISO = when(v.lang, it.Stored), iso(it.Stored)
+	}
+	return f
 }
 
 // apiFeed is the live feed: Server-Sent Events of every item the
@@ -190,7 +257,14 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 				if !v.allows(it.Gateway) {
 					continue
 				}
-				b, err := json.Marshal(feedItem{Item: it, Name: cmpOr(names[it.Gateway], it.Gateway)})
+				if it.Type == ItemSnapshot {
+					// The event's row is on the page already: its snapshot
+					// came in a later commit.
+					b, _ := json.Marshal(feedSnapshot{Arrival: it.Arrival, Ref: rowRef(it.Gateway, it.Epoch, it.Seq), URL: snapURL(it.Gateway, it.Epoch, it.Seq)})
+					fmt.Fprintf(bw, "id: %d\nevent: snapshot\ndata: %s\n\n", it.Arrival, b)
+					continue
+				}
+				b, err := json.Marshal(feedItem{Item: it, Name: cmpOr(names[it.Gateway], it.Gateway), Show: v.show(it, names)})
 				if err != nil {
 					s.log.Error("live feed: encode", "err", err)
 					return

@@ -38,7 +38,7 @@ var testDir = Directory{
 
 // fixture is a console over a real store, accounts file and audit log.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	s     *Server
 	st    *store.Store
 	db    *accounts.DB
@@ -50,7 +50,7 @@ type fixture struct {
 	seq map[string]uint64
 }
 
-func newFixture(t *testing.T, tweak ...func(*Options)) *fixture {
+func newFixture(t testing.TB, tweak ...func(*Options)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "events.db"), store.Options{})

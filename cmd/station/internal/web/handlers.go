@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,6 +75,9 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /api/tokens", accounts.Admin, s.apiTokens)
 	s.handle("POST /api/tokens", accounts.Admin, s.apiTokenAdd)
 	s.handle("DELETE /api/tokens/{id}", accounts.Admin, s.apiTokenRevoke)
+	s.registerLive()
+	s.registerEnrol()
+	s.registerClips()
 }
 
 // view is what a handler reads data through: the request's principal and
@@ -298,25 +303,72 @@ func (s *Server) apiGateway(w http.ResponseWriter, r *http.Request, v *view) {
 
 // ---- events
 
-// eventsQuery reads before, limit and gateway; the error names the bad one.
-func eventsQuery(r *http.Request, v *view) (before uint64, limit int, gw string, err error) {
+// eventsFilter is what an events query asks for besides paging: one
+// gateway, one site, a time span (each optional).
+type eventsFilter struct {
+	gateway, site string
+	since, until  time.Time
+}
+
+// any reports whether any filter is set (the live feed runs only on the
+// unfiltered page).
+func (f eventsFilter) any() bool {
+	return f.gateway != "" || f.site != "" || !f.since.IsZero() || !f.until.IsZero()
+}
+
+// values is the filter as query parameters, for the pager's links.
+func (f eventsFilter) values(q url.Values) url.Values {
+	out := url.Values{}
+	for _, k := range []string{"gateway", "site", "since", "until"} {
+		if v := q.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	return out
+}
+
+// pagerURL is the events page with filter q, before arrival before (0:
+// the newest page). The values are encoded here, so the template takes it
+// as a URL as it is.
+func pagerURL(q url.Values, before uint64) template.URL {
+	if before > 0 {
+		q.Set("before", strconv.FormatUint(before, 10))
+	}
+	return template.URL("/events?" + q.Encode()) // every value is query-encoded
+}
+
+// eventsQuery reads before, limit, gateway, site, since and until; the
+// error names the bad one.
+func eventsQuery(r *http.Request) (before uint64, limit int, f eventsFilter, err error) {
 	q := r.URL.Query()
 	if b := q.Get("before"); b != "" {
 		if before, err = strconv.ParseUint(b, 10, 64); err != nil {
-			return 0, 0, "", fmt.Errorf("before %q: want an arrival number", b)
+			return 0, 0, f, fmt.Errorf("before %.40q: want an arrival number", b)
 		}
 	}
 	limit = 50
 	if l := q.Get("limit"); l != "" {
 		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 500 {
-			return 0, 0, "", fmt.Errorf("limit %q: want 1 to 500", l)
+			return 0, 0, f, fmt.Errorf("limit %.40q: want 1 to 500", l)
 		}
 	}
-	gw = q.Get("gateway")
-	if gw != "" && !wire.ValidID(gw) {
-		return 0, 0, "", fmt.Errorf("gateway %q: not a gateway id", gw)
+	f.gateway, f.site = q.Get("gateway"), q.Get("site")
+	if f.gateway != "" && !wire.ValidID(f.gateway) {
+		return 0, 0, f, fmt.Errorf("gateway %.70q: not a gateway id", f.gateway)
 	}
-	return before, limit, gw, nil
+	if f.site != "" && !wire.ValidID(f.site) {
+		return 0, 0, f, fmt.Errorf("site %.70q: not a site id", f.site)
+	}
+	if f.since, err = audit.ParseTime(q.Get("since")); err != nil {
+		return 0, 0, f, fmt.Errorf("since: %w", err)
+	}
+	if f.until, err = audit.ParseTime(q.Get("until")); err != nil {
+		return 0, 0, f, fmt.Errorf("until: %w", err)
+	}
+	if !f.since.IsZero() && !f.until.IsZero() && !f.since.Before(f.until) {
+		return 0, 0, f, errors.New("since must be before until")
+	}
+	return before, limit, f, nil
 }
 
 // row is one events-page line, ready to print.
@@ -329,6 +381,7 @@ type row struct {
 	Attrs    []string
 	Text     string
 	SnapURL  string
+	Ref      string // an event row's data-ref (rowRef)
 	Unsynced bool
 }
 
@@ -336,6 +389,7 @@ type row struct {
 type eventsRead struct {
 	before uint64 // the query's "before" (0: the newest page)
 	only   string // the one gateway asked for, "" for all the account sees
+	filter eventsFilter
 	items  []Item
 	next   uint64
 }
@@ -345,21 +399,28 @@ type eventsRead struct {
 // account may not see, or a store error it answers the request itself and
 // reports false.
 func (s *Server) queryEvents(w http.ResponseWriter, r *http.Request, v *view) (eventsRead, bool) {
-	before, limit, only, err := eventsQuery(r, v)
+	before, limit, f, err := eventsQuery(r)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return eventsRead{}, false
 	}
-	if only != "" && !v.allows(only) {
+	if f.gateway != "" && !v.allows(f.gateway) {
 		s.fail(w, r, http.StatusNotFound, "no such gateway")
 		return eventsRead{}, false
 	}
-	items, next, err := v.events(before, limit, only)
+	if _, err := v.all(); err != nil {
+		s.internal(w, r, "list gateways", err)
+		return eventsRead{}, false
+	}
+	items, next, err := v.s.o.Events.Query(Query{Before: before, Limit: limit, Since: f.since, Until: f.until,
+		Keep: func(gw string) bool {
+			return (f.gateway == "" || gw == f.gateway) && (f.site == "" || v.site[gw] == f.site) && v.allows(gw)
+		}})
 	if err != nil {
 		s.internal(w, r, "read events", err)
 		return eventsRead{}, false
 	}
-	return eventsRead{before: before, only: only, items: items, next: next}, true
+	return eventsRead{before: before, only: f.gateway, filter: f, items: items, next: next}, true
 }
 
 func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request, v *view) {
@@ -386,8 +447,17 @@ func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request, v *view) {
 		s.internal(w, r, "list alarms", err)
 		return
 	}
+	sites := []siteGroup{}
+	for _, g := range gws {
+		if g.Site != "" && !slices.ContainsFunc(sites, func(sg siteGroup) bool { return sg.Site == g.Site }) {
+			sites = append(sites, siteGroup{Site: g.Site, Name: cmpOr(g.SiteName, g.Site)})
+		}
+	}
+	q := r.URL.Query()
 	s.render(w, r, v, http.StatusOK, "events", map[string]any{
 		"Rows": rows, "Next": next, "Gateways": gws, "Only": only, "Paged": er.before > 0, "Alarms": alarms,
+		"Sites": sites, "Site": er.filter.site, "Since": q.Get("since"), "Until": q.Get("until"),
+		"Live": !er.filter.any() && er.before == 0, "Newest": pagerURL(er.filter.values(q), 0), "Older": pagerURL(er.filter.values(q), next),
 	})
 }
 
@@ -399,6 +469,9 @@ func (v *view) row(it Item, names map[string]string) row {
 		rw.Time, rw.Unsynced = ev.Time, !ev.ClockSynced
 		rw.Kind = trOr(v.lang, "ev."+ev.Kind, ev.Kind)
 		rw.State = trOr(v.lang, "state."+ev.State, ev.State)
+		if ev.Kind == "mode" || ev.Kind == "arming_refused" { // their state is a mode
+			rw.State = trOr(v.lang, "mode."+ev.State, ev.State)
+		}
 		keys := make([]string, 0, len(ev.Attrs))
 		for k := range ev.Attrs {
 			keys = append(keys, k)
@@ -408,8 +481,9 @@ func (v *view) row(it Item, names map[string]string) row {
 			rw.Attrs = append(rw.Attrs, fmt.Sprintf("%s: %v", k, ev.Attrs[k]))
 		}
 		if it.Snapshot {
-			rw.SnapURL = "/api/events/" + it.Gateway + "/" + epochSeg(it.Epoch) + "/" + strconv.FormatUint(ev.Seq, 10) + "/snapshot"
+			rw.SnapURL = snapURL(it.Gateway, it.Epoch, ev.Seq)
 		}
+		rw.Ref = rowRef(it.Gateway, it.Epoch, ev.Seq)
 	case ItemGap:
 		g := it.Gap
 		rw.Text = tr(v.lang, "events.gap", g.Len(), g.First, g.Last, rw.Name) + " "

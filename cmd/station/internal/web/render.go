@@ -35,20 +35,19 @@ func (s *Server) parseTemplates() error {
 
 func funcs(lang string) template.FuncMap {
 	return template.FuncMap{
-		"t": func(key string, args ...any) string { return tr(lang, key, args...) },
-		"when": func(t time.Time) string {
-			if t.IsZero() {
-				return tr(lang, "gw.never")
-			}
-			layout := "02/01/2006 15:04:05"
-			if lang == LangEN {
-				layout = "2006-01-02 15:04:05"
-			}
-			return t.In(audit.Vietnam).Format(layout)
-		},
-		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"t":    func(key string, args ...any) string { return tr(lang, key, args...) },
+		"when": func(t time.Time) string { return when(lang, t) },
+		"iso":  iso,
 		"role": func(r accounts.Role) string { return trOr(lang, "role."+string(r), string(r)) },
 		"kind": func(k string) string { return trOr(lang, "kind."+k, k) },
+		"mode": func(m string) string { return trOr(lang, "mode."+m, m) },
+		"size": func(n int64) string {
+			if n >= 1<<30 {
+				return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+			}
+			return fmt.Sprintf("%d MiB", n>>20)
+		},
+		"celsius": func(c float64) string { return fmt.Sprintf("%.0f °C", c) },
 		"limits": func(l accounts.Limits) string {
 			if l.Unlimited() {
 				return tr(lang, "users.all")
@@ -68,13 +67,29 @@ func funcs(lang string) template.FuncMap {
 		"cameras": func(m map[string]string) string {
 			var parts []string
 			for k, v := range m {
-				parts = append(parts, k+": "+v)
+				parts = append(parts, k+": "+trOr(lang, "cam."+v, v))
 			}
 			sort.Strings(parts)
 			return strings.Join(parts, ", ")
 		},
 	}
 }
+
+// when is a time as every page prints it: in Asia/Ho_Chi_Minh, in the
+// language's order; the live feed sends the same string.
+func when(lang string, t time.Time) string {
+	if t.IsZero() {
+		return tr(lang, "gw.never")
+	}
+	layout := "02/01/2006 15:04:05"
+	if lang == LangEN {
+		layout = "2006-01-02 15:04:05"
+	}
+	return t.In(audit.Vietnam).Format(layout)
+}
+
+// iso is a time for a <time datetime> attribute.
+func iso(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // me is the logged-in principal as the layout shows it.
 type me struct {
@@ -100,6 +115,5 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v *view, code in
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(code)
-	_, _ = buf.WriteTo(w)
+	writePage(w, r, code, &buf)
 }

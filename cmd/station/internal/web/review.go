@@ -77,6 +77,15 @@ type Alarm struct {
 	Text string `json:"text"`
 }
 
+// alarmText is how the alarm list describes a stored alarm: the row's
+// text, or an event's kind, source and state.
+func (rw row) alarmText() string {
+	if rw.Type == ItemEvent {
+		return strings.TrimSpace(rw.Kind + " " + rw.Event.Source + " " + rw.State)
+	}
+	return rw.Text
+}
+
 func arrivalKey(n uint64) string { return "a" + strconv.FormatUint(n, 10) }
 
 func offlineKey(gw string, since time.Time) string {
@@ -133,12 +142,8 @@ func (v *view) alarms() ([]Alarm, map[string]store.Ack, error) {
 			continue
 		}
 		rw := v.row(it, names)
-		text := rw.Text
-		if it.Type == ItemEvent {
-			text = strings.TrimSpace(rw.Kind + " " + it.Event.Source + " " + rw.State)
-		}
 		it := it
-		out = append(out, Alarm{Key: k, Gateway: it.Gateway, Name: rw.Name, Raised: it.Stored, Item: &it, Text: text})
+		out = append(out, Alarm{Key: k, Gateway: it.Gateway, Name: rw.Name, Raised: it.Stored, Item: &it, Text: rw.alarmText()})
 	}
 	slices.SortStableFunc(out, func(a, b Alarm) int { return b.Raised.Compare(a.Raised) })
 	return out, acks, nil

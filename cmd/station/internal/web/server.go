@@ -44,6 +44,7 @@ import (
 
 	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
 	"github.com/antt-gateway/antt/cmd/station/internal/audit"
+	"github.com/antt-gateway/antt/cmd/station/internal/enrol"
 )
 
 // DefaultListen is the console's address unless -http says otherwise.
@@ -110,6 +111,18 @@ type Options struct {
 	Commands       Commander
 	CommandTimeout time.Duration
 
+	// Live is live view's TURN credentials and gateway candidates
+	// (live.go); without it, Commands serves if it implements LiveBackend.
+	Live LiveBackend
+
+	// Enrol adds and removes gateways from the page (enrol.go); without
+	// it the enrolment page says how to turn it on and its API answers 503.
+	Enrol *enrol.Enroller
+
+	// Clips is the clip store and the export key (clips.go); without it
+	// the clip and export routes answer 503.
+	Clips *Clips
+
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -129,6 +142,7 @@ type Server struct {
 	csrf    *http.CrossOriginProtection
 	handler http.Handler
 	feeds   feedSlots
+	bundles *bundles // enrol.go: downloads waiting to be taken
 }
 
 // New builds the console's handler.
@@ -191,7 +205,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	sub, _ := fs.Sub(staticFS, "static")
-	s.static = http.StripPrefix("/static/", http.FileServerFS(sub))
+	s.static = newStaticFiles(sub)
 	s.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 			"origin", cut(r.Header.Get("Origin"), 100), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "addr", r.RemoteAddr)

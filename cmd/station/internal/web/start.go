@@ -24,6 +24,7 @@ import (
 
 	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
 	"github.com/antt-gateway/antt/cmd/station/internal/audit"
+	"github.com/antt-gateway/antt/cmd/station/internal/enrol"
 )
 
 // Files the console keeps in the station's data directory when it makes
@@ -43,6 +44,11 @@ type Config struct {
 	OfflineGrace time.Duration
 	// Commands, set by the station, publishes commands to gateways.
 	Commands Commander
+	// Clips, set by the station, is its clip store and export key.
+	Clips *Clips
+	// Enrol, set by the station when its embedded broker has a password
+	// file, adds and removes gateways from the page (enrol.go).
+	Enrol *enrol.Enroller
 }
 
 // RegisterFlags adds -http, -http-cert and -http-key to fs.
@@ -109,7 +115,7 @@ func start(ctx context.Context, c *Config, dataDir string, st StoreReader, logge
 	data := &StoreData{Store: st, Dir: dir}
 	rv, _ := st.(Reviews)
 	srv, err := New(Options{Accounts: db, Audit: audit.Open(filepath.Join(dataDir, audit.FileName)),
-		Gateways: data, Events: data, Feed: data, Reviews: rv, OfflineGrace: c.OfflineGrace, Commands: c.Commands,
+		Gateways: data, Events: data, Feed: data, Reviews: rv, OfflineGrace: c.OfflineGrace, Commands: c.Commands, Enrol: c.Enrol, Clips: c.Clips,
 		Secure: tlsCfg != nil, Logger: logger.With("component", "console")})
 	if err != nil {
 		return nil, err

@@ -10,10 +10,13 @@ for (const form of document.querySelectorAll("form[data-confirm]")) {
 // the top of the events table; EventSource reconnects by itself and sends
 // Last-Event-ID, so nothing is lost. A new alarm plays a short tone made
 // here with WebAudio (no file is fetched) and shows a notification.
-// Everything is inserted as text, never as markup.
+// The station sends each row already rendered in the page's language
+// (item.show: labels, time in Asia/Ho_Chi_Minh, the clock flag); this
+// script only inserts those strings, as text, never as markup.
 const rows = document.getElementById("feed-rows");
 const live = document.getElementById("live");
 const alarms = document.getElementById("alarms");
+const alarmList = document.getElementById("alarm-list");
 let audio = null;
 function tone() {
   try {
@@ -29,12 +32,80 @@ function tone() {
     document.body.dataset.alarmSound = String(Number(document.body.dataset.alarmSound || 0) + 1);
   } catch (e) { /* no audio on this device */ }
 }
-function cell(tr, text, label) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (label) td.dataset.label = label;
+function el(name, props, text) {
+  const e = document.createElement(name);
+  Object.assign(e, props || {});
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+// timeEl is <time datetime=iso>text</time>, as the templates print times.
+function timeEl(text, isoTime) {
+  const t = el("time", {}, text);
+  t.setAttribute("datetime", isoTime);
+  return t;
+}
+// The column headings label the cells on a phone (data-label), as the
+// server-rendered rows are labelled.
+const labels = [...document.querySelectorAll("#events-table thead th")].map((th) => th.textContent);
+function cell(tr, i, ...kids) {
+  const td = el("td");
+  if (labels[i]) td.dataset.label = labels[i];
+  for (const k of kids) td.append(k);
   tr.appendChild(td);
   return td;
+}
+function row(it) {
+  const s = it.show || {};
+  const ev = it.event;
+  const tr = el("tr", { id: "ev-" + it.arrival });
+  if (s.ref) tr.dataset.ref = s.ref;
+  tr.className = (ev ? "event kind-" + ev.kind : "notice") + (it.alarm ? " is-alarm" : "") + " new";
+  const when = cell(tr, 0, timeEl(s.time, s.iso));
+  if (!ev) {
+    const td = el("td", { colSpan: 6 }, s.text);
+    tr.appendChild(td);
+    return tr;
+  }
+  if (s.unsynced) when.append(" ", el("span", { className: "warn" }, s.unsynced));
+  cell(tr, 1, it.name);
+  const kind = cell(tr, 2, s.kind);
+  if (s.test) kind.append(" ", el("span", { className: "badge test" }, s.test));
+  cell(tr, 3, ev.source || "");
+  cell(tr, 4, s.state || "");
+  const attrs = cell(tr, 5);
+  for (const a of s.attrs || []) attrs.append(el("span", { className: "attr" }, a), " ");
+  const snap = cell(tr, 6);
+  if (s.snapshot) snap.append(thumb(s.snapshot));
+  return tr;
+}
+// thumb is a snapshot's thumbnail linking to the full picture.
+function thumb(url) {
+  const a = el("a", { href: url });
+  a.append(el("img", { src: url, alt: labels[6] || "", className: "thumb", loading: "lazy", width: 160, height: 90 }));
+  return a;
+}
+function alarmCount(delta) {
+  const n = document.getElementById("alarm-count");
+  const left = Math.max(0, Number(n.textContent) + delta);
+  n.textContent = String(left);
+  document.getElementById("alarm-none").hidden = left > 0;
+  const fields = document.getElementById("ack-fields");
+  if (fields) fields.hidden = left === 0;
+}
+// alarmItem is one line of the alarms to review, as the page renders it:
+// with its checkbox for an officer.
+function alarmItem(it) {
+  const s = it.show;
+  const li = el("li", { className: "alarm new", id: "al-" + s.alarm_key });
+  if (alarms.dataset.officer === "on") {
+    const label = el("label", { className: "pick" });
+    const box = el("input", { type: "checkbox", name: "key", value: s.alarm_key });
+    box.setAttribute("aria-label", alarms.dataset.pick);
+    label.append(box, " ");
+    li.append(label);
+  }
+  li.append(timeEl(s.alarm_time, s.alarm_iso), " ", el("strong", {}, it.name), " ", el("span", { className: "what" }, s.alarm_text));
+  return li;
 }
 if (rows && rows.dataset.feed === "on" && window.EventSource) {
   if (window.Notification && Notification.permission === "default") {
@@ -44,41 +115,70 @@ if (rows && rows.dataset.feed === "on" && window.EventSource) {
   es.addEventListener("open", () => { live.hidden = false; live.textContent = live.dataset.on; });
   es.addEventListener("error", () => { live.hidden = false; live.textContent = live.dataset.off; });
   es.addEventListener("logout", () => { es.close(); window.location.assign("/login"); });
+  // A snapshot committed after its event: into the event's row.
+  es.addEventListener("snapshot", (m) => {
+    const sn = JSON.parse(m.data);
+    for (const tr of rows.querySelectorAll("tr[data-ref]")) {
+      if (tr.dataset.ref !== sn.ref) continue;
+      const td = tr.cells[6];
+      if (td && !td.querySelector("img")) td.append(thumb(sn.url));
+    }
+  });
   es.addEventListener("item", (m) => {
     const it = JSON.parse(m.data);
     if (document.getElementById("ev-" + it.arrival)) return;
-    const tr = document.createElement("tr");
-    tr.id = "ev-" + it.arrival;
-    const ev = it.event;
-    tr.className = (ev ? "event kind-" + ev.kind : "notice") + (it.alarm ? " is-alarm" : "") + " new";
-    cell(tr, new Date(ev ? ev.time : it.stored).toLocaleString());
-    cell(tr, it.name);
-    if (ev) {
-      cell(tr, ev.kind); cell(tr, ev.source || ""); cell(tr, ev.state || "");
-      cell(tr, Object.entries(ev.attrs || {}).map(([k, v]) => k + ": " + v).join(" "));
-      const td = cell(tr, "");
-      if (it.snapshot) {
-        const img = document.createElement("img");
-        img.className = "thumb"; img.width = 160; img.height = 90; img.alt = "";
-        img.src = "/api/events/" + it.gateway + "/" + (it.epoch || "-") + "/" + ev.seq + "/snapshot";
-        td.appendChild(img);
-      }
-    } else {
-      cell(tr, it.gap ? "gap " + it.gap.first + "–" + it.gap.last : (it.notice ? it.notice.kind : "")).colSpan = 6;
-    }
-    rows.prepend(tr);
-    if (it.alarm && alarms) {
-      const li = document.createElement("li");
-      li.className = "alarm new";
-      li.id = "al-a" + it.arrival;
-      li.textContent = it.name + " — " + (ev ? ev.kind + " " + (ev.source || "") : tr.textContent);
-      document.getElementById("alarm-list").prepend(li);
-      const n = document.getElementById("alarm-count");
-      n.textContent = String(Number(n.textContent) + 1);
+    rows.prepend(row(it));
+    document.getElementById("events-table").hidden = false;
+    document.getElementById("events-none").hidden = true;
+    if (it.alarm && alarms && it.show && it.show.alarm_key && !document.getElementById("al-" + it.show.alarm_key)) {
+      const li = alarmItem(it);
+      alarmList.prepend(li);
+      alarmCount(+1);
       tone();
       if (window.Notification && Notification.permission === "granted") {
-        new Notification(alarms.dataset.new, { body: li.textContent, tag: li.id });
+        new Notification(alarms.dataset.new, { body: it.name + " — " + it.show.alarm_text, tag: li.id });
       }
+    }
+  });
+}
+
+// Acknowledging in place: the form posts to /api/alarms/ack with fetch
+// (after its confirmation) and the acknowledged alarms leave the list; the
+// form still posts and reloads the page where there is no script.
+const ackForm = document.getElementById("ack-form");
+const ackResult = document.getElementById("ack-result");
+function ackSay(text, failed) {
+  ackResult.hidden = false;
+  ackResult.className = "ack-result " + (failed ? "error" : "done");
+  ackResult.textContent = text;
+}
+if (ackForm && window.fetch) {
+  ackForm.addEventListener("submit", async (e) => {
+    if (e.defaultPrevented) return; // the confirmation was declined
+    e.preventDefault();
+    const keys = [...ackForm.querySelectorAll('input[name="key"]:checked')].map((i) => i.value);
+    if (keys.length === 0) { ackSay(alarms.dataset.pickone, true); return; }
+    const button = ackForm.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      const r = await fetch("/api/alarms/ack", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ keys, outcome: ackForm.elements.outcome.value, note: ackForm.elements.note.value }),
+      });
+      if (r.status === 401) { window.location.assign("/login?next=/events"); return; }
+      const body = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Error(body.error || String(r.status));
+      for (const k of keys) {
+        const li = document.getElementById("al-" + k);
+        if (li) { li.remove(); alarmCount(-1); }
+      }
+      ackForm.elements.note.value = "";
+      ackSay(alarms.dataset.acked.replace("%d", String(keys.length)), false);
+    } catch (err) {
+      ackSay(alarms.dataset.ackfail + " " + err.message, true);
+    } finally {
+      button.disabled = false;
     }
   });
 }

@@ -1,0 +1,325 @@
+package web
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
+	"github.com/antt-gateway/antt/cmd/station/internal/audit"
+	"github.com/antt-gateway/antt/cmd/station/internal/clips"
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// Clips is the console's access to the station's clip store and the key
+// that signs case exports (Options.Clips). Without it the clip routes
+// answer 503.
+type Clips struct {
+	Store *clips.Store
+	Key   ed25519.PrivateKey
+}
+
+// MaxExportBytes bounds one case export (its clips mostly): the zip is
+// built in a temporary file before it is audited and sent.
+const MaxExportBytes = 4 << 30
+
+// registerClips adds the clip and export routes (docs/api.md, "Clips and
+// export").
+func (s *Server) registerClips() {
+	s.handle("GET /api/clips/{gateway}", accounts.Viewer, s.apiClipList)
+	s.handle("GET /api/clips/{gateway}/{clip}", accounts.Viewer, s.apiClip)
+	s.handle("GET /api/clips/{gateway}/{clip}/status", accounts.Viewer, s.apiClipStatus)
+	s.handle("POST /api/clips/{gateway}/{clip}/fetch", accounts.Officer, s.apiClipFetch)
+	s.handle("POST /api/exports", accounts.Officer, s.apiExport)
+}
+
+func (s *Server) clipStore(w http.ResponseWriter, r *http.Request) (*clips.Store, bool) {
+	if s.o.Clips == nil || s.o.Clips.Store == nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "this console has no clip store")
+		return nil, false
+	}
+	return s.o.Clips.Store, true
+}
+
+func clipParam(w http.ResponseWriter, r *http.Request, s *Server) (string, bool) {
+	id := r.PathValue("clip")
+	if !wire.ValidClipID(id) {
+		s.fail(w, r, http.StatusBadRequest, "clip: not a clip id")
+		return "", false
+	}
+	return id, true
+}
+
+// ClipStatus is a clip's state as the API gives it.
+type ClipStatus struct {
+	Gateway  string      `json:"gateway"`
+	Clip     string      `json:"clip"`
+	Camera   string      `json:"camera,omitempty"`
+	Start    string      `json:"start,omitempty"`
+	Duration int64       `json:"duration_ms,omitempty"`
+	Bytes    int64       `json:"bytes"`
+	SHA256   string      `json:"sha256,omitempty"`
+	State    clips.State `json:"state"`
+	Have     int64       `json:"have"`
+	Upload   string      `json:"upload,omitempty"`
+	Seq      uint64      `json:"seq,omitempty"`
+	Epoch    string      `json:"epoch,omitempty"`
+	URL      string      `json:"url,omitempty"` // where it plays, once complete
+}
+
+func clipStatus(st clips.Status) ClipStatus {
+	c := ClipStatus{Gateway: st.Gateway, Clip: st.ID, Camera: st.Camera, Start: st.Start, Duration: st.Duration,
+		Bytes: st.Bytes, SHA256: st.SHA256, State: st.State, Have: st.Have, Upload: st.Upload, Seq: st.Seq, Epoch: st.Epoch}
+	if st.State == clips.Complete {
+		c.URL = "/api/clips/" + st.Gateway + "/" + st.ID
+	}
+	return c
+}
+
+func (s *Server) apiClipList(w http.ResponseWriter, r *http.Request, _ *view) {
+	cs, ok := s.clipStore(w, r)
+	if !ok {
+		return
+	}
+	l, err := cs.List(r.PathValue("gateway"))
+	if err != nil {
+		s.internal(w, r, "list clips", err)
+		return
+	}
+	out := make([]ClipStatus, 0, len(l))
+	for _, st := range l {
+		out = append(out, clipStatus(st))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"clips": out})
+}
+
+func (s *Server) apiClipStatus(w http.ResponseWriter, r *http.Request, _ *view) {
+	cs, ok := s.clipStore(w, r)
+	if !ok {
+		return
+	}
+	id, ok := clipParam(w, r, s)
+	if !ok {
+		return
+	}
+	gw := r.PathValue("gateway")
+	st, found, err := cs.Status(gw, id)
+	if err != nil {
+		s.internal(w, r, "read clip status", err)
+		return
+	}
+	if !found {
+		writeJSON(w, http.StatusOK, ClipStatus{Gateway: gw, Clip: id, State: clips.Missing})
+		return
+	}
+	writeJSON(w, http.StatusOK, clipStatus(st))
+}
+
+// apiClip serves a complete clip as video/mp4, with Range (a <video>
+// seeks with it).
+func (s *Server) apiClip(w http.ResponseWriter, r *http.Request, _ *view) {
+	cs, ok := s.clipStore(w, r)
+	if !ok {
+		return
+	}
+	id, ok := clipParam(w, r, s)
+	if !ok {
+		return
+	}
+	f, st, err := cs.Open(r.PathValue("gateway"), id)
+	if errors.Is(err, clips.ErrNotFound) {
+		state := st.State
+		if state == "" {
+			state = clips.Missing
+		}
+		s.fail(w, r, http.StatusNotFound, fmt.Sprintf("clip not complete at the station (%s, %d of %d bytes)", state, st.Have, st.Bytes))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "open clip", err)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "video/mp4")
+	w.Header().Set("Cache-Control", "private, max-age=86400")
+	w.Header().Set("ETag", `"`+st.SHA256+`"`)
+	http.ServeContent(w, r, id+".mp4", st.Done, f)
+}
+
+// apiClipFetch asks the gateway (clip.get) for the bytes the station
+// lacks, from the end of what it holds from the start.
+func (s *Server) apiClipFetch(w http.ResponseWriter, r *http.Request, v *view) {
+	cs, ok := s.clipStore(w, r)
+	if !ok {
+		return
+	}
+	id, ok := clipParam(w, r, s)
+	if !ok {
+		return
+	}
+	gw := r.PathValue("gateway")
+	st, found, err := cs.Status(gw, id)
+	if err != nil {
+		s.internal(w, r, "read clip status", err)
+		return
+	}
+	res := CommandResult{Command: wire.CmdClipGet, Gateway: gw}
+	if found && st.State == clips.Complete {
+		res.OK = true
+		writeJSON(w, http.StatusOK, map[string]any{"result": res, "clip": clipStatus(st)})
+		return
+	}
+	if s.o.Commands == nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "this console cannot send commands")
+		return
+	}
+	args := map[string]any{"clip": id}
+	if found && st.Next > 0 {
+		args["offset"] = st.Next
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.CommandTimeout)
+	defer cancel()
+	reply, err := s.o.Commands.Command(ctx, gw, wire.CmdClipGet, args)
+	code := http.StatusOK
+	if err != nil {
+		res.Error = err.Error()
+		code = http.StatusBadGateway
+		if errors.Is(err, ErrNoReply) || errors.Is(err, context.DeadlineExceeded) {
+			code = http.StatusGatewayTimeout
+		}
+	} else {
+		var rp struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		}
+		if jerr := json.Unmarshal(reply, &rp); jerr != nil {
+			res.Error, code = "reply: "+jerr.Error(), http.StatusBadGateway
+		} else {
+			res.OK, res.Error, res.Reply = rp.OK, rp.Error, reply
+		}
+	}
+	detail := map[string]string{"clip": id, "offset": strconv.FormatInt(st.Next, 10)}
+	if res.Error != "" {
+		detail["error"] = cut(res.Error, 300)
+	}
+	if aerr := s.record(r, audit.Entry{Actor: v.p.name, Action: "clip.fetch", Target: id, Gateway: gw, OK: res.OK, Detail: detail}); aerr != nil {
+		s.fail(w, r, http.StatusInternalServerError, "audit log not written")
+		return
+	}
+	writeJSON(w, code, map[string]any{"result": res, "clip": clipStatus(st)})
+}
+
+// exportRequest is POST /api/exports' body.
+type exportRequest struct {
+	Case   string           `json:"case"`
+	Events []clips.EventRef `json:"events"`
+}
+
+var caseRE = regexp.MustCompile(`^[\p{L}\p{N} ._/-]{1,80}$`)
+
+// apiExport builds a signed case export of chosen events (their
+// snapshots, their clips), audits it and sends it as a zip.
+func (s *Server) apiExport(w http.ResponseWriter, r *http.Request, v *view) {
+	if s.o.Clips == nil || s.o.Clips.Key == nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "this console cannot export cases (no signing key)")
+		return
+	}
+	var q exportRequest
+	if err := decodeJSON(r, &q); err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !caseRE.MatchString(q.Case) {
+		s.fail(w, r, http.StatusBadRequest, `case: want 1 to 80 letters, digits, spaces or "._/-"`)
+		return
+	}
+	if len(q.Events) == 0 || len(q.Events) > clips.MaxExportEvents {
+		s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("events: want 1 to %d", clips.MaxExportEvents))
+		return
+	}
+	for _, e := range q.Events {
+		if !wire.ValidID(e.Gateway) || !v.allows(e.Gateway) {
+			s.fail(w, r, http.StatusNotFound, "no such gateway: "+cut(e.Gateway, 70))
+			return
+		}
+		if e.Epoch != "" && !wire.ValidEpoch(e.Epoch) {
+			s.fail(w, r, http.StatusBadRequest, "epoch: not an epoch")
+			return
+		}
+	}
+	store, ok := s.o.Events.(clipEvents)
+	if !ok {
+		s.fail(w, r, http.StatusServiceUnavailable, "this console's store cannot be exported from")
+		return
+	}
+	tmp, err := os.CreateTemp("", "antt-export-*.zip")
+	if err != nil {
+		s.internal(w, r, "export: temporary file", err)
+		return
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	now := s.now()
+	lw := &limitWriter{w: tmp, left: MaxExportBytes}
+	m, err := clips.Exporter{Events: store, Clips: s.o.Clips.Store, Key: s.o.Clips.Key}.Write(lw, q.Case, q.Events, v.p.name, now)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	size, _ := tmp.Seek(0, io.SeekCurrent)
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(tmp, 0, size)); err != nil {
+		s.internal(w, r, "export: hash", err)
+		return
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	gws := map[string]bool{}
+	for _, e := range q.Events {
+		gws[e.Gateway] = true
+	}
+	gw := ""
+	if len(gws) == 1 {
+		gw = q.Events[0].Gateway
+	}
+	detail := map[string]string{"events": strconv.Itoa(len(q.Events)), "files": strconv.Itoa(len(m.Files)),
+		"bytes": strconv.FormatInt(size, 10), "sha256": sum, "missing": strconv.Itoa(len(m.Missing))}
+	if err := s.record(r, audit.Entry{Actor: v.p.name, Action: "export", Target: q.Case, Gateway: gw, OK: true, Detail: detail}); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, "audit log not written: the export is not given out")
+		return
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="case-%s.zip"`, now.UTC().Format("20060102T150405Z")))
+	w.Header().Set("X-Export-SHA256", sum)
+	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(tmp, 0, size))
+}
+
+// clipEvents is what an export reads of the store.
+type clipEvents = clips.EventSource
+
+type limitWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.left {
+		return 0, fmt.Errorf("export larger than %d bytes: choose fewer events", int64(MaxExportBytes))
+	}
+	l.left -= int64(len(p))
+	return l.w.Write(p)
+}
+
+// Event returns one event's stored JSON (an export includes it).
+func (d *StoreData) Event(gw, epoch string, seq uint64) ([]byte, bool, error) {
+	return d.Store.Event(gw, epoch, seq)
+}

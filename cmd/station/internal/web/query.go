@@ -1,0 +1,161 @@
+package web
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
+)
+
+// Query selects a page of items: the filters of the events page and of
+// GET /api/events.
+type Query struct {
+	// Before is an arrival number: items stored before it (0: from the
+	// newest); the next page's is the page's next.
+	Before uint64
+	Limit  int
+	// Keep accepts a gateway (the account's limits, a site, one gateway).
+	Keep func(gateway string) bool
+	// Since and Until bound the event's own time (the gateway's clock, as
+	// the page shows it; a gap's or notice's is when it was stored):
+	// Since ≤ time < Until; zero is open.
+	Since, Until time.Time
+}
+
+// briefReader is the store's cheaper read of the arrival index: an event's
+// body is left out when its record carries the line (kind, source, state,
+// time). *store.Store has it; a store without it is read with After.
+type briefReader interface {
+	AfterBrief(n uint64, limit int) ([]store.Record, error)
+}
+
+// brief reads up to limit records after arrival n, bodies left out where
+// the store can.
+func (d *StoreData) brief(n uint64, limit int) ([]store.Record, error) {
+	if b, ok := d.Store.(briefReader); ok {
+		return b.AfterBrief(n, limit)
+	}
+	return d.Store.After(n, limit)
+}
+
+// recordTime is the time a query compares: an event's own, else when
+// the record was stored.
+func recordTime(r store.Record) time.Time {
+	if r.Type != store.RecordEvent {
+		return r.Time
+	}
+	if r.Line != nil {
+		return r.Line.Time
+	}
+	var ev struct {
+		Time time.Time `json:"time"`
+	}
+	if json.Unmarshal(r.Event, &ev) == nil && !ev.Time.IsZero() {
+		return ev.Time
+	}
+	return r.Time
+}
+
+// firstAt is the first arrival number (1..last) whose time is not before
+// t, last+1 when none, found by binary search over the arrival index. The
+// index is in order of arrival, which is the order of the events' times
+// except for a backlog delivered late or a gateway whose clock is wrong:
+// the search then lands near, not exactly on, the boundary
+// (docs/api.md "Time filters").
+func (d *StoreData) firstAt(t time.Time, last uint64) (uint64, error) {
+	lo, hi := uint64(1), last+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		recs, err := d.brief(mid-1, 1)
+		if err != nil {
+			return 0, err
+		}
+		if len(recs) == 0 || recordTime(recs[0]).Before(t) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// Query implements Events: the arrival index read backwards in chunks
+// from Before (bounded by the time span, found by binary search), up to
+// MaxScan records; an event's body is read only for the items kept.
+func (d *StoreData) Query(q Query) ([]Item, uint64, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	maxScan := d.MaxScan
+	if maxScan <= 0 {
+		maxScan = 20000
+	}
+	keep := q.Keep
+	if keep == nil {
+		keep = func(string) bool { return true }
+	}
+	last, err := d.Store.LastArrival()
+	if err != nil {
+		return nil, 0, err
+	}
+	hi := last // the newest arrival still to look at
+	if q.Before > 0 && q.Before-1 < hi {
+		hi = q.Before - 1
+	}
+	var floor uint64 // arrivals at or below it are not looked at
+	if !q.Since.IsZero() {
+		first, err := d.firstAt(q.Since, last)
+		if err != nil {
+			return nil, 0, err
+		}
+		floor = first - 1
+	}
+	if !q.Until.IsZero() {
+		end, err := d.firstAt(q.Until, last)
+		if err != nil {
+			return nil, 0, err
+		}
+		hi = min(hi, end-1)
+	}
+	var out []Item
+	for scanned := 0; hi > floor && scanned < maxScan; {
+		chunk := min(uint64(256), hi-floor)
+		lo := hi - chunk
+		recs, err := d.brief(lo, int(chunk))
+		if err != nil {
+			return nil, 0, err
+		}
+		for i := len(recs) - 1; i >= 0; i-- {
+			r := recs[i]
+			if r.Arrival > hi {
+				continue
+			}
+			scanned++
+			if r.Type == store.RecordSnapshot || !keep(r.Gateway) {
+				continue
+			}
+			if at := recordTime(r); (!q.Since.IsZero() && at.Before(q.Since)) || (!q.Until.IsZero() && !at.Before(q.Until)) {
+				continue
+			}
+			if r.Type == store.RecordEvent && r.Event == nil {
+				if r.Event, _, err = d.Store.Event(r.Gateway, r.Epoch, r.Seq); err != nil {
+					return nil, 0, err
+				}
+			}
+			it, err := d.item(r)
+			if err != nil {
+				return nil, 0, err
+			}
+			out = append(out, it)
+			if len(out) == limit {
+				return out, r.Arrival, nil
+			}
+		}
+		hi = lo
+	}
+	if hi <= floor {
+		return out, 0, nil
+	}
+	return out, hi + 1, nil
+}

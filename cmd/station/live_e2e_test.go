@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/antt-gateway/antt/cmd/station/internal/audit"
+	"github.com/antt-gateway/antt/device/devtest"
+)
+
+// liveChromiumFlags keep the browser on loopback and quiet (the flags of
+// uplink/live's Chromium test): no sandbox (CI runs as root), no
+// background traffic, loopback candidates allowed and not hidden behind
+// mDNS names.
+var liveChromiumFlags = []chromedp.ExecAllocatorOption{
+	chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+	chromedp.Flag("disable-background-networking", true),
+	chromedp.Flag("disable-component-update", true),
+	chromedp.Flag("disable-sync", true),
+	chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	chromedp.Flag("allow-loopback-in-peer-connection", true),
+	chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+}
+
+var turnListening = regexp.MustCompile(`station: TURN listening on udp (\S+), tls (\S+)`)
+
+// tileStats reads the tile's peer connection through getStats.
+const tileStatsJS = `(async () => {
+  const el = document.querySelector(".tile");
+  const out = {state: el.dataset.state, session: el.dataset.session || "", bytes: Number(el.dataset.bytes || 0),
+    text: el.querySelector(".state").textContent, frames: 0, width: 0, local: "", remote: ""};
+  if (!el._pc) return out;
+  const st = await el._pc.getStats();
+  let pair;
+  st.forEach(s => {
+    if (s.type === "inbound-rtp" && s.kind === "video") { out.frames = s.framesDecoded || 0; out.width = s.frameWidth || 0; }
+    if (s.type === "transport" && s.selectedCandidatePairId) pair = st.get(s.selectedCandidatePairId);
+  });
+  if (pair) { out.local = st.get(pair.localCandidateId).candidateType; out.remote = st.get(pair.remoteCandidateId).candidateType; }
+  return out;
+})()`
+
+type tileStats struct {
+	State, Session, Text string
+	Bytes                float64
+	Frames, Width        int
+	Local, Remote        string
+}
+
+// The whole live view path with the real binaries: Chromium logs in to a
+// real station, opens the live page of a real gateway's (file) camera,
+// and frames are decoded through the station's relay of offer, answer and
+// trickled candidates over MQTT; then again with the browser forced to
+// relay through the station's embedded TURN server (the selected pair's
+// local candidate is a relay). Closing the tile ends the session at the
+// gateway, shows the bytes used and is in the audit log with them.
+func TestLiveChromiumEndToEnd(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
+	}
+	clip, err := filepath.Abs(filepath.Join("..", "..", "testdata", "camera", "clip-320x180-25fps.h264"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	s := startConsoleStation(t, data, "-turn", "127.0.0.1:0", "-turn-tls", "127.0.0.1:0", "-turn-ports", "41000-41199")
+	devtest.WaitFor(t, 10*time.Second, "station: TURN listening", func() bool { return turnListening.MatchString(s.stderr.String()) })
+
+	const gw, cam = "cong-khu-3", "cam-cong"
+	api := devtest.FreeAddr(t)
+	cfg := writeGatewayConfig(t, t.TempDir(), gw, t.TempDir(), s.addr, api, "", `sensors:
+  - {name: pir, kind: motion, driver: sim, every: 1h}
+cameras:
+  - {name: `+cam+`, url: "file://`+clip+`", preload: true}
+live:
+  udp_port: 0
+  interfaces: [lo]
+  loopback_candidates: true
+`)
+	startBinGateway(t, cfg, api)
+	devtest.WaitFor(t, 30*time.Second, "gateway online at the station", func() bool {
+		rq, _ := http.NewRequest("GET", "http://"+s.http+"/api/gateways/"+gw, nil)
+		rq.Header.Set("Cookie", s.cookie)
+		r, err := s.client.Do(rq)
+		if err != nil {
+			return false
+		}
+		defer r.Body.Close()
+		var g struct {
+			Online bool `json:"online"`
+		}
+		return r.StatusCode == http.StatusOK && json.NewDecoder(r.Body).Decode(&g) == nil && g.Online
+	})
+
+	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir())}, liveChromiumFlags...)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancelT()
+	base := "http://" + s.http
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/login?next=/live"), chromedp.WaitVisible("#user"),
+		chromedp.SendKeys("#user", "an"), chromedp.SendKeys("#password", consolePassword),
+		chromedp.Click(`button.primary`), chromedp.WaitVisible("h1")); err != nil {
+		t.Fatal("login:", err)
+	}
+
+	read := func() tileStats {
+		t.Helper()
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[tileStats](tileStatsJS, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal("tile stats:", err)
+		}
+		return st
+	}
+	for _, relay := range []bool{false, true} {
+		name := "direct"
+		q := "/live?gateway=" + gw + "&camera=" + cam
+		if relay {
+			name, q = "relay", q+"&relay=1"
+		}
+		t.Run(name, func(t *testing.T) {
+			if err := chromedp.Do(ctx, chromedp.Navigate(base+q), chromedp.WaitVisible(".tile video")); err != nil {
+				t.Fatal(err)
+			}
+			var st tileStats
+			deadline := time.Now().Add(30 * time.Second)
+			for st = read(); st.Frames < 10 && time.Now().Before(deadline); st = read() {
+				if st.State == "failed" {
+					t.Fatalf("tile failed: %s\nstation:\n%s", st.Text, e2eTail(s.stderr))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if st.Frames < 10 || st.Width != 320 {
+				t.Fatalf("after 30 s: %+v\nstation:\n%s", st, e2eTail(s.stderr))
+			}
+			first := st.Frames
+			devtest.WaitFor(t, 10*time.Second, "frames keep coming", func() bool { return read().Frames > first+10 })
+			st = read()
+			if st.State != "playing" || st.Session == "" {
+				t.Errorf("tile %+v", st)
+			}
+			if relay && st.Local != "relay" {
+				t.Errorf("forced relay, yet the selected pair's local candidate is %q", st.Local)
+			}
+			t.Logf("%s: %d frames, pair %s→%s", name, st.Frames, st.Local, st.Remote)
+
+			// The officer stops the tile: the session closes, bytes shown.
+			if err := chromedp.Do(ctx, chromedp.Click(".tile .play")); err != nil {
+				t.Fatal(err)
+			}
+			devtest.WaitFor(t, 10*time.Second, "bytes shown after closing", func() bool {
+				st := read()
+				return st.State == "stopped" && st.Bytes > 10000
+			})
+			var es struct {
+				Entries []audit.Entry `json:"entries"`
+			}
+			devtest.WaitFor(t, 5*time.Second, "live_close audited", func() bool {
+				s.api(t, "GET", "/api/audit?action="+audit.LiveClose, "", "", &es)
+				for _, e := range es.Entries {
+					if e.Detail["session"] == lastSeg(st.Session) {
+						return true
+					}
+				}
+				return false
+			})
+			for _, e := range es.Entries {
+				if e.Detail["session"] == lastSeg(st.Session) {
+					if n, _ := strconv.Atoi(e.Detail["bytes"]); n < 10000 || e.Actor != "an" || e.Gateway != gw || e.Target != cam {
+						t.Errorf("live_close entry %+v", e)
+					}
+				}
+			}
+			s.api(t, "GET", "/api/audit?action="+audit.LiveOpen, "", "", &es)
+			found := false
+			for _, e := range es.Entries {
+				found = found || (e.OK && e.Detail["session"] == lastSeg(st.Session) && e.Actor == "an")
+			}
+			if !found {
+				b, _ := json.Marshal(es)
+				t.Errorf("no live_open entry for %s: %s", st.Session, b)
+			}
+		})
+	}
+}
+
+func lastSeg(p string) string { return p[strings.LastIndex(p, "/")+1:] }

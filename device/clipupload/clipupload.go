@@ -1,0 +1,454 @@
+// Package clipupload sends the gateway's recorded clips to the station
+// over MQTT (uplink/wire/clip.go): in chunks of at most wire.ClipChunkMax
+// bytes, QoS 1, in file order, each on clip/{clip}/{offset}. The station
+// stores a chunk before its PUBACK, so the end of the last acknowledged
+// chunk is where an upload resumes after a link cut or a restart: it is
+// kept durably (a small state file, fsynced after each PUBACK).
+//
+// Clips go when the station asks (cmd/clip.get, Handler) and, for clips
+// whose KindClip event says upload "auto" (armed-mode alarms), at once
+// (Auto). Automatic uploads respect a daily data budget
+// (recording.upload_budget; 0 = none); clips the station asks for are
+// sent even beyond it, because an officer asked and the station audits
+// it, but their bytes are counted in the day's total all the same. An
+// automatic upload the budget stops stays queued and goes on the next day
+// (or when the station asks for it).
+//
+// One goroutine (Run) sends; one clip at a time, the station's requests
+// before automatic ones.
+package clipupload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/antt-gateway/antt/uplink"
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// StateFile is the uploader's state in its directory: the pending
+// uploads with their acknowledged offsets, and today's bytes.
+const StateFile = "clipupload.json"
+
+// Source is the gateway's clip store (device/camera/record): complete
+// clips by id, and the clips of a camera over a time range.
+type Source interface {
+	Info(id string) (wire.ClipInfo, error)
+	List(camera string, from, to time.Time) ([]wire.ClipInfo, error)
+	Open(id string) (io.ReadCloser, error)
+}
+
+// ReaderAtSource is an optional faster path for Source: reading a chunk at
+// an offset without reading what comes before it.
+type ReaderAtSource interface {
+	OpenAt(id string) (io.ReaderAt, io.Closer, error)
+}
+
+// Publisher is uplink.Session's Publish.
+type Publisher interface {
+	Publish(ctx context.Context, levels string, qos byte, payload []byte) error
+}
+
+var _ Publisher = (*uplink.Session)(nil)
+
+// Options configure an Uploader.
+type Options struct {
+	// Dir holds StateFile (the gateway's data directory).
+	Dir string
+	// Budget is the daily bytes automatic uploads may use (0: no limit).
+	Budget int64
+	// Location is the day the budget counts (default time.Local).
+	Location *time.Location
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// Retry is the wait after a failed publish (default 2 s, doubled up to
+	// 30 s while the link stays down).
+	Retry time.Duration
+	// Delivered tells whether the outbox's event seq has reached the
+	// station (device: it is no longer in the outbox). An automatic upload
+	// waits for its clip event: the station refuses chunks of a clip no
+	// event announced. nil: never wait.
+	Delivered func(seq uint64) bool
+	// Poll is how often a waiting automatic upload looks at Delivered
+	// (default 250 ms).
+	Poll time.Duration
+}
+
+// Stats is what the uploader reports in telemetry.
+type Stats struct {
+	Budget     int64  `json:"budget"`      // daily bytes for automatic uploads (0: none)
+	BytesToday int64  `json:"bytes_today"` // clip bytes acknowledged today, asked and automatic
+	AutoToday  int64  `json:"auto_today"`  // of which automatic
+	Pending    int    `json:"pending"`     // clips waiting to be sent
+	Held       int    `json:"held"`        // automatic uploads the budget holds until tomorrow
+	Sending    string `json:"sending,omitempty"`
+}
+
+// job is one clip to send from Offset.
+type job struct {
+	Clip   string `json:"clip"`
+	Offset int64  `json:"offset"`
+	Bytes  int64  `json:"bytes"`
+	Auto   bool   `json:"auto"`
+	// After is the seq of the clip's event, which must be delivered
+	// before an automatic upload starts (0: none).
+	After uint64 `json:"after,omitempty"`
+}
+
+type state struct {
+	Day       string `json:"day"`
+	Bytes     int64  `json:"bytes"`
+	AutoBytes int64  `json:"auto_bytes"`
+	Jobs      []job  `json:"jobs"`
+}
+
+// Uploader sends clips; see the package comment.
+type Uploader struct {
+	src  Source
+	pub  Publisher
+	opts Options
+	log  *slog.Logger
+	path string
+
+	wake chan struct{}
+
+	mu      sync.Mutex
+	st      state
+	sending string
+}
+
+// New returns an uploader with the pending uploads of the state file.
+func New(src Source, pub Publisher, o Options) (*Uploader, error) {
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Retry <= 0 {
+		o.Retry = 2 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 250 * time.Millisecond
+	}
+	if o.Budget < 0 {
+		return nil, fmt.Errorf("clip upload budget %d: want 0 (none) or more", o.Budget)
+	}
+	u := &Uploader{src: src, pub: pub, opts: o, log: o.Logger, path: filepath.Join(o.Dir, StateFile), wake: make(chan struct{}, 1)}
+	b, err := os.ReadFile(u.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("read clip upload state: %w", err)
+	default:
+		if err := json.Unmarshal(b, &u.st); err != nil {
+			// Lost progress only costs data: start over rather than stop.
+			u.log.Error("clip upload state unreadable; pending uploads forgotten", "file", u.path, "error", err)
+			u.st = state{}
+		}
+	}
+	return u, nil
+}
+
+func (u *Uploader) today() string { return u.opts.Now().In(u.opts.Location).Format("2006-01-02") }
+
+// rollLocked starts a new day's count.
+func (u *Uploader) rollLocked() {
+	if d := u.today(); u.st.Day != d {
+		u.st.Day, u.st.Bytes, u.st.AutoBytes = d, 0, 0
+	}
+}
+
+// saveLocked writes the state durably (temporary file, fsync, rename).
+func (u *Uploader) saveLocked() error {
+	b, err := json.Marshal(u.st)
+	if err != nil {
+		return err
+	}
+	tmp := u.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("save clip upload state: %w", err)
+	}
+	if _, err = f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, u.path)
+	}
+	if err != nil {
+		return fmt.Errorf("save clip upload state: %w", err)
+	}
+	return nil
+}
+
+// enqueue adds (or moves forward) the upload of info from offset.
+func (u *Uploader) enqueue(info wire.ClipInfo, offset int64, auto bool, after uint64) error {
+	if offset < 0 || offset > info.Bytes {
+		return fmt.Errorf("clip %s: offset %d outside its %d bytes", info.ID, offset, info.Bytes)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i, j := range u.st.Jobs {
+		if j.Clip == info.ID {
+			// Asked again: the station's offset wins (it knows what it holds),
+			// and a request makes an automatic job an asked one.
+			u.st.Jobs[i].Offset = offset
+			u.st.Jobs[i].Auto = j.Auto && auto
+			if !auto {
+				u.st.Jobs[i].After = 0 // the station asked: it knows the clip
+			}
+			return u.saveAndWake()
+		}
+	}
+	j := job{Clip: info.ID, Offset: offset, Bytes: info.Bytes, Auto: auto, After: after}
+	if auto {
+		u.st.Jobs = append(u.st.Jobs, j)
+	} else {
+		// Requests go before automatic uploads.
+		k := 0
+		for k < len(u.st.Jobs) && !u.st.Jobs[k].Auto {
+			k++
+		}
+		u.st.Jobs = append(u.st.Jobs[:k], append([]job{j}, u.st.Jobs[k:]...)...)
+	}
+	return u.saveAndWake()
+}
+
+func (u *Uploader) saveAndWake() error {
+	err := u.saveLocked()
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// Auto queues clip id for automatic upload (its event, seq, said upload
+// "auto"); it starts once Options.Delivered(seq). It returns once the
+// request is durable.
+func (u *Uploader) Auto(id string, seq uint64) error {
+	info, err := u.src.Info(id)
+	if err != nil {
+		return fmt.Errorf("auto upload of clip %s: %w", id, err)
+	}
+	return u.enqueue(info, 0, true, seq)
+}
+
+// Stats reports the budget and today's use.
+func (u *Uploader) Stats() Stats {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.rollLocked()
+	s := Stats{Budget: u.opts.Budget, BytesToday: u.st.Bytes, AutoToday: u.st.AutoBytes, Pending: len(u.st.Jobs), Sending: u.sending}
+	for _, j := range u.st.Jobs {
+		if j.Auto && u.overBudgetLocked(j) {
+			s.Held++
+		}
+	}
+	return s
+}
+
+func (u *Uploader) overBudgetLocked(j job) bool {
+	if u.opts.Budget == 0 {
+		return false
+	}
+	n := min(int64(wire.ClipChunkMax), j.Bytes-j.Offset)
+	return u.st.AutoBytes+n > u.opts.Budget
+}
+
+// nextJob picks the first job that may go now; waiting tells whether an
+// automatic upload waits for its event's delivery.
+func (u *Uploader) nextJob() (j job, ok, waiting bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.rollLocked()
+	for i, j := range u.st.Jobs {
+		if !j.Auto {
+			return j, true, waiting
+		}
+		if j.After != 0 && u.opts.Delivered != nil {
+			if !u.opts.Delivered(j.After) {
+				waiting = true
+				continue
+			}
+			u.st.Jobs[i].After = 0 // not saved: Delivered says so again after a restart
+			j.After = 0
+		}
+		if !u.overBudgetLocked(j) {
+			return j, true, waiting
+		}
+	}
+	return job{}, false, waiting
+}
+
+// Run sends the queued clips until ctx ends.
+func (u *Uploader) Run(ctx context.Context) error {
+	retry := u.opts.Retry
+	for {
+		j, ok, waiting := u.nextJob()
+		if !ok {
+			// Nothing, or only what the budget holds: wait for a request, or
+			// look again in a minute (the day may have turned), or soon when
+			// a clip event is on its way.
+			d := time.Minute
+			if waiting {
+				d = u.opts.Poll
+			}
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-u.wake:
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		progressed, err := u.send(ctx, j)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if progressed {
+			retry = u.opts.Retry
+		}
+		if err == nil {
+			continue
+		}
+		u.log.Warn("clip upload paused", "clip", j.Clip, "error", err, "retry_in", retry)
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		case <-u.wake:
+			t.Stop()
+		}
+		retry = min(2*retry, 30*time.Second)
+	}
+}
+
+// send sends j's chunks from its offset until the clip is done, the
+// budget stops it, or a publish fails; progressed tells whether a chunk
+// was acknowledged.
+func (u *Uploader) send(ctx context.Context, j job) (progressed bool, err error) {
+	ra, closer, err := u.openAt(j.Clip)
+	if err != nil {
+		u.log.Error("clip upload dropped: clip cannot be read", "clip", j.Clip, "error", err)
+		u.finish(j.Clip)
+		return false, nil
+	}
+	defer closer.Close()
+	u.mu.Lock()
+	u.sending = j.Clip
+	u.mu.Unlock()
+	defer func() {
+		u.mu.Lock()
+		u.sending = ""
+		u.mu.Unlock()
+	}()
+	buf := make([]byte, wire.ClipChunkMax)
+	off := j.Offset
+	for off < j.Bytes {
+		n := int(min(int64(len(buf)), j.Bytes-off))
+		if _, err := ra.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF) && n > 0) {
+			u.log.Error("clip upload dropped: read failed", "clip", j.Clip, "offset", off, "error", err)
+			u.finish(j.Clip)
+			return progressed, nil
+		}
+		if err := u.pub.Publish(ctx, wire.TopicClip+"/"+j.Clip+"/"+fmt.Sprint(off), 1, buf[:n]); err != nil {
+			return progressed, err
+		}
+		progressed = true
+		off += int64(n)
+		cur, still := u.acked(j.Clip, off, int64(n))
+		if !still {
+			return true, nil // cancelled or replaced meanwhile
+		}
+		if cur.Offset != off {
+			off = cur.Offset // the station asked again from elsewhere
+		}
+		if cur.Auto {
+			u.mu.Lock()
+			over := u.overBudgetLocked(cur)
+			u.mu.Unlock()
+			if over && off < j.Bytes {
+				u.log.Info("automatic clip upload held by the daily budget", "clip", j.Clip, "offset", off, "budget", u.opts.Budget)
+				return true, nil
+			}
+		}
+	}
+	u.log.Info("clip uploaded", "clip", j.Clip, "bytes", j.Bytes, "auto", j.Auto)
+	u.finish(j.Clip)
+	return progressed, nil
+}
+
+func (u *Uploader) openAt(id string) (io.ReaderAt, io.Closer, error) {
+	if s, ok := u.src.(ReaderAtSource); ok {
+		return s.OpenAt(id)
+	}
+	rc, err := u.src.Open(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ra, ok := rc.(io.ReaderAt); ok {
+		return ra, rc, nil
+	}
+	rc.Close()
+	return nil, nil, fmt.Errorf("clip %s: the clip store gives no random access", id)
+}
+
+// acked records a PUBACK: the job's offset moves to end (durably) and n
+// bytes count against today. It returns the job as it now stands.
+func (u *Uploader) acked(clip string, end, n int64) (job, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.rollLocked()
+	for i, j := range u.st.Jobs {
+		if j.Clip != clip {
+			continue
+		}
+		u.st.Bytes += n
+		if j.Auto {
+			u.st.AutoBytes += n
+		}
+		if j.Offset < end {
+			u.st.Jobs[i].Offset = end
+		}
+		if err := u.saveLocked(); err != nil {
+			u.log.Error("clip upload progress not saved; a restart resends from the last saved offset", "error", err)
+		}
+		return u.st.Jobs[i], true
+	}
+	return job{}, false
+}
+
+func (u *Uploader) finish(clip string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i, j := range u.st.Jobs {
+		if j.Clip == clip {
+			u.st.Jobs = append(u.st.Jobs[:i], u.st.Jobs[i+1:]...)
+			break
+		}
+	}
+	if err := u.saveLocked(); err != nil {
+		u.log.Error("clip upload state not saved", "error", err)
+	}
+}

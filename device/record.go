@@ -1,0 +1,212 @@
+package device
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/antt-gateway/antt/device/alarm"
+	"github.com/antt-gateway/antt/device/camera/record"
+	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// recordingMargin is what the clip store leaves free beyond the outbox's
+// own need: room for logs, the sidecar files and the uploader's state.
+const recordingMargin = 16 << 20
+
+// outboxHeadroom is the outbox's reserve file and the headroom it leaves
+// the rest of the gateway, at their largest (uplink/outbox: 4 MiB each).
+const outboxHeadroom = 8 << 20
+
+// recording is the gateway's recording part: the clip store and one
+// recorder per camera with a record key (docs/recording.md).
+type recording struct {
+	store    *record.Store
+	recs     map[string]*record.Recorder   // camera → recorder
+	bySensor map[string][]*record.Recorder // sensor → recorders whose clip_on lists it
+	all      []*record.Recorder
+	// seqs maps a causing event to the seq the outbox gave it: set by the
+	// goroutine that stored the event (noteStored), read when the clip is
+	// complete.
+	seqs sync.Map // *wire.Event → *atomic.Uint64
+}
+
+// openRecording opens the clip store when a camera records; the
+// recorders start with Run. g.cameras must be open.
+func (g *Gateway) openRecording() error {
+	var cams []config.Camera
+	for _, c := range g.cfg.Cameras {
+		if c.Record != "" {
+			cams = append(cams, c)
+		}
+	}
+	if len(cams) == 0 {
+		return nil
+	}
+	rc := g.cfg.Recording
+	st, err := record.OpenStore(record.StoreOptions{
+		Dir:      rc.Dir,
+		MaxBytes: rc.MaxBytes,
+		MaxAge:   rc.MaxAge,
+		KeepFree: g.outboxNeed,
+		Location: g.cfg.Gateway.Location,
+		Logger:   g.log.With("part", "recording"),
+	})
+	if err != nil {
+		return fmt.Errorf("open recordings: %w", err)
+	}
+	r := &recording{store: st, recs: map[string]*record.Recorder{}, bySensor: map[string][]*record.Recorder{}}
+	for _, c := range cams {
+		hub, ok := g.Camera(c.Name)
+		if !ok {
+			continue
+		}
+		mode := record.ModeClips
+		if c.Record == config.RecordContinuous {
+			mode = record.ModeContinuous
+		}
+		rec := record.NewRecorder(record.RecorderOptions{
+			Camera: c.Name, Hub: hub, Store: st, Mode: mode,
+			PreRoll: c.PreRoll, PostRoll: c.PostRoll, MaxClip: c.MaxClip,
+			OnClip: g.clipDone,
+			Logger: g.log.With("part", "recording"),
+		})
+		r.recs[c.Name] = rec
+		r.all = append(r.all, rec)
+		for _, s := range c.ClipOn {
+			r.bySensor[s] = append(r.bySensor[s], rec)
+		}
+	}
+	g.rec = r
+	return nil
+}
+
+// outboxNeed is what the clip store must leave free on the data partition:
+// the room the outbox may still grow into up to its bound, its reserve and
+// headroom, and a margin. The outbox comes first: events are the record.
+func (g *Gateway) outboxNeed() int64 {
+	held := int64(0)
+	if fi, err := os.Stat(filepath.Join(g.cfg.Gateway.DataDir, OutboxFile)); err == nil {
+		held = fi.Size()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			held = int64(st.Blocks) * 512
+		}
+	}
+	return max(0, g.cfg.Outbox.MaxBytes-held) + outboxHeadroom + recordingMargin
+}
+
+// runRecording starts the recorders (each keeps its camera pulled) and
+// announces the clips a crash left complete; the returned func waits for
+// them and closes the store.
+func (g *Gateway) runRecording(ctx context.Context) (wait func()) {
+	if g.rec == nil {
+		return func() {}
+	}
+	for _, in := range g.rec.store.Recovered() {
+		g.clipDone(in)
+	}
+	var wg sync.WaitGroup
+	for _, r := range g.rec.all {
+		wg.Go(func() { _ = r.Run(ctx) })
+	}
+	return func() {
+		wg.Wait()
+		_ = g.rec.store.Close()
+	}
+}
+
+// recordEdge asks the cameras whose clip_on lists the sensor of ev (an
+// active edge) for a clip; ev's seq becomes the clip's for_seq.
+func (g *Gateway) recordEdge(ev *wire.Event) {
+	if g.rec == nil || ev.State != wire.StateActive {
+		return
+	}
+	recs := g.rec.bySensor[ev.Source]
+	if len(recs) == 0 {
+		return
+	}
+	seq := g.rec.watch(ev)
+	for _, r := range recs {
+		r.Trigger(record.Trigger{Time: ev.Time, Reason: record.ReasonEvent, Upload: record.UploadOnRequest, Seq: seq})
+	}
+}
+
+// recordAlarm asks every recording camera for a clip when the alarm logic
+// triggers (an armed-mode intrusion or a 24-hour zone: panic, tamper).
+// Those clips are uploaded at once: the evidence must leave the site
+// before the board can be smashed. Test-mode alarms stay on request.
+func (g *Gateway) recordAlarm(ev *wire.Event) {
+	if g.rec == nil || ev.Kind != alarm.KindAlarm || ev.State != alarm.Triggered {
+		return
+	}
+	upload := record.UploadAuto
+	if ev.Test {
+		upload = record.UploadOnRequest
+	}
+	seq := g.rec.watch(ev)
+	for _, r := range g.rec.all {
+		r.Trigger(record.Trigger{Time: ev.Time, Reason: record.ReasonAlarm, Upload: upload, Seq: seq})
+	}
+}
+
+// watch registers ev so that noteStored records its seq.
+func (r *recording) watch(ev *wire.Event) func() uint64 {
+	v := new(atomic.Uint64)
+	r.seqs.Store(ev, v)
+	return v.Load
+}
+
+// noteStored is told by whoever stored evs (in the goroutine that did)
+// that they now have their seqs.
+func (g *Gateway) noteStored(evs ...*wire.Event) {
+	g.uploadStored(evs) // automatic clip uploads (upload.go)
+	if g.rec == nil {
+		return
+	}
+	for _, ev := range evs {
+		if v, ok := g.rec.seqs.LoadAndDelete(ev); ok {
+			v.(*atomic.Uint64).Store(ev.Seq)
+		}
+	}
+}
+
+// clipDone announces a complete recording with a KindClip event through
+// the capture queue, like any event.
+func (g *Gateway) clipDone(in record.Info) {
+	e := &wire.Event{Kind: wire.KindClip, Source: in.Camera, Attrs: in.Attrs()}
+	if in.Recovered {
+		e.Attrs["recovered"] = true
+	}
+	g.stamp(e)
+	g.captures.add(e)
+}
+
+// Clips is the clip store (nil when no camera records), for the uploader.
+func (g *Gateway) Clips() *record.Store {
+	if g.rec == nil {
+		return nil
+	}
+	return g.rec.store
+}
+
+// recordingStats is the recording part of status (nil without recording).
+func (g *Gateway) recordingStats() *record.StoreStats {
+	if g.rec == nil {
+		return nil
+	}
+	st := g.rec.store.Stats()
+	return &st
+}
+
+// recordingBytesToday is the telemetry's SD-card wear figure.
+func (g *Gateway) recordingBytesToday() int64 {
+	if g.rec == nil {
+		return 0
+	}
+	return g.rec.store.Stats().BytesToday
+}
