@@ -2,12 +2,15 @@ package device
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/antt-gateway/antt/device/alarm"
@@ -349,4 +352,69 @@ func (g *Gateway) sensorStatus(in sensors.Input) sensors.Status {
 		st.Kind = k
 	}
 	return st
+}
+
+// ArmRequest is the body of POST /api/arm: the installer at the board sets
+// the mode ("disarmed" disarms), origin installer.
+type ArmRequest struct {
+	Mode   string `json:"mode"`
+	User   string `json:"user,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// apiArm is POST /api/arm: the same decoder and logic as the station's arm
+// command, with origin installer. An arming refused (sensors open) is 409
+// naming them; a bad body is 400.
+func (g *Gateway) apiArm(w http.ResponseWriter, r *http.Request) {
+	var req ArmRequest
+	if err := DecodeStrict(http.MaxBytesReader(w, r.Body, maxBody), &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{"arm: " + err.Error()})
+		return
+	}
+	args := map[string]any{"mode": req.Mode}
+	if req.User != "" {
+		args["user"] = req.User
+	}
+	if req.Reason != "" {
+		args["reason"] = req.Reason
+	}
+	raw, _ := json.Marshal(args)
+	c, err := alarm.DecodeCommand(alarm.CmdArm, raw)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	res, err := g.alarmCommand(r.Context(), c, alarm.Origin{By: alarm.ByInstaller, User: c.User, Reason: c.Reason})
+	if err != nil {
+		writeJSON(w, http.StatusConflict, apiError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// installerOnly serves the installer's alarm routes (POST /api/arm,
+// POST /api/test) to loopback clients, and to others only with the API
+// token (api.token_file) as a bearer token: with api.allow_remote the
+// local API is reachable from the network, and disarming a site or
+// muting it with a walk test must not be open to anyone on the LAN.
+func (g *Gateway) installerOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsLoopback() {
+			h(w, r)
+			return
+		}
+		want := g.cfg.API.Token.Reveal()
+		if want == "" {
+			writeJSON(w, http.StatusForbidden, apiError{"only loopback clients may arm, disarm or test: set api.token_file (with api.allow_remote) for others"})
+			return
+		}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(want)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="antt-gateway"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token"})
+			return
+		}
+		h(w, r)
+	}
 }

@@ -131,7 +131,8 @@ func (g *Gateway) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, g.Status())
 	})
 	mux.HandleFunc("POST /api/walktest", g.walkTest)
-	mux.HandleFunc("POST /api/test", g.apiTest)
+	mux.HandleFunc("POST /api/test", g.installerOnly(g.apiTest))
+	mux.HandleFunc("POST /api/arm", g.installerOnly(g.apiArm)) // docs/alarm.md
 	mux.HandleFunc("GET /api/outbox", g.dumpOutbox)
 	if g.live != nil {
 		g.live.RegisterWHEP(mux) // /api/cameras/{name}/whep

@@ -1,12 +1,20 @@
 package device_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/antt-gateway/antt/device"
+	"github.com/antt-gateway/antt/device/devtest"
 )
 
 // Live view is wired into the gateway: WHEP answers on the local API for a
@@ -17,12 +25,14 @@ func TestLiveViewWired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var gw *device.Gateway
 	open := func(live string) string {
-		return runGateway(t, openConfig(t, fmt.Sprintf(`gateway: {id: cong-khu-3, data_dir: %s}
+		gw = openConfig(t, fmt.Sprintf(`gateway: {id: cong-khu-3, data_dir: %s}
 uplink: {broker: "mqtt://127.0.0.1:1"}
 cameras:
   - {name: cam-cong, url: "file://%s"}
-%s`, filepath.Join(t.TempDir(), "data"), clip, live)))
+%s`, filepath.Join(t.TempDir(), "data"), clip, live))
+		return runGateway(t, gw)
 	}
 	do := func(method, url, ctype, body string) (int, http.Header, string) {
 		t.Helper()
@@ -42,7 +52,7 @@ cameras:
 		return res.StatusCode, res.Header, string(b)
 	}
 
-	base := open("")
+	base := open("live: {loopback_candidates: true, interfaces: [lo], udp_port: 0}")
 	whep := base + "/api/cameras/cam-cong/whep"
 	if code, h, _ := do(http.MethodOptions, whep, "", ""); code != http.StatusNoContent || h.Get("Accept-Post") != "application/sdp" {
 		t.Errorf("OPTIONS: %d, Accept-Post %q", code, h.Get("Accept-Post"))
@@ -57,8 +67,71 @@ cameras:
 		t.Errorf("POST as text/plain: %d", code)
 	}
 
+	// A real offer: the session is listed in /api/status and counted as
+	// a viewer in telemetry until DELETE ends it.
+	code, h, body := do(http.MethodPost, whep, "application/sdp", pionOffer(t))
+	if code != http.StatusCreated || !strings.Contains(body, "m=video") {
+		t.Fatalf("POST of a pion offer: %d %s", code, body)
+	}
+	var st struct {
+		Live []struct {
+			Camera string `json:"camera"`
+			State  string `json:"state"`
+		} `json:"live"`
+	}
+	_, _, sb := do(http.MethodGet, base+"/api/status", "", "")
+	if err := json.Unmarshal([]byte(sb), &st); err != nil || len(st.Live) != 1 || st.Live[0].Camera != "cam-cong" {
+		t.Errorf("/api/status with one viewer: %v %s", err, sb)
+	}
+	if n := gw.Telemetry().Viewers; n != 1 {
+		t.Errorf("telemetry counts %d viewers, want 1", n)
+	}
+	if code, _, _ := do(http.MethodDelete, base+h.Get("Location"), "", ""); code != http.StatusOK {
+		t.Errorf("DELETE: %d", code)
+	}
+	devtest.WaitFor(t, 10*time.Second, "no viewer in telemetry", func() bool { return gw.Telemetry().Viewers == 0 })
+
 	off := open("live: {max_viewers: 0}")
 	if code, _, _ := do(http.MethodPost, off+"/api/cameras/cam-cong/whep", "application/sdp", "v=0\r\n"); code != http.StatusNotFound {
 		t.Errorf("live view off, yet POST answered %d", code)
 	}
+}
+
+// pionOffer is a complete recvonly H.264 + PCMA offer from pion, its
+// candidates on loopback only.
+func pionOffer(t *testing.T) string {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("pion: ICE gathering did not complete")
+	}
+	return pc.LocalDescription().SDP
 }

@@ -196,6 +196,7 @@ func run(bin, data string) error {
 	fmt.Printf(`
 ANTT demo running (Công an xã Chí Đám).
   console              http://127.0.0.1:%d/
+  live view (tiles)    http://127.0.0.1:%[1]d/live
   demo login           user demo   password %s
   station broker       mqtt://127.0.0.1:%d
 `, webPort, password, brokerPort)

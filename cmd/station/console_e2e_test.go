@@ -116,9 +116,9 @@ func (s *consoleStation) token(t testing.TB, name, role string) string {
 
 // feedEvent is what the tests read of a feed item.
 type feedEvent struct {
-	Arrival uint64 `json:"arrival"`
-	Type    string `json:"type"`
-	Gateway string `json:"gateway"`
+	Arrival uint64    `json:"arrival"`
+	Type    string    `json:"type"`
+	Gateway string    `json:"gateway"`
 	Epoch   string    `json:"epoch"`
 	Stored  time.Time `json:"stored"`
 	Event   *struct {

@@ -23,9 +23,9 @@ type consoleLoad struct {
 	// stored: published to committed by the station (its store's clock,
 	// the same machine); shown: committed to read from the feed.
 	stored, shown []time.Duration
-	lost    int // events a feed did not show
-	dups    int // events a feed showed twice
-	rssKB   int // the station's resident memory at the end, every gateway and feed connected
+	lost          int // events a feed did not show
+	dups          int // events a feed showed twice
+	rssKB         int // the station's resident memory at the end, every gateway and feed connected
 }
 
 // runConsoleLoad runs the real station binary with its console, opens

@@ -58,9 +58,16 @@ func registerLiveFlags(fs *flag.FlagSet) *liveFlags {
 	return f
 }
 
+// Files of the TURN server's own certificate in the data directory, made
+// when the station has no other (see liveTLS).
+const (
+	turnCertFile = "turn-cert.pem"
+	turnKeyFile  = "turn-key.pem"
+)
+
 // liveTLS finds the TURN server's certificate: the broker's (-tls-cert),
-// the console's (-http-cert), or the console's own in the data directory
-// (made there when missing, as the console would).
+// the console's (-http-cert), the one the console made in the data
+// directory, or its own there (made once, self-signed, for host).
 func liveTLS(brokerCert, brokerKey, httpCert, httpKey, dataDir, host string) (*tls.Config, error) {
 	cert, key := brokerCert, brokerKey
 	if cert == "" {
@@ -69,8 +76,13 @@ func liveTLS(brokerCert, brokerKey, httpCert, httpKey, dataDir, host string) (*t
 	if cert == "" {
 		cert, key = filepath.Join(dataDir, web.CertFile), filepath.Join(dataDir, web.KeyFile)
 		if _, err := os.Stat(cert); errors.Is(err, os.ErrNotExist) {
-			if err := makeCert(cert, key, host); err != nil {
-				return nil, err
+			// Not the console's file: the console names its own for its
+			// listen address when it needs one.
+			cert, key = filepath.Join(dataDir, turnCertFile), filepath.Join(dataDir, turnKeyFile)
+			if _, err := os.Stat(cert); errors.Is(err, os.ErrNotExist) {
+				if err := makeCert(cert, key, host); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

@@ -83,6 +83,7 @@ func TestLiveChromiumEndToEnd(t *testing.T) {
   - {name: pir, kind: motion, driver: sim, every: 1h}
 cameras:
   - {name: `+cam+`, url: "file://`+clip+`", preload: true}
+  - {name: cam-san, url: "file://`+clip+`", preload: true}
 live:
   udp_port: 0
   interfaces: [lo]
@@ -113,7 +114,7 @@ live:
 	base := "http://" + s.http
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/login?next=/live"), chromedp.WaitVisible("#user"),
 		chromedp.SendKeys("#user", "an"), chromedp.SendKeys("#password", consolePassword),
-		chromedp.Click(`button.primary`), chromedp.WaitVisible("h1")); err != nil {
+		chromedp.Click(`button.primary`), chromedp.WaitVisible(".tile video")); err != nil {
 		t.Fatal("login:", err)
 	}
 
@@ -125,6 +126,43 @@ live:
 		}
 		return st
 	}
+	// The grid: every camera of the gateway in its own tile, all playing;
+	// a tile scrolled out of view closes its session.
+	t.Run("grid", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/live?gateway="+gw),
+			chromedp.WaitVisible(".tile video")); err != nil {
+			t.Fatal(err)
+		}
+		type tile struct {
+			Camera, State string
+			Frames        int
+		}
+		var tiles []tile
+		devtest.WaitFor(t, 30*time.Second, "two tiles decoding", func() bool {
+			var err error
+			if tiles, err = chromedp.Run(ctx, chromedp.Evaluate[[]tile](gridStatsJS, chromedp.EvalAwaitPromise)); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, tl := range tiles {
+				if tl.Frames > 10 {
+					n++
+				}
+			}
+			return len(tiles) == 2 && n == 2
+		})
+		// Make the page tall and scroll the tiles away: their sessions close.
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 300)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.body.style.paddingBottom = "5000px"; window.scrollTo(0, 4000); true`)); err != nil {
+			t.Fatal(err)
+		}
+		devtest.WaitFor(t, 10*time.Second, "tiles out of view stopped", func() bool {
+			tiles, _ = chromedp.Run(ctx, chromedp.Evaluate[[]tile](gridStatsJS, chromedp.EvalAwaitPromise))
+			return len(tiles) == 2 && tiles[0].State == "stopped" && tiles[1].State == "stopped"
+		})
+	})
 	for _, relay := range []bool{false, true} {
 		name := "direct"
 		q := "/live?gateway=" + gw + "&camera=" + cam
@@ -196,5 +234,16 @@ live:
 		})
 	}
 }
+
+// gridStats reads every tile's state and decoded frames.
+const gridStatsJS = `(async () => {
+  const out = [];
+  for (const el of document.querySelectorAll(".tile")) {
+    let frames = 0;
+    if (el._pc) (await el._pc.getStats()).forEach(s => { if (s.type === "inbound-rtp" && s.kind === "video") frames = s.framesDecoded || 0; });
+    out.push({camera: el.dataset.camera, state: el.dataset.state, frames});
+  }
+  return out;
+})()`
 
 func lastSeg(p string) string { return p[strings.LastIndex(p, "/")+1:] }

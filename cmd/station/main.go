@@ -207,6 +207,7 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		maxClients     = fs.Int("max-clients", broker.DefaultMaxClients, "embedded broker: clients logged in over the network at once (the station's own client not counted)")
 		connectTimeout = fs.Duration("connect-timeout", broker.DefaultConnectTimeout, "embedded broker: time from accepting a connection to its CONNACK (TLS and password check included)")
 		maxPacket      = fs.Int("max-packet-size", broker.DefaultMaxPacketSize, "embedded broker: largest MQTT packet a client may send, in bytes (a snapshot must fit)")
+		maxInflight    = fs.Int("max-inflight-bytes", broker.DefaultMaxInflightBytes, "embedded broker: bytes of packets all clients' read loops may hold at once, waiting for the store included; beyond it readers wait (-1: no bound)")
 		maxFailures    = fs.Int("max-login-failures", broker.DefaultMaxLoginFailures, "embedded broker: failed logins from one address before it is put on cooldown")
 		loginCooldown  = fs.Duration("login-cooldown", broker.DefaultLoginCooldown, "embedded broker: cooldown of an address after failed logins (only recently verified logins pass)")
 		maxChecks      = fs.Int("max-password-checks", 0, "embedded broker: password checks running at once (0: half the CPUs)")
@@ -295,7 +296,7 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			CertFile: *tlsCert, KeyFile: *tlsKey, ClientCAFile: *clientCA, RequireCNMatch: *requireCN,
 			PasswdFile: *passwd, AccessFile: *access, Insecure: *insecure,
 			Limits: broker.Limits{
-				ConnectTimeout: *connectTimeout, MaxPacketSize: *maxPacket, MaxClients: *maxClients,
+				ConnectTimeout: *connectTimeout, MaxPacketSize: *maxPacket, MaxClients: *maxClients, MaxInflightBytes: *maxInflight,
 				MaxLoginFailures: *maxFailures, LoginCooldown: *loginCooldown, MaxChecks: *maxChecks,
 			},
 			Ingest: broker.ClipStoreIngester(clipIngest),

@@ -16,6 +16,9 @@
 // switch, installer) and reason. Silence ("Tắt còi") stops the outputs and
 // never disarms. After an alarm's trigger time the site is armed again with
 // the sensors that triggered and are still open bypassed until they close.
+// A new intrusion sounds again; one sensor sounds at most SwingerLimit
+// alarms per arming period (swinger shutdown, counted durably), so a door
+// swinging in the wind cannot sound the siren all night.
 package alarm
 
 import (
@@ -284,9 +287,10 @@ func (a *Alarm) Test(ctx context.Context, on bool, o Origin) error {
 	return a.do(ctx, func(now Instant) (Effects, error) { return a.m.Test(on, o, now) })
 }
 
-// TestOutput pulses an output for a second, marked test.
+// TestOutput pulses an output for a second, marked test; only while
+// disarmed and nothing sounds (see Machine.TestOutput).
 func (a *Alarm) TestOutput(ctx context.Context, name string, o Origin) error {
-	return a.do(ctx, func(now Instant) (Effects, error) { return a.m.TestOutput(name, o, now), nil })
+	return a.do(ctx, func(now Instant) (Effects, error) { return a.m.TestOutput(name, o, now) })
 }
 
 // OutputEvent turns an output's change into the alarm's output event, so

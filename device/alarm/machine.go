@@ -346,6 +346,9 @@ func (m *Machine) activated(s *sensorState) {
 		if s.cfg.Chime {
 			m.event(Event{Kind: KindChime, Source: name, State: "active", Reason: "chime while disarmed"})
 			for _, u := range m.cfg.Chime {
+				if m.sounding(u.Output) {
+					continue // a chirp would end the sounding alarm (a 24-hour zone)
+				}
 				p := u.Pattern
 				if p.Kind == "" {
 					p = output.Pattern{Kind: output.Chirp, Count: 1}
@@ -721,14 +724,23 @@ func (m *Machine) feedback(o Origin, chirps int) {
 	if f == nil || !m.cfg.feedback[o.By] || m.testUntil != 0 {
 		return // nothing sounds in test mode
 	}
-	if m.trig != nil {
-		for _, u := range m.trig.uses {
-			if u.Output == f.Output {
-				return // a chirp would end the sounding alarm
-			}
-		}
+	if m.sounding(f.Output) {
+		return // a chirp would end the sounding alarm
 	}
 	m.act(f.Output, output.Request{On: true, Pattern: output.Pattern{Kind: output.Chirp, Count: chirps}, Reason: fmt.Sprintf("arming feedback (%d)", chirps)})
+}
+
+// sounding reports whether the sounding alarm drives output name.
+func (m *Machine) sounding(name string) bool {
+	if m.trig == nil {
+		return false
+	}
+	for _, u := range m.trig.uses {
+		if u.Output == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Silence ("Tắt còi") stops a sounding alarm's outputs without disarming:
@@ -801,11 +813,20 @@ func (m *Machine) endTest(reason string, o Origin) {
 	m.event(Event{Kind: KindTestMode, State: "off", Test: true, By: o.By, User: o.User, Reason: reason})
 }
 
-// TestOutput pulses an output for output.TestPulse, marked test.
-func (m *Machine) TestOutput(name string, o Origin, now Instant) Effects {
+// TestOutput pulses an output for output.TestPulse, marked test. Like the
+// walk test it is for a disarmed site: armed, or while a 24-hour zone
+// sounds, it is refused (a one-second request would shorten the sounding
+// activation: a silence by another name).
+func (m *Machine) TestOutput(name string, o Origin, now Instant) (Effects, error) {
 	m.begin(now)
+	switch {
+	case m.mode != Disarmed:
+		return m.end(), fmt.Errorf("output test: %w (mode is %s): disarm first", ErrNotDisarmed, m.mode)
+	case m.trig != nil:
+		return m.end(), fmt.Errorf("output test: an alarm sounds (%s): silence it first", strings.Join(m.trig.sensors, ", "))
+	}
 	m.act(name, output.Request{On: true, For: output.TestPulse, Reason: "output test by " + o.String(), User: o.User, Test: true})
-	return m.end()
+	return m.end(), nil
 }
 
 // Tick handles every deadline due at now: exit and entry delays, the end of

@@ -449,7 +449,11 @@ func TestWalkAndOutputTest(t *testing.T) {
 		}
 	}
 	s.want("never sounds", s.acts())
-	s.take(s.m.TestOutput("siren", installer, s.now))
+	te, err := s.m.TestOutput("siren", installer, s.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.take(te)
 	if a := s.actions[0]; !a.Request.Test || a.Request.For != time.Second || !a.Request.On {
 		t.Fatalf("output test %+v", a)
 	}

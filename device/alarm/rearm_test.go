@@ -138,3 +138,50 @@ func TestSirenLockoutThenDisarmClears(t *testing.T) {
 		t.Fatal("siren silent after the lockout was cleared")
 	}
 }
+
+// blockingStore holds every Save until released, to show what waits on it.
+type blockingStore struct {
+	alarm.MemStore
+	block   chan struct{}
+	entered chan struct{}
+}
+
+func (b *blockingStore) Save(st alarm.State) error {
+	b.entered <- struct{}{}
+	<-b.block
+	return b.MemStore.Save(st)
+}
+
+// The swinger count is saved after the siren is switched on (an fsync of
+// alarm.json must not delay it) and before the alarm is reported.
+func TestSirenDoesNotWaitForTheCountSave(t *testing.T) {
+	st := &blockingStore{block: make(chan struct{}), entered: make(chan struct{}, 8)}
+	s := startSite(t, siteOpt{cfg: gateCfg(), store: st})
+	arm := make(chan error, 1)
+	go func() { arm <- s.alarm.Arm(context.Background(), alarm.Night, officer) }()
+	<-st.entered
+	st.block <- struct{}{} // the mode is saved before it is reported
+	if err := <-arm; err != nil {
+		t.Fatal(err)
+	}
+	s.taken()
+	done := make(chan error, 1)
+	go func() { done <- s.alarm.Input(context.Background(), sensors.Edge{Sensor: "hall-pir", Active: true}) }()
+	<-st.entered // the count's save has begun and is held
+	if !s.high("siren") {
+		t.Fatal("the siren waits for the alarm state to be saved")
+	}
+	if e := has(s.taken(), alarm.KindAlarm, "hall-pir", alarm.Triggered); e != nil {
+		t.Fatal("the alarm was reported before its count was saved")
+	}
+	st.block <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := st.MemStore.Saves(); n != 2 {
+		t.Fatalf("%d saves, want 2 (mode, count)", n)
+	}
+	if l, _ := st.Load(); l.Trips["hall-pir"] != 1 {
+		t.Fatalf("stored count %+v", l.Trips)
+	}
+}

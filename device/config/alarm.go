@@ -77,11 +77,13 @@ func (d *decoder) sensorAlarm(cfg *Config, f *fields, s Sensor) {
 func (d *decoder) alarmSection(cfg *Config, top *fields) {
 	ac := &cfg.Alarm.Config
 	ac.Zone = cfg.Gateway.Location
+	var af *fields // the alarm: section, for warnings
 	if top.has("alarm") {
 		cfg.Alarm.Enabled = true
 		f := d.mapping(top.vals["alarm"], "alarm", top.keyLineOf("alarm"),
 			"modes", "trigger", "trigger_time", "confirm", "chime", "feedback", "schedule", "test_time", "supervision", "swinger_limit")
 		d.alarmLines.note(f)
+		af = f
 		f.duration("trigger_time", &ac.TriggerTime)
 		f.duration("confirm", &ac.Confirm)
 		f.duration("test_time", &ac.TestTime)
@@ -188,7 +190,48 @@ func (d *decoder) alarmSection(cfg *Config, top *fields) {
 	}
 	if err := alarm.Validate(*ac, func(n string) bool { return known[n] }); err != nil {
 		d.alarmError(err)
+		return
 	}
+	if af != nil {
+		warnCutOff(af, cfg, ac)
+	}
+}
+
+// warnCutOff warns when the trigger time is longer than the max_on of an
+// output it drives: that output is then cut off in every alarm, and its
+// third cut-off within an hour locks it out (docs/alarm.md, "Cut-off").
+func warnCutOff(f *fields, cfg *Config, ac *alarm.Config) {
+	trig := ac.TriggerTime
+	if trig == 0 {
+		trig = alarm.DefaultTriggerTime
+	}
+	maxOn := map[string]time.Duration{}
+	for _, o := range cfg.Outputs {
+		maxOn[o.Name] = o.MaxOn
+	}
+	uses := slices.Clone(ac.Trigger)
+	for _, m := range ac.Modes {
+		uses = append(uses, m.Trigger...)
+	}
+	warned := map[string]bool{}
+	for _, u := range uses {
+		if m := maxOn[u.Output]; m > 0 && trig > m && !warned[u.Output] {
+			warned[u.Output] = true
+			f.warnf("trigger_time", "%s is longer than the max_on %s of output %q: it is cut off in every alarm, and the %s cut-off within an hour locks it out until disarmed", trig, m, u.Output, ordinal(output.DefaultMaxCutOffs))
+		}
+	}
+}
+
+func ordinal(n int) string {
+	switch n {
+	case 1:
+		return "1st"
+	case 2:
+		return "2nd"
+	case 3:
+		return "3rd"
+	}
+	return strconv.Itoa(n) + "th"
 }
 
 // uses reads a list of {output, pattern}.

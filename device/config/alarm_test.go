@@ -3,6 +3,7 @@ package config
 import (
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +95,35 @@ func TestNoAlarm(t *testing.T) {
 	}
 	if cfg.Alarm.Enabled {
 		t.Error("alarm enabled without alarm keys")
+	}
+}
+
+// TestAlarmTriggerLongerThanMaxOn: a tired installer's trigger_time above
+// the siren's max_on is accepted with a warning on the trigger_time line
+// saying what it does (cut off in every alarm, locked out at the 3rd).
+func TestAlarmTriggerLongerThanMaxOn(t *testing.T) {
+	cfg, err := Parse([]byte(`gateway: {id: g}
+uplink: {broker: mqtt://h}
+alarm:
+  trigger_time: 5m
+  swinger_limit: 3
+sensors:
+  - {name: door, kind: contact, driver: sim, every: 1s, modes: [away]}
+outputs:
+  - {name: siren, driver: sim, max_on: 2m}
+  - {name: strobe, driver: sim, max_on: 10m}
+`), LookupEnv(noEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Alarm.Config.SwingerLimit != 3 {
+		t.Errorf("swinger_limit = %d", cfg.Alarm.Config.SwingerLimit)
+	}
+	var got []string
+	for _, w := range cfg.Warnings {
+		got = append(got, w.String())
+	}
+	if len(got) != 1 || !strings.Contains(got[0], `line 4: alarm.trigger_time: 5m0s is longer than the max_on 2m0s of output "siren"`) || !strings.Contains(got[0], "3rd cut-off") {
+		t.Fatalf("warnings %q", got)
 	}
 }

@@ -583,7 +583,11 @@ func (s *Store) makeRoomLocked(need int64, keep *entry) error {
 	}
 }
 
-func (s *Store) removeLocked(es []*entry) {
+func (s *Store) removeLocked(es []*entry) { s.dropLocked(es, true) }
+
+// dropLocked removes es from the index and the disk; evicted counts them
+// as removed to make room (else they were empty clips).
+func (s *Store) dropLocked(es []*entry, evicted bool) {
 	if len(es) == 0 {
 		return
 	}
@@ -606,8 +610,10 @@ func (s *Store) removeLocked(es []*entry) {
 		}
 		delete(s.infos, e.ID)
 		s.total -= e.Bytes
-		s.evicted++
-		s.log.Info("recording removed to make room", "clip", e.ID, "reason", e.Reason, "bytes", e.Bytes)
+		if evicted {
+			s.evicted++
+			s.log.Info("recording removed to make room", "clip", e.ID, "reason", e.Reason, "bytes", e.Bytes)
+		}
 	}
 }
 
@@ -708,8 +714,8 @@ func (c *Clip) Finish(frames int, duration time.Duration) (Info, error) {
 	if frames == 0 {
 		c.f.Close()
 		s.mu.Lock()
-		s.removeLocked([]*entry{c.e})
-		s.evicted-- // not an eviction
+		c.e.Bytes = c.written // what the file holds (an init segment at most)
+		s.dropLocked([]*entry{c.e}, false)
 		s.mu.Unlock()
 		return Info{}, fmt.Errorf("%w: %s holds no frame", ErrNotFound, c.e.ID)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,4 +184,27 @@ func TestFastDecodeTakesGatewayEvents(t *testing.T) {
 	if fastDecodeEvent(p, &ev) {
 		t.Errorf("%s: decoded by hand, attrs lost", p)
 	}
+}
+
+// FuzzValidators: the store's checks of gateway ids, epochs and event ids
+// say what wire's say.
+func FuzzValidators(f *testing.F) {
+	for _, s := range []string{"gw-1", "-gw", "a", "", "A", "cổng", strings.Repeat("a", 63), strings.Repeat("a", 64), "e0c1", "g/1", "g/01", "gw-1/18446744073709551615"} {
+		f.Add(s, uint64(1))
+	}
+	f.Fuzz(func(t *testing.T, s string, seq uint64) {
+		if got, want := validID(s), wire.ValidID(s); got != want {
+			t.Fatalf("validID(%q) = %v, wire says %v", s, got, want)
+		}
+		if got, want := validEpoch(s), wire.ValidEpoch(s); got != want {
+			t.Fatalf("validEpoch(%q) = %v, wire says %v", s, got, want)
+		}
+		gw, _, _ := strings.Cut(s, "/")
+		if got, want := isEventID(s, gw, seq), s == wire.EventID(gw, seq); got != want {
+			t.Fatalf("isEventID(%q, %q, %d) = %v, want %v", s, gw, seq, got, want)
+		}
+		if got := isEventID(wire.EventID(gw, seq), gw, seq); !got {
+			t.Fatalf("isEventID(EventID(%q, %d)) = false", gw, seq)
+		}
+	})
 }

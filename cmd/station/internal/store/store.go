@@ -35,6 +35,12 @@ var ErrLocked = errors.New("store in use by another process (is the station runn
 // (device/camera/snapshot.DefaultMaxBytes; a test checks they agree).
 const MaxSnapshotBytes = 4 << 20
 
+// MaxEventBytes bounds one event's JSON, far below the broker's packet
+// size (which a snapshot needs): the largest event a gateway's outbox
+// takes (64 KiB, with 100 bytes to spare) plus room for the seq, id and
+// epoch it adds. A larger event is refused as invalid.
+const MaxEventBytes = 64<<10 + 1<<10
+
 // Defaults of Options, sized for a commune of about 40 sites (see
 // docs/decisions.md): snapshots of about 250 kB, 50 a site a day, fill
 // 16 GiB in about 34 days.

@@ -37,12 +37,15 @@ func Claims(rest string) bool {
 // decode checks a payload published on gw's topic rest; the error wraps
 // ErrInvalid.
 func decode(gw, rest string, payload []byte) (*request, error) {
-	if !wire.ValidID(gw) {
+	if !validID(gw) {
 		return nil, fmt.Errorf("%w: gateway id %.70q", ErrInvalid, gw)
 	}
 	r := &request{gw: gw, payload: payload}
 	switch {
 	case rest == wire.TopicEvent:
+		if len(payload) > MaxEventBytes {
+			return nil, fmt.Errorf("%w: event from %s: %d bytes, limit %d", ErrInvalid, gw, len(payload), MaxEventBytes)
+		}
 		if err := decodeEvent(payload, &r.ev); err != nil {
 			return nil, fmt.Errorf("%w: event from %s: %v", ErrInvalid, gw, err)
 		}
@@ -50,10 +53,10 @@ func decode(gw, rest string, payload []byte) (*request, error) {
 		if ev.Seq == 0 || ev.Seq == math.MaxUint64 {
 			return nil, fmt.Errorf("%w: event from %s: seq %d", ErrInvalid, gw, ev.Seq)
 		}
-		if want := wire.EventID(gw, ev.Seq); ev.ID != want {
-			return nil, fmt.Errorf("%w: event from %s: id %.80q, want %q", ErrInvalid, gw, ev.ID, want)
+		if !isEventID(ev.ID, gw, ev.Seq) {
+			return nil, fmt.Errorf("%w: event from %s: id %.80q, want %q", ErrInvalid, gw, ev.ID, wire.EventID(gw, ev.Seq))
 		}
-		if ev.Epoch != "" && !wire.ValidEpoch(ev.Epoch) {
+		if ev.Epoch != "" && !validEpoch(ev.Epoch) {
 			return nil, fmt.Errorf("%w: event %s: epoch %.40q: want 1 to 32 of [a-z0-9]", ErrInvalid, ev.ID, ev.Epoch)
 		}
 		r.seq = ev.Seq
@@ -208,6 +211,9 @@ func (s *Store) commit(batch []*request) {
 				return err
 			}
 		}
+		if err := w.flush(); err != nil {
+			return err
+		}
 		if err := w.prune(); err != nil {
 			return fmt.Errorf("snapshot retention: %w", err)
 		}
@@ -247,21 +253,82 @@ func (s *Store) commit(batch []*request) {
 // every page half empty and write twice the pages.
 const appendFill = 0.9
 
-// txn is one write transaction of the writer.
+// txn is one write transaction of the writer. The counters every event
+// moves (the last arrival number, each epoch's received count and highest
+// seq) are kept here and written once, by flush, at the end of the
+// transaction: written per event they were a third of the writer's puts.
 type txn struct {
 	s       *Store
 	tx      *bolt.Tx
 	now     time.Time
 	records int // arrival records written
+
+	arrival     uint64 // the last arrival number, once read
+	arrivalRead bool
+	counters    map[*bolt.Bucket]*epochCounters
+}
+
+// epochCounters are the counters of one epoch's bucket within a txn.
+type epochCounters struct {
+	received uint64 // events to add to keyRecv
+	max      uint64 // keyMax, once read (maxRead), to write if maxDirty
+	maxRead  bool
+	maxDirty bool
+}
+
+func (w *txn) countersOf(eb *bolt.Bucket) *epochCounters {
+	if w.counters == nil {
+		w.counters = map[*bolt.Bucket]*epochCounters{}
+	}
+	c := w.counters[eb]
+	if c == nil {
+		c = &epochCounters{}
+		w.counters[eb] = c
+	}
+	return c
+}
+
+// maxSeq is the highest seq of epoch bucket eb, as this txn left it.
+func (w *txn) maxSeq(eb *bolt.Bucket) uint64 {
+	c := w.countersOf(eb)
+	if !c.maxRead {
+		c.max, c.maxRead = getU64(eb, keyMax), true
+	}
+	return c.max
+}
+
+func (w *txn) setMaxSeq(eb *bolt.Bucket, seq uint64) {
+	c := w.countersOf(eb)
+	c.max, c.maxRead, c.maxDirty = seq, true, true
+}
+
+// flush writes the counters kept in w.
+func (w *txn) flush() error {
+	for eb, c := range w.counters {
+		if c.received > 0 {
+			if err := eb.Put(keyRecv, be(getU64(eb, keyRecv)+c.received)); err != nil {
+				return err
+			}
+		}
+		if c.maxDirty {
+			if err := eb.Put(keyMax, be(c.max)); err != nil {
+				return err
+			}
+		}
+	}
+	if w.records > 0 {
+		return w.tx.Bucket(bktMeta).Put(keyArrival, be(w.arrival))
+	}
+	return nil
 }
 
 // record gives rec the next arrival number and stores it.
 func (w *txn) record(rec Record) (uint64, error) {
-	meta := w.tx.Bucket(bktMeta)
-	n := getU64(meta, keyArrival) + 1
-	if err := meta.Put(keyArrival, be(n)); err != nil {
-		return 0, err
+	if !w.arrivalRead {
+		w.arrival, w.arrivalRead = getU64(w.tx.Bucket(bktMeta), keyArrival), true
 	}
+	w.arrival++
+	n := w.arrival
 	rec.Arrival, rec.Time = n, w.now
 	v, err := encodeRecord(rec)
 	if err != nil {
@@ -313,7 +380,7 @@ func (w *txn) epoch(g *bolt.Bucket, gw, epoch string, seq uint64) (*bolt.Bucket,
 		}
 		var last uint64
 		if ob := epochs.Bucket(old); ob != nil {
-			last = getU64(ob, keyMax)
+			last = w.maxSeq(ob)
 		}
 		n = &Notice{Gateway: gw, Kind: NoticeStorageReplaced, OldEpoch: epochOfKey(old), OldLastSeq: last, NewEpoch: epoch, Time: w.now}
 		if n.OldEpoch == "" && seq > last {
@@ -330,9 +397,7 @@ func (w *txn) epoch(g *bolt.Bucket, gw, epoch string, seq uint64) (*bolt.Bucket,
 		}
 	}
 	if continued > 0 {
-		if err := eb.Put(keyMax, be(continued)); err != nil {
-			return nil, nil, err
-		}
+		w.setMaxSeq(eb, continued)
 	}
 	return eb, n, nil
 }
@@ -364,14 +429,14 @@ func (w *txn) event(r *request) (Result, error) {
 	if err := events.Put(key, raw); err != nil {
 		return res, err
 	}
-	if err := eb.Put(keyRecv, be(getU64(eb, keyRecv)+1)); err != nil {
-		return res, err
-	}
-	if err := g.Put(keyCurrent, epochKey(ev.Epoch)); err != nil {
-		return res, err
+	w.countersOf(eb).received++
+	if ek := epochKey(ev.Epoch); !bytes.Equal(g.Get(keyCurrent), ek) {
+		if err := g.Put(keyCurrent, ek); err != nil {
+			return res, err
+		}
 	}
 
-	maxSeq := getU64(eb, keyMax)
+	maxSeq := w.maxSeq(eb)
 	var ovRuns [][2]uint64
 	var ovResets []uint64
 	if ev.Kind == wire.KindOutboxOverflow {
@@ -422,9 +487,7 @@ func (w *txn) event(r *request) (Result, error) {
 		res.Late = filled
 	}
 	if ev.Seq > maxSeq {
-		if err := eb.Put(keyMax, be(ev.Seq)); err != nil {
-			return res, err
-		}
+		w.setMaxSeq(eb, ev.Seq)
 	}
 
 	for _, r := range ovRuns {

@@ -197,6 +197,9 @@ func TestChromium(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.WaitVisible("#live")); err != nil {
 		t.Fatal("live feed did not open:", err)
 	}
+	if got := text("#live"); got != "Đang cập nhật trực tiếp" {
+		t.Errorf("live indicator %q", got)
+	}
 	f.event(gwGate, "tamper", "live-box", nil)
 	lastArr, _ := f.st.LastArrival()
 	lctx, lcancel := context.WithTimeout(ctx, 2*time.Second)

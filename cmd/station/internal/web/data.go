@@ -113,6 +113,10 @@ type StoreData struct {
 	// account limited to one quiet site must not make one request read
 	// the whole store. A page cut short returns fewer items and a next.
 	MaxScan int
+
+	// recent holds the items the live feeds read last, decoded once for
+	// all of them (feed.go).
+	recent itemCache
 }
 
 var (

@@ -235,6 +235,9 @@ func (s *Server) add(r *http.Request, v *view, f enrolForm) (*enrol.Bundle, int,
 	}
 	g := enrol.Gateway{ID: strings.TrimSpace(f.ID), Name: strings.TrimSpace(f.Name), Site: strings.TrimSpace(f.Site),
 		SiteName: strings.TrimSpace(f.SiteName), Kind: f.Kind}
+	if !v.p.limits.Allows(g.ID, g.Site) {
+		return nil, http.StatusForbidden, fmt.Errorf("your account is limited to other sites: it may not enrol gateway %s at site %q", g.ID, g.Site)
+	}
 	b, err := s.o.Enrol.Add(g)
 	if err != nil {
 		return nil, enrolErrCode(err), err

@@ -153,6 +153,10 @@ func TestEnrolAPI(t *testing.T) {
 
 	must(t, f.do(req{method: "POST", path: "/api/gateways", json: body, cookie: officer}), http.StatusForbidden, "officer enrols")
 	must(t, f.do(req{method: "POST", path: "/api/gateways", json: body}), http.StatusUnauthorized, "enrol without login")
+	if err := f.db.Add("hoa", accounts.Admin, accounts.Limits{Sites: []string{"khu-3"}}, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.do(req{method: "POST", path: "/api/gateways", json: body, cookie: f.login("hoa")}), http.StatusForbidden, "an admin limited to khu-3 enrols at khu-7")
 
 	for _, bad := range []struct{ body, want string }{
 		{`{"id":"Cổng 7","kind":"gate"}`, `id "Cổng 7"`},

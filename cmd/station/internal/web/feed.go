@@ -31,9 +31,12 @@ type Feed interface {
 
 var _ Feed = (*StoreData)(nil)
 
-// After implements Feed.
+// After implements Feed. Every open feed reads the same new records:
+// they are decoded once, into a cache of the newest items that the
+// feeds share (read-only), and the event bodies the cache holds are not
+// read from the store again.
 func (d *StoreData) After(n uint64, limit int) ([]Item, uint64, error) {
-	recs, err := d.Store.After(n, limit)
+	recs, err := d.brief(n, limit)
 	if err != nil {
 		return nil, n, err
 	}
@@ -44,13 +47,92 @@ func (d *StoreData) After(n uint64, limit int) ([]Item, uint64, error) {
 			items = append(items, Item{Arrival: r.Arrival, Type: ItemSnapshot, Gateway: r.Gateway, Epoch: r.Epoch, Stored: r.Time, Seq: r.Seq, Snapshot: true})
 			continue
 		}
+		if it, ok := d.recent.get(r.Arrival); ok {
+			items = append(items, it)
+			continue
+		}
+		if r.Type == store.RecordEvent && r.Event == nil {
+			if r.Event, _, err = d.Store.Event(r.Gateway, r.Epoch, r.Seq); err != nil {
+				return nil, n, err
+			}
+		}
 		it, err := d.item(r)
 		if err != nil {
 			return nil, n, err
 		}
+		d.recent.put(it)
 		items = append(items, it)
 	}
 	return items, n, nil
+}
+
+// recentItems is how many decoded items the feeds share: a few seconds of
+// the busiest station's events (200 gateways at 1 event/s), so that a feed
+// a batch behind the others still finds them.
+const recentItems = 4096
+
+// itemCache holds the newest decoded items by arrival number, in a ring.
+// Its items are shared: nobody may change one.
+type itemCache struct {
+	mu   sync.Mutex
+	ring [recentItems]Item
+}
+
+func (c *itemCache) get(arrival uint64) (Item, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	it := c.ring[arrival%recentItems]
+	return it, it.Arrival == arrival && arrival != 0
+}
+
+// feedRender holds the newest items as the feed sends them, per
+// language: every feed in one language sends the same bytes, made once.
+// An entry is used only for the same gateway name (the directory may
+// rename one).
+type feedRender struct {
+	mu   sync.Mutex
+	ring [recentItems]renderedItem
+}
+
+type renderedItem struct {
+	arrival uint64
+	name    [2]string // per language: vi, en
+	b       [2][]byte
+}
+
+func langIndex(lang string) int {
+	if lang == LangEN {
+		return 1
+	}
+	return 0
+}
+
+func (c *feedRender) get(arrival uint64, lang, name string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := &c.ring[arrival%recentItems]
+	l := langIndex(lang)
+	if e.arrival != arrival || e.b[l] == nil || e.name[l] != name {
+		return nil, false
+	}
+	return e.b[l], true
+}
+
+func (c *feedRender) put(arrival uint64, lang, name string, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := &c.ring[arrival%recentItems]
+	if e.arrival != arrival {
+		*e = renderedItem{arrival: arrival}
+	}
+	l := langIndex(lang)
+	e.name[l], e.b[l] = name, b
+}
+
+func (c *itemCache) put(it Item) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ring[it.Arrival%recentItems] = it
 }
 
 // Changed implements Feed.
@@ -66,6 +148,9 @@ const (
 	defaultHeartbeat    = 15 * time.Second
 	defaultFeedWrite    = 10 * time.Second
 	feedBatch           = 256
+	// feedDirEvery is how often a feed reads the gateways' directory
+	// again for names and site limits (each read lists every gateway).
+	feedDirEvery = time.Second
 )
 
 // feedSlots counts the open feeds, per principal and in all.
@@ -240,6 +325,7 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 	beat := time.NewTicker(s.o.FeedHeartbeat)
 	defer beat.Stop()
 	names := map[string]string{}
+	var dirAt time.Time
 	for {
 		changed := f.Changed()
 		items, last, err := f.After(pos, feedBatch)
@@ -248,10 +334,27 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 			return
 		}
 		if len(items) > 0 || last > pos {
-			v.ready = false // the directory may have changed: limits per batch
-			gws, _ := v.all()
-			for _, g := range gws {
-				names[g.ID] = g.Name
+			// The directory may have changed (a gateway enrolled, moved to
+			// another site): read again at most every feedDirEvery, and
+			// at once for a gateway not seen before.
+			stale := time.Since(dirAt) >= feedDirEvery
+			for _, it := range items {
+				if _, ok := names[it.Gateway]; !ok {
+					stale = true
+				}
+			}
+			if stale {
+				v.ready, dirAt = false, time.Now()
+				gws, _ := v.all()
+				clear(names)
+				for _, g := range gws {
+					names[g.ID] = g.Name
+				}
+				for _, it := range items {
+					if _, ok := names[it.Gateway]; !ok {
+						names[it.Gateway] = it.Gateway // not in the directory: once is enough
+					}
+				}
 			}
 			for _, it := range items {
 				if !v.allows(it.Gateway) {
@@ -264,10 +367,15 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 					fmt.Fprintf(bw, "id: %d\nevent: snapshot\ndata: %s\n\n", it.Arrival, b)
 					continue
 				}
-				b, err := json.Marshal(feedItem{Item: it, Name: cmpOr(names[it.Gateway], it.Gateway), Show: v.show(it, names)})
-				if err != nil {
-					s.log.Error("live feed: encode", "err", err)
-					return
+				name := cmpOr(names[it.Gateway], it.Gateway)
+				b, ok := s.rowJSON.get(it.Arrival, v.lang, name)
+				if !ok {
+					var err error
+					if b, err = json.Marshal(feedItem{Item: it, Name: name, Show: v.show(it, names)}); err != nil {
+						s.log.Error("live feed: encode", "err", err)
+						return
+					}
+					s.rowJSON.put(it.Arrival, v.lang, name, b)
 				}
 				fmt.Fprintf(bw, "id: %d\nevent: item\ndata: %s\n\n", it.Arrival, b)
 			}

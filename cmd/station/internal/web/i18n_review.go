@@ -11,7 +11,7 @@ var reviewCatalogue = map[string]msg{
 	"alarm.note":          {"Ghi chú", "Note"},
 	"alarm.ack":           {"Xác nhận", "Acknowledge"},
 	"alarm.confirm":       {"Xác nhận các báo động đã chọn?", "Acknowledge the selected alarms?"},
-	"alarm.offline":       {"%s ngoại tuyến quá thời gian cho phép", "%s offline beyond the grace"},
+	"alarm.offline":       {"Ngoại tuyến quá thời gian cho phép", "Offline beyond the grace"},
 	"alarm.new":           {"Báo động mới", "New alarm"},
 	"alarm.soundon":       {"Bật âm thanh báo động", "Turn on the alarm sound"},
 	"outcome.false_alarm": {"Báo động giả", "False alarm"},

@@ -57,7 +57,8 @@ const (
 	// session's length (the gateway's max_session default, 10 min).
 	liveTTL = 10 * time.Minute
 	// liveAbandoned closes a session whose browser has had no candidate
-	// stream open and sent no request for this long (a closed tab).
+	// stream open and sent no request for this long (a closed tab; the
+	// page reads the session's stats every 15 s while it plays).
 	liveAbandoned = 45 * time.Second
 	liveReap      = 5 * time.Second
 	liveHeartbeat = 15 * time.Second

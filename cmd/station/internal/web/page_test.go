@@ -250,3 +250,21 @@ func TestEventsQueryDaySite(t *testing.T) {
 	}
 	must(t, f.do(req{path: "/api/events?site=Khu%203", cookie: an}), http.StatusBadRequest, "bad site")
 }
+
+// No attribute of any page is escaped as script: html/template treats an
+// attribute named on* (data-on* too) as JavaScript and quotes its value,
+// which then shows with its quotes when a script reads it as text.
+func TestNoAttributeEscapedAsScript(t *testing.T) {
+	f := newFixture(t)
+	f.event(gwGate, "tamper", "box", nil)
+	an := f.login("an")
+	for _, p := range []string{"/sites", "/events", "/stats", "/audit", "/users"} {
+		body := must(t, f.do(req{path: p, cookie: an}), http.StatusOK, p).body
+		if i := strings.Index(body, `="&#34;`); i >= 0 {
+			t.Errorf("%s: an attribute escaped as a script string: %.120s", p, body[max(0, i-60):])
+		}
+	}
+	if body := f.do(req{path: "/login"}).body; strings.Contains(body, `="&#34;`) {
+		t.Error("/login: an attribute escaped as a script string")
+	}
+}

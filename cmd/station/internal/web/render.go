@@ -61,9 +61,10 @@ func funcs(lang string) template.FuncMap {
 			}
 			return strings.Join(parts, "; ")
 		},
-		"mod":    func(a, b int) int { return a % b },
-		"secs":   func(f float64) string { return (time.Duration(f) * time.Second).String() },
-		"action": func(a string) string { return trOr(lang, "act."+a, a) },
+		"mod":     func(a, b int) int { return a % b },
+		"secs":    func(f float64) string { return (time.Duration(f) * time.Second).String() },
+		"action":  func(a string) string { return trOr(lang, "act."+a, a) },
+		"cmdname": func(c string) string { return trOr(lang, "cmdname."+c, c) },
 		"cameras": func(m map[string]string) string {
 			var parts []string
 			for k, v := range m {

@@ -125,7 +125,7 @@ func (v *view) alarms() ([]Alarm, map[string]store.Ack, error) {
 			k := offlineKey(g.ID, g.OfflineSince)
 			if _, done := acks[k]; !done {
 				out = append(out, Alarm{Key: k, Gateway: g.ID, Name: g.Name, Raised: g.OfflineSince, OfflineSince: g.OfflineSince,
-					Text: tr(v.lang, "alarm.offline", g.Name)})
+					Text: tr(v.lang, "alarm.offline")}) // the list shows the name beside it
 			}
 		}
 	}

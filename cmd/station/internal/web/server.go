@@ -142,7 +142,8 @@ type Server struct {
 	csrf    *http.CrossOriginProtection
 	handler http.Handler
 	feeds   feedSlots
-	bundles *bundles // enrol.go: downloads waiting to be taken
+	rowJSON feedRender // feed.go: each item rendered once per language
+	bundles *bundles   // enrol.go: downloads waiting to be taken
 }
 
 // New builds the console's handler.

@@ -176,7 +176,8 @@ func TestEventFieldsEscaped(t *testing.T) {
 			t.Errorf("events page lacks the escaped text %q", esc)
 		}
 	}
-	if n := strings.Count(r.body, "<script"); n != 1 { // the layout's one module
+	// The layout's module and the events page's clips.js, nothing else.
+	if n := strings.Count(r.body, "<script"); n != 2 || strings.Count(r.body, `<script type="module" src="/static/`) != 2 {
 		t.Errorf("%d script elements in the page", n)
 	}
 }

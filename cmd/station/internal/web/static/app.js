@@ -112,8 +112,8 @@ if (rows && rows.dataset.feed === "on" && window.EventSource) {
     document.addEventListener("click", () => Notification.requestPermission(), { once: true });
   }
   const es = new EventSource("/api/feed");
-  es.addEventListener("open", () => { live.hidden = false; live.textContent = live.dataset.on; });
-  es.addEventListener("error", () => { live.hidden = false; live.textContent = live.dataset.off; });
+  es.addEventListener("open", () => { live.hidden = false; live.textContent = live.dataset.live; });
+  es.addEventListener("error", () => { live.hidden = false; live.textContent = live.dataset.lost; });
   es.addEventListener("logout", () => { es.close(); window.location.assign("/login"); });
   // A snapshot committed after its event: into the event's row.
   es.addEventListener("snapshot", (m) => {

@@ -121,7 +121,13 @@ class Tile {
       this.events = new EventSource(this.session + "/candidates");
       this.events.addEventListener("candidate", (e) => {
         const c = JSON.parse(e.data);
-        if (!c.candidate) return;
+        if (!c.candidate) {
+          // The gateway has no more: free the connection (a browser opens
+          // only six HTTP/1.1 connections to a host, and a grid has more
+          // tiles than that).
+          this.events.close();
+          return;
+        }
         pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.sdp_mid || null, sdpMLineIndex: c.sdp_mline_index }).catch(() => {});
       });
       this.events.addEventListener("end", () => {
@@ -164,6 +170,7 @@ class Tile {
     if (!this.session) return;
     const r = await fetch(this.session, { credentials: "same-origin" }).catch(() => null);
     if (r && r.ok) this.showBytes((await r.json()).bytes || 0);
+    else if (r && r.status === 404) { this.stop(); this.setState("ended"); }
   }
 
   fail(msg) {

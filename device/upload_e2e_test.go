@@ -1,0 +1,227 @@
+package device_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/antt-gateway/antt/device"
+	"github.com/antt-gateway/antt/device/devtest"
+	"github.com/antt-gateway/antt/uplink/mqtttest"
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// chunks assembles the clip chunks a gateway publishes, and its replies.
+type chunks struct {
+	mu      sync.Mutex
+	files   map[string][]byte
+	offsets map[string][]int64
+	last    time.Time
+	replies map[string]string
+	cl      mqtt.Client
+}
+
+func subscribeClips(t *testing.T, broker *mqtttest.Broker, id string) *chunks {
+	t.Helper()
+	c := &chunks{files: map[string][]byte{}, offsets: map[string][]int64{}, replies: map[string]string{}}
+	c.cl = mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + broker.Addr()).SetClientID(id + "-clips"))
+	if tok := c.cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.cl.Disconnect(100) })
+	tp := wire.Topics{Prefix: "antt", Gateway: id}
+	if tok := c.cl.Subscribe(tp.ClipChunkFilter(), 1, func(_ mqtt.Client, m mqtt.Message) {
+		clip, off, err := wire.ParseClipChunk(strings.TrimPrefix(m.Topic(), tp.Base()))
+		if err != nil {
+			t.Errorf("chunk topic %s: %v", m.Topic(), err)
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		b := c.files[clip]
+		if end := off + int64(len(m.Payload())); int64(len(b)) < end {
+			b = append(b, make([]byte, end-int64(len(b)))...)
+		}
+		copy(b[off:], m.Payload())
+		c.files[clip] = b
+		c.offsets[clip] = append(c.offsets[clip], off)
+		c.last = time.Now()
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	if tok := c.cl.Subscribe(tp.Base()+wire.TopicReply+"/+", 1, func(_ mqtt.Client, m mqtt.Message) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.replies[m.Topic()[strings.LastIndex(m.Topic(), "/")+1:]] = string(m.Payload())
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return c
+}
+
+func (c *chunks) file(clip string) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]byte(nil), c.files[clip]...)
+}
+
+// command publishes cmd/name with args and waits for its reply.
+func (c *chunks) command(t *testing.T, gw, name, id string, args map[string]any) string {
+	t.Helper()
+	args["id"] = id
+	b, _ := json.Marshal(args)
+	if tok := c.cl.Publish(wire.Topics{Prefix: "antt", Gateway: gw}.Cmd(name), 1, false, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", name, tok.Error())
+	}
+	var r string
+	devtest.WaitFor(t, 10*time.Second, "the reply to "+name, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		r = c.replies[id]
+		return r != ""
+	})
+	return r
+}
+
+func alarmGatewayYAML(id, data, broker, clipFile, recording string) string {
+	return fmt.Sprintf(`gateway: {id: %s, data_dir: %s}
+uplink: {broker: "mqtt://%s", telemetry_interval: 1h}
+%s
+alarm:
+  trigger_time: 2s
+  trigger: [{output: siren}]
+sensors:
+  - {name: hop-tu, kind: tamper, driver: sim, debounce: 0s, always: true, script: [{at: 3s, level: high}]}
+outputs:
+  - {name: siren, driver: sim, max_on: 10s}
+cameras:
+  - {name: cam-san, url: "file://%s", record: clips, pre_roll: 1s, post_roll: 1s}
+`, id, data, broker, recording, clipFile)
+}
+
+func status(t *testing.T, api string) device.Status {
+	t.Helper()
+	r, err := http.Get(api + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var st device.Status
+	if err := json.NewDecoder(r.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestAlarmClipUploadedAtOnce: the clip of an armed alarm (a tamper)
+// leaves the gateway unasked, in order, once its clip event is delivered;
+// its bytes hash to the event's SHA-256. clip.get then sends it again
+// from an offset, and a bad request is answered with a clear error.
+func TestAlarmClipUploadedAtOnce(t *testing.T) {
+	broker := mqtttest.Start(t, mqtttest.Options{})
+	const id = "up-alarm"
+	evs := subscribeEvents(t, broker, id)
+	cs := subscribeClips(t, broker, id)
+	data := filepath.Join(t.TempDir(), "data")
+	clipFile, err := filepath.Abs(filepath.Join("..", "testdata", "camera", "clip-320x180-25fps.h264"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := runGateway(t, openConfig(t, alarmGatewayYAML(id, data, broker.Addr(), clipFile, "")))
+	var clip wire.Event
+	devtest.WaitFor(t, 30*time.Second, "the alarm's clip event", func() bool {
+		var ok bool
+		clip, ok = evs.find(wire.KindClip)
+		return ok
+	})
+	clipID := clip.Attrs[wire.ClipAttrID].(string)
+	n := int(clip.Attrs[wire.ClipAttrBytes].(float64))
+	devtest.WaitFor(t, 30*time.Second, "the clip uploaded unasked", func() bool { return len(cs.file(clipID)) == n })
+	cs.mu.Lock()
+	after := cs.last.Sub(clip.Time)
+	cs.mu.Unlock()
+	sum := sha256.Sum256(cs.file(clipID))
+	if hex.EncodeToString(sum[:]) != clip.Attrs[wire.ClipAttrSHA256] {
+		t.Fatal("the uploaded bytes do not hash to the clip event's sha256")
+	}
+	devtest.WaitFor(t, 10*time.Second, "the upload done in status", func() bool {
+		u := status(t, api).Upload
+		return u != nil && u.Pending == 0 && u.BytesToday == int64(n) && u.AutoToday == int64(n)
+	})
+	t.Logf("clip %s: %d bytes at the subscriber %v after the clip event's time", clipID, n, after)
+
+	off := n / 2
+	r := cs.command(t, id, wire.CmdClipGet, "get-1", map[string]any{"clip": clipID, "offset": off})
+	if !strings.Contains(r, `"ok":true`) || !strings.Contains(r, `"clips":[{"clip":"`+clipID+`"`) {
+		t.Fatalf("clip.get reply %s", r)
+	}
+	devtest.WaitFor(t, 10*time.Second, "the chunk from the offset", func() bool {
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		for _, o := range cs.offsets[clipID] {
+			if o == int64(off) {
+				return true
+			}
+		}
+		return false
+	})
+	if sum2 := sha256.Sum256(cs.file(clipID)); sum2 != sum {
+		t.Fatal("the resent part differs from the first upload")
+	}
+	r = cs.command(t, id, wire.CmdClipGet, "get-2", map[string]any{"clip": "../etc"})
+	if !strings.Contains(r, `"ok":false`) || !strings.Contains(r, "not a clip id") {
+		t.Fatalf("bad clip.get reply %s", r)
+	}
+}
+
+// TestUploadBudgetHoldsAutoUpload: with a daily budget smaller than the
+// clip, the automatic upload is held and reported so in status; the
+// station's clip.get sends it anyway.
+func TestUploadBudgetHoldsAutoUpload(t *testing.T) {
+	broker := mqtttest.Start(t, mqtttest.Options{})
+	const id = "up-budget"
+	evs := subscribeEvents(t, broker, id)
+	cs := subscribeClips(t, broker, id)
+	data := filepath.Join(t.TempDir(), "data")
+	clipFile, err := filepath.Abs(filepath.Join("..", "testdata", "camera", "clip-320x180-25fps.h264"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := runGateway(t, openConfig(t, alarmGatewayYAML(id, data, broker.Addr(), clipFile, "recording: {upload_budget: 1KiB}")))
+	var clip wire.Event
+	devtest.WaitFor(t, 30*time.Second, "the alarm's clip event", func() bool {
+		var ok bool
+		clip, ok = evs.find(wire.KindClip)
+		return ok
+	})
+	clipID := clip.Attrs[wire.ClipAttrID].(string)
+	n := int(clip.Attrs[wire.ClipAttrBytes].(float64))
+	if n <= 1024 {
+		t.Fatalf("clip of %d bytes: the test needs one above the budget", n)
+	}
+	devtest.WaitFor(t, 10*time.Second, "the upload held by the budget", func() bool {
+		u := status(t, api).Upload
+		return u != nil && u.Held == 1 && u.Budget == 1024
+	})
+	if b := cs.file(clipID); len(b) != 0 {
+		t.Fatalf("%d bytes sent beyond the budget", len(b))
+	}
+	r := cs.command(t, id, wire.CmdClipGet, "get-b", map[string]any{"clip": clipID})
+	if !strings.Contains(r, `"ok":true`) {
+		t.Fatalf("clip.get reply %s", r)
+	}
+	devtest.WaitFor(t, 30*time.Second, "the asked clip sent beyond the budget", func() bool { return len(cs.file(clipID)) == n })
+	u := status(t, api).Upload
+	if u.Held != 0 || u.AutoToday != 0 || u.BytesToday != int64(n) {
+		t.Fatalf("status after the request %+v", u)
+	}
+}
