@@ -169,6 +169,9 @@ func writeDump(st store.Reader, w io.Writer) error {
 			}
 		}
 	}
+	if err := dumpQuarantine(st, enc); err != nil {
+		return err
+	}
 	c, err := st.Counters("")
 	if err != nil {
 		return err
@@ -178,4 +181,31 @@ func writeDump(st store.Reader, w io.Writer) error {
 		return err
 	}
 	return enc.Encode(dumpedCounters{Type: "counters", Gateways: len(gws), LastArrival: last, Counters: c})
+}
+
+// dumpQuarantine writes one {"type":"quarantine",...} line for each
+// payload the store refused as invalid and kept (store.Quarantined).
+func dumpQuarantine(st store.Reader, enc *json.Encoder) error {
+	q, ok := st.(interface {
+		Quarantine(after uint64, limit int) ([]store.Quarantined, error)
+	})
+	if !ok {
+		return nil
+	}
+	var after uint64
+	for {
+		qs, err := q.Quarantine(after, 1000)
+		if err != nil || len(qs) == 0 {
+			return err
+		}
+		for _, e := range qs {
+			after = e.N
+			if err := enc.Encode(struct {
+				Type string `json:"type"`
+				store.Quarantined
+			}{"quarantine", e}); err != nil {
+				return err
+			}
+		}
+	}
 }

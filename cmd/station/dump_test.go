@@ -21,7 +21,7 @@ import (
 
 // The station stores events and snapshots before acknowledging them;
 // "station dump" lists them in arrival order with the notice of a new
-// epoch, then the gaps and the counters; it refuses to run beside the
+// epoch, then the gaps, the payloads refused as invalid and the counters; it refuses to run beside the
 // station, and writes a snapshot's JPEG.
 func TestDump(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
@@ -69,6 +69,9 @@ func TestDump(t *testing.T) {
 	pub("antt/cong-khu-3/event", ev("e0", 3))
 	pub("antt/cong-khu-3/snapshot/3", jpeg)
 	pub("antt/cong-khu-3/event", ev("e1", 1))
+	// Never storable (its id names another gateway): acknowledged, and
+	// kept in quarantine.
+	pub("antt/cong-khu-3/event", []byte(`{"seq":9,"id":"other/9"}`))
 	// Acknowledged means stored: a dump is refused while the station runs.
 	var errOut bytes.Buffer
 	if code := run(context.Background(), []string{"dump", "-data", data, "-wait", "200ms"}, nil, io.Discard, &errOut); code == 0 ||
@@ -105,6 +108,11 @@ func TestDump(t *testing.T) {
 			got = append(got, "notice "+l["kind"].(string)+" "+l["old_epoch"].(string)+"/"+jsonNum(l["old_last_seq"])+" -> "+l["new_epoch"].(string))
 		case "gap":
 			got = append(got, "gap "+l["epoch"].(string)+" "+jsonNum(l["first"])+"-"+jsonNum(l["last"]))
+		case "quarantine":
+			if !strings.Contains(l["error"].(string), `want "cong-khu-3/9"`) {
+				t.Errorf("quarantine line without its error: %s", sc.Text())
+			}
+			got = append(got, "quarantine "+l["topic"].(string)+" "+l["payload"].(string))
 		case "counters":
 			got = append(got, "counters received="+jsonNum(l["received"])+" snapshots="+jsonNum(l["snapshots"]))
 		default:
@@ -112,7 +120,7 @@ func TestDump(t *testing.T) {
 		}
 	}
 	want := []string{"event e0/1", "event e0/3 snapshot " + strconv.Itoa(len(jpeg)), "notice storage_replaced e0/3 -> e1", "event e1/1",
-		"gap e0 2-2", "counters received=3 snapshots=1"}
+		"gap e0 2-2", `quarantine event {"seq":9,"id":"other/9"}`, "counters received=3 snapshots=1"}
 	if strings.Join(got, "; ") != strings.Join(want, "; ") {
 		t.Fatalf("dump\n %q\nwant\n %q", got, want)
 	}

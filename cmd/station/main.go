@@ -41,7 +41,10 @@
 // "snapshot":{"bytes","sha256"}} (snapshot only when stored) and
 // {"type":"notice","arrival","gateway","kind":"storage_replaced" or
 // "epoch_started","old_epoch","old_last_seq","new_epoch","time"}, then a
-// {"type":"gap",...} line for each gap and one {"type":"counters",...}.
+// {"type":"gap",...} line for each gap, a {"type":"quarantine","n","time",
+// "gateway","topic","error","bytes","sha256","payload" or "payload_b64",
+// "truncated"} line for each payload refused as invalid (the newest 1,000,
+// their first 16 KiB), and one {"type":"counters",...}.
 // It opens the store read-only and fails, after -wait, while the station
 // holds it.
 //

@@ -166,51 +166,99 @@ func TestFailedCommitFailsBatch(t *testing.T) {
 	}
 }
 
-// An invalid payload is answered at once, from Submit, and does not fail
-// the valid requests around it.
-func TestInvalidAlone(t *testing.T) {
+// An invalid payload is kept in quarantine and then answered with
+// ErrInvalid (in submission order, after its entry is committed), and does
+// not fail the valid requests around it; the quarantine lists each one
+// with its error, size and checksum, the start of a large one, and keeps
+// only the newest MaxQuarantined.
+func TestInvalidQuarantined(t *testing.T) {
 	s := openWith(t, Options{})
 	var wg sync.WaitGroup
-	wg.Add(2)
 	ok := func(_ Result, err error) {
 		defer wg.Done()
 		if err != nil {
 			t.Errorf("valid request failed: %v", err)
 		}
 	}
+	wg.Add(1)
 	s.Submit("a", wire.TopicEvent, epochEv("a", "", 1, wire.KindMotion), ok)
-	for name, c := range map[string]struct{ gw, rest, payload string }{
-		"not json":        {"a", "event", "{"},
-		"wrong id":        {"a", "event", `{"seq":2,"id":"b/2"}`},
-		"bad epoch":       {"a", "event", `{"seq":2,"id":"a/2","epoch":"Not-Valid"}`},
-		"long epoch":      {"a", "event", `{"seq":2,"id":"a/2","epoch":"` + strings.Repeat("a", 33) + `"}`},
-		"snapshot seq 0":  {"a", "snapshot/0", "x"},
-		"snapshot seq 07": {"a", "snapshot/07", "x"},
-		"snapshot seq x":  {"a", "snapshot/x", "x"},
-		"snapshot empty":  {"a", "snapshot/2", ""},
-		"snapshot deep":   {"a", "snapshot/2/3", "x"},
-		"other topic":     {"a", "telemetry", "{}"},
-		"bad gateway":     {"A", "event", `{"seq":1,"id":"A/1"}`},
-	} {
-		called := false
+	bigEvent := `{"seq":2,"id":"a/2","kind":"motion","attrs":{"x":"` + strings.Repeat("x", MaxEventBytes) + `"}}`
+	cases := []struct{ name, gw, rest, payload, why string }{
+		{"not json", "a", "event", "{", "unexpected end"},
+		{"wrong id", "a", "event", `{"seq":2,"id":"b/2"}`, `want "a/2"`},
+		{"bad epoch", "a", "event", `{"seq":2,"id":"a/2","epoch":"Not-Valid"}`, "epoch"},
+		{"long epoch", "a", "event", `{"seq":2,"id":"a/2","epoch":"` + strings.Repeat("a", 33) + `"}`, "epoch"},
+		{"snapshot seq 0", "a", "snapshot/0", "x", "snapshot/{seq}"},
+		{"snapshot seq 07", "a", "snapshot/07", "x", "snapshot/{seq}"},
+		{"snapshot seq x", "a", "snapshot/x", "x", "snapshot/{seq}"},
+		{"snapshot empty", "a", "snapshot/2", "", "empty"},
+		{"snapshot deep", "a", "snapshot/2/3", "x", "snapshot/{seq}"},
+		{"other topic", "a", "telemetry", "{}", "not stored"},
+		{"bad gateway", "A", "event", `{"seq":1,"id":"A/1"}`, "gateway id"},
+		{"event too big", "a", "event", bigEvent, fmt.Sprintf("limit %d", MaxEventBytes)},
+	}
+	var order []string
+	var mu sync.Mutex
+	for _, c := range cases {
+		wg.Add(1)
 		s.Submit(c.gw, c.rest, []byte(c.payload), func(_ Result, err error) {
-			called = true
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("%s: err %v, want ErrInvalid", name, err)
+			defer wg.Done()
+			mu.Lock()
+			order = append(order, c.name)
+			mu.Unlock()
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.why) {
+				t.Errorf("%s: err %v, want ErrInvalid saying %q", c.name, err, c.why)
 			}
 		})
-		if !called {
-			t.Errorf("%s: done not called from Submit", name)
-		}
 	}
 	big := bytes.Repeat([]byte{0xff}, MaxSnapshotBytes+1)
 	if _, err := s.Add("a", "snapshot/1", big); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("oversized snapshot: %v", err)
 	}
+	wg.Add(1)
 	s.Submit("a", wire.TopicEvent, epochEv("a", "", 2, wire.KindMotion), ok)
 	wg.Wait()
+	for i, c := range cases {
+		if order[i] != c.name {
+			t.Fatalf("answered in the order %q", order)
+		}
+	}
 	if c, _ := s.Counters("a"); c.Received != 2 || c.Snapshots != 0 {
 		t.Fatalf("counters %+v", c)
+	}
+	qs, err := s.Quarantine(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) != len(cases)+1 {
+		t.Fatalf("%d quarantine entries, want %d", len(qs), len(cases)+1)
+	}
+	for i, c := range cases {
+		q := qs[i]
+		sum := sha256.Sum256([]byte(c.payload))
+		if q.N != uint64(i+1) || q.Gateway != c.gw || q.Topic != c.rest || !strings.Contains(q.Error, c.why) ||
+			q.Bytes != len(c.payload) || q.SHA256 != hex.EncodeToString(sum[:]) || q.Time.IsZero() {
+			t.Errorf("%s: entry %+v", c.name, q)
+		}
+		if want := c.payload[:min(len(c.payload), MaxQuarantinePayload)]; q.Payload != want || q.Truncated != (len(c.payload) > MaxQuarantinePayload) {
+			t.Errorf("%s: payload %.40q (truncated %v)", c.name, q.Payload, q.Truncated)
+		}
+	}
+	if q := qs[len(cases)]; q.Payload != "" || len(q.PayloadB64) != MaxQuarantinePayload || !q.Truncated || q.Bytes != len(big) {
+		t.Errorf("binary snapshot: entry %+v", q)
+	}
+	// Only the newest MaxQuarantined are kept.
+	for range MaxQuarantined {
+		if _, err := s.Add("a", "event", []byte("[]")); !errors.Is(err, ErrInvalid) {
+			t.Fatal(err)
+		}
+	}
+	qs, err = s.Quarantine(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := uint64(len(cases) + 1 + MaxQuarantined); len(qs) != MaxQuarantined || qs[0].N != last-MaxQuarantined+1 || qs[len(qs)-1].N != last {
+		t.Fatalf("%d entries kept, %d to %d", len(qs), qs[0].N, qs[len(qs)-1].N)
 	}
 }
 

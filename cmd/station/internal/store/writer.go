@@ -20,8 +20,10 @@ import (
 // request is one payload on its way to the writer, already checked.
 type request struct {
 	gw      string
+	rest    string // the topic below {prefix}/{gw}/, for a quarantine entry
 	payload []byte
 	snap    bool       // a snapshot of seq; else an event
+	invalid error      // refused (wraps ErrInvalid): only quarantined
 	ev      wire.Event // the decoded event
 	seq     uint64
 	done    func(Result, error)
@@ -81,10 +83,11 @@ func decode(gw, rest string, payload []byte) (*request, error) {
 
 // Submit queues the payload gw published on rest ("event" or
 // "snapshot/{seq}") for the next commit, and calls done once it is
-// committed (err nil) or the commit failed. An invalid payload gets done at
-// once, from Submit, with an error wrapping ErrInvalid. Submit blocks while
-// the queue is full. done runs on the writer's goroutine, in submission
-// order: it must return quickly and must not call Submit or Add.
+// committed (err nil) or the commit failed. An invalid payload is
+// committed as a quarantine entry (see Quarantined) and then gets done
+// with an error wrapping ErrInvalid. Submit blocks while the queue is
+// full. done runs on the writer's goroutine, in submission order: it must
+// return quickly and must not call Submit or Add.
 func (s *Store) Submit(gw, rest string, payload []byte, done func(Result, error)) {
 	if s.queue == nil {
 		done(Result{}, ErrReadOnly)
@@ -92,8 +95,7 @@ func (s *Store) Submit(gw, rest string, payload []byte, done func(Result, error)
 	}
 	r, err := decode(gw, rest, payload)
 	if err != nil {
-		done(Result{}, err)
-		return
+		r = &request{gw: gw, payload: payload, rest: rest, invalid: err}
 	}
 	r.done = done
 	s.qmu.RLock()
@@ -202,9 +204,12 @@ func (s *Store) commit(batch []*request) {
 		w.tx = tx
 		for _, r := range batch {
 			var err error
-			if r.snap {
+			switch {
+			case r.invalid != nil:
+				err = w.quarantine(r)
+			case r.snap:
 				r.res, err = w.snapshot(r)
-			} else {
+			default:
 				r.res, err = w.event(r)
 			}
 			if err != nil {
@@ -233,7 +238,7 @@ func (s *Store) commit(batch []*request) {
 		return
 	}
 	for _, r := range batch {
-		if !r.snap && r.res.Status == New {
+		if r.invalid == nil && !r.snap && r.res.Status == New {
 			s.noteEvent(r.gw, r.res.Event, w.now)
 		}
 	}
@@ -244,7 +249,7 @@ func (s *Store) commit(batch []*request) {
 		s.chMu.Unlock()
 	}
 	for _, r := range batch {
-		r.done(r.res, nil)
+		r.done(r.res, r.invalid)
 	}
 }
 

@@ -180,8 +180,9 @@ func TestChromium(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/events"), chromedp.WaitVisible("table.events img.thumb")); err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector("img.thumb"); return i.complete && i.naturalWidth === 320; })()`))
-	if err != nil || !loaded {
+	// Wait for the picture itself (the page loads it after the rows).
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const i = document.querySelector("img.thumb"); return i.complete && i.naturalWidth === 320; })()`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 		t.Errorf("snapshot thumbnail not shown: %v", err)
 	}
 	if s := text("table.events"); !strings.Contains(s, "<b>not bold</b>") {
