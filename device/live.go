@@ -36,7 +36,7 @@ func (g *Gateway) openLive() *live.Manager {
 	}
 	nat := make([]live.NAT1To1, 0, len(lc.NAT1To1))
 	for _, r := range lc.NAT1To1 {
-		nat = append(nat, live.NAT1To1{External: r.External, Local: r.Local, As: r.As})
+		nat = append(nat, live.NAT1To1{External: r.External, Local: r.Local, As: r.As, KeepLocal: r.KeepLocal})
 	}
 	opts := live.Options{
 		Cameras:            g.Camera,

@@ -19,6 +19,7 @@ import (
 	"github.com/antt-gateway/antt/device/clipupload"
 	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink"
+	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -36,7 +37,7 @@ func (c memClip) Info(id string) (wire.ClipInfo, error) {
 	return wire.ClipInfo{ID: c.id, Camera: "cong", Bytes: int64(len(c.data)), SHA256: hex.EncodeToString(s[:])}, nil
 }
 func (c memClip) List(string, time.Time, time.Time) ([]wire.ClipInfo, error) { return nil, nil }
-func (c memClip) Open(string) (io.ReadCloser, error)                        { return nopRC{bytes.NewReader(c.data)}, nil }
+func (c memClip) Open(string) (io.ReadCloser, error)                         { return nopRC{bytes.NewReader(c.data)}, nil }
 
 type nopRC struct{ *bytes.Reader }
 
@@ -166,5 +167,66 @@ func TestStationKilledDuringUploadResumes(t *testing.T) {
 	// the clip's length would mean the upload started over.
 	if sent := up.Stats().BytesToday; sent != int64(len(clip.data)) {
 		t.Fatalf("%d bytes acknowledged for a clip of %d: the upload did not resume where it stopped", sent, len(clip.data))
+	}
+}
+
+// With an external broker (Mosquitto), the station's QoS 1 subscriber
+// stores clip chunks the same way: a clip event and its chunks published
+// right after it reach the clip store whole.
+func TestExternalBrokerStoresClips(t *testing.T) {
+	br := mqtttest.Start(t, mqtttest.Options{})
+	data := t.TempDir()
+	st := startExternalStation(t, data, br.Addr())
+
+	const gw = "truong-th-chi-dam"
+	clip := memClip{id: "san-20261202t040000z", data: make([]byte, 5*wire.ClipChunkMax+99)}
+	for i := range clip.data {
+		clip.data[i] = byte(i * 13)
+	}
+	info, _ := clip.Info(clip.id)
+	ev, _ := json.Marshal(wire.Event{Seq: 1, ID: wire.EventID(gw, 1), Epoch: "e1", Kind: wire.KindClip, Source: "san",
+		Time: time.Now().UTC(), ClockSynced: true, Boot: "b1", Attrs: map[string]any{
+			wire.ClipAttrID: info.ID, wire.ClipAttrBytes: info.Bytes, wire.ClipAttrSHA256: info.SHA256, wire.ClipAttrUpload: "auto"}})
+	q := &oneEvent{msg: &uplink.Message{Seq: 1, Payload: ev}, ready: make(chan struct{}, 1)}
+	log := slog.New(slog.DiscardHandler)
+	u, _ := url.Parse("mqtt://" + br.Addr())
+	cfg := uplink.Config{Broker: u, Gateway: gw, KeepAlive: 5 * time.Second, TelemetryInterval: time.Hour,
+		ConnectTimeout: 2 * time.Second, Version: "test", Boot: "b1", Epoch: "e1", Started: time.Now()}
+	sess := uplink.New(cfg, q, nil, nil, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sdone := make(chan error, 1)
+	go func() { sdone <- sess.Run(ctx) }()
+	defer func() { cancel(); <-sdone }()
+	up, err := clipupload.New(clip, sess, clipupload.Options{Dir: t.TempDir(), Poll: 5 * time.Millisecond, Delivered: q.delivered, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = up.Run(ctx) }()
+	if err := up.Auto(clip.id, 1); err != nil {
+		t.Fatal(err)
+	}
+	devtest.WaitFor(t, 30*time.Second, "the upload acknowledged by Mosquitto", func() bool { return up.Stats().Pending == 0 })
+	devtest.WaitFor(t, 30*time.Second, "the station printed the clip event", func() bool { return st.printed(gw, 1) })
+	// The station stores the chunks after the event; stop it once they are
+	// in (its index is then readable) and look.
+	var got []byte
+	devtest.WaitFor(t, 30*time.Second, "the clip complete at the station", func() bool {
+		st.term(t)
+		cs, err := clips.Open(data, clips.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		if f, _, err := cs.Open(gw, clip.id); err == nil {
+			got, _ = io.ReadAll(f)
+			f.Close()
+			return true
+		}
+		st = startExternalStation(t, data, br.Addr())
+		return false
+	})
+	if !bytes.Equal(got, clip.data) {
+		t.Fatalf("station holds %d bytes, want the clip's %d", len(got), len(clip.data))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -79,16 +80,28 @@ func TestLiveChromiumEndToEnd(t *testing.T) {
 
 	const gw, cam = "cong-khu-3", "cam-cong"
 	api := devtest.FreeAddr(t)
-	cfg := writeGatewayConfig(t, t.TempDir(), gw, t.TempDir(), s.addr, api, "", `sensors:
+	gwDir := t.TempDir()
+	cfg := filepath.Join(gwDir, gw+".yaml")
+	y := `gateway: {id: ` + gw + `, data_dir: ` + filepath.Join(gwDir, "data") + `}
+uplink:
+  broker: mqtt://` + s.addr + `
+  client_id: ` + gw + `
+  keepalive: 5s
+  telemetry_interval: 2s
+api: {listen: "` + api + `"}
+sensors:
   - {name: pir, kind: motion, driver: sim, every: 1h}
 cameras:
-  - {name: `+cam+`, url: "file://`+clip+`", preload: true}
-  - {name: cam-san, url: "file://`+clip+`", preload: true}
+  - {name: ` + cam + `, url: "file://` + clip + `", preload: true}
+  - {name: cam-san, url: "file://` + clip + `", preload: true}
 live:
   udp_port: 0
   interfaces: [lo]
   loopback_candidates: true
-`)
+`
+	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	startBinGateway(t, cfg, api)
 	devtest.WaitFor(t, 30*time.Second, "gateway online at the station", func() bool {
 		rq, _ := http.NewRequest("GET", "http://"+s.http+"/api/gateways/"+gw, nil)
@@ -99,9 +112,10 @@ live:
 		}
 		defer r.Body.Close()
 		var g struct {
-			Online bool `json:"online"`
+			Online  bool              `json:"online"`
+			Cameras map[string]string `json:"cameras"`
 		}
-		return r.StatusCode == http.StatusOK && json.NewDecoder(r.Body).Decode(&g) == nil && g.Online
+		return r.StatusCode == http.StatusOK && json.NewDecoder(r.Body).Decode(&g) == nil && g.Online && len(g.Cameras) == 2
 	})
 
 	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir())}, liveChromiumFlags...)
@@ -162,6 +176,9 @@ live:
 			tiles, _ = chromedp.Run(ctx, chromedp.Evaluate[[]tile](gridStatsJS, chromedp.EvalAwaitPromise))
 			return len(tiles) == 2 && tiles[0].State == "stopped" && tiles[1].State == "stopped"
 		})
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+			t.Fatal(err)
+		}
 	})
 	for _, relay := range []bool{false, true} {
 		name := "direct"
@@ -199,10 +216,15 @@ live:
 			if err := chromedp.Do(ctx, chromedp.Click(".tile .play")); err != nil {
 				t.Fatal(err)
 			}
-			devtest.WaitFor(t, 10*time.Second, "bytes shown after closing", func() bool {
-				st := read()
-				return st.State == "stopped" && st.Bytes > 10000
-			})
+			var after tileStats
+			deadline = time.Now().Add(10 * time.Second)
+			for after = read(); (after.State != "stopped" || after.Bytes < 1000) && time.Now().Before(deadline); after = read() {
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Logf("%s: closed, %.0f bytes used", name, after.Bytes)
+			if after.State != "stopped" || after.Bytes < 1000 {
+				t.Fatalf("after closing: %+v", after)
+			}
 			var es struct {
 				Entries []audit.Entry `json:"entries"`
 			}
@@ -217,7 +239,7 @@ live:
 			})
 			for _, e := range es.Entries {
 				if e.Detail["session"] == lastSeg(st.Session) {
-					if n, _ := strconv.Atoi(e.Detail["bytes"]); n < 10000 || e.Actor != "an" || e.Gateway != gw || e.Target != cam {
+					if n, _ := strconv.Atoi(e.Detail["bytes"]); n < 1000 || e.Actor != "an" || e.Gateway != gw || e.Target != cam {
 						t.Errorf("live_close entry %+v", e)
 					}
 				}

@@ -107,6 +107,9 @@ type job struct {
 	// After is the seq of the clip's event, which must be delivered
 	// before an automatic upload starts (0: none).
 	After uint64 `json:"after,omitempty"`
+	// moved: the station asked again from Offset while a chunk was in
+	// flight; the sender goes on from there.
+	moved bool
 }
 
 type state struct {
@@ -218,7 +221,7 @@ func (u *Uploader) enqueue(info wire.ClipInfo, offset int64, auto bool, after ui
 		if j.Clip == info.ID {
 			// Asked again: the station's offset wins (it knows what it holds),
 			// and a request makes an automatic job an asked one.
-			u.st.Jobs[i].Offset = offset
+			u.st.Jobs[i].Offset, u.st.Jobs[i].moved = offset, u.sending == j.Clip
 			u.st.Jobs[i].Auto = j.Auto && auto
 			if !auto {
 				u.st.Jobs[i].After = 0 // the station asked: it knows the clip
@@ -448,7 +451,10 @@ func (u *Uploader) acked(clip string, end, n int64) (job, bool) {
 		if j.Auto {
 			u.st.AutoBytes += n
 		}
-		if j.Offset < end {
+		switch {
+		case j.moved:
+			u.st.Jobs[i].moved = false
+		case j.Offset < end:
 			u.st.Jobs[i].Offset = end
 		}
 		if u.unsaved += n; u.unsaved >= u.opts.SaveEvery {

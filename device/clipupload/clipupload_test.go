@@ -355,3 +355,39 @@ func TestAutoWaitsForItsEvent(t *testing.T) {
 	mu.Unlock()
 	devtest.WaitFor(t, 10*time.Second, "sent once delivered", func() bool { return len(pub.bytesOf("w1")) == 1000 })
 }
+
+// The station asking again from another offset while a clip is being
+// sent moves the upload there.
+func TestAskAgainMoves(t *testing.T) {
+	src := newMemSource()
+	want := src.add("m1", "cong", time.Now(), 8*wire.ClipChunkMax)
+	var u *Uploader
+	asked := false
+	pub := &recorder{}
+	pub.fail = func(topic string) error {
+		if topic == fmt.Sprintf("clip/m1/%d", 4*wire.ClipChunkMax) && !asked {
+			asked = true
+			pub.mu.Unlock() // Handler takes the uploader's lock, not the recorder's
+			_, err := u.Handler(context.Background(), json.RawMessage(`{"clip":"m1","offset":262144}`))
+			pub.mu.Lock()
+			return err
+		}
+		return nil
+	}
+	var err error
+	if u, err = New(src, pub, Options{Dir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	defer run(t, u)()
+	if _, err := u.Handler(context.Background(), json.RawMessage(`{"clip":"m1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	devtest.WaitFor(t, 10*time.Second, "sent", func() bool { return u.Stats().Pending == 0 })
+	sent := pub.sent()
+	if got := strings.Join(sent[4:6], " "); got != fmt.Sprintf("clip/m1/%d clip/m1/%d", 4*wire.ClipChunkMax, wire.ClipChunkMax) {
+		t.Fatalf("after the second request: %v", sent)
+	}
+	if !bytes.Equal(pub.bytesOf("m1"), want) {
+		t.Fatal("bytes differ")
+	}
+}

@@ -33,6 +33,9 @@ type NAT1To1 struct {
 	External string `json:"external"`
 	Local    string `json:"local,omitempty"`
 	As       string `json:"as"`
+	// KeepLocal advertises Local beside External, both on the shared
+	// port, for viewers on the board's own LAN.
+	KeepLocal bool `json:"keep_local,omitempty"`
 }
 
 // liveKeys are the keys of the live: section.
@@ -58,7 +61,7 @@ func (d *decoder) liveNet(l *Live, f *fields) {
 			l.Interfaces = append(l.Interfaces, n)
 		}
 	}
-	for _, r := range d.items(f, "nat_1to1", "external", "local", "as") {
+	for _, r := range d.items(f, "nat_1to1", "external", "local", "as", "keep_local") {
 		var n NAT1To1
 		if r.str("external", &n.External) {
 			if ip := net.ParseIP(n.External); ip == nil {
@@ -72,6 +75,7 @@ func (d *decoder) liveNet(l *Live, f *fields) {
 		}
 		n.As = "host"
 		r.oneOf("as", &n.As, "host")
+		r.boolean("keep_local", &n.KeepLocal)
 		l.NAT1To1 = append(l.NAT1To1, n)
 	}
 	f.boolean("loopback_candidates", &l.LoopbackCandidates)
@@ -128,6 +132,9 @@ func redactLive(lv *mapNode, l Live) {
 			m.str("external", n.External)
 			m.strOpt("local", n.Local)
 			m.str("as", n.As)
+			if n.KeepLocal {
+				m.bool("keep_local", true)
+			}
 		}
 	}
 	if l.LoopbackCandidates {

@@ -22,7 +22,7 @@ func TestLiveKeys(t *testing.T) {
 	cfg, err = Parse([]byte(base+`live:
   udp_port: 0
   interfaces: [lo]
-  nat_1to1: [{external: "2001:db8::1", as: host}]
+  nat_1to1: [{external: "2001:db8::1", as: host, keep_local: true}]
   loopback_candidates: true
   mdns: true
   max_session: 30s
@@ -33,7 +33,7 @@ cameras:
 		t.Fatal(err)
 	}
 	l := cfg.Live
-	if l.UDPPort != 0 || len(l.Interfaces) != 1 || l.NAT1To1[0] != (NAT1To1{External: "2001:db8::1", As: "host"}) || !l.LoopbackCandidates || !l.MDNS || l.MaxSession != 30*time.Second {
+	if l.UDPPort != 0 || len(l.Interfaces) != 1 || l.NAT1To1[0] != (NAT1To1{External: "2001:db8::1", As: "host", KeepLocal: true}) || !l.LoopbackCandidates || !l.MDNS || l.MaxSession != 30*time.Second {
 		t.Errorf("live = %+v", l)
 	}
 	if c := cfg.Cameras[0]; c.SubstreamURL != "rtsp://10.0.0.2/sub" || c.MaxViewers != 1 {
@@ -56,6 +56,7 @@ cameras:
 		{"live: {nat_1to1: [{external: gw.example}]}", `live.nat_1to1[0].external: "gw.example" is not an IP address`},
 		{"live: {nat_1to1: [{external: 1.2.3.4, as: srflx}]}", "live.nat_1to1[0].as"},
 		{"live: {nat_1to1: [{external: 1.2.3.4, colour: red}]}", "colour"},
+		{"live: {nat_1to1: [{external: 1.2.3.4, keep_local: maybe}]}", "live.nat_1to1[0].keep_local"},
 		{"live: {mdns: yes}", "live.mdns: must be true or false"},
 		{"live: {max_session: 5s}", "live.max_session: 5s is out of range"},
 		{"live: {udp_prot: 1}", "udp_prot"},

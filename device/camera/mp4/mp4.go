@@ -32,6 +32,15 @@ const Timescale = 90000
 // GOP is longer: a power cut loses at most this much of a clip.
 const DefaultMaxFragment = 2 * time.Second
 
+// DefaultMaxFragmentBytes bounds a fragment's bytes, whatever the media
+// time says: a camera whose clock is stuck must not grow one fragment in
+// memory without end. 4 MiB is 2 s of a 16 Mbit/s stream.
+const DefaultMaxFragmentBytes = 4 << 20
+
+// maxFragmentSamples bounds a fragment's samples for the same reason (it
+// is 10 s at 100 frames/s).
+const maxFragmentSamples = 1000
+
 // Track describes the video track of a file.
 type Track struct {
 	// SPS and PPS are the H.264 parameter sets (without start codes).
@@ -288,7 +297,8 @@ func (b *builder) box(typ string, body func()) {
 
 // Writer turns a stream of access units into a fragmented MP4 on an
 // io.Writer: the init segment at the first key frame, then a fragment each
-// time a key frame arrives (or MaxFragment of media is pending). A sample's
+// time a key frame arrives (or MaxFragment of media, MaxFragmentBytes or
+// a thousand samples are pending). A sample's
 // duration is the time to the next one, so the last sample of a fragment is
 // known when the next frame comes; Close writes what is pending.
 type Writer struct {
@@ -310,6 +320,8 @@ type Writer struct {
 	lastDur     uint32
 	fragments   int
 	flushHook   func() error
+	maxBytes    int
+	maxAbsCTS   int64 // largest composition offset written (tests)
 }
 
 // WriterOptions tunes a Writer.
@@ -319,6 +331,9 @@ type WriterOptions struct {
 	// AfterFragment, when set, is called after each fragment is written
 	// (the clip store fsyncs there).
 	AfterFragment func() error
+	// MaxFragmentBytes bounds a fragment's sample bytes
+	// (DefaultMaxFragmentBytes when zero): what the writer holds in memory.
+	MaxFragmentBytes int
 }
 
 // NewWriter makes a Writer for track t; nothing is written until the first
@@ -331,16 +346,40 @@ func NewWriter(w io.Writer, t Track, opt WriterOptions) (*Writer, error) {
 	if mf <= 0 {
 		mf = DefaultMaxFragment
 	}
-	return &Writer{w: w, track: t, maxFragment: int64(mf * Timescale / time.Second), flushHook: opt.AfterFragment}, nil
+	mb := opt.MaxFragmentBytes
+	if mb <= 0 {
+		mb = DefaultMaxFragmentBytes
+	}
+	return &Writer{w: w, track: t, maxFragment: int64(mf * Timescale / time.Second), flushHook: opt.AfterFragment, maxBytes: mb}, nil
 }
 
 // ErrNotKey reports a first frame that is not a key frame.
 var ErrNotKey = errors.New("mp4: the first frame must be a key frame")
 
+// ErrNoSlice reports a key frame with no picture in it (only parameter
+// sets, delimiters or empty NAL units).
+var ErrNoSlice = errors.New("mp4: the first frame holds no picture")
+
+// Bounds of a PTS step between frames in decoding order: beyond them the
+// camera's clock jumped (a reset without a new session, an RTP timestamp
+// glitch) and the file goes on one frame later instead.
+const (
+	maxReorder = Timescale     // B-frames reorder by far less than 1 s
+	maxGap     = 5 * Timescale // a stall longer than this is not media
+)
+
 // WriteFrame adds one access unit with its presentation time. Frames come
-// in decoding order; a PTS going back (B-frames) becomes a composition
-// offset.
+// in decoding order; a PTS going back a little (B-frames) becomes a
+// composition offset; one jumping back more than a second or forward more
+// than five is a discontinuity, closed up in the file. An access unit
+// without a picture is dropped.
 func (w *Writer) WriteFrame(pts time.Duration, key bool, nalus [][]byte) error {
+	if !hasPicture(nalus) {
+		if !w.started {
+			return ErrNoSlice
+		}
+		return nil
+	}
 	t := ticks(pts)
 	if !w.started {
 		if !key {
@@ -357,6 +396,14 @@ func (w *Writer) WriteFrame(pts time.Duration, key bool, nalus [][]byte) error {
 		w.started, w.first, w.lastDTS = true, t, -1
 	}
 	t -= w.first
+	if w.lastDTS >= 0 && (t < w.lastDTS-maxReorder || t > w.lastDTS+maxGap) {
+		step := int64(w.lastDur)
+		if step == 0 {
+			step = Timescale / 25
+		}
+		w.first += t - (w.lastDTS + step)
+		t = w.lastDTS + step
+	}
 	dts := t
 	if dts <= w.lastDTS {
 		dts = w.lastDTS + 1
@@ -366,7 +413,7 @@ func (w *Writer) WriteFrame(pts time.Duration, key bool, nalus [][]byte) error {
 		d := dts - w.lastDTS
 		prev.Duration = uint32(d)
 		w.lastDur = prev.Duration
-		if key || dts-int64(w.base) >= w.maxFragment {
+		if key || dts-int64(w.base) >= w.maxFragment || n >= maxFragmentSamples || len(w.data) >= w.maxBytes {
 			if err := w.flush(); err != nil {
 				return err
 			}
@@ -381,8 +428,24 @@ func (w *Writer) WriteFrame(pts time.Duration, key bool, nalus [][]byte) error {
 	w.data = AppendAVCC(w.data, nalus)
 	w.pending = append(w.pending, Sample{Data: w.data[n:len(w.data):len(w.data)], Key: key, CTS: int32(t - dts)})
 	w.sizes = append(w.sizes, len(w.data)-n)
+	w.maxAbsCTS = max(w.maxAbsCTS, t-dts, dts-t)
 	w.lastDTS = dts
 	return nil
+}
+
+// hasPicture tells whether AppendAVCC would write anything of nalus.
+func hasPicture(nalus [][]byte) bool {
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		switch n[0] & 0x1f {
+		case h264.NALSPS, h264.NALPPS, 9:
+			continue
+		}
+		return true
+	}
+	return false
 }
 
 func (w *Writer) flush() error {

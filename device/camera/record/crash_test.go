@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 		crashChild(dir, os.Getenv(envCrashURL))
 		return
 	}
+	if dir := os.Getenv(envAnnounceDir); dir != "" {
+		announceChild(dir)
+		return
+	}
 	os.Exit(m.Run())
 }
 

@@ -39,6 +39,9 @@ const (
 	// DefaultPreRollBytes bounds the pre-roll ring: 8 MiB holds 5 s plus a
 	// long GOP of a 4 Mbit/s main stream.
 	DefaultPreRollBytes = 8 << 20
+	// NoPreRoll as RecorderOptions.PreRoll keeps no pre-roll beyond the
+	// key frame a clip must start at (config pre_roll: 0s).
+	NoPreRoll time.Duration = -1
 )
 
 // Modes of a Recorder.

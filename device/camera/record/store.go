@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,12 @@ type Info struct {
 	// Recovered is set on a clip the store completed at Open after the
 	// process died while writing it: it holds the fragments fsynced before.
 	Recovered bool `json:"recovered,omitempty"`
+	// Uploaded is set once the clip is wholly at the station (MarkUploaded):
+	// evidence off-site, no longer kept before other clips.
+	Uploaded bool `json:"uploaded,omitempty"`
+	// Announced is set once the clip's KindClip event is stored in the
+	// outbox (MarkAnnounced); Unannounced lists complete clips without it.
+	Announced bool `json:"announced,omitempty"`
 }
 
 // ClipInfo is the wire form of i, for clip.get replies.
@@ -111,6 +118,11 @@ type StoreOptions struct {
 	Statfs func(dir string) (avail int64, err error)
 	// Now replaces time.Now (tests).
 	Now func() time.Time
+	// OnEvidenceLost is told of every clip removed to make room while it
+	// was to be uploaded at once (UploadAuto) and was not yet (Uploaded):
+	// evidence that never left the site. It is called without the store's
+	// lock held, from the goroutine that needed the room.
+	OnEvidenceLost func(Info)
 }
 
 // Store keeps recordings on the data partition. Files are fragmented MP4,
@@ -134,17 +146,46 @@ type Store struct {
 	dayBytes  int64
 	evicted   uint64
 	swept     time.Time // last max_age sweep
+	// evidenceLost counts evidence evicted before upload; lost holds
+	// those not yet told to OnEvidenceLost (see unlockAndReport).
+	evidenceLost uint64
+	lost         []Info
 }
 
 type entry struct {
 	Info
-	w *Clip // non-nil while being written by this process
+	w   *Clip  // non-nil while being written by this process
+	seq uint64 // the index's sequence in the id: the order of recording
+}
+
+// newEntry makes the entry of in, its seq read from the id (clipID).
+func newEntry(in Info) *entry {
+	e := &entry{Info: in}
+	if i := strings.LastIndexByte(in.ID, '-'); i >= 0 {
+		e.seq, _ = strconv.ParseUint(in.ID[i+1:], 10, 64)
+	}
+	return e
+}
+
+// Eviction classes, lowest first: continuous segments, then clips kept on
+// request (or evidence already uploaded), then evidence not yet uploaded.
+func (e *entry) class() int {
+	switch {
+	case e.Reason == ReasonContinuous:
+		return 0
+	case e.Upload != UploadAuto || e.Uploaded:
+		return 1
+	}
+	return 2
 }
 
 var (
 	bucketClips = []byte("clips")
 	bucketMeta  = []byte("meta")
 	keyDay      = []byte("day")
+	// keyAnnounced marks an index that keeps Info.Announced: an index
+	// from before has its complete clips taken as announced.
+	keyAnnounced = []byte("announced_v1")
 )
 
 type dayRecord struct {
@@ -215,6 +256,12 @@ func (s *Store) load() error {
 				s.day, s.dayBytes = d.Day, d.Bytes
 			}
 		}
+		oldIndex := m.Get(keyAnnounced) == nil
+		if oldIndex {
+			if err := m.Put(keyAnnounced, []byte{1}); err != nil {
+				return err
+			}
+		}
 		return b.ForEach(func(k, v []byte) error {
 			var in Info
 			if err := json.Unmarshal(v, &in); err != nil || !wire.ValidClipID(string(k)) {
@@ -225,7 +272,8 @@ func (s *Store) load() error {
 				fix = append(fix, in)
 				return nil
 			}
-			s.infos[in.ID] = &entry{Info: in}
+			in.Announced = in.Announced || oldIndex
+			s.infos[in.ID] = newEntry(in)
 			return nil
 		})
 	})
@@ -239,7 +287,7 @@ func (s *Store) load() error {
 			_ = os.Remove(s.path(in.ID))
 			continue
 		}
-		s.infos[in.ID] = &entry{Info: in}
+		s.infos[in.ID] = newEntry(in)
 		s.recovered = append(s.recovered, in)
 	}
 	// Entries whose file is gone, files without an entry.
@@ -428,8 +476,10 @@ type StoreStats struct {
 	// BytesToday counts bytes written since the start of the day (in
 	// Location): the SD card's wear.
 	BytesToday int64 `json:"bytes_today"`
-	// Evicted counts recordings removed to keep within the bounds.
-	Evicted uint64 `json:"evicted"`
+	// Evicted counts recordings removed to keep within the bounds;
+	// EvidenceLost those of them that were to be uploaded and were not.
+	Evicted      uint64 `json:"evicted"`
+	EvidenceLost uint64 `json:"evidence_lost,omitempty"`
 }
 
 // Stats reports the store's figures.
@@ -437,7 +487,8 @@ func (s *Store) Stats() StoreStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rollDayLocked()
-	return StoreStats{Clips: len(s.infos), Bytes: s.total, MaxBytes: s.opt.MaxBytes, BytesToday: s.dayBytes, Evicted: s.evicted}
+	return StoreStats{Clips: len(s.infos), Bytes: s.total, MaxBytes: s.opt.MaxBytes, BytesToday: s.dayBytes, Evicted: s.evicted,
+		EvidenceLost: s.evidenceLost}
 }
 
 func (s *Store) rollDayLocked() {
@@ -472,7 +523,7 @@ type CreateOptions struct {
 // before the file exists, so a crash leaves nothing unknown behind.
 func (s *Store) Create(o CreateOptions) (*Clip, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlockAndReport()
 	if s.closed {
 		return nil, ErrStoreClosed
 	}
@@ -497,11 +548,38 @@ func (s *Store) Create(o CreateOptions) (*Clip, error) {
 		_ = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketClips).Delete([]byte(id)) })
 		return nil, fmt.Errorf("record: create clip file: %w", err)
 	}
+	// The file's name must survive a power cut as its fsynced bytes do.
+	if err := syncDir(s.opt.Dir); err != nil {
+		s.log.Warn("recordings directory not synced", "err", err)
+	}
 	c := &Clip{s: s, f: f, h: sha256.New()}
-	e := &entry{Info: Info{ID: id, Camera: o.Camera, Start: o.Start, Reason: o.Reason, Upload: o.Upload, ForSeq: o.ForSeq}, w: c}
-	c.e = e
+	e := newEntry(Info{ID: id, Camera: o.Camera, Start: o.Start, Reason: o.Reason, Upload: o.Upload, ForSeq: o.ForSeq})
+	e.w, c.e = c, e
 	s.infos[id] = e
 	return c, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// unlockAndReport releases s.mu and then tells OnEvidenceLost of the
+// evidence evicted meanwhile (outside the lock: it may call the store).
+func (s *Store) unlockAndReport() {
+	lost := s.lost
+	s.lost = nil
+	s.mu.Unlock()
+	if s.opt.OnEvidenceLost == nil {
+		return
+	}
+	for _, in := range lost {
+		s.opt.OnEvidenceLost(in)
+	}
 }
 
 // clipID is camera-YYYYMMDDtHHMMSSz-N: sortable by camera and time,
@@ -526,9 +604,11 @@ func clipID(camera string, start time.Time, n uint64) string {
 	return fmt.Sprintf("%s-%s-%d", cam, start.UTC().Format("20060102t150405z"), n)
 }
 
-// makeRoomLocked removes the oldest recordings (continuous segments first)
-// until need more bytes fit within MaxBytes and the partition keeps
-// KeepFree; keep is never removed. It fails with ErrStoreFull when only
+// makeRoomLocked removes recordings until need more bytes fit within
+// MaxBytes and the partition keeps KeepFree: continuous segments first,
+// then clips kept on request, and evidence not uploaded yet last; the
+// oldest recorded first within each (by the index's sequence, not by the
+// clock, which may have jumped). keep is never removed. It fails with ErrStoreFull when only
 // recordings being written are left.
 func (s *Store) makeRoomLocked(need int64, keep *entry) error {
 	now := s.opt.Now()
@@ -564,14 +644,7 @@ func (s *Store) makeRoomLocked(need int64, keep *entry) error {
 			return ErrStoreFull
 		}
 		slices.SortFunc(victims, func(a, b *entry) int {
-			ac, bc := a.Reason == ReasonContinuous, b.Reason == ReasonContinuous
-			if ac != bc {
-				if ac {
-					return -1
-				}
-				return 1
-			}
-			return a.Start.Compare(b.Start)
+			return cmp.Or(cmp.Compare(a.class(), b.class()), cmp.Compare(a.seq, b.seq))
 		})
 		var freed int64
 		n := 0
@@ -610,8 +683,15 @@ func (s *Store) dropLocked(es []*entry, evicted bool) {
 		}
 		delete(s.infos, e.ID)
 		s.total -= e.Bytes
-		if evicted {
-			s.evicted++
+		if !evicted {
+			continue
+		}
+		s.evicted++
+		if e.class() == 2 {
+			s.evidenceLost++
+			s.lost = append(s.lost, e.Info)
+			s.log.Warn("evidence removed to make room before it was uploaded", "clip", e.ID, "reason", e.Reason, "bytes", e.Bytes)
+		} else {
 			s.log.Info("recording removed to make room", "clip", e.ID, "reason", e.Reason, "bytes", e.Bytes)
 		}
 	}
@@ -628,6 +708,10 @@ type Clip struct {
 	written  int64 // bytes written to f
 	synced   int64
 	finished bool
+	// broken is set when a write, fsync or index update failed (a full or
+	// failing card): the file's tail is not trusted and Finish cuts the
+	// clip back to its last synced fragment.
+	broken bool
 }
 
 type hashWriter interface {
@@ -644,10 +728,13 @@ func (c *Clip) Write(p []byte) (int, error) {
 	if c.finished {
 		return 0, errors.New("record: write to a finished clip")
 	}
+	if c.broken {
+		return 0, fmt.Errorf("record: clip %s was cut short by an earlier failure", c.e.ID)
+	}
 	s := c.s
 	s.mu.Lock()
 	err := s.makeRoomLocked(int64(len(p)), c.e)
-	s.mu.Unlock()
+	s.unlockAndReport()
 	if err != nil {
 		return 0, err
 	}
@@ -660,6 +747,7 @@ func (c *Clip) Write(p []byte) (int, error) {
 	s.dayBytes += int64(n)
 	s.mu.Unlock()
 	if err != nil {
+		c.broken = true
 		return n, fmt.Errorf("record: write clip %s: %w", c.e.ID, err)
 	}
 	return n, nil
@@ -668,7 +756,11 @@ func (c *Clip) Write(p []byte) (int, error) {
 // Sync fsyncs what was written and records it in the index with the media
 // it holds: after a crash the clip is kept up to here.
 func (c *Clip) Sync(frames int, duration time.Duration) error {
+	if c.broken {
+		return fmt.Errorf("record: clip %s was cut short by an earlier failure", c.e.ID)
+	}
 	if err := c.f.Sync(); err != nil {
+		c.broken = true
 		return fmt.Errorf("record: sync clip %s: %w", c.e.ID, err)
 	}
 	s := c.s
@@ -683,6 +775,7 @@ func (c *Clip) Sync(frames int, duration time.Duration) error {
 		v, _ := json.Marshal(dayRecord{Day: s.day, Bytes: s.dayBytes})
 		return tx.Bucket(bucketMeta).Put(keyDay, v)
 	}); err != nil {
+		c.broken = true
 		return fmt.Errorf("record: index clip %s: %w", c.e.ID, err)
 	}
 	c.e.Info, c.synced = in, c.written
@@ -704,13 +797,18 @@ func (c *Clip) SetMeta(reason, upload string, forSeq uint64) {
 
 // Finish completes the clip after a last Sync: its hash is fixed and it
 // becomes readable (List, Open). A clip with no whole fragment is removed
-// and ErrNotFound returned.
+// and ErrNotFound returned. After a failed write or sync (a full card),
+// the clip is what its last successful Sync recorded, whatever frames and
+// duration say.
 func (c *Clip) Finish(frames int, duration time.Duration) (Info, error) {
 	if c.finished {
 		return Info{}, errors.New("record: clip finished twice")
 	}
 	c.finished = true
 	s := c.s
+	if c.broken {
+		return c.finishBroken()
+	}
 	if frames == 0 {
 		c.f.Close()
 		s.mu.Lock()
@@ -720,8 +818,8 @@ func (c *Clip) Finish(frames int, duration time.Duration) (Info, error) {
 		return Info{}, fmt.Errorf("%w: %s holds no frame", ErrNotFound, c.e.ID)
 	}
 	if err := c.Sync(frames, duration); err != nil {
-		c.f.Close()
-		return Info{}, err
+		s.log.Warn("recording's last fragment not synced; keeping the fragments before it", "clip", c.e.ID, "err", err)
+		return c.finishBroken()
 	}
 	if err := c.f.Close(); err != nil {
 		return Info{}, fmt.Errorf("record: close clip %s: %w", c.e.ID, err)
@@ -731,6 +829,95 @@ func (c *Clip) Finish(frames int, duration time.Duration) (Info, error) {
 	in := c.e.Info
 	in.SHA256, in.Complete = hex.EncodeToString(c.h.Sum(nil)), true
 	if err := s.db.Update(func(tx *bolt.Tx) error { return putInfo(tx.Bucket(bucketClips), in) }); err != nil {
+		return Info{}, fmt.Errorf("record: complete clip %s: %w", c.e.ID, err)
+	}
+	c.e.Info, c.e.w = in, nil
+	return in, nil
+}
+
+// MarkUploaded records that clip id is wholly at the station: the
+// uploader calls it when the last chunk is acknowledged. Evidence that is
+// off-site is evicted like any clip kept on request.
+func (s *Store) MarkUploaded(id string) error {
+	return s.mark(id, func(in *Info) { in.Uploaded = true })
+}
+
+// MarkAnnounced records that clip id's KindClip event is stored in the
+// outbox, so it is not announced again at the next start (Unannounced).
+func (s *Store) MarkAnnounced(id string) error {
+	return s.mark(id, func(in *Info) { in.Announced = true })
+}
+
+func (s *Store) mark(id string, set func(*Info)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrStoreClosed
+	}
+	e, ok := s.infos[id]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	in := e.Info
+	set(&in)
+	if in == e.Info {
+		return nil
+	}
+	if e.w == nil { // a clip being written is put by its next Sync
+		if err := s.db.Update(func(tx *bolt.Tx) error { return putInfo(tx.Bucket(bucketClips), in) }); err != nil {
+			return fmt.Errorf("record: index clip %s: %w", id, err)
+		}
+	}
+	e.Info = in
+	return nil
+}
+
+// Unannounced lists the complete clips whose KindClip event was never
+// stored (the process died between the two, or a crash cut the clip:
+// those are Recovered too), oldest first: the gateway announces them at
+// start.
+func (s *Store) Unannounced() []Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var es []*entry
+	for _, e := range s.infos {
+		if e.Complete && !e.Announced {
+			es = append(es, e)
+		}
+	}
+	slices.SortFunc(es, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([]Info, len(es))
+	for i, e := range es {
+		out[i] = e.Info
+	}
+	return out
+}
+
+// finishBroken completes a clip whose tail failed: the file is cut to its
+// last synced length, hashed from the disk and completed with the frames
+// that Sync recorded; with none, the clip is removed.
+func (c *Clip) finishBroken() (Info, error) {
+	s := c.s
+	defer c.f.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := c.e.Info // as of the last successful Sync
+	s.total -= c.written - c.synced
+	c.written = c.synced
+	if in.Frames == 0 || c.synced == 0 {
+		c.e.Bytes = c.synced
+		s.dropLocked([]*entry{c.e}, false)
+		return Info{}, fmt.Errorf("%w: %s holds no whole fragment", ErrNotFound, c.e.ID)
+	}
+	in.Bytes = c.synced
+	if err := s.recover(&in); err != nil {
+		c.e.Bytes = c.synced
+		s.dropLocked([]*entry{c.e}, false)
+		return Info{}, fmt.Errorf("record: cut clip %s back to its last fragment: %w", c.e.ID, err)
+	}
+	in.Recovered = false // cut while this process ran: its clip event tells
+	if err := s.db.Update(func(tx *bolt.Tx) error { return putInfo(tx.Bucket(bucketClips), in) }); err != nil {
+		// The index keeps the synced length: the next Open completes it.
 		return Info{}, fmt.Errorf("record: complete clip %s: %w", c.e.ID, err)
 	}
 	c.e.Info, c.e.w = in, nil

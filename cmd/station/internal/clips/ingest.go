@@ -1,6 +1,7 @@
 package clips
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +25,8 @@ func Claims(rest string) bool { return strings.HasPrefix(rest, wire.TopicClip+"/
 // of what gateways publish (the embedded broker's ingest hook, or the
 // external broker's subscriber): clip chunks are stored here, everything
 // else goes to next; a clip event, once next has committed it, announces
-// its clip here before done is called, so before the gateway's PUBACK.
+// its clip here before the event is handed to next, so before the
+// gateway's PUBACK and before any of its chunks arrives.
 type Ingest struct {
 	Next  Submitter
 	Clips *Store
@@ -47,21 +49,34 @@ func (in Ingest) Submit(gw, rest string, payload []byte, done func(store.Result,
 		done(store.Result{}, err)
 		return
 	}
-	in.Next.Submit(gw, rest, payload, func(r store.Result, err error) {
-		if err == nil && rest == wire.TopicEvent && r.Event.Kind == wire.KindClip {
-			if info, derr := ClipOfEvent(gw, payload); derr != nil {
-				in.Clips.log.Warn("clip event not usable; its clip cannot be stored", "gateway", gw, "seq", r.Event.Seq, "error", derr)
-			} else if aerr := in.Clips.Announce(info); aerr != nil {
+	// A clip event announces its clip before the event goes to the store,
+	// on the publisher's own path: its chunks, published after it, come
+	// through here after this returns (the embedded broker's read loop,
+	// the external broker's ordered delivery), while the store commits
+	// the event later. Announcing twice is a no-op, so an event sent
+	// again after a failed commit does no harm.
+	if rest == wire.TopicEvent && bytes.Contains(payload, clipKind) {
+		if info, err := ClipOfEvent(gw, payload); err == nil {
+			if aerr := in.Clips.Announce(info); aerr != nil {
 				if !isRefused(aerr) {
-					err = aerr // not durable: the gateway sends the event again
-				} else {
-					in.Clips.log.Warn("clip event refused by the clip store", "gateway", gw, "seq", r.Event.Seq, "error", aerr)
+					done(store.Result{}, aerr) // not durable: the gateway sends the event again
+					return
 				}
+				in.Clips.log.Warn("clip event refused by the clip store", "gateway", gw, "clip", info.ID, "error", aerr)
 			}
+		} else if !errors.Is(err, errNotClip) {
+			in.Clips.log.Warn("clip event not usable; its clip cannot be stored", "gateway", gw, "error", err)
 		}
-		done(r, err)
-	})
+	}
+	in.Next.Submit(gw, rest, payload, done)
 }
+
+// clipKind is in every event that may be a clip event (a cheap test before
+// decoding; ClipOfEvent decides).
+var clipKind = []byte(`"` + wire.KindClip + `"`)
+
+// errNotClip: the event is of another kind.
+var errNotClip = errors.New("not a clip event")
 
 func isRefused(err error) bool { return err != nil && errors.Is(err, ErrRefused) }
 
@@ -72,7 +87,7 @@ func ClipOfEvent(gw string, payload []byte) (Info, error) {
 		return Info{}, fmt.Errorf("clip event: %w", err)
 	}
 	if ev.Kind != wire.KindClip {
-		return Info{}, fmt.Errorf("event kind %q is not %q", ev.Kind, wire.KindClip)
+		return Info{}, fmt.Errorf("event kind %q: %w", ev.Kind, errNotClip)
 	}
 	in := Info{Gateway: gw, Camera: ev.Source, Epoch: ev.Epoch, Seq: ev.Seq}
 	var ok bool

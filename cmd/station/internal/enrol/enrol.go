@@ -13,7 +13,10 @@
 //     password at once (Broker.Rekey disconnects the gateway using it);
 //   - Remove takes the gateway's users out of both files and calls
 //     Broker.Revoke: its live MQTT session is cut and discarded at once and
-//     it cannot log in again;
+//     it cannot log in again. Its directory entry stays, marked Removed,
+//     so its stored history keeps its name and site (and the site limits
+//     of accounts) and the console knows not to alarm on it going offline;
+//     enrolling the same id again replaces that entry;
 //   - the files are replaced atomically; an error leaves them as they were
 //     (or, if the broker refuses the new files, puts the old ones back).
 //
@@ -30,6 +33,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
 	"github.com/antt-gateway/antt/uplink/wire"
@@ -55,6 +59,11 @@ type Gateway struct {
 	Site     string `json:"site"`
 	SiteName string `json:"site_name,omitempty"`
 	Kind     string `json:"kind,omitempty"`
+	// Enrolled is when Add enrolled it (zero for an entry written by hand).
+	Enrolled time.Time `json:"enrolled,omitzero"`
+	// Removed is when Remove revoked it; zero while it is enrolled. A
+	// removed gateway has no credentials; its entry names its history.
+	Removed time.Time `json:"removed,omitzero"`
 }
 
 // Listed is a gateway as the enrolment page lists it.
@@ -101,6 +110,8 @@ type Options struct {
 	Prefix string
 	// Iterations of PBKDF2 (default broker.DefaultIterations).
 	Iterations int
+	// Now is the clock of Enrolled and Removed (default time.Now).
+	Now func() time.Time
 }
 
 // Enroller adds, re-keys and removes gateways. Safe for concurrent use.
@@ -125,6 +136,9 @@ func New(o Options) (*Enroller, error) {
 	}
 	if o.Iterations == 0 {
 		o.Iterations = broker.DefaultIterations
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	u, err := url.Parse(o.BrokerURL)
 	if err != nil || (u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Hostname() == "" || u.User != nil || (u.Path != "" && u.Path != "/") {
@@ -154,15 +168,17 @@ func New(o Options) (*Enroller, error) {
 // BrokerURL is where enrolled gateways are told to connect.
 func (e *Enroller) BrokerURL() string { return e.o.BrokerURL }
 
-// Directory returns the site directory as it is now.
+// Directory returns the site directory as it is now, removed gateways
+// included.
 func (e *Enroller) Directory() []Gateway {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Clone(e.dir)
 }
 
-// List returns the directory's gateways and those with a password, with
-// whether each has credentials, sorted by site and id.
+// List returns the directory's gateways (removed ones included) and those
+// with a password, with whether each has credentials, sorted by site and
+// id.
 func (e *Enroller) List() ([]Listed, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -198,14 +214,17 @@ func (e *Enroller) List() ([]Listed, error) {
 	return out, nil
 }
 
+// find returns the directory index of id, and whether it is there and
+// not removed.
 func (e *Enroller) find(id string) (int, bool) {
 	i := slices.IndexFunc(e.dir, func(g Gateway) bool { return g.ID == id })
-	return i, i >= 0
+	return i, i >= 0 && e.dir[i].Removed.IsZero()
 }
 
 // Add enrols g: its credentials and access rule, applied at once, and its
-// directory entry. It returns the download holding the password, which
-// the station does not keep.
+// directory entry (replacing that of a removed gateway of the same id),
+// stamped Enrolled now. It returns the download holding the password,
+// which the station does not keep.
 func (e *Enroller) Add(g Gateway) (*Bundle, error) {
 	if g.Kind == "" {
 		return nil, fmt.Errorf("gateway %s: kind: want gate or school", g.ID)
@@ -216,9 +235,11 @@ func (e *Enroller) Add(g Gateway) (*Bundle, error) {
 	if g.ID == broker.StationUser {
 		return nil, fmt.Errorf("id %q is the station's own user name", g.ID)
 	}
+	g.Enrolled, g.Removed = e.o.Now().UTC().Truncate(time.Second), time.Time{}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.find(g.ID); ok {
+	old, active := e.find(g.ID)
+	if active {
 		return nil, fmt.Errorf("gateway %s: %w (re-issue its credentials instead)", g.ID, ErrExists)
 	}
 	if has, err := hasPassword(e.o.PasswdFile, g.ID); err != nil {
@@ -233,7 +254,12 @@ func (e *Enroller) Add(g Gateway) (*Bundle, error) {
 			return nil, fmt.Errorf("gateway %s: %w: the access file already gives this id to user %s", g.ID, ErrExists, users[0])
 		}
 	}
-	dir := append(slices.Clone(e.dir), g)
+	dir := slices.Clone(e.dir)
+	if old >= 0 {
+		dir[old] = g
+	} else {
+		dir = append(dir, g)
+	}
 	if err := saveDirectory(e.o.DirectoryFile, dir); err != nil {
 		return nil, err
 	}
@@ -258,6 +284,8 @@ func (e *Enroller) Reissue(id string) (*Bundle, error) {
 	g := Gateway{ID: id}
 	if i, ok := e.find(id); ok {
 		g = e.dir[i]
+	} else if i >= 0 {
+		return nil, fmt.Errorf("gateway %s was removed on %s: %w (enrol it again)", id, e.dir[i].Removed.Format(time.DateOnly), ErrNotFound)
 	} else if has, err := hasPassword(e.o.PasswdFile, id); err != nil {
 		return nil, err
 	} else if !has {
@@ -307,7 +335,7 @@ func (e *Enroller) setCredentials(g Gateway) (*Bundle, error) {
 
 // Remove revokes gateway id: its users leave the password and access
 // files, its live session is cut and discarded, and its directory entry
-// goes. Its stored events stay in the store.
+// is marked Removed now. Its stored events stay in the store.
 func (e *Enroller) Remove(id string) error {
 	if !wire.ValidID(id) {
 		return fmt.Errorf("id %.70q: not a gateway id", id)
@@ -351,7 +379,8 @@ func (e *Enroller) Remove(id string) error {
 		}
 	}
 	if inDir {
-		dir := slices.Delete(slices.Clone(e.dir), i, i+1)
+		dir := slices.Clone(e.dir)
+		dir[i].Removed = e.o.Now().UTC().Truncate(time.Second)
 		if err := saveDirectory(e.o.DirectoryFile, dir); err != nil {
 			errs = append(errs, err)
 		} else {

@@ -1,10 +1,12 @@
 package enrol
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
 	"github.com/antt-gateway/antt/device/config"
@@ -196,8 +198,67 @@ func FuzzBundle(f *testing.F) {
 			t.Fatalf("%+v: read back id %q site %q", g, cfg.Gateway.ID, cfg.Gateway.Site)
 		}
 		gs, err := loadDirectory(o.DirectoryFile)
+		if len(gs) == 1 && !gs[0].Enrolled.IsZero() {
+			g.Enrolled = gs[0].Enrolled
+		}
 		if err != nil || len(gs) != 1 || gs[0] != g {
 			t.Fatalf("directory round trip: %+v %v", gs, err)
 		}
 	})
+}
+
+// TestRemoveKeepsEntry: a removed gateway loses its credentials but keeps
+// its directory entry, marked removed, so its history keeps its name and
+// site; it cannot be re-keyed or removed again, and enrolling its id again
+// replaces the entry. The times survive the directory file.
+func TestRemoveKeepsEntry(t *testing.T) {
+	o := testOptions(t)
+	now := time.Date(2026, 12, 1, 8, 30, 0, 0, time.UTC)
+	o.Now = func() time.Time { return now }
+	e, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Gateway{ID: "cong-khu-3", Name: "Cổng khu dân cư 3", Site: "chi-dam", Kind: KindGate}
+	if _, err := e.Add(g); err != nil {
+		t.Fatal(err)
+	}
+	enrolled := now
+	now = now.Add(time.Hour)
+	if err := e.Remove(g.ID); err != nil {
+		t.Fatal(err)
+	}
+	d := e.Directory()
+	if len(d) != 1 || d[0].Name != g.Name || d[0].Site != "chi-dam" || !d[0].Enrolled.Equal(enrolled) || !d[0].Removed.Equal(now) {
+		t.Fatalf("directory after remove: %+v", d)
+	}
+	// ops is the password file's hand-made user (no site: listed first).
+	if ls, err := e.List(); err != nil || len(ls) != 2 || ls[1].ID != g.ID || ls[1].Credentials || !ls[1].InDirectory || ls[1].Removed.IsZero() {
+		t.Fatalf("list after remove: %+v %v", ls, err)
+	}
+	if has, _ := hasPassword(o.PasswdFile, g.ID); has {
+		t.Error("the removed gateway still has a password")
+	}
+	if _, err := e.Reissue(g.ID); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "removed on 2026-12-01") {
+		t.Errorf("re-issue of a removed gateway: %v", err)
+	}
+	if err := e.Remove(g.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("removing it again: %v", err)
+	}
+	// A fresh Enroller reads the same entry from the file.
+	e2, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2 := e2.Directory(); len(d2) != 1 || d2[0] != d[0] {
+		t.Fatalf("directory read back: %+v, want %+v", d2, d[0])
+	}
+	now = now.Add(time.Hour)
+	g.Name = "Cổng khu 3 (mới)"
+	if _, err := e2.Add(g); err != nil {
+		t.Fatalf("enrol the id again: %v", err)
+	}
+	if d := e2.Directory(); len(d) != 1 || d[0].Name != g.Name || !d[0].Removed.IsZero() || !d[0].Enrolled.Equal(now) {
+		t.Fatalf("directory after enrolling again: %+v", d)
+	}
 }

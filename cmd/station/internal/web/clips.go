@@ -40,6 +40,7 @@ func (s *Server) registerClips() {
 	s.handle("GET /api/clips/{gateway}/{clip}", accounts.Viewer, s.apiClip)
 	s.handle("GET /api/clips/{gateway}/{clip}/status", accounts.Viewer, s.apiClipStatus)
 	s.handle("POST /api/clips/{gateway}/{clip}/fetch", accounts.Officer, s.apiClipFetch)
+	s.handle("POST /api/clips/{gateway}/fetch", accounts.Officer, s.apiClipFetchRange)
 	s.handle("POST /api/exports", accounts.Officer, s.apiExport)
 }
 
@@ -173,24 +174,34 @@ func (s *Server) apiClipFetch(w http.ResponseWriter, r *http.Request, v *view) {
 		s.internal(w, r, "read clip status", err)
 		return
 	}
-	res := CommandResult{Command: wire.CmdClipGet, Gateway: gw}
 	if found && st.State == clips.Complete {
-		res.OK = true
+		res := CommandResult{Command: wire.CmdClipGet, Gateway: gw, OK: true}
 		writeJSON(w, http.StatusOK, map[string]any{"result": res, "clip": clipStatus(st)})
-		return
-	}
-	if s.o.Commands == nil {
-		s.fail(w, r, http.StatusServiceUnavailable, "this console cannot send commands")
 		return
 	}
 	args := map[string]any{"clip": id}
 	if found && st.Next > 0 {
 		args["offset"] = st.Next
 	}
+	res, code, ok := s.clipGet(w, r, v, gw, id, args)
+	if ok {
+		writeJSON(w, code, map[string]any{"result": res, "clip": clipStatus(st)})
+	}
+}
+
+// clipGet sends clip.get with args to gw, waits for the reply and audits
+// it (clip.fetch, target what was asked). ok is false when it has
+// answered the request itself.
+func (s *Server) clipGet(w http.ResponseWriter, r *http.Request, v *view, gw, target string, args map[string]any) (res CommandResult, code int, ok bool) {
+	res = CommandResult{Command: wire.CmdClipGet, Gateway: gw}
+	if s.o.Commands == nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "this console cannot send commands")
+		return res, 0, false
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.o.CommandTimeout)
 	defer cancel()
 	reply, err := s.o.Commands.Command(ctx, gw, wire.CmdClipGet, args)
-	code := http.StatusOK
+	code = http.StatusOK
 	if err != nil {
 		res.Error = err.Error()
 		code = http.StatusBadGateway
@@ -208,16 +219,54 @@ func (s *Server) apiClipFetch(w http.ResponseWriter, r *http.Request, v *view) {
 			res.OK, res.Error, res.Reply = rp.OK, rp.Error, reply
 		}
 	}
-	detail := map[string]string{"clip": id, "offset": strconv.FormatInt(st.Next, 10)}
+	detail := map[string]string{}
+	for k, a := range args {
+		detail[k] = fmt.Sprint(a)
+	}
 	if res.Error != "" {
 		detail["error"] = cut(res.Error, 300)
 	}
-	if aerr := s.record(r, audit.Entry{Actor: v.p.name, Action: "clip.fetch", Target: id, Gateway: gw, OK: res.OK, Detail: detail}); aerr != nil {
+	if aerr := s.record(r, audit.Entry{Actor: v.p.name, Action: "clip.fetch", Target: target, Gateway: gw, OK: res.OK, Detail: detail}); aerr != nil {
 		s.fail(w, r, http.StatusInternalServerError, "audit log not written")
+		return res, 0, false
+	}
+	return res, code, true
+}
+
+// apiClipFetchRange asks gw for the recordings of a camera over a time
+// range (continuous recording): {"camera","from","to"}, RFC 3339, at most
+// MaxFetchRange long.
+func (s *Server) apiClipFetchRange(w http.ResponseWriter, r *http.Request, v *view) {
+	var q struct {
+		Camera string    `json:"camera"`
+		From   time.Time `json:"from"`
+		To     time.Time `json:"to"`
+	}
+	if err := decodeJSON(r, &q); err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, code, map[string]any{"result": res, "clip": clipStatus(st)})
+	switch {
+	case q.Camera == "" || len(q.Camera) > 64:
+		s.fail(w, r, http.StatusBadRequest, "camera: want the camera's name")
+		return
+	case q.From.IsZero() || q.To.IsZero() || q.To.Before(q.From):
+		s.fail(w, r, http.StatusBadRequest, `from, to: want two RFC 3339 times, "to" not before "from"`)
+		return
+	case q.To.Sub(q.From) > MaxFetchRange:
+		s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("the range is longer than %s: ask for a shorter one (each minute is about 4 MiB of data at 512 kbit/s)", MaxFetchRange))
+		return
+	}
+	args := map[string]any{"camera": q.Camera, "from": q.From.UTC().Format(time.RFC3339), "to": q.To.UTC().Format(time.RFC3339)}
+	res, code, ok := s.clipGet(w, r, v, r.PathValue("gateway"), q.Camera, args)
+	if ok {
+		writeJSON(w, code, map[string]any{"result": res})
+	}
 }
+
+// MaxFetchRange bounds one time-range fetch: every minute of it is a
+// segment sent over the gateway's (prepaid) link.
+const MaxFetchRange = 2 * time.Hour
 
 // exportRequest is POST /api/exports' body.
 type exportRequest struct {

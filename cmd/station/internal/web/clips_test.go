@@ -106,6 +106,16 @@ func TestClipRoutes(t *testing.T) {
 	if es := f.entries("clip.fetch"); len(es) != 1 || es[0].Actor != "an" || es[0].Gateway != gwSchool || !es[0].OK {
 		t.Fatalf("audit %+v", es)
 	}
+	// A time range of a continuously recording camera.
+	rng := `{"camera":"cam","from":"2026-12-01T08:00:00+07:00","to":"2026-12-01T08:10:00+07:00"}`
+	must(t, f.do(req{method: "POST", path: "/api/clips/" + gwGate + "/fetch", json: rng, cookie: officer}), 200, "fetch range")
+	if len(cmd.got) != 2 || cmd.got[1] != gwGate+" clip.get "+`{"camera":"cam","from":"2026-12-01T01:00:00Z","to":"2026-12-01T01:10:00Z"}` {
+		t.Fatalf("commands %q", cmd.got)
+	}
+	must(t, f.do(req{method: "POST", path: "/api/clips/" + gwSchool + "/fetch", json: rng, cookie: officer}), 404, "range of another site")
+	must(t, f.do(req{method: "POST", path: "/api/clips/" + gwGate + "/fetch", json: `{"camera":"cam","from":"2026-12-01T08:00:00Z","to":"2026-12-01T18:00:00Z"}`, cookie: officer}), 400, "range too long")
+	must(t, f.do(req{method: "POST", path: "/api/clips/" + gwGate + "/fetch", json: `{"camera":"cam","from":"x"}`, cookie: officer}), 400, "bad time")
+	cmd.got = cmd.got[:1]
 	// A complete clip needs no fetch.
 	must(t, f.do(req{method: "POST", path: "/api/clips/" + gwGate + "/c1/fetch", cookie: officer}), 200, "fetch complete")
 	if len(cmd.got) != 1 {

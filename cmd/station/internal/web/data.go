@@ -43,6 +43,11 @@ type Gateway struct {
 	// Mode is the alarm mode from the last telemetry (away, disarmed, …);
 	// "" for a gateway without an alarm.
 	Mode string `json:"mode,omitempty"`
+	// Enrolled is when it was enrolled from the page (zero when not known);
+	// Removed when it was removed there: a removed gateway is shown with
+	// its history but raises no offline alarm (enrol.go).
+	Enrolled time.Time `json:"enrolled,omitzero"`
+	Removed  time.Time `json:"removed,omitzero"`
 }
 
 // Gateways is where the console learns which gateways exist and how they
@@ -138,7 +143,7 @@ func (d *StoreData) Gateways() ([]Gateway, error) {
 		}
 		g := &Gateway{ID: id, Name: id}
 		if e, ok := d.Dir[id]; ok {
-			g.Site, g.SiteName, g.Kind = e.Site, e.SiteName, e.Kind
+			g.Site, g.SiteName, g.Kind, g.Enrolled, g.Removed = e.Site, e.SiteName, e.Kind, e.Enrolled, e.Removed
 			if e.Name != "" {
 				g.Name = e.Name
 			}
@@ -221,6 +226,9 @@ type DirEntry struct {
 	Site     string `json:"site"`
 	SiteName string `json:"site_name,omitempty"`
 	Kind     string `json:"kind,omitempty"`
+	// Enrolled and Removed are written by enrolment (enrol.Gateway).
+	Enrolled time.Time `json:"enrolled,omitzero"`
+	Removed  time.Time `json:"removed,omitzero"`
 }
 
 // Directory maps gateway ids to their names and sites.

@@ -27,6 +27,7 @@ import (
 	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
 	"github.com/antt-gateway/antt/cmd/station/internal/audit"
 	"github.com/antt-gateway/antt/cmd/station/internal/enrol"
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -74,6 +75,10 @@ var enrolCatalogue = map[string]msg{
 	"act.gateway_add":           {"Thêm thiết bị", "Gateway enrolled"},
 	"act.gateway_remove":        {"Thu hồi thiết bị", "Gateway revoked"},
 	"act." + GatewayCredentials: {"Cấp lại thông tin đăng nhập", "Credentials re-issued"},
+	"enrol.enrolled":            {"Ngày thêm", "Enrolled"},
+	"gw.removed":                {"Đã gỡ", "Removed"},
+	"gw.removedname":            {"%s (đã gỡ)", "%s (removed)"},
+	"enrol.removednote":         {"Thiết bị đã được %s gỡ khỏi trạm (thu hồi thông tin đăng nhập); báo động ngoại tuyến đóng lại.", "The gateway was removed from the station by %s (credentials revoked); its offline alarm is closed."},
 }
 
 // pendingBundle is a download made from the page, waiting to be taken.
@@ -102,6 +107,7 @@ func (s *Server) registerEnrol() {
 	s.handle("POST /gateways/{gateway}/credentials", accounts.Admin, s.gatewaysReissue)
 	s.handle("POST /gateways/{gateway}/remove", accounts.Admin, s.gatewaysRemove)
 	s.handle("POST /gateways/{gateway}/download", accounts.Admin, s.gatewaysDownload)
+	s.handle("GET /api/gateways", accounts.Admin, s.apiGatewayList)
 	s.handle("POST /api/gateways", accounts.Admin, s.apiGatewayAdd)
 	s.handle("DELETE /api/gateways/{gateway}", accounts.Admin, s.apiGatewayRemove)
 	s.handle("POST /api/gateways/{gateway}/credentials", accounts.Admin, s.apiGatewayReissue)
@@ -189,20 +195,38 @@ func (g enrolledGateways) Gateways() ([]Gateway, error) {
 		gw := &gws[i]
 		seen[gw.ID] = true
 		d, ok := dir[gw.ID]
-		gw.Name, gw.Site, gw.SiteName, gw.Kind = gw.ID, d.Site, d.SiteName, d.Kind
+		gw.Name, gw.Site, gw.SiteName, gw.Kind, gw.Enrolled, gw.Removed = gw.ID, d.Site, d.SiteName, d.Kind, d.Enrolled, d.Removed
 		if ok && d.Name != "" {
 			gw.Name = d.Name
 		}
 	}
 	for id, d := range dir {
 		if !seen[id] {
-			gws = append(gws, Gateway{ID: id, Name: cmpOr(d.Name, id), Site: d.Site, SiteName: d.SiteName, Kind: d.Kind})
+			gws = append(gws, Gateway{ID: id, Name: cmpOr(d.Name, id), Site: d.Site, SiteName: d.SiteName, Kind: d.Kind,
+				Enrolled: d.Enrolled, Removed: d.Removed})
 		}
 	}
 	slices.SortFunc(gws, func(a, b Gateway) int {
 		return strings.Compare(a.Site+"\x00"+a.Name+"\x00"+a.ID, b.Site+"\x00"+b.Name+"\x00"+b.ID)
 	})
 	return gws, nil
+}
+
+// gwName is how lists of events and alarms name g: its name, marked
+// "removed" once it was removed (its history stays readable).
+func (v *view) gwName(g Gateway) string {
+	if g.Removed.IsZero() {
+		return g.Name
+	}
+	return tr(v.lang, "gw.removedname", g.Name)
+}
+
+// offlineAlarmed reports whether g's offline spell is an alarm to review:
+// offline longer than grace at now, while enrolled (not removed, and the
+// spell began after it was last enrolled).
+func offlineAlarmed(g Gateway, now time.Time, grace time.Duration) bool {
+	return g.Known && !g.Online && !g.OfflineSince.IsZero() && now.Sub(g.OfflineSince) >= grace &&
+		g.Removed.IsZero() && !g.OfflineSince.Before(g.Enrolled)
 }
 
 // enrolForm is a new gateway, from the page's form or the API.
@@ -284,9 +308,25 @@ func (s *Server) remove(r *http.Request, v *view, id string) (int, error) {
 	if !wire.ValidID(id) {
 		return http.StatusBadRequest, fmt.Errorf("id %.70q: not a gateway id", id)
 	}
+	// An offline alarm of the gateway waiting for review is closed below:
+	// nobody is to go and check a gateway that was taken away.
+	var pending string
+	if gws, err := s.o.Gateways.Gateways(); err == nil {
+		for _, g := range gws {
+			if g.ID == id && offlineAlarmed(g, s.now(), s.o.OfflineGrace) {
+				pending = offlineKey(g.ID, g.OfflineSince)
+			}
+		}
+	}
 	err := s.o.Enrol.Remove(id)
 	if errors.Is(err, enrol.ErrNotFound) {
 		return http.StatusNotFound, err
+	}
+	if err == nil && pending != "" && s.o.Reviews != nil {
+		q := ackRequest{Keys: []string{pending}, Outcome: store.OutcomeHandled, Note: tr(v.lang, "enrol.removednote", v.p.name)}
+		if code, aerr := s.acknowledge(r, v, q); aerr != nil && code != http.StatusConflict {
+			s.log.Error("close the offline alarm of a removed gateway", "gateway", id, "err", aerr)
+		}
 	}
 	s.bundles.dropGateway(id)
 	e := audit.Entry{Action: audit.GatewayDel, Actor: v.p.name, Target: id, Gateway: id, OK: err == nil}
@@ -315,6 +355,27 @@ func writeBundle(w http.ResponseWriter, code int, b *enrol.Bundle) {
 }
 
 // ---- API
+
+// apiGatewayList is GET /api/gateways: the enrolment directory (removed
+// gateways included, marked) of the sites the admin may see.
+func (s *Server) apiGatewayList(w http.ResponseWriter, r *http.Request, v *view) {
+	if s.o.Enrol == nil {
+		s.fail(w, r, enrolErrCode(errEnrolOff), errEnrolOff.Error())
+		return
+	}
+	ls, err := s.o.Enrol.List()
+	if err != nil {
+		s.internal(w, r, "list enrolled gateways", err)
+		return
+	}
+	out := []enrol.Listed{}
+	for _, l := range ls {
+		if v.p.limits.Allows(l.ID, l.Site) {
+			out = append(out, l)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"gateways": out, "broker": s.o.Enrol.BrokerURL()})
+}
 
 func (s *Server) apiGatewayAdd(w http.ResponseWriter, r *http.Request, v *view) {
 	var f enrolForm

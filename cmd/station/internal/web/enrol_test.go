@@ -11,12 +11,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
 	"github.com/antt-gateway/antt/cmd/station/internal/audit"
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
 	"github.com/antt-gateway/antt/cmd/station/internal/enrol"
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/device/config"
+	"github.com/antt-gateway/antt/uplink/wire"
 )
 
 // fakeBroker records what enrolment asks of the broker; the real broker's
@@ -64,11 +67,13 @@ func enrolFixture(t *testing.T) (*fixture, *fakeBroker, enrol.Options) {
 	if err := os.WriteFile(o.DirectoryFile, []byte(`[{"id":"cong-khu-3","name":"Cổng khu dân cư 3","site":"khu-3","site_name":"Khu dân cư số 3","kind":"gate"}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var f *fixture
+	o.Now = func() time.Time { return f.clock() } // called only once f is made
 	e, err := enrol.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, func(opt *Options) { opt.Enrol = e })
+	f = newFixture(t, func(opt *Options) { opt.Enrol = e })
 	return f, fb, o
 }
 
@@ -250,11 +255,12 @@ func TestEnrolAPI(t *testing.T) {
 	if !fb.saw("revoke cong-khu-7") {
 		t.Error("the broker was not told to revoke")
 	}
-	if d, _ := LoadDirectory(o.DirectoryFile); len(d) != 1 {
+	// Its directory entry stays, marked removed, naming its history.
+	if d, _ := LoadDirectory(o.DirectoryFile); len(d) != 2 || !d["cong-khu-7"].Removed.Equal(f.clock()) {
 		t.Errorf("directory after removal: %v", d)
 	}
-	if sites := f.do(req{path: "/api/sites", cookie: admin}); strings.Contains(sites.body, "Cổng khu dân cư 7") {
-		t.Errorf("the removed gateway keeps its name on /api/sites: %s", sites.body)
+	if sites := f.do(req{path: "/api/sites", cookie: admin}); !strings.Contains(sites.body, `"removed": "2026-12-01T08:00:00Z"`) {
+		t.Errorf("the removed gateway is not marked removed on /api/sites: %s", sites.body)
 	}
 	if es := f.entries(audit.GatewayDel); len(es) != 1 || !es[0].OK {
 		t.Errorf("audit of the removal: %+v", es)
@@ -331,6 +337,7 @@ func TestEnrolOff(t *testing.T) {
 	if !strings.Contains(r.body, "-passwd") {
 		t.Errorf("503 body: %s", r.body)
 	}
+	must(t, f.do(req{path: "/api/gateways", cookie: admin}), http.StatusServiceUnavailable, "list while off")
 }
 
 // TestEnrolGlossary: the enrolment page's terms are docs/glossary-vi.md's.
@@ -350,10 +357,160 @@ func TestEnrolGlossary(t *testing.T) {
 		"enrol.remove": "revoke (a gateway, an API token)", "enrol.creds": "credentials (of a gateway)",
 		"act.gateway_add": "enrol a gateway", "act.gateway_remove": "revoke (a gateway, an API token)",
 		"users.revoked": "revoke (a gateway, an API token)",
+		"gw.removed":    "removed (a gateway, its credentials revoked)", "gw.removedname": "removed (a gateway, its credentials revoked)",
 	} {
 		want := strings.ToLower(gloss[term])
 		if got := strings.ToLower(catalogue[key].vi); want == "" || !strings.Contains(got, want) && !strings.Contains(want, got) {
 			t.Errorf("%s is %q; the glossary's %q is %q", key, catalogue[key].vi, term, gloss[term])
 		}
+	}
+}
+
+// TestGatewayList: GET /api/gateways is the enrolment directory for
+// admins only, with site, kind, enrolled time and whether the gateway
+// holds credentials, limited to the admin's sites; removed gateways are
+// listed, marked.
+func TestGatewayList(t *testing.T) {
+	f, _, _ := enrolFixture(t)
+	admin := f.login("an")
+	must(t, f.do(req{path: "/api/gateways"}), http.StatusUnauthorized, "list without login")
+	must(t, f.do(req{path: "/api/gateways", cookie: f.login("tuan")}), http.StatusForbidden, "officer lists")
+	must(t, f.do(req{path: "/api/gateways", cookie: f.login("binh")}), http.StatusForbidden, "viewer lists")
+	must(t, f.do(req{method: "POST", path: "/api/gateways", json: `{"id":"truong-mn-7","name":"Trường mầm non 7","site":"chi-dam","kind":"school"}`, cookie: admin}), http.StatusCreated, "enrol")
+	f.advance(time.Hour)
+	must(t, f.do(req{method: "POST", path: "/api/gateways", json: `{"id":"cong-khu-8","site":"khu-8","kind":"gate"}`, cookie: admin}), http.StatusCreated, "enrol")
+	f.advance(time.Hour)
+	must(t, f.do(req{method: "DELETE", path: "/api/gateways/cong-khu-8", cookie: admin}), http.StatusNoContent, "remove")
+
+	type listed struct {
+		ID, Name, Site, Kind string
+		Enrolled, Removed    time.Time
+		Credentials          bool
+		InDirectory          bool `json:"in_directory"`
+	}
+	got := decode[struct {
+		Gateways []listed
+		Broker   string
+	}](t, must(t, f.do(req{path: "/api/gateways", cookie: admin}), http.StatusOK, "list"))
+	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	want := []listed{
+		{ID: "truong-mn-7", Name: "Trường mầm non 7", Site: "chi-dam", Kind: "school", Enrolled: t0, Credentials: true, InDirectory: true},
+		{ID: "cong-khu-3", Name: "Cổng khu dân cư 3", Site: "khu-3", Kind: "gate", InDirectory: true}, // written by hand
+		{ID: "cong-khu-8", Site: "khu-8", Kind: "gate", Enrolled: t0.Add(time.Hour), Removed: t0.Add(2 * time.Hour), InDirectory: true},
+	}
+	if len(got.Gateways) != len(want) || got.Broker != "mqtt://station.test:1883" {
+		t.Fatalf("list: %+v", got)
+	}
+	for i := range want {
+		g, w := got.Gateways[i], want[i]
+		if g.ID != w.ID || g.Name != w.Name || g.Site != w.Site || g.Kind != w.Kind || !g.Enrolled.Equal(w.Enrolled) ||
+			!g.Removed.Equal(w.Removed) || g.Credentials != w.Credentials || g.InDirectory != w.InDirectory {
+			t.Errorf("gateway %d: %+v, want %+v", i, g, w)
+		}
+	}
+	if err := f.db.Add("hoa", accounts.Admin, accounts.Limits{Sites: []string{"khu-3"}}, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	mine := decode[struct{ Gateways []listed }](t, must(t, f.do(req{path: "/api/gateways", cookie: f.login("hoa")}), http.StatusOK, "limited list"))
+	if len(mine.Gateways) != 1 || mine.Gateways[0].ID != "cong-khu-3" {
+		t.Errorf("an admin limited to khu-3 lists %+v", mine.Gateways)
+	}
+	// The page shows the enrolled time and the removed one without its buttons.
+	page := must(t, f.do(req{path: "/gateways", cookie: admin}), http.StatusOK, "enrolment page").body
+	if !strings.Contains(page, tr(LangVI, "gw.removed")) || strings.Contains(page, `action="/gateways/cong-khu-8/remove"`) ||
+		!strings.Contains(page, `action="/gateways/truong-mn-7/remove"`) || !strings.Contains(page, `datetime="`) {
+		t.Errorf("enrolment page with a removed gateway:\n%s", page)
+	}
+}
+
+// TestRemovedGatewayNoOfflineAlarm: the revocation's disconnect (the
+// broker publishes the gateway's will, offline) raises no offline alarm,
+// even long after the grace; an offline alarm waiting when the gateway is
+// removed is closed with the reason, by the admin, in the audit log; the
+// removed gateway's events stay listed under its name, marked removed.
+// Enrolled again, an offline spell from before does not alarm either.
+func TestRemovedGatewayNoOfflineAlarm(t *testing.T) {
+	f, _, _ := enrolFixture(t)
+	admin := f.login("an")
+	offlineAlarms := func() map[string]string {
+		t.Helper()
+		admin = f.login("an") // a fresh session: the clock jumps by hours
+		al := decode[struct{ Alarms []Alarm }](t, must(t, f.do(req{path: "/api/alarms", cookie: admin}), http.StatusOK, "alarms"))
+		out := map[string]string{}
+		for _, a := range al.Alarms {
+			if !a.OfflineSince.IsZero() {
+				out[a.Gateway] = a.Key
+			}
+		}
+		return out
+	}
+	if _, ok := offlineAlarms()[gwSchool]; !ok {
+		t.Fatal("the fixture's offline school raises no offline alarm: the test cannot tell")
+	}
+	for _, id := range []string{"cong-khu-7", "cong-khu-8"} {
+		must(t, f.do(req{method: "POST", path: "/api/gateways", json: `{"id":"` + id + `","name":"Cổng ` + id + `","site":"chi-dam","kind":"gate"}`, cookie: admin}), http.StatusCreated, "enrol")
+		f.st.SetStatus(id, wire.Status{Online: true, Boot: "b1"}, f.clock())
+	}
+	f.event("cong-khu-7", "motion", "pir-cong", nil)
+
+	// cong-khu-7 is removed while online: the broker cuts it and its will
+	// says offline.
+	f.advance(time.Minute)
+	must(t, f.do(req{method: "DELETE", path: "/api/gateways/cong-khu-7", cookie: admin}), http.StatusNoContent, "remove")
+	f.st.SetStatus("cong-khu-7", wire.Status{Online: false, Boot: "b1"}, f.clock())
+	// cong-khu-8 goes offline and its alarm waits for review.
+	f.st.SetStatus("cong-khu-8", wire.Status{Online: false, Boot: "b1"}, f.clock())
+	f.advance(DefaultOfflineGrace + time.Minute)
+	al := offlineAlarms()
+	if _, ok := al["cong-khu-7"]; ok {
+		t.Error("a removed gateway raised an offline alarm")
+	}
+	key, ok := al["cong-khu-8"]
+	if !ok {
+		t.Fatalf("cong-khu-8 offline beyond the grace is no alarm: %v", al)
+	}
+	f.advance(10 * time.Hour)
+	if _, ok := offlineAlarms()["cong-khu-7"]; ok {
+		t.Error("a removed gateway raised an offline alarm hours later")
+	}
+
+	must(t, f.do(req{method: "DELETE", path: "/api/gateways/cong-khu-8", cookie: admin}), http.StatusNoContent, "remove the offline one")
+	if _, ok := offlineAlarms()["cong-khu-8"]; ok {
+		t.Error("the offline alarm of a removed gateway stays open")
+	}
+	acks, _ := f.st.Acks()
+	if a, ok := acks[key]; !ok || a.User != "an" || a.Outcome != store.OutcomeHandled || !strings.Contains(a.Note, "an") || !strings.Contains(a.Note, "gỡ") {
+		t.Errorf("closing of the offline alarm: %+v (found %v)", a, ok)
+	}
+	if es := f.entries("ack"); len(es) != 1 || es[0].Target != key || es[0].Actor != "an" {
+		t.Errorf("audit of the closing: %+v", es)
+	}
+
+	// History: the events page names the removed gateway, marked.
+	ev := must(t, f.do(req{path: "/events", cookie: admin}), http.StatusOK, "events").body
+	if !strings.Contains(ev, htmlText("Cổng cong-khu-7 (đã gỡ)")) {
+		t.Errorf("the removed gateway's event is not listed under its name, marked removed")
+	}
+	sites := must(t, f.do(req{path: "/sites", cookie: admin}), http.StatusOK, "sites").body
+	if !strings.Contains(sites, `class="card gw removed" id="gw-cong-khu-7"`) {
+		t.Errorf("the sites page does not show cong-khu-7 removed")
+	}
+	en := f.do(req{path: "/events", header: map[string]string{"Cookie": sessionCookie + "=" + f.login("an") + "; " + langCookie + "=en"}})
+	if p := must(t, en, http.StatusOK, "events in English").body; !strings.Contains(p, "Cổng cong-khu-7 (removed)") {
+		t.Errorf("the English events page does not mark the removed gateway")
+	}
+
+	// Enrolled again: its offline spell from before is not an alarm; a new
+	// one is.
+	must(t, f.do(req{method: "POST", path: "/api/gateways", json: `{"id":"cong-khu-7","site":"chi-dam","kind":"gate"}`, cookie: admin}), http.StatusCreated, "enrol again")
+	f.advance(DefaultOfflineGrace + time.Minute)
+	if _, ok := offlineAlarms()["cong-khu-7"]; ok {
+		t.Error("the offline spell before the gateway was enrolled again raised an alarm")
+	}
+	f.st.SetStatus("cong-khu-7", wire.Status{Online: true, Boot: "b2"}, f.clock())
+	f.st.SetStatus("cong-khu-7", wire.Status{Online: false, Boot: "b2"}, f.clock())
+	f.advance(DefaultOfflineGrace + time.Minute)
+	if _, ok := offlineAlarms()["cong-khu-7"]; !ok {
+		t.Error("the gateway enrolled again going offline raised no alarm")
 	}
 }

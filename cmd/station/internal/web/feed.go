@@ -348,7 +348,7 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 				gws, _ := v.all()
 				clear(names)
 				for _, g := range gws {
-					names[g.ID] = g.Name
+					names[g.ID] = v.gwName(g)
 				}
 				for _, it := range items {
 					if _, ok := names[it.Gateway]; !ok {

@@ -436,7 +436,7 @@ func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	names := map[string]string{}
 	for _, g := range gws {
-		names[g.ID] = g.Name
+		names[g.ID] = v.gwName(g)
 	}
 	rows := make([]row, 0, len(items))
 	for _, it := range items {

@@ -120,8 +120,8 @@ func (v *view) alarms() ([]Alarm, map[string]store.Ack, error) {
 	var out []Alarm
 	now := v.s.now()
 	for _, g := range gws {
-		names[g.ID] = g.Name
-		if g.Known && !g.Online && !g.OfflineSince.IsZero() && now.Sub(g.OfflineSince) >= v.s.o.OfflineGrace {
+		names[g.ID] = v.gwName(g)
+		if offlineAlarmed(g, now, v.s.o.OfflineGrace) {
 			k := offlineKey(g.ID, g.OfflineSince)
 			if _, done := acks[k]; !done {
 				out = append(out, Alarm{Key: k, Gateway: g.ID, Name: g.Name, Raised: g.OfflineSince, OfflineSince: g.OfflineSince,
