@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,6 +57,8 @@ func (g *Gateway) openRecording() error {
 		KeepFree: g.outboxNeed,
 		Location: g.cfg.Gateway.Location,
 		Logger:   g.log.With("part", "recording"),
+		// Evidence evicted before it left the site is said, never silent.
+		OnEvidenceLost: g.clipLost,
 	})
 	if err != nil {
 		return fmt.Errorf("open recordings: %w", err)
@@ -70,9 +73,13 @@ func (g *Gateway) openRecording() error {
 		if c.Record == config.RecordContinuous {
 			mode = record.ModeContinuous
 		}
+		pre := c.PreRoll
+		if pre == 0 { // pre_roll: 0s (the recorder's zero is its default)
+			pre = record.NoPreRoll
+		}
 		rec := record.NewRecorder(record.RecorderOptions{
 			Camera: c.Name, Hub: hub, Store: st, Mode: mode,
-			PreRoll: c.PreRoll, PostRoll: c.PostRoll, MaxClip: c.MaxClip,
+			PreRoll: pre, PostRoll: c.PostRoll, MaxClip: c.MaxClip,
 			OnClip: g.clipDone,
 			Logger: g.log.With("part", "recording"),
 		})
@@ -101,13 +108,14 @@ func (g *Gateway) outboxNeed() int64 {
 }
 
 // runRecording starts the recorders (each keeps its camera pulled) and
-// announces the clips a crash left complete; the returned func waits for
-// them and closes the store.
+// announces the complete clips whose clip event was never stored: a crash
+// cut them (Recovered), or came between a clip's end and its event's
+// append. The returned func waits for them and closes the store.
 func (g *Gateway) runRecording(ctx context.Context) (wait func()) {
 	if g.rec == nil {
 		return func() {}
 	}
-	for _, in := range g.rec.store.Recovered() {
+	for _, in := range g.rec.store.Unannounced() {
 		g.clipDone(in)
 	}
 	var wg sync.WaitGroup
@@ -172,7 +180,26 @@ func (g *Gateway) noteStored(evs ...*wire.Event) {
 		if v, ok := g.rec.seqs.LoadAndDelete(ev); ok {
 			v.(*atomic.Uint64).Store(ev.Seq)
 		}
+		// The clip event is durable: the clip is not announced again at
+		// the next start. A crash before this line announces it twice,
+		// never zero times; the station keeps a clip by its id.
+		if id, ok := ev.Attrs[wire.ClipAttrID].(string); ok && ev.Kind == wire.KindClip {
+			if err := g.rec.store.MarkAnnounced(id); err != nil && !errors.Is(err, record.ErrNotFound) {
+				g.log.Warn("clip announcement not recorded; it is announced again at the next start", "clip", id, "error", err)
+			}
+		}
 	}
+}
+
+// clipLost reports evidence the clip store evicted before it was
+// uploaded (record.KindClipLost): the station must know the recording of
+// an alarm is gone, not find it missing.
+func (g *Gateway) clipLost(in record.Info) {
+	e := &wire.Event{Kind: record.KindClipLost, Source: in.Camera, Attrs: in.Attrs()}
+	e.Attrs["lost"] = "evicted before upload: recording.max_bytes or the data partition is full"
+	g.stamp(e)
+	g.captures.add(e)
+	g.log.Warn("evidence clip evicted before it was uploaded", "clip", in.ID, "camera", in.Camera)
 }
 
 // clipDone announces a complete recording with a KindClip event through

@@ -76,7 +76,7 @@ const (
 	DefaultKeepAlive         = 30 * time.Second
 	DefaultTelemetryInterval = 60 * time.Second
 	DefaultConnectTimeout    = 10 * time.Second
-	DefaultWindow            = 2048
+	DefaultWindow            = 512
 	DefaultBackoffMin        = 500 * time.Millisecond
 	DefaultBackoffMax        = 60 * time.Second
 )

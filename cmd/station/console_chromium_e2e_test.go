@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +40,9 @@ var chromiumFlags = []chromedp.ExecAllocatorOption{
 // its card after the confirmation, the gateway carries it out (the
 // station's command over MQTT, the gateway's reply), the card shows the
 // mode the gateway's telemetry reports, the gateway's mode event is on
-// the events page in Vietnamese, and disarming does the same back.
+// the events page in Vietnamese, and disarming does the same back. A
+// detection whose camera takes a snapshot shows in the open events page,
+// thumbnail loaded, within 2 s of its time.
 func TestChromiumArmRealGateway(t *testing.T) {
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -54,14 +63,16 @@ api: {listen: "%s"}
 alarm: {modes: [{name: away, exit_delay: 0s}]}
 sensors:
   - {name: pir, kind: motion, driver: sim, every: 1h, modes: [away]}
+  - {name: gate-pir, kind: motion, driver: sim, every: 3s}
 outputs:
   - {name: siren, driver: sim}
-`, gw, filepath.Join(dir, "gw"), st.addr, gw, api)
+cameras:
+  - {name: cam-cong, url: "rtsp://127.0.0.1:1/never", snapshot_url: %q, snapshot_on: [gate-pir]}
+`, gw, filepath.Join(dir, "gw"), st.addr, gw, api, realJPEGServer(t))
 	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := startBinGateway(t, cfg, api)
-	_ = g
+	startBinGateway(t, cfg, api)
 
 	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, chromiumFlags...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -128,6 +139,58 @@ outputs:
 			t.Fatal(err)
 		}
 	}
+	// A detection with its snapshot shows in the open events page within
+	// 2 s of its time: the page's own clock (Date.now, the same machine's)
+	// when the row's thumbnail has loaded, against the event's time.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/events"), chromedp.WaitVisible("#live")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(() => {
+	  window.shownAt = {};
+	  const mark = (tr) => { if (!window.shownAt[tr.dataset.ref]) window.shownAt[tr.dataset.ref] = Date.now(); };
+	  new MutationObserver(() => {
+	    for (const tr of document.querySelectorAll("#feed-rows tr.new[data-ref]")) {
+	      const img = tr.querySelector("img.thumb");
+	      if (!img || window.shownAt[tr.dataset.ref]) continue;
+	      if (img.complete && img.naturalWidth > 0) mark(tr); else img.addEventListener("load", () => mark(tr), { once: true });
+	    }
+	  }).observe(document.getElementById("feed-rows"), { childList: true, subtree: true });
+	  return 0;
+	})()`)); err != nil {
+		t.Fatal(err)
+	}
+	var ref string
+	var at int64
+	devtest.WaitFor(t, 20*time.Second, "a detection with its snapshot added by the live feed", func() bool {
+		m, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]int64](`window.shownAt`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r, a := range m {
+			ref, at = r, a
+			return true
+		}
+		return false
+	})
+	var page struct {
+		Items []feedEvent `json:"items"`
+	}
+	st.api(t, "GET", "/api/events?gateway="+gw+"&limit=100", "", "", &page)
+	found := false
+	for _, it := range page.Items {
+		if it.Event != nil && it.Gateway+"/"+it.Epoch+"/"+strconv.FormatUint(it.Event.Seq, 10) == ref {
+			found = true
+			late := time.UnixMilli(at).Sub(it.Event.Time)
+			t.Logf("%s shown with its snapshot %v after its time", ref, late)
+			if late > 2*time.Second {
+				t.Errorf("%s shown with its snapshot %v after its time, over 2 s", ref, late)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("row %s is not an event of the store", ref)
+	}
+
 	// Both commands are in the audit log with the officer's name.
 	var audit struct {
 		Entries []struct {
@@ -142,4 +205,26 @@ outputs:
 		audit.Entries[0].Actor != "an" || !audit.Entries[0].OK || audit.Entries[1].Gateway != gw {
 		t.Errorf("audit of the commands: %+v", audit.Entries)
 	}
+}
+
+// realJPEGServer serves a small real JPEG (a browser must decode it) as a
+// camera's snapshot URL, until the test ends.
+func realJPEGServer(t testing.TB) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 320, 180))
+	for y := range 180 {
+		for x := range 320 {
+			img.Set(x, y, color.RGBA{uint8(40 + x/3), uint8(80 + y/2), 120, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		_, _ = w.Write(b.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/snapshot.jpg"
 }

@@ -223,7 +223,13 @@ live:
 			}
 			t.Logf("%s: closed, %.0f bytes used", name, after.Bytes)
 			if after.State != "stopped" || after.Bytes < 1000 {
-				t.Fatalf("after closing: %+v", after)
+				var lines []string
+				for _, l := range strings.Split(s.stderr.String(), "\n") {
+					if strings.Contains(l, "live") {
+						lines = append(lines, l)
+					}
+				}
+				t.Fatalf("after closing: %+v\nstation:\n%s", after, strings.Join(lines, "\n"))
 			}
 			var es struct {
 				Entries []audit.Entry `json:"entries"`

@@ -45,7 +45,11 @@ func alarmTimes(t testing.TB, rep *Report, name string) (edgeToLine time.Duratio
 	} else {
 		t.Logf("%s: siren line high %v after the gate opened (entry delay %v)", name, d.Round(time.Millisecond), entryDelay)
 	}
-	if d := off - on; d < sirenMaxOn-20*time.Millisecond || d > sirenMaxOn+800*time.Millisecond {
+	// The cut-off counts from the request, before the output's record is
+	// fsynced and the line driven, so the line is high for max_on less
+	// that write: tens of ms on the emulated SD card of a loaded host
+	// (arm64 saw 950 ms once). Never longer is what matters.
+	if d := off - on; d < sirenMaxOn-250*time.Millisecond || d > sirenMaxOn+800*time.Millisecond {
 		t.Errorf("%s: siren line low %v after high, want its %v cut-off (trigger time %v)", name, d, sirenMaxOn, triggerFor)
 	} else {
 		t.Logf("%s: siren line released %v after high (cut-off %v)", name, d.Round(time.Millisecond), sirenMaxOn)

@@ -69,7 +69,11 @@ type RecorderOptions struct {
 	Store  *Store
 	// Mode is ModeClips (default) or ModeContinuous (segments all the time,
 	// and event clips as well).
-	Mode                       string
+	Mode string
+	// PreRoll is the video kept before a trigger (zero: DefaultPreRoll;
+	// NoPreRoll: from the last key frame only). PostRoll and MaxClip are
+	// measured both in media time and in the gateway's monotonic time,
+	// whichever ends first: a camera's clock cannot stretch a clip.
 	PreRoll, PostRoll, MaxClip time.Duration
 	Segment                    time.Duration
 	PreRollBytes               int
@@ -91,7 +95,7 @@ type Recorder struct {
 
 // NewRecorder makes a recorder; nothing happens until Run.
 func NewRecorder(opt RecorderOptions) *Recorder {
-	if opt.PreRoll <= 0 {
+	if opt.PreRoll == 0 {
 		opt.PreRoll = DefaultPreRoll
 	}
 	if opt.PostRoll <= 0 {
@@ -240,6 +244,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case t := <-r.triggers:
+			t.Time = arrival(t.Time, time.Now(), r.opt)
 			switch {
 			case clip != nil:
 				clip.extend(t, r.opt)
@@ -281,7 +286,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			if f.Key {
 				// A new session or new parameter sets start new files, and
 				// so does a clip reaching MaxClip while activity goes on.
-				if clip != nil && (clip.changed(f) || f.PTS-clip.pts >= r.opt.MaxClip) {
+				if clip != nil && (clip.changed(f) || clip.longer(rf, r.opt.MaxClip)) {
 					if clip.deadline.After(rf.at) {
 						t := clip.trigger()
 						want, wantEnd = &t, clip.deadline
@@ -289,7 +294,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 					r.finish(clip)
 					clip = nil
 				}
-				if seg != nil && (seg.changed(f) || f.PTS-seg.pts >= r.opt.Segment) {
+				if seg != nil && (seg.changed(f) || seg.longer(rf, r.opt.Segment)) {
 					r.finish(seg)
 					seg = nil
 				}
@@ -314,6 +319,25 @@ func (r *Recorder) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// arrival is the time a trigger stamped at is taken at, received now: a
+// time in the future, or older than the pre-roll and post-roll together,
+// is a wrong clock (a sensor's, or the gateway's before NTP) and becomes
+// now. Kept, the first would stretch the clip to MaxClip after MaxClip
+// until that day, the second leave only the pre-roll.
+func arrival(at, now time.Time, o RecorderOptions) time.Time {
+	if at.After(now) || at.Before(now.Add(-max(o.PreRoll, 0)-o.PostRoll)) {
+		return now
+	}
+	return at
+}
+
+// longer tells whether the recording reached d at key frame f, in media
+// time or in the gateway's (monotonic) time: a camera whose clock stalls
+// or jumps back must not make a file that never ends.
+func (s *sink) longer(f ringFrame, d time.Duration) bool {
+	return f.f.PTS-s.pts >= d || f.at.Sub(s.start) >= d
 }
 
 func later(a, b time.Time) time.Time {

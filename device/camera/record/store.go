@@ -25,6 +25,11 @@ import (
 // IndexFile is the name of the clip index (bbolt) inside the store's Dir.
 const IndexFile = "clips.db"
 
+// KindClipLost is the event kind the gateway raises when evidence (a clip
+// to upload at once) was evicted before it was uploaded; its attrs are the
+// clip's (Info.Attrs) and "lost", why. Source is the camera.
+const KindClipLost = "clip_lost"
+
 // Reasons a recording was made (wire.ClipAttrReason).
 const (
 	ReasonEvent      = "event"

@@ -425,7 +425,14 @@ func (w *txn) event(r *request) (Result, error) {
 	ahead := -1
 	s := gapSet{gw: gw, epoch: ev.Epoch, gaps: eb.Bucket(bktGaps), expl: eb.Bucket(bktExplain), ahead: &ahead}
 	key := be(ev.Seq)
-	if old := events.Get(key); old != nil {
+	// Every stored seq is at most the epoch's highest: an event above it
+	// (every event of a draining backlog) is new without a lookup.
+	maxSeq := w.maxSeq(eb)
+	var old []byte
+	if ev.Seq <= maxSeq {
+		old = events.Get(key)
+	}
+	if old != nil {
 		res.Status = Duplicate
 		res.Conflict = !bytes.Equal(old, raw)
 		return res, eb.Put(keyDup, be(getU64(eb, keyDup)+1))
@@ -441,7 +448,6 @@ func (w *txn) event(r *request) (Result, error) {
 		}
 	}
 
-	maxSeq := w.maxSeq(eb)
 	var ovRuns [][2]uint64
 	var ovResets []uint64
 	if ev.Kind == wire.KindOutboxOverflow {

@@ -434,7 +434,8 @@ func (h *liveHub) end(ctx context.Context, ls *liveSession, reason string, r *ht
 	var st struct {
 		Bytes uint64 `json:"bytes"`
 	}
-	if err := h.liveCommand(ctx, ls.gateway, "live.stats", map[string]any{"session": ls.id}, &st); err == nil {
+	statsErr := h.liveCommand(ctx, ls.gateway, "live.stats", map[string]any{"session": ls.id}, &st)
+	if statsErr == nil {
 		ls.mu.Lock()
 		ls.bytes = max(ls.bytes, st.Bytes)
 		ls.mu.Unlock()
@@ -449,6 +450,10 @@ func (h *liveHub) end(ctx context.Context, ls *liveSession, reason string, r *ht
 	if closeErr != nil {
 		detail["close_error"] = cut(closeErr.Error(), 200)
 	}
+	if statsErr != nil {
+		// The bytes are the last figure read (renew, stats) instead.
+		detail["stats_error"] = cut(statsErr.Error(), 200)
+	}
 	e := audit.Entry{Actor: ls.user, Action: audit.LiveClose, Target: ls.camera, Gateway: ls.gateway, OK: true, Detail: detail}
 	var err error
 	if r != nil {
@@ -457,7 +462,7 @@ func (h *liveHub) end(ctx context.Context, ls *liveSession, reason string, r *ht
 		h.s.log.Error("audit log", "err", err, "action", e.Action)
 	}
 	h.s.log.Info("live view closed", "user", ls.user, "gateway", ls.gateway, "camera", ls.camera, "session", ls.id,
-		"reason", reason, "bytes", bytes, "seconds", secs.Seconds())
+		"reason", reason, "bytes", bytes, "seconds", secs.Seconds(), "stats_error", statsErr, "close_error", closeErr)
 	return bytes, err
 }
 

@@ -35,7 +35,7 @@ func pageLoad(tb testing.TB, base string) (wire int64, requests int) {
 			body = bytes.NewReader([]byte(form.Encode()))
 		}
 		rq, _ := http.NewRequest(method, base+path, body)
-		rq.Header.Set("Accept-Encoding", "gzip, deflate, br")
+		rq.Header.Set("Accept-Encoding", "gzip, deflate, br") // what browsers send
 		if form != nil {
 			rq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
