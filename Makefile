@@ -74,7 +74,7 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s -fuzzminimizetime 1s $$pkg || exit 1; \
 	  done; done
 
-## demo: the station with its broker and one gateway with a simulated PIR
+## demo: the station (broker, store, web console) and two enrolled gateways with simulated sensors and looping cameras
 demo: build
 	$(GO) run ./cmd/demo
 

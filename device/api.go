@@ -88,6 +88,7 @@ func (g *Gateway) Telemetry() wire.Telemetry {
 		Outputs:        g.outputLevels(),
 
 		RecordingBytesToday: g.recordingBytesToday(),
+		ClipUpload:          g.uploadStats(),
 	}
 	return t
 }

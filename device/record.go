@@ -27,7 +27,10 @@ const outboxHeadroom = 8 << 20
 // recording is the gateway's recording part: the clip store and one
 // recorder per camera with a record key (docs/recording.md).
 type recording struct {
+	// store is nil when it could not be opened (err says why): the
+	// gateway runs on without recording.
 	store    *record.Store
+	err      string
 	recs     map[string]*record.Recorder   // camera → recorder
 	bySensor map[string][]*record.Recorder // sensor → recorders whose clip_on lists it
 	all      []*record.Recorder
@@ -50,18 +53,32 @@ func (g *Gateway) openRecording() error {
 		return nil
 	}
 	rc := g.cfg.Recording
+	keepFree := g.outboxNeed
+	if !samePartition(rc.Dir, g.cfg.Gateway.DataDir) {
+		// A partition of its own (a USB stick, a second card): the outbox
+		// is elsewhere and needs nothing there.
+		keepFree = func() int64 { return recordingMargin }
+	}
 	st, err := record.OpenStore(record.StoreOptions{
 		Dir:      rc.Dir,
 		MaxBytes: rc.MaxBytes,
 		MaxAge:   rc.MaxAge,
-		KeepFree: g.outboxNeed,
+		KeepFree: keepFree,
 		Location: g.cfg.Gateway.Location,
 		Logger:   g.log.With("part", "recording"),
 		// Evidence evicted before it left the site is said, never silent.
 		OnEvidenceLost: g.clipLost,
 	})
 	if err != nil {
-		return fmt.Errorf("open recordings: %w", err)
+		// The site must stay guarded: run on without recording, and say
+		// so (event, status, log) rather than refuse to start.
+		g.log.Error("recording off: the clip store cannot be opened; fix or replace the card, or move the recordings directory aside",
+			"dir", rc.Dir, "error", err)
+		g.rec = &recording{err: fmt.Sprintf("recording off: %v", err)}
+		e := &wire.Event{Kind: record.KindRecordingFailed, Source: g.cfg.Gateway.ID, Attrs: map[string]any{"error": g.rec.err}}
+		g.stamp(e)
+		g.captures.add(e)
+		return nil
 	}
 	r := &recording{store: st, recs: map[string]*record.Recorder{}, bySensor: map[string][]*record.Recorder{}}
 	for _, c := range cams {
@@ -93,6 +110,25 @@ func (g *Gateway) openRecording() error {
 	return nil
 }
 
+// recordingOn tells whether the gateway records (a camera has a record
+// key and the clip store is open).
+func (g *Gateway) recordingOn() bool { return g.rec != nil && g.rec.store != nil }
+
+// samePartition tells whether dir (made if missing) is on the file
+// system of dataDir; when either cannot be read it answers yes, the safe
+// side (the outbox keeps its room).
+func samePartition(dir, dataDir string) bool {
+	_ = os.MkdirAll(dir, 0o750)
+	a, err1 := os.Stat(dir)
+	b, err2 := os.Stat(dataDir)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	sa, ok1 := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
+	return !ok1 || !ok2 || sa.Dev == sb.Dev
+}
+
 // outboxNeed is what the clip store must leave free on the data partition:
 // the room the outbox may still grow into up to its bound, its reserve and
 // headroom, and a margin. The outbox comes first: events are the record.
@@ -112,7 +148,7 @@ func (g *Gateway) outboxNeed() int64 {
 // cut them (Recovered), or came between a clip's end and its event's
 // append. The returned func waits for them and closes the store.
 func (g *Gateway) runRecording(ctx context.Context) (wait func()) {
-	if g.rec == nil {
+	if !g.recordingOn() {
 		return func() {}
 	}
 	for _, in := range g.rec.store.Unannounced() {
@@ -131,7 +167,7 @@ func (g *Gateway) runRecording(ctx context.Context) (wait func()) {
 // recordEdge asks the cameras whose clip_on lists the sensor of ev (an
 // active edge) for a clip; ev's seq becomes the clip's for_seq.
 func (g *Gateway) recordEdge(ev *wire.Event) {
-	if g.rec == nil || ev.State != wire.StateActive {
+	if !g.recordingOn() || ev.State != wire.StateActive {
 		return
 	}
 	recs := g.rec.bySensor[ev.Source]
@@ -149,7 +185,7 @@ func (g *Gateway) recordEdge(ev *wire.Event) {
 // Those clips are uploaded at once: the evidence must leave the site
 // before the board can be smashed. Test-mode alarms stay on request.
 func (g *Gateway) recordAlarm(ev *wire.Event) {
-	if g.rec == nil || ev.Kind != alarm.KindAlarm || ev.State != alarm.Triggered {
+	if !g.recordingOn() || ev.Kind != alarm.KindAlarm || ev.State != alarm.Triggered {
 		return
 	}
 	upload := record.UploadAuto
@@ -173,7 +209,7 @@ func (r *recording) watch(ev *wire.Event) func() uint64 {
 // that they now have their seqs.
 func (g *Gateway) noteStored(evs ...*wire.Event) {
 	g.uploadStored(evs) // automatic clip uploads (upload.go)
-	if g.rec == nil {
+	if !g.recordingOn() {
 		return
 	}
 	for _, ev := range evs {
@@ -215,7 +251,7 @@ func (g *Gateway) clipDone(in record.Info) {
 
 // Clips is the clip store (nil when no camera records), for the uploader.
 func (g *Gateway) Clips() *record.Store {
-	if g.rec == nil {
+	if !g.recordingOn() {
 		return nil
 	}
 	return g.rec.store
@@ -223,7 +259,10 @@ func (g *Gateway) Clips() *record.Store {
 
 // recordingStats is the recording part of status (nil without recording).
 func (g *Gateway) recordingStats() *record.StoreStats {
-	if g.rec == nil {
+	if !g.recordingOn() {
+		if g.rec != nil {
+			return &record.StoreStats{Error: g.rec.err}
+		}
 		return nil
 	}
 	st := g.rec.store.Stats()
@@ -232,7 +271,7 @@ func (g *Gateway) recordingStats() *record.StoreStats {
 
 // recordingBytesToday is the telemetry's SD-card wear figure.
 func (g *Gateway) recordingBytesToday() int64 {
-	if g.rec == nil {
+	if !g.recordingOn() {
 		return 0
 	}
 	return g.rec.store.Stats().BytesToday

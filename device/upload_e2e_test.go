@@ -196,7 +196,10 @@ func TestUploadBudgetHoldsAutoUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := runGateway(t, openConfig(t, alarmGatewayYAML(id, data, broker.Addr(), clipFile, "recording: {upload_budget: 1KiB}")))
+	tel := subscribeTelemetry(t, broker, id)
+	yaml := strings.Replace(alarmGatewayYAML(id, data, broker.Addr(), clipFile, "recording: {upload_budget: 1KiB}"),
+		"telemetry_interval: 1h", "telemetry_interval: 1s", 1)
+	api := runGateway(t, openConfig(t, yaml))
 	var clip wire.Event
 	devtest.WaitFor(t, 30*time.Second, "the alarm's clip event", func() bool {
 		var ok bool
@@ -212,6 +215,10 @@ func TestUploadBudgetHoldsAutoUpload(t *testing.T) {
 		u := status(t, api).Upload
 		return u != nil && u.Held == 1 && u.Budget == 1024
 	})
+	devtest.WaitFor(t, 10*time.Second, "the held upload in telemetry", func() bool {
+		u := tel.last().ClipUpload
+		return u != nil && u.Held == 1 && u.Budget == 1024 && u.Pending == 1
+	})
 	if b := cs.file(clipID); len(b) != 0 {
 		t.Fatalf("%d bytes sent beyond the budget", len(b))
 	}
@@ -224,4 +231,43 @@ func TestUploadBudgetHoldsAutoUpload(t *testing.T) {
 	if u.Held != 0 || u.AutoToday != 0 || u.BytesToday != int64(n) {
 		t.Fatalf("status after the request %+v", u)
 	}
+	devtest.WaitFor(t, 10*time.Second, "the asked upload's bytes in telemetry", func() bool {
+		u := tel.last().ClipUpload
+		return u != nil && u.Held == 0 && u.Pending == 0 && u.BytesToday == int64(n)
+	})
+}
+
+// telemetry keeps the last telemetry a gateway published.
+type telemetry struct {
+	mu  sync.Mutex
+	tel wire.Telemetry
+}
+
+func (t *telemetry) last() wire.Telemetry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tel
+}
+
+func subscribeTelemetry(t *testing.T, broker *mqtttest.Broker, id string) *telemetry {
+	t.Helper()
+	tel := &telemetry{}
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + broker.Addr()).SetClientID(id + "-telemetry"))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("telemetry subscriber: %v", tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(100) })
+	if tok := cl.Subscribe(wire.Topics{Prefix: "antt", Gateway: id}.Telemetry(), 0, func(_ mqtt.Client, m mqtt.Message) {
+		var v wire.Telemetry
+		if err := json.Unmarshal(m.Payload(), &v); err != nil {
+			t.Errorf("telemetry %s: %v", m.Payload(), err)
+			return
+		}
+		tel.mu.Lock()
+		tel.tel = v
+		tel.mu.Unlock()
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe telemetry: %v", tok.Error())
+	}
+	return tel
 }

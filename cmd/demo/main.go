@@ -158,6 +158,8 @@ type Options struct {
 	Out io.Writer
 	// Exec, if set, is the wrapper (an emulator) binaries run through.
 	Exec []string
+	// OfflineGrace, if set, is the station's -offline-grace (tests).
+	OfflineGrace time.Duration
 }
 
 // Demo is a running demo.
@@ -248,6 +250,9 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	st := command(ctx, o, station, "run", "-data", stationData,
 		"-listen", fmt.Sprintf("127.0.0.1:%d", brokerPort), "-tls-cert", cert, "-tls-key", key,
 		"-passwd", passwd, "-access", access, "-http", fmt.Sprintf("127.0.0.1:%d", webPort))
+	if o.OfflineGrace > 0 {
+		st.Args = append(st.Args, "-offline-grace", o.OfflineGrace.String())
+	}
 	var broker string
 	if err := start(st, "station", o.Out, &d.wg, func(line string) {
 		if m := enrolURL.FindStringSubmatch(line); m != nil {

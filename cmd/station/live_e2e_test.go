@@ -31,6 +31,8 @@ var liveChromiumFlags = []chromedp.ExecAllocatorOption{
 	chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 	chromedp.Flag("allow-loopback-in-peer-connection", true),
 	chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+	chromedp.Flag("lang", "vi"),
+	chromedp.Flag("accept-lang", "vi,en;q=0.5"), // a station PC set up in Vietnamese
 }
 
 var turnListening = regexp.MustCompile(`station: TURN listening on udp (\S+), tls (\S+)`)
@@ -102,7 +104,7 @@ live:
 	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startBinGateway(t, cfg, api)
+	gwProc := startBinGateway(t, cfg, api)
 	devtest.WaitFor(t, 30*time.Second, "gateway online at the station", func() bool {
 		rq, _ := http.NewRequest("GET", "http://"+s.http+"/api/gateways/"+gw, nil)
 		rq.Header.Set("Cookie", s.cookie)
@@ -165,6 +167,21 @@ live:
 			}
 			return len(tiles) == 2 && n == 2
 		})
+		devtest.WaitFor(t, 10*time.Second, "the bytes used shown on both tiles", func() bool {
+			n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll(".tile")].filter(e => Number(e.dataset.bytes || 0) > 0).length`))
+			return n == 2
+		})
+		shots := t.TempDir()
+		if os.Getenv("ANTT_SCREENSHOTS") == "1" { // as the web package's TestChromium
+			shots = filepath.Join("..", "..", "docs", "screenshots")
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal("screenshot:", err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, "live-vi.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		// Make the page tall and scroll the tiles away: their sessions close.
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 300)); err != nil {
 			t.Fatal(err)
@@ -227,6 +244,11 @@ live:
 				for _, l := range strings.Split(s.stderr.String(), "\n") {
 					if strings.Contains(l, "live") {
 						lines = append(lines, l)
+					}
+				}
+				for _, l := range strings.Split(gwProc.stderr.String(), "\n") {
+					if strings.Contains(l, "live") || strings.Contains(l, "session") {
+						lines = append(lines, "gateway: "+l)
 					}
 				}
 				t.Fatalf("after closing: %+v\nstation:\n%s", after, strings.Join(lines, "\n"))

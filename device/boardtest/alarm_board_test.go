@@ -47,9 +47,11 @@ func alarmTimes(t testing.TB, rep *Report, name string) (edgeToLine time.Duratio
 	}
 	// The cut-off counts from the request, before the output's record is
 	// fsynced and the line driven, so the line is high for max_on less
-	// that write: tens of ms on the emulated SD card of a loaded host
-	// (arm64 saw 950 ms once). Never longer is what matters.
-	if d := off - on; d < sirenMaxOn-250*time.Millisecond || d > sirenMaxOn+800*time.Millisecond {
+	// that write: tens to hundreds of ms on the emulated SD card of a
+	// loaded host (950 ms and 600 ms seen with the host at load 11). The
+	// line is checked for never longer and for a release, not early;
+	// checkAlarmEvents checks the cut-off itself on the board's clock.
+	if d := off - on; d <= 0 || d > sirenMaxOn+800*time.Millisecond {
 		t.Errorf("%s: siren line low %v after high, want its %v cut-off (trigger time %v)", name, d, sirenMaxOn, triggerFor)
 	} else {
 		t.Logf("%s: siren line released %v after high (cut-off %v)", name, d.Round(time.Millisecond), sirenMaxOn)
@@ -63,13 +65,25 @@ func checkAlarmEvents(t testing.TB, run *Run) {
 	t.Helper()
 	var seen []string
 	cutOff := false
+	var onAt int64 = -1 // uptime_ms of the siren's first on
 	for _, e := range run.Events {
 		switch {
 		case e.Kind == "entry_delay" && e.Source == "cua",
 			e.Kind == "alarm" && e.State == "triggered",
 			e.Kind == "mode":
 			seen = append(seen, e.Kind+" "+e.Source+" "+e.State)
+		case e.Kind == "output" && e.Source == "siren" && e.State == "on" && onAt < 0:
+			onAt = e.UptimeMS
 		case e.Kind == "output" && e.Source == "siren" && e.State == "off" && e.Attrs["cut_off"] == true:
+			if !cutOff && onAt >= 0 {
+				// Both stamped by the board's own clock: the activation's
+				// length, from the request to the cut-off (timers are late
+				// under emulation, never early).
+				d := time.Duration(e.UptimeMS-onAt) * time.Millisecond
+				if d < sirenMaxOn || d > sirenMaxOn+800*time.Millisecond {
+					t.Errorf("siren cut off %v after its on event, want its %v max_on", d, sirenMaxOn)
+				}
+			}
 			cutOff = true
 		}
 	}

@@ -1,11 +1,14 @@
 // Package clipupload sends the gateway's recorded clips to the station
 // over MQTT (uplink/wire/clip.go): in chunks of at most wire.ClipChunkMax
-// bytes, QoS 1, in file order, each on clip/{clip}/{offset}. The station
-// stores a chunk before its PUBACK, so the end of the last acknowledged
-// chunk is where an upload resumes after a link cut (kept in memory) or a
-// restart: it is kept durably in a small state file, fsynced at least
-// every Options.SaveEvery bytes acknowledged (1 MiB) and when an upload
-// ends or Run stops, so a crash resends at most that much.
+// bytes, QoS 1, each on clip/{clip}/{offset}, a few in flight at once
+// (Options.Window) and taken as acknowledged in file order. The station
+// stores a chunk before its PUBACK, so the end of the last run of
+// acknowledged chunks is where an upload resumes after a link cut (kept in
+// memory) or a restart: it is kept durably in a small state file
+// (fsynced, renamed, directory fsynced) at least every Options.SaveEvery
+// bytes acknowledged (1 MiB) and when an upload ends or Run stops, so a
+// crash resends at most that much plus the window; the station takes a
+// resent chunk it holds as a no-op.
 //
 // Clips go when the station asks (cmd/clip.get, Handler) and, for clips
 // whose KindClip event says upload "auto" (armed-mode alarms), at once
@@ -17,7 +20,8 @@
 // (or when the station asks for it).
 //
 // One goroutine (Run) sends; one clip at a time, the station's requests
-// before automatic ones.
+// before automatic ones, with a few chunks in flight (Options.Window; the
+// station stores chunks at their offsets in any order).
 package clipupload
 
 import (
@@ -29,6 +33,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -86,17 +91,16 @@ type Options struct {
 	// 1 MiB, four chunks): an fsync per chunk would cost a third of the
 	// throughput, and a crash resends at most this much.
 	SaveEvery int64
+	// Window is how many chunks may await their PUBACK at once (default
+	// 4, 1 MiB): the station's fsync of one chunk overlaps the sending of
+	// the next. PUBACKs are taken in file order, so the saved offset stays
+	// the end of a run of acknowledged bytes.
+	Window int
 }
 
-// Stats is what the uploader reports in telemetry.
-type Stats struct {
-	Budget     int64  `json:"budget"`      // daily bytes for automatic uploads (0: none)
-	BytesToday int64  `json:"bytes_today"` // clip bytes acknowledged today, asked and automatic
-	AutoToday  int64  `json:"auto_today"`  // of which automatic
-	Pending    int    `json:"pending"`     // clips waiting to be sent
-	Held       int    `json:"held"`        // automatic uploads the budget holds until tomorrow
-	Sending    string `json:"sending,omitempty"`
-}
+// Stats is what the uploader reports in telemetry (wire.Telemetry's
+// clip_upload) and in the gateway's status.
+type Stats = wire.ClipUploadStats
 
 // job is one clip to send from Offset.
 type job struct {
@@ -132,7 +136,11 @@ type Uploader struct {
 	mu      sync.Mutex
 	st      state
 	sending string
-	unsaved int64 // acknowledged bytes not yet in the state file
+	unsaved int64  // acknowledged bytes not yet in the state file
+	ver     uint64 // version of the last snapshot of st
+
+	saveMu  sync.Mutex // one writer of the state file
+	written uint64     // version of the snapshot in the state file
 }
 
 // New returns an uploader with the pending uploads of the state file.
@@ -154,6 +162,9 @@ func New(src Source, pub Publisher, o Options) (*Uploader, error) {
 	}
 	if o.SaveEvery <= 0 {
 		o.SaveEvery = 1 << 20
+	}
+	if o.Window <= 0 {
+		o.Window = 4
 	}
 	if o.Budget < 0 {
 		return nil, fmt.Errorf("clip upload budget %d: want 0 (none) or more", o.Budget)
@@ -183,12 +194,30 @@ func (u *Uploader) rollLocked() {
 	}
 }
 
-// saveLocked writes the state durably (temporary file, fsync, rename).
+// saveLocked writes the state durably (temporary file, fsync, rename,
+// directory fsync).
 func (u *Uploader) saveLocked() error {
+	b, ver := u.snapshotLocked()
+	return u.write(b, ver)
+}
+
+// snapshotLocked is the state to write, with its version.
+func (u *Uploader) snapshotLocked() ([]byte, uint64) {
 	u.unsaved = 0
+	u.ver++
 	b, err := json.Marshal(u.st)
 	if err != nil {
-		return err
+		panic(err) // plain structs: cannot fail
+	}
+	return b, u.ver
+}
+
+// write writes snapshot ver unless a later one is already written.
+func (u *Uploader) write(b []byte, ver uint64) error {
+	u.saveMu.Lock()
+	defer u.saveMu.Unlock()
+	if ver <= u.written {
+		return nil
 	}
 	tmp := u.path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -204,10 +233,27 @@ func (u *Uploader) saveLocked() error {
 	if err == nil {
 		err = os.Rename(tmp, u.path)
 	}
+	if err == nil {
+		err = syncDir(filepath.Dir(u.path))
+	}
 	if err != nil {
 		return fmt.Errorf("save clip upload state: %w", err)
 	}
+	u.written = ver
 	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // enqueue adds (or moves forward) the upload of info from offset.
@@ -367,9 +413,18 @@ func (u *Uploader) Run(ctx context.Context) error {
 	}
 }
 
+// inflight is one published chunk awaiting its PUBACK.
+type inflight struct {
+	off, end int64
+	buf      []byte
+	done     chan error
+}
+
 // send sends j's chunks from its offset until the clip is done, the
 // budget stops it, or a publish fails; progressed tells whether a chunk
-// was acknowledged.
+// was acknowledged. Up to Options.Window chunks are in flight; their
+// PUBACKs are taken in file order, so the offset recorded (and saved) is
+// always the end of a run of acknowledged chunks from the job's start.
 func (u *Uploader) send(ctx context.Context, j job) (progressed bool, err error) {
 	ra, closer, err := u.openAt(j.Clip)
 	if err != nil {
@@ -386,40 +441,86 @@ func (u *Uploader) send(ctx context.Context, j job) (progressed bool, err error)
 		u.sending = ""
 		u.mu.Unlock()
 	}()
-	buf := make([]byte, wire.ClipChunkMax)
-	off := j.Offset
-	for off < j.Bytes {
-		n := int(min(int64(len(buf)), j.Bytes-off))
-		if _, err := ra.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF) && n > 0) {
-			u.log.Error("clip upload dropped: read failed", "clip", j.Clip, "offset", off, "error", err)
-			u.finish(j.Clip)
-			return progressed, nil
+	var (
+		queue []*inflight
+		free  [][]byte
+		flown int64 // bytes in flight, for the budget
+	)
+	// drain waits for the chunks still in flight: their buffers are reused
+	// and, acknowledged or not, they no longer move the offset.
+	drain := func() {
+		for _, c := range queue {
+			if <-c.done == nil {
+				u.count(j.Clip, c.end-c.off)
+			}
 		}
-		if err := u.pub.Publish(ctx, wire.TopicClip+"/"+j.Clip+"/"+fmt.Sprint(off), 1, buf[:n]); err != nil {
+		queue = nil
+	}
+	defer drain()
+	off := j.Offset // next byte to publish
+	held := false
+	for {
+		for !held && off < j.Bytes && len(queue) < u.opts.Window {
+			n := min(int64(wire.ClipChunkMax), j.Bytes-off)
+			if j.Auto && u.overBudget(flown+n) {
+				held = true
+				break
+			}
+			var buf []byte
+			if k := len(free); k > 0 {
+				buf, free = free[k-1][:n], free[:k-1]
+			} else {
+				buf = make([]byte, n, wire.ClipChunkMax)
+			}
+			if _, err := ra.ReadAt(buf, off); err != nil && !(errors.Is(err, io.EOF) && n > 0) {
+				u.log.Error("clip upload dropped: read failed", "clip", j.Clip, "offset", off, "error", err)
+				drain()
+				u.finish(j.Clip)
+				return progressed, nil
+			}
+			c := &inflight{off: off, end: off + n, buf: buf, done: make(chan error, 1)}
+			topic := wire.TopicClip + "/" + j.Clip + "/" + strconv.FormatInt(off, 10)
+			go func() { c.done <- u.pub.Publish(ctx, topic, 1, c.buf) }()
+			queue = append(queue, c)
+			flown += n
+			off = c.end
+		}
+		if len(queue) == 0 {
+			break
+		}
+		c := queue[0]
+		queue = queue[1:]
+		flown -= c.end - c.off
+		if err := <-c.done; err != nil {
 			return progressed, err
 		}
+		free = append(free, c.buf)
 		progressed = true
-		off += int64(n)
-		cur, still := u.acked(j.Clip, off, int64(n))
+		cur, still := u.acked(j.Clip, c.end, c.end-c.off)
 		if !still {
 			return true, nil // cancelled or replaced meanwhile
 		}
-		if cur.Offset != off {
-			off = cur.Offset // the station asked again from elsewhere
+		if cur.Offset != c.end {
+			// The station asked again from elsewhere: go on from there.
+			drain()
+			flown, off, held = 0, cur.Offset, false
 		}
-		if cur.Auto {
-			u.mu.Lock()
-			over := u.overBudgetLocked(cur)
-			u.mu.Unlock()
-			if over && off < j.Bytes {
-				u.log.Info("automatic clip upload held by the daily budget", "clip", j.Clip, "offset", off, "budget", u.opts.Budget)
-				return true, nil
-			}
-		}
+	}
+	if held {
+		u.log.Info("automatic clip upload held by the daily budget", "clip", j.Clip, "offset", off, "budget", u.opts.Budget)
+		return progressed, nil
 	}
 	u.log.Info("clip uploaded", "clip", j.Clip, "bytes", j.Bytes, "auto", j.Auto)
 	u.finish(j.Clip)
 	return progressed, nil
+}
+
+// overBudget tells whether n more automatic bytes would pass today's budget.
+func (u *Uploader) overBudget(n int64) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.rollLocked()
+	return u.opts.Budget != 0 && u.st.AutoBytes+n > u.opts.Budget
 }
 
 func (u *Uploader) openAt(id string) (io.ReaderAt, io.Closer, error) {
@@ -437,34 +538,64 @@ func (u *Uploader) openAt(id string) (io.ReaderAt, io.Closer, error) {
 	return nil, nil, fmt.Errorf("clip %s: the clip store gives no random access", id)
 }
 
-// acked records a PUBACK: the job's offset moves to end (durably) and n
-// bytes count against today. It returns the job as it now stands.
+// acked records a PUBACK: the job's offset moves to end (durably at least
+// every Options.SaveEvery bytes, the fsync outside u.mu) and n bytes count
+// against today. It returns the job as it now stands.
 func (u *Uploader) acked(clip string, end, n int64) (job, bool) {
+	u.mu.Lock()
+	u.rollLocked()
+	i := u.indexLocked(clip)
+	if i < 0 {
+		u.mu.Unlock()
+		return job{}, false
+	}
+	j := u.st.Jobs[i]
+	u.st.Bytes += n
+	if j.Auto {
+		u.st.AutoBytes += n
+	}
+	switch {
+	case j.moved:
+		u.st.Jobs[i].moved = false
+	case j.Offset < end:
+		u.st.Jobs[i].Offset = end
+	}
+	cur := u.st.Jobs[i]
+	var snap []byte
+	var ver uint64
+	if u.unsaved += n; u.unsaved >= u.opts.SaveEvery {
+		snap, ver = u.snapshotLocked()
+	}
+	u.mu.Unlock()
+	if snap != nil {
+		if err := u.write(snap, ver); err != nil {
+			u.log.Error("clip upload progress not saved; a restart resends from the last saved offset", "error", err)
+		}
+	}
+	return cur, true
+}
+
+// count records n acknowledged bytes of clip that do not move its offset
+// (a chunk in flight when the station asked again from elsewhere).
+func (u *Uploader) count(clip string, n int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.rollLocked()
-	for i, j := range u.st.Jobs {
-		if j.Clip != clip {
-			continue
-		}
+	if i := u.indexLocked(clip); i >= 0 {
 		u.st.Bytes += n
-		if j.Auto {
+		if u.st.Jobs[i].Auto {
 			u.st.AutoBytes += n
 		}
-		switch {
-		case j.moved:
-			u.st.Jobs[i].moved = false
-		case j.Offset < end:
-			u.st.Jobs[i].Offset = end
-		}
-		if u.unsaved += n; u.unsaved >= u.opts.SaveEvery {
-			if err := u.saveLocked(); err != nil {
-				u.log.Error("clip upload progress not saved; a restart resends from the last saved offset", "error", err)
-			}
-		}
-		return u.st.Jobs[i], true
 	}
-	return job{}, false
+}
+
+func (u *Uploader) indexLocked(clip string) int {
+	for i, j := range u.st.Jobs {
+		if j.Clip == clip {
+			return i
+		}
+	}
+	return -1
 }
 
 func (u *Uploader) finish(clip string) {

@@ -28,8 +28,9 @@ async function patch(c) {
   if (r.status !== 204) window.patchError = r.status + " " + await r.text();
 }
 // start opens a viewer of camera through the WHEP endpoint under prefix
-// ("" or the path a second Manager is mounted on).
-async function start(camera, prefix = "") {
+// ("" or the path a second Manager is mounted on); query ("?from=...")
+// asks for a playback of the camera's recordings.
+async function start(camera, prefix = "", query = "") {
   t0 = performance.now();
   pc = new RTCPeerConnection();
   pc.addTransceiver("video", {direction: "recvonly"});
@@ -40,7 +41,7 @@ async function start(camera, prefix = "") {
     if (location_) patch(c); else pending.push(c);
   };
   await pc.setLocalDescription(await pc.createOffer());
-  const r = await fetch(prefix + "/api/cameras/" + camera + "/whep", {method: "POST", headers: {"Content-Type": "application/sdp"}, body: pc.localDescription.sdp});
+  const r = await fetch(prefix + "/api/cameras/" + camera + "/whep" + query, {method: "POST", headers: {"Content-Type": "application/sdp"}, body: pc.localDescription.sdp});
   const body = await r.text();
   if (r.status !== 201) throw new Error("WHEP POST " + r.status + ": " + body);
   window.lastAnswer = body;

@@ -183,6 +183,12 @@ type OfferRequest struct {
 	// candidates; they follow on live/{session}/candidate
 	// (Options.Publish must be set).
 	Trickle bool
+	// From, when set, makes the session play the camera's recordings
+	// from the key frame at or before From (Options.Recordings), up to
+	// To (zero: the last recording) at Speed (1, 2 or 4; zero is 1).
+	// Quality does not apply: a recording has one stream.
+	From, To time.Time
+	Speed    int
 }
 
 // Answer is what the viewer gets back.
@@ -192,6 +198,8 @@ type Answer struct {
 	Expires time.Time `json:"expires"`
 	Video   string    `json:"video,omitempty"` // codec sent, e.g. "H264"
 	Audio   string    `json:"audio,omitempty"` // codec sent, empty when none
+	// Position is, for a playback, the time of the key frame it starts at.
+	Position time.Time `json:"position,omitzero"`
 	// Warnings explain what works differently than asked.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -235,16 +243,34 @@ func (m *Manager) offer(ctx context.Context, req OfferRequest) (*Answer, error) 
 	default:
 		return nil, fmt.Errorf("%w: quality %q: want low or high", ErrBadOffer, req.Quality)
 	}
+	if err := checkRange(req.From, req.To, req.Speed); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadOffer, err)
+	}
 	off, err := parseOffer(req.SDP)
 	if err != nil {
 		return nil, err
 	}
+	var play *playback
+	if !req.From.IsZero() {
+		// A recording outlives its camera's configuration: the store,
+		// not the camera list, says whether there is something to play.
+		if play, err = m.newPlayback(req); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if play != nil {
+				play.release()
+			}
+		}()
+	}
 	hub, ok := m.opts.Cameras(req.Camera)
-	if !ok {
+	if !ok && play == nil {
 		return nil, fmt.Errorf("%w %q", ErrUnknownCamera, req.Camera)
 	}
 	feedKey, quality, noSub := req.Camera, "high", false
-	if req.Quality == "low" {
+	if play != nil {
+		feedKey, quality = "", "recording"
+	} else if req.Quality == "low" {
 		if sub, ok := m.substream(req.Camera); ok {
 			hub, feedKey, quality = sub, req.Camera+"#low", "low"
 		} else {
@@ -275,11 +301,16 @@ func (m *Manager) offer(ctx context.Context, req OfferRequest) (*Answer, error) 
 			m.mu.Unlock()
 		}()
 	}
-	f, err := m.reserve(req.Camera, feedKey, hub)
+	var f *feed
+	if play != nil {
+		err = m.reserveSlot(req.Camera)
+	} else {
+		f, err = m.reserve(req.Camera, feedKey, hub)
+	}
 	if err != nil {
 		return nil, err
 	}
-	s := &session{id: id, camera: req.Camera, feedKey: feedKey, quality: quality, noSub: noSub, m: m, f: f, created: time.Now(),
+	s := &session{id: id, camera: req.Camera, feedKey: feedKey, quality: quality, noSub: noSub, m: m, f: f, play: play, created: time.Now(),
 		poke: make(chan struct{}, 1), renew: make(chan time.Time, 1), closeReq: make(chan struct{}), done: make(chan struct{})}
 	// The answer is waited for under the caller's context and the
 	// Manager's, so that stopping the gateway does not wait for it.
@@ -319,8 +350,30 @@ func (m *Manager) offer(ctx context.Context, req OfferRequest) (*Answer, error) 
 		}()
 	}
 	s.applyEarly(pending)
+	if play != nil {
+		ans.Position = time.Unix(0, play.pos.Load()).UTC()
+		m.log.Info("live playback opened", "session", id, "camera", req.Camera, "from", req.From, "to", req.To, "speed", play.speed, "at", ans.Position)
+		play = nil // the session owns it now
+		return ans, nil
+	}
 	m.log.Info("live session opened", "session", id, "camera", req.Camera, "video", ans.Video, "audio", ans.Audio)
 	return ans, nil
+}
+
+// reserveSlot counts a playback viewer against the limits.
+func (m *Manager) reserveSlot(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return ErrClosed
+	case m.total() >= m.opts.MaxViewers:
+		return fmt.Errorf("%w: the gateway serves at most %d viewers", ErrTooManyViewers, m.opts.MaxViewers)
+	case m.perCamera[name] >= m.cameraLimit(name):
+		return fmt.Errorf("%w: camera %s serves at most %d viewers", ErrTooManyViewers, name, m.cameraLimit(name))
+	}
+	m.perCamera[name]++
+	return nil
 }
 
 // reserve counts a viewer against the limits and attaches it to the
@@ -382,6 +435,10 @@ func (m *Manager) release(s *session) {
 		delete(m.perCamera, s.camera)
 	}
 	f := s.f
+	if f == nil { // a playback: no feed
+		m.mu.Unlock()
+		return
+	}
 	f.refs--
 	last := f.refs == 0
 	if last && m.feeds[s.feedKey] == f {
@@ -395,11 +452,17 @@ func (m *Manager) release(s *session) {
 
 // setup builds the session's PeerConnection and answers the offer.
 func (m *Manager) setup(ctx context.Context, s *session, hub *camera.Hub, off map[string][]offered, req OfferRequest) (*Answer, error) {
-	rctx, cancel := context.WithTimeout(ctx, m.opts.ReadyTimeout)
-	tracks, err := s.f.waitReady(rctx)
-	cancel()
-	if err != nil {
-		return nil, err
+	var tracks []camera.Track
+	if s.play != nil {
+		tracks = s.play.tracks()
+	} else {
+		rctx, cancel := context.WithTimeout(ctx, m.opts.ReadyTimeout)
+		var err error
+		tracks, err = s.f.waitReady(rctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 	ch, err := choose(req.Camera, tracks, off)
 	if err != nil {

@@ -154,6 +154,10 @@ func TestLiveSignalingOverMQTT(t *testing.T) {
 		{CmdCandidate, map[string]any{"session": session, "candidate": "candidate:1 1 udp x"}, "candidate"},
 		{CmdClose, map[string]any{"session": "../x"}, "not a session id"},
 		{CmdRenew, map[string]any{"session": strings.Repeat("0", 32)}, "unknown session"},
+		{CmdOffer, map[string]any{"camera": "gate", "sdp": offer, "from": "yesterday"}, "not an RFC 3339 time"},
+		{CmdOffer, map[string]any{"camera": "gate", "sdp": offer, "from": "2026-12-01T08:00:00Z"}, "no recording"},
+		{CmdSeek, map[string]any{"session": session, "time": "noon"}, "not an RFC 3339 time"},
+		{CmdSeek, map[string]any{"session": session, "time": "2026-12-01T08:00:00Z"}, "not a playback session"},
 	} {
 		r := st.call(t, bad.name, fmt.Sprintf("bad-%d", i), bad.args)
 		var msg string

@@ -133,6 +133,9 @@ type Options struct {
 	// (camera.Hub.Name of each must be that name). The Manager runs them
 	// (Run): like any hub, one is pulled only while a viewer watches it.
 	Substreams []*camera.Hub
+	// Recordings, when set, lets an offer with a From play a camera's
+	// recordings instead of its live stream (playback.go).
+	Recordings Recordings
 	// Net is the network pion and the UDP port use; nil is the machine's.
 	// Tests put the gateway behind a simulated NAT with pion's vnet.
 	Net    transport.Net

@@ -18,7 +18,8 @@ type session struct {
 	feedKey             string // the feed's key: the camera, or camera#low for its substream
 	noSub               bool   // low was asked for and the camera has no substream
 	m                   *Manager
-	f                   *feed
+	f                   *feed     // nil for a playback
+	play                *playback // nil for live video
 	pc                  *webrtc.PeerConnection
 	video, audio        *track
 	vsender, asender    *webrtc.RTPSender
@@ -106,6 +107,10 @@ func (s *session) supervise(ctx context.Context) {
 		reason := s.reason
 		s.state = "closed"
 		s.mu.Unlock()
+		if s.play != nil {
+			s.play.release()
+			s.publishEnd(reason)
+		}
 		s.m.log.Info("live session closed", "session", s.id, "camera", s.camera, "reason", reason,
 			"bytes", s.st.bytes.Load(), "nacks", s.st.nacks.Load(), "plis", s.st.plis.Load(), "dropped", s.st.dropped.Load())
 	}()
@@ -149,6 +154,13 @@ func (s *session) supervise(ctx context.Context) {
 			switch st {
 			case webrtc.PeerConnectionStateConnected:
 				connect.Stop()
+				if !started && s.play != nil {
+					started = true
+					go func() {
+						defer close(senderDone)
+						s.play.run(vctx, s)
+					}()
+				}
 				if !started {
 					started = true
 					v := newViewer(s.f, s.video, s.audio, s.ch.vcodec, s.ch.acodec, clockOf(s.ch.video), clockOf(s.ch.audio),
@@ -277,7 +289,9 @@ type SessionStats struct {
 	RTTMs         float64 `json:"rtt_ms,omitempty"`
 	LossPercent   float64 `json:"loss_percent"`
 	WriteErrors   uint64  `json:"write_errors,omitempty"`
-	Reason        string  `json:"reason,omitempty"`
+	// Position is, for a playback, the recording time of the last frame sent.
+	Position time.Time `json:"position,omitzero"`
+	Reason   string    `json:"reason,omitempty"`
 }
 
 func (s *session) stats() SessionStats {
@@ -294,6 +308,9 @@ func (s *session) stats() SessionStats {
 	out.Dropped, out.Skipped, out.NACKs, out.PLIs = c.dropped.Load(), c.skipped.Load(), c.nacks.Load(), c.plis.Load()
 	out.Replays, out.PLIsIgnored, out.CatchUpFrames, out.Stills = c.replays.Load(), c.ignored.Load(), c.catchUp.Load(), c.stills.Load()
 	out.WriteErrors = c.writeErrors.Load()
+	if s.play != nil {
+		out.Position = time.Unix(0, s.play.pos.Load()).UTC()
+	}
 	if ff := c.firstFrame.Load(); ff > 0 {
 		out.FirstFrameMs = float64(ff) / 1e6
 	}

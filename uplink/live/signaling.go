@@ -32,6 +32,7 @@ func (m *Manager) Register(r *uplink.Router) {
 	r.Handle(CmdClose, m.handleClose)
 	r.Handle(CmdRenew, m.handleRenew)
 	r.Handle(CmdStats, m.handleStats)
+	r.Handle(CmdSeek, m.handleSeek)
 }
 
 type offerArgs struct {
@@ -41,6 +42,9 @@ type offerArgs struct {
 	ICEServers []ICEServer `json:"ice_servers"`
 	Session    string      `json:"session"`
 	Trickle    bool        `json:"trickle"`
+	From       string      `json:"from"`
+	To         string      `json:"to"`
+	Speed      int         `json:"speed"`
 }
 
 // decodeOffer reads live.offer's arguments strictly; the SDP itself is
@@ -67,7 +71,21 @@ func decodeOffer(args json.RawMessage) (OfferRequest, error) {
 		}
 	}
 	req := OfferRequest{Camera: a.Camera, SDP: a.SDP, Quality: a.Quality, Explicit: a.Quality != "", ICEServers: a.ICEServers,
-		Session: a.Session, Trickle: a.Trickle}
+		Session: a.Session, Trickle: a.Trickle, Speed: a.Speed}
+	var err error
+	if a.From != "" {
+		if req.From, err = parseTime("from", a.From); err != nil {
+			return OfferRequest{}, err
+		}
+	}
+	if a.To != "" {
+		if req.To, err = parseTime("to", a.To); err != nil {
+			return OfferRequest{}, err
+		}
+	}
+	if err := checkRange(req.From, req.To, req.Speed); err != nil {
+		return OfferRequest{}, err
+	}
 	if req.Quality == "" {
 		// A viewer over MQTT is remote, most likely through the board's
 		// 4G: the substream unless it asks for more.

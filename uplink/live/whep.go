@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/pion/webrtc/v4"
@@ -69,11 +70,16 @@ func (m *Manager) whepPost(w http.ResponseWriter, r *http.Request) {
 	}
 	// WHEP is on site (the local API): the main stream unless ?quality=low.
 	q := r.URL.Query().Get("quality")
-	ans, err := m.Offer(r.Context(), OfferRequest{Camera: name, SDP: string(body), Quality: cmp.Or(q, "high"), Explicit: q != ""})
+	req := OfferRequest{Camera: name, SDP: string(body), Quality: cmp.Or(q, "high"), Explicit: q != ""}
+	if err := whepPlayback(&req, r.URL.Query()); err != nil {
+		whepError(w, http.StatusBadRequest, "whep: "+err.Error())
+		return
+	}
+	ans, err := m.Offer(r.Context(), req)
 	if err != nil {
 		code := http.StatusInternalServerError
 		switch {
-		case errors.Is(err, ErrUnknownCamera):
+		case errors.Is(err, ErrUnknownCamera), errors.Is(err, ErrNoRecording):
 			code = http.StatusNotFound
 		case errors.Is(err, ErrBadOffer), errors.Is(err, ErrUnsupportedCodec):
 			code = http.StatusBadRequest
@@ -89,6 +95,28 @@ func (m *Manager) whepPost(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", `"`+ans.Session+`"`)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, ans.SDP)
+}
+
+// whepPlayback reads ?from=&to=&speed= (RFC 3339 times): a playback of the
+// camera's recordings instead of its live stream.
+func whepPlayback(req *OfferRequest, q url.Values) error {
+	var err error
+	if v := q.Get("from"); v != "" {
+		if req.From, err = parseTime("from", v); err != nil {
+			return err
+		}
+	}
+	if v := q.Get("to"); v != "" {
+		if req.To, err = parseTime("to", v); err != nil {
+			return err
+		}
+	}
+	if v := q.Get("speed"); v != "" {
+		if req.Speed, err = strconv.Atoi(v); err != nil {
+			return fmt.Errorf(`argument "speed": %.10q is not a number`, v)
+		}
+	}
+	return checkRange(req.From, req.To, req.Speed)
 }
 
 // iceLinks lists the configured ICE servers as the draft's Link headers.

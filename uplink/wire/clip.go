@@ -17,7 +17,8 @@ import (
 //	{prefix}/{gateway}/clip/{clip}/{offset}
 //
 // with the raw file bytes [offset, offset+len) as payload, at most
-// ClipChunkMax bytes, in file order. The station stores a chunk durably
+// ClipChunkMax bytes, in file order with a few awaiting their PUBACK (so
+// they may arrive out of order within that window). The station stores a chunk durably
 // before its PUBACK, so the gateway resumes after a link cut from the end
 // of the last acknowledged chunk. The clip event carries the file's length
 // and SHA-256: the station knows the clip is whole when it holds every byte

@@ -24,3 +24,17 @@ type LiveCandidateMsg struct {
 	SDPMid        string `json:"sdp_mid,omitempty"`
 	SDPMLineIndex uint16 `json:"sdp_mline_index"`
 }
+
+// LiveEndLevels is the topic below the gateway's base on which a playback
+// session (live.offer with "from") says why it closed by itself: the end
+// of its range or of the recordings.
+func LiveEndLevels(session string) string { return TopicLive + "/" + session + "/end" }
+
+// LiveEnd is the full topic of session's end notice.
+func (t Topics) LiveEnd(session string) string { return t.Base() + LiveEndLevels(session) }
+
+// LiveEndMsg is the payload on a live end topic.
+type LiveEndMsg struct {
+	Session string `json:"session"`
+	Reason  string `json:"reason"`
+}

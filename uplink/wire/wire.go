@@ -120,6 +120,19 @@ type Telemetry struct {
 	// RecordingBytesToday is what recording wrote to the SD card since the
 	// start of the gateway's day (its wear); absent while zero.
 	RecordingBytesToday int64 `json:"recording_bytes_today,omitempty"`
+	// ClipUpload is the clip uploader's daily budget and use (data on a
+	// prepaid SIM); absent when no camera records.
+	ClipUpload *ClipUploadStats `json:"clip_upload,omitempty"`
+}
+
+// ClipUploadStats is the clip uploader's report (device/clipupload).
+type ClipUploadStats struct {
+	Budget     int64  `json:"budget"`      // daily bytes for automatic uploads (0: none)
+	BytesToday int64  `json:"bytes_today"` // clip bytes acknowledged today, asked and automatic
+	AutoToday  int64  `json:"auto_today"`  // of which automatic
+	Pending    int    `json:"pending"`     // clips waiting to be sent
+	Held       int    `json:"held"`        // automatic uploads the budget holds until tomorrow
+	Sending    string `json:"sending,omitempty"`
 }
 
 // Reply answers one command on reply/{id}.

@@ -86,7 +86,9 @@ func TestMaxClipHoldsWhenPTSMisbehaves(t *testing.T) {
 	for name, pts := range map[string]func(time.Duration) time.Duration{
 		"stuck": func(time.Duration) time.Duration { return time.Minute },
 		// Back by 10 s every 2 s of media.
-		"jumps back": func(p time.Duration) time.Duration { return time.Hour + p%(2*time.Second) - 10*time.Second*(p/(2*time.Second)) },
+		"jumps back": func(p time.Duration) time.Duration {
+			return time.Hour + p%(2*time.Second) - 10*time.Second*(p/(2*time.Second))
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			const maxClip = 2 * time.Second

@@ -56,3 +56,8 @@ func (w WireSource) OpenAt(id string) (io.ReaderAt, io.Closer, error) {
 	}
 	return r, r, nil
 }
+
+// MarkUploaded records that the clip is wholly at the station (Store.
+// MarkUploaded): the uploader calls it once the last chunk is
+// acknowledged, so that evidence off-site is no longer kept first.
+func (w WireSource) MarkUploaded(id string) error { return w.S.MarkUploaded(id) }

@@ -30,6 +30,11 @@ const IndexFile = "clips.db"
 // clip's (Info.Attrs) and "lost", why. Source is the camera.
 const KindClipLost = "clip_lost"
 
+// KindRecordingFailed is the event kind the gateway raises when its clip
+// store cannot be opened (a failing card, a broken index): it runs on
+// without recording. Attrs: "error". Source is the gateway.
+const KindRecordingFailed = "recording_failed"
+
 // Reasons a recording was made (wire.ClipAttrReason).
 const (
 	ReasonEvent      = "event"
@@ -485,6 +490,9 @@ type StoreStats struct {
 	// EvidenceLost those of them that were to be uploaded and were not.
 	Evicted      uint64 `json:"evicted"`
 	EvidenceLost uint64 `json:"evidence_lost,omitempty"`
+	// Error says why the gateway records nothing (the store could not be
+	// opened); the other figures are then zero.
+	Error string `json:"error,omitempty"`
 }
 
 // Stats reports the store's figures.
@@ -503,8 +511,12 @@ func (s *Store) rollDayLocked() {
 }
 
 // Close closes the index. Clips still being written are left as a crash
-// would leave them (completed by the next Open); finish them first.
+// would leave them (completed by the next Open); finish them first. A nil
+// Store (recording off) closes as a no-op.
 func (s *Store) Close() error {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -18,8 +18,11 @@
 // the broker acknowledges and logs it).
 //
 // Retention: clips are kept within Options.MaxBytes (announced lengths
-// summed) and Options.MaxAge, the oldest announced first deleted; both are
-// applied on each announcement and by Prune.
+// summed) and Options.MaxAge, applied on each announcement and by Prune.
+// Past MaxAge a clip is deleted. Above MaxBytes the oldest announced go
+// first, but clips asked for go before armed-mode alarms' evidence (upload
+// "auto"), and neither a clip being uploaded (partial, a chunk within
+// Uploading) nor the newest announced is deleted for bytes.
 package clips
 
 import (
@@ -91,7 +94,15 @@ type Status struct {
 	Next  int64      `json:"next"`  // end of the held bytes from offset 0: where a fetch resumes
 	Spans [][2]int64 `json:"spans"` // held ranges [from, to), sorted, disjoint
 	Done  time.Time  `json:"done,omitzero"`
+	// Touched is when the last chunk was stored: a partial clip touched
+	// within Uploading is being uploaded, and retention keeps it.
+	Touched time.Time `json:"touched,omitzero"`
 }
+
+// Uploading is how long after its last chunk a partial clip counts as
+// being uploaded: retention does not delete it meanwhile (a gateway
+// retries a cut link within 30 s; an officer's fetch resumes at once).
+const Uploading = 10 * time.Minute
 
 // Options of Open.
 type Options struct {
@@ -101,15 +112,50 @@ type Options struct {
 	Now      func() time.Time
 }
 
-// Store is the station's clip store. It is safe for concurrent use;
-// writes are serialised.
+// Store is the station's clip store. It is safe for concurrent use:
+// chunks of one clip are written one at a time (a per-clip lock), chunks
+// of different clips at once (their file fsyncs overlap and their index
+// updates share bbolt commits); announcements and pruning are serialised
+// on a store lock, and pruning takes a clip's lock before deleting it.
 type Store struct {
 	dir  string
 	db   *bolt.DB
 	opts Options
 	log  *slog.Logger
 
-	mu sync.Mutex // one writer: chunk writes, announcements, pruning
+	mu sync.Mutex // announcements and pruning; taken before a clip's lock
+
+	clipMu sync.Mutex // guards clipLk
+	clipLk map[string]*clipLock
+}
+
+// clipLock serialises the writes of one clip; refs counts its holders and
+// waiters, so the map keeps only clips being written.
+type clipLock struct {
+	sync.Mutex
+	refs int
+}
+
+// lockClip takes clip's lock; the returned func releases it.
+func (s *Store) lockClip(gw, clip string) (unlock func()) {
+	k := gw + "/" + clip
+	s.clipMu.Lock()
+	l := s.clipLk[k]
+	if l == nil {
+		l = &clipLock{}
+		s.clipLk[k] = l
+	}
+	l.refs++
+	s.clipMu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.clipMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(s.clipLk, k)
+		}
+		s.clipMu.Unlock()
+	}
 }
 
 var bucket = []byte("clips")
@@ -143,7 +189,7 @@ func Open(dataDir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("clip store: init index: %w", err)
 	}
-	return &Store{dir: dir, db: db, opts: o, log: o.Logger}, nil
+	return &Store{dir: dir, db: db, opts: o, log: o.Logger, clipLk: map[string]*clipLock{}}, nil
 }
 
 // Close closes the index.
@@ -285,8 +331,7 @@ func (s *Store) Put(gw, clip string, offset int64, data []byte) (Status, error) 
 	if len(data) > wire.ClipChunkMax {
 		return Status{}, fmt.Errorf("%w: clip %s/%s chunk at %d: %d bytes, more than %d", ErrRefused, gw, clip, offset, len(data), wire.ClipChunkMax)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockClip(gw, clip)()
 	var st *Status
 	if err := s.db.View(func(tx *bolt.Tx) (err error) { st, err = get(tx, gw, clip); return err }); err != nil {
 		return Status{}, err
@@ -298,13 +343,9 @@ func (s *Store) Put(gw, clip string, offset int64, data []byte) (Status, error) 
 	if offset < 0 || end > st.Bytes {
 		return *st, fmt.Errorf("%w: clip %s/%s chunk [%d,%d) beyond its announced length %d", ErrRefused, gw, clip, offset, end, st.Bytes)
 	}
-	path := s.Path(gw, clip)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return *st, fmt.Errorf("clip %s/%s: create directory: %w", gw, clip, err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := s.openClipFile(gw, clip)
 	if err != nil {
-		return *st, fmt.Errorf("clip %s/%s: open file: %w", gw, clip, err)
+		return *st, err
 	}
 	defer f.Close()
 	// Bytes already held must be the same bytes.
@@ -347,10 +388,56 @@ func (s *Store) Put(gw, clip string, offset int64, data []byte) (Status, error) 
 			}
 		}
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return put(tx, st) }); err != nil {
+	st.Touched = s.opts.Now().UTC()
+	// Batch: the chunks of other clips written at the same moment share
+	// the commit (and its fsync); put is idempotent, as Batch may run it
+	// again.
+	if err := s.db.Batch(func(tx *bolt.Tx) error { return put(tx, st) }); err != nil {
 		return *st, fmt.Errorf("clip %s/%s: index: %w", gw, clip, err)
 	}
 	return *st, nil
+}
+
+// openClipFile opens (creating) clip's file; a new file's directory entry
+// (and a new gateway directory's) is fsynced, so a power cut cannot lose a
+// file whose bytes the index claims.
+func (s *Store) openClipFile(gw, clip string) (*os.File, error) {
+	path := s.Path(gw, clip)
+	gwDir := filepath.Dir(path)
+	if _, err := os.Stat(gwDir); errors.Is(err, os.ErrNotExist) {
+		if err := os.Mkdir(gwDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("clip %s/%s: create directory: %w", gw, clip, err)
+		}
+		if err := syncDir(s.dir); err != nil {
+			return nil, fmt.Errorf("clip %s/%s: fsync %s: %w", gw, clip, s.dir, err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+			if err = syncDir(gwDir); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("clip %s/%s: fsync %s: %w", gw, clip, gwDir, err)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("clip %s/%s: open file: %w", gw, clip, err)
+	}
+	return f, nil
+}
+
+// syncDir makes the entries of dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func hashFile(f *os.File, n int64) (string, error) {
@@ -419,6 +506,12 @@ func (s *Store) Prune() {
 	s.pruneLocked()
 }
 
+// pruneLocked deletes what MaxAge and MaxBytes no longer allow. Past
+// MaxAge a clip goes whatever it is. Above MaxBytes, clips the station
+// asked for (or that say nothing) go before the evidence of armed-mode
+// alarms (upload "auto"), each oldest announced first; never deleted for
+// bytes are the newest announced clip (the evidence just announced) and a
+// clip being uploaded (partial, a chunk within Uploading).
 func (s *Store) pruneLocked() {
 	var all []Status
 	_ = s.db.View(func(tx *bolt.Tx) error {
@@ -435,21 +528,77 @@ func (s *Store) pruneLocked() {
 	for _, st := range all {
 		total += st.Bytes
 	}
-	cutoff := s.opts.Now().Add(-s.opts.MaxAge)
-	for i, st := range all {
-		old := st.Added.Before(cutoff)
-		// The newest clip stays even alone above the bound: it is the
-		// evidence just announced.
-		if !old && (total <= s.opts.MaxBytes || i == len(all)-1) {
-			break
+	now := s.opts.Now()
+	cutoff := now.Add(-s.opts.MaxAge)
+	var keep []Status
+	for _, st := range all {
+		if !st.Added.Before(cutoff) {
+			keep = append(keep, st)
+			continue
 		}
-		if err := s.deleteLocked(st); err != nil {
-			s.log.Error("clip not deleted", "gateway", st.Gateway, "clip", st.ID, "error", err)
+		if _, ok := s.deleteOne(st, "age"); !ok {
 			return
 		}
 		total -= st.Bytes
-		s.log.Info("clip deleted (retention)", "gateway", st.Gateway, "clip", st.ID, "bytes", st.Bytes, "added", st.Added, "old", old)
 	}
+	if total <= s.opts.MaxBytes || len(keep) == 0 {
+		return
+	}
+	newest := keep[len(keep)-1]
+	var byClass [2][]Status // on request first, then alarm evidence
+	for _, st := range keep[:len(keep)-1] {
+		if st.State == Partial && now.Sub(st.Touched) < Uploading {
+			continue
+		}
+		c := 0
+		if st.Upload == uploadAuto {
+			c = 1
+		}
+		byClass[c] = append(byClass[c], st)
+	}
+	for _, class := range byClass {
+		for _, st := range class {
+			if total <= s.opts.MaxBytes {
+				return
+			}
+			deleted, ok := s.deleteOne(st, "bytes")
+			if !ok {
+				return
+			}
+			if deleted {
+				total -= st.Bytes
+			}
+		}
+	}
+	if total > s.opts.MaxBytes {
+		s.log.Warn("clip store above its bound: what is left is being uploaded or just announced",
+			"bytes", total, "max_bytes", s.opts.MaxBytes, "newest", newest.ID)
+	}
+}
+
+// uploadAuto is the upload attr of armed-mode alarms' clips (device
+// record.UploadAuto).
+const uploadAuto = "auto"
+
+// deleteOne deletes st for retention (why: "age" or "bytes"), taking its
+// clip lock so no chunk is being written. deleted is false for a clip
+// found being uploaded once the lock was taken (kept), ok false if the
+// deletion failed (logged).
+func (s *Store) deleteOne(st Status, why string) (deleted, ok bool) {
+	unlock := s.lockClip(st.Gateway, st.ID)
+	defer unlock()
+	if why == "bytes" {
+		// A chunk may have come while this waited for the lock.
+		if cur, ok, _ := s.Status(st.Gateway, st.ID); ok && cur.State == Partial && s.opts.Now().Sub(cur.Touched) < Uploading {
+			return false, true
+		}
+	}
+	if err := s.deleteLocked(st); err != nil {
+		s.log.Error("clip not deleted", "gateway", st.Gateway, "clip", st.ID, "error", err)
+		return false, false
+	}
+	s.log.Info("clip deleted (retention)", "gateway", st.Gateway, "clip", st.ID, "bytes", st.Bytes, "added", st.Added, "why", why)
+	return true, true
 }
 
 func (s *Store) deleteLocked(st Status) error {

@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,4 +178,106 @@ func FuzzClipOfEvent(f *testing.F) {
 			t.Fatalf("accepted %+v", in)
 		}
 	})
+}
+
+// Above the byte bound, clips asked for go before armed-mode alarms'
+// evidence (upload "auto"), and a clip being uploaded (a chunk within
+// Uploading) is kept until it stops moving.
+func TestRetentionKeepsUploadsAndEvidence(t *testing.T) {
+	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	s, err := Open(t.TempDir(), Options{MaxBytes: 300, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	add := func(id, upload string, put int) {
+		t.Helper()
+		now = now.Add(time.Minute)
+		d := bytes.Repeat([]byte(id), 100/len(id)+1)[:100]
+		sum := sha256.Sum256(d)
+		if err := s.Announce(Info{Gateway: "gw1", ID: id, Bytes: 100, SHA256: hex.EncodeToString(sum[:]), Upload: upload}); err != nil {
+			t.Fatal(err)
+		}
+		if put > 0 {
+			if _, err := s.Put("gw1", id, 0, d[:put]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ids := func() string {
+		l, _ := s.List("gw1")
+		var out []string
+		for _, st := range l {
+			out = append(out, st.ID)
+		}
+		return strings.Join(out, " ")
+	}
+	add("alarm1", uploadAuto, 100)
+	add("req1", "on_request", 100)
+	add("up1", "on_request", 50) // partial, being uploaded
+	add("req2", "on_request", 0)
+	if got := ids(); got != "alarm1 up1 req2" {
+		t.Fatalf("after req2: %s, want the older request deleted before the alarm's clip and the upload", got)
+	}
+	add("req3", "on_request", 0)
+	if got := ids(); got != "alarm1 up1 req3" {
+		t.Fatalf("after req3: %s", got)
+	}
+	now = now.Add(Uploading) // up1 stopped moving
+	add("req4", "on_request", 0)
+	if got := ids(); got != "alarm1 req3 req4" {
+		t.Fatalf("after req4: %s, want the stalled upload deleted", got)
+	}
+	add("alarm2", uploadAuto, 0)
+	add("alarm3", uploadAuto, 0)
+	if got := ids(); got != "alarm1 alarm2 alarm3" {
+		t.Fatalf("after alarm3: %s, want the requests gone before any alarm's clip", got)
+	}
+	add("alarm4", uploadAuto, 0)
+	if got := ids(); got != "alarm2 alarm3 alarm4" {
+		t.Fatalf("after alarm4: %s, want the oldest alarm's clip deleted last", got)
+	}
+}
+
+// Chunks of different clips are stored at once (per-clip locks) and all
+// end complete; the index agrees with the files.
+func TestPutConcurrentClips(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const clips, chunk, n = 8, 1000, 5
+	data := map[string][]byte{}
+	for c := range clips {
+		id := "c" + strconv.Itoa(c)
+		data[id] = bytes.Repeat([]byte{byte(c)}, chunk*n)
+		announce(t, s, "gw1", id, data[id])
+	}
+	var wg sync.WaitGroup
+	for id, d := range data {
+		wg.Go(func() {
+			// Out of order within the clip too: the last chunk first.
+			for _, k := range []int{n - 1, 0, 2, 1, 3} {
+				if _, err := s.Put("gw1", id, int64(k*chunk), d[k*chunk:(k+1)*chunk]); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for id, d := range data {
+		f, st, err := s.Open("gw1", id)
+		if err != nil {
+			t.Fatalf("%s: %v (%+v)", id, err, st)
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if !bytes.Equal(b, d) {
+			t.Fatalf("%s: bytes differ", id)
+		}
+	}
+	if len(s.clipLk) != 0 {
+		t.Fatalf("%d clip locks left", len(s.clipLk))
+	}
 }

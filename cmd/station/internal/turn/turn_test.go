@@ -206,3 +206,36 @@ func FuzzParseUsername(f *testing.F) {
 		}
 	})
 }
+
+// An expired credential opens no new relay, but an existing allocation
+// may still be refreshed for RefreshGrace (a renewed live view keeps its
+// relay); after that, nothing.
+func TestRefreshGrace(t *testing.T) {
+	clk := &clock{now: time.Now()}
+	s := start(t, Config{UDP: "127.0.0.1:0", Now: clk.Now, RefreshGrace: time.Hour})
+	user, _, _ := s.Credentials("gateway:cong-khu-3", time.Minute)
+	const allocate, refresh = true, false
+	check := func(alloc bool) bool {
+		ra := &turn.RequestAttributes{Username: user, Realm: DefaultRealm}
+		ra.Method = 0x004 // STUN Refresh
+		if alloc {
+			ra.Method = 0x003 // STUN Allocate
+		}
+		_, _, ok := s.auth(ra)
+		return ok
+	}
+	if !check(allocate) || !check(refresh) {
+		t.Fatal("a fresh credential refused")
+	}
+	clk.add(2 * time.Minute)
+	if check(allocate) {
+		t.Error("an expired credential may allocate")
+	}
+	if !check(refresh) {
+		t.Error("an expired credential within the grace may not refresh")
+	}
+	clk.add(time.Hour)
+	if check(refresh) {
+		t.Error("a credential past the grace may refresh")
+	}
+}

@@ -230,7 +230,11 @@ func TestChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-	err = chromedp.Do(wctx, chromedp.WaitVisible("tr#ev-"+strconv.FormatUint(walkArr, 10)+" img.thumb"))
+	walkImg := "tr#ev-" + strconv.FormatUint(walkArr, 10) + " img.thumb"
+	err = chromedp.Do(wctx, chromedp.WaitVisible(walkImg))
+	if err == nil { // and the picture itself decoded
+		_, err = chromedp.Run(wctx, chromedp.Poll[bool](`(() => { const i = document.querySelector("`+walkImg+`"); return i.complete && i.naturalWidth === 320; })()`))
+	}
 	wcancel()
 	if err != nil {
 		t.Fatal("walk test with its snapshot not shown within 2 s:", err)

@@ -495,6 +495,9 @@ func TestRemovedGatewayNoOfflineAlarm(t *testing.T) {
 	if !strings.Contains(sites, `class="card gw removed" id="gw-cong-khu-7"`) {
 		t.Errorf("the sites page does not show cong-khu-7 removed")
 	}
+	if strings.Contains(sites, `action="/gateways/cong-khu-7/command"`) || !strings.Contains(sites, `action="/gateways/cong-khu-3/command"`) {
+		t.Errorf("the sites page offers commands to the removed gateway, or none to the enrolled one")
+	}
 	en := f.do(req{path: "/events", header: map[string]string{"Cookie": sessionCookie + "=" + f.login("an") + "; " + langCookie + "=en"}})
 	if p := must(t, en, http.StatusOK, "events in English").body; !strings.Contains(p, "Cổng cong-khu-7 (removed)") {
 		t.Errorf("the English events page does not mark the removed gateway")

@@ -97,7 +97,10 @@ class Tile {
       };
       pc.onicecandidate = (e) => this.trickle(e.candidate ? "a=" + e.candidate.candidate : "a=end-of-candidates", e.candidate);
       pc.onconnectionstatechange = () => {
-        if (pc.connectionState === "connected") this.setState("playing");
+        if (pc.connectionState === "connected") {
+          this.setState("playing");
+          setTimeout(() => { if (this.pc === pc) this.stats(); }, 2000); // the first figure soon
+        }
         if (pc.connectionState === "failed") this.fail("ICE");
       };
       const offer = await pc.createOffer();
@@ -183,12 +186,19 @@ class Tile {
     clearInterval(this.renewTimer);
     clearInterval(this.statsTimer);
     if (this.events) this.events.close();
+    const pc = this.pc;
+    const done = () => { if (pc) pc.close(); };
     if (this.session) {
-      const s = this.session;
-      fetch(s, { method: "DELETE", keepalive: true, credentials: "same-origin" })
-        .then((r) => (r.ok ? r.json() : null)).then((j) => { if (j) this.showBytes(j.bytes || 0); }).catch(() => {});
+      // Close the connection only once the station has closed the session
+      // (or after 3 s): the gateway ends a session whose connection closes,
+      // and its last byte count would be lost with it.
+      const timer = setTimeout(done, 3000);
+      fetch(this.session, { method: "DELETE", keepalive: true, credentials: "same-origin" })
+        .then((r) => (r.ok ? r.json() : null)).then((j) => { if (j) this.showBytes(j.bytes || 0); })
+        .catch(() => {}).finally(() => { clearTimeout(timer); done(); });
+    } else {
+      done();
     }
-    if (this.pc) this.pc.close();
     this.pc = null;
     this.events = null;
     this.session = null;
