@@ -56,6 +56,12 @@ func (g *Gateway) openLive() *live.Manager {
 		Substreams:         subs,
 		Logger:             g.log,
 	}
+	if g.rec != nil {
+		// A live.offer with "from" plays the camera's recordings (continuous
+		// segments and clips) over the same WebRTC path: cheaper over 4G
+		// than fetching the files when only part of them is watched.
+		opts.Recordings = g.rec.store
+	}
 	m, err := live.New(opts)
 	if err != nil && opts.UDPPort != 0 {
 		// The port is taken (another gateway on this machine, a stale

@@ -32,6 +32,7 @@ func main() {
 	stationOnly := flag.Bool("station", false, "measure only the station's figures")
 	consoleOnly := flag.Bool("console", false, "measure only the web console's figures")
 	liveOnly := flag.Bool("live", false, "measure only live view's figures (docs/live.md)")
+	recordingOnly := flag.Bool("recording", false, "measure only recording's and clip upload's figures (docs/recording.md)")
 	flag.Parse()
 
 	var rows []row
@@ -43,6 +44,14 @@ func main() {
 		}
 	}
 
+	if *recordingOnly {
+		addRecordingRows(add)
+		printTable(rows)
+		if fail {
+			os.Exit(1)
+		}
+		return
+	}
 	if *liveOnly {
 		addLiveRows(add)
 		if !*skipSize {
@@ -115,6 +124,7 @@ func main() {
 
 	addCameraRows(add)
 	addLiveRows(add)
+	addRecordingRows(add)
 
 	// The alarm: input edge → siren line high through the logic and a
 	// gpiotest pin, no delay configured (docs/alarm.md).

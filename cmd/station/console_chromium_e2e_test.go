@@ -74,6 +74,14 @@ cameras:
 		t.Fatal(err)
 	}
 	startBinGateway(t, cfg, api)
+	devtest.WaitFor(t, 30*time.Second, "gateway online in the console", func() bool {
+		var g struct {
+			Online bool   `json:"online"`
+			Mode   string `json:"mode"`
+		}
+		st.tryAPI(t, "GET", "/api/gateways/"+gw, &g)
+		return g.Online && g.Mode != ""
+	})
 
 	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, chromiumFlags...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)

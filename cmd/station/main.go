@@ -78,6 +78,8 @@
 // is open, then (embedded broker) "station: broker listening on ADDR" once
 // the broker, which stores before it acknowledges, accepts connections,
 // "station: subscribed" each time its subscriptions are in place,
+// "station: TURN listening on udp ADDR, tls ADDR, relays on IP:PORTS" once
+// live view's TURN server runs (see live.go and docs/live.md),
 // "station: users reloaded" after a SIGHUP, and at shutdown one line
 // "station: broker stats ..." of the broker's counters (messages dropped,
 // inflight_dropped, stored, ...).

@@ -5,7 +5,9 @@
 // stores a chunk before its PUBACK, so the end of the last run of
 // acknowledged chunks is where an upload resumes after a link cut (kept in
 // memory) or a restart: it is kept durably in a small state file
-// (fsynced, renamed, directory fsynced) at least every Options.SaveEvery
+// (written, fsynced, renamed; the directory fsynced too when uploads are
+// added or removed, so a queued upload survives a power cut) at least
+// every Options.SaveEvery
 // bytes acknowledged (1 MiB) and when an upload ends or Run stops, so a
 // crash resends at most that much plus the window; the station takes a
 // resent chunk it holds as a no-op.
@@ -198,7 +200,7 @@ func (u *Uploader) rollLocked() {
 // directory fsync).
 func (u *Uploader) saveLocked() error {
 	b, ver := u.snapshotLocked()
-	return u.write(b, ver)
+	return u.write(b, ver, true)
 }
 
 // snapshotLocked is the state to write, with its version.
@@ -212,8 +214,12 @@ func (u *Uploader) snapshotLocked() ([]byte, uint64) {
 	return b, u.ver
 }
 
-// write writes snapshot ver unless a later one is already written.
-func (u *Uploader) write(b []byte, ver uint64) error {
+// write writes snapshot ver unless a later one is already written. dir
+// also fsyncs the directory, making the rename durable: needed when jobs
+// were added or removed; progress alone can skip it, since a rename a
+// power cut undoes leaves the previous state, an older offset, from which
+// resuming is safe (the station takes what it holds again as a no-op).
+func (u *Uploader) write(b []byte, ver uint64, dir bool) error {
 	u.saveMu.Lock()
 	defer u.saveMu.Unlock()
 	if ver <= u.written {
@@ -233,7 +239,7 @@ func (u *Uploader) write(b []byte, ver uint64) error {
 	if err == nil {
 		err = os.Rename(tmp, u.path)
 	}
-	if err == nil {
+	if err == nil && dir {
 		err = syncDir(filepath.Dir(u.path))
 	}
 	if err != nil {
@@ -568,7 +574,7 @@ func (u *Uploader) acked(clip string, end, n int64) (job, bool) {
 	}
 	u.mu.Unlock()
 	if snap != nil {
-		if err := u.write(snap, ver); err != nil {
+		if err := u.write(snap, ver, false); err != nil {
 			u.log.Error("clip upload progress not saved; a restart resends from the last saved offset", "error", err)
 		}
 	}

@@ -28,4 +28,8 @@
 //     viewer cannot take are refused with an error that names the problem.
 //   - ICE: full ICE (the board is the side behind NAT), one UDP port for
 //     every session, mDNS and loopback candidates off unless asked for.
+//   - Playback (playback.go): an offer with a start time plays the camera's
+//     recordings (Options.Recordings) over the same path, from the key
+//     frame at or before it, paced in real time (or 2×, 4×), with seek;
+//     it closes by itself at the end of its range (docs/live.md).
 package live

@@ -102,11 +102,15 @@ func New(opts Options) (*Manager, error) {
 	se.DisableActiveTCP(true)
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		opts: opts, log: opts.Logger.With("part", "live"), mux: mux, se: se, ctx: ctx, cancel: cancel,
 		sessions: map[string]*session{}, perCamera: map[string]int{}, feeds: map[string]*feed{}, offers: map[string]*memo{},
 		early: map[string]*early{}, offering: map[string]bool{},
-	}, nil
+	}
+	// The day is counted from now: a session that opens and closes
+	// before the first BytesToday must not become the day's base.
+	m.daily.day, m.daily.base = m.dayKey(time.Now()), map[string]uint64{}
+	return m, nil
 }
 
 // Addrs lists the local addresses of the shared UDP port.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,9 @@ const (
 	maxPlayGap = 2 * time.Second
 	// defaultStep is the step taken over a gap when no frame rate is known.
 	defaultStep = 40 * time.Millisecond
+	// nextSlack: at the end of a file, a recording starting this soon
+	// after it is its continuation (not one holding the time from earlier).
+	nextSlack = time.Second
 )
 
 // CmdSeek jumps a playback session (docs/protocol.md).
@@ -66,8 +70,11 @@ type playback struct {
 	to     time.Time // zero: open
 	speed  int
 	start  *cursor
-	seekc  chan *cursor
 	pos    atomic.Int64 // unix ns of the last sample sent
+
+	mu     sync.Mutex
+	seekc  chan *cursor // one pending seek; sent and drained under mu
+	closed bool         // released: a seek now closes its cursor
 	first  *demux.File  // the first file's index (its SPS/PPS answer the offer)
 }
 
@@ -101,48 +108,65 @@ func (c *cursor) end() time.Time {
 }
 
 // locate finds the recording holding t (continuous segments before
-// clips), or the first one after t, and its key frame at or before t.
-// skip is a recording not to choose (the one just played to its end);
-// after is the least end the chosen one must reach.
-func locate(rec Recordings, cam string, t, to time.Time, skip string) (*cursor, error) {
+// clips), or the first one after t, and its key frame at or before t. A
+// recording starting within slack after t counts as holding it (the next
+// segment starts a frame after the last one ends). skip is a recording
+// not to choose (the one just played to its end). A recording that
+// cannot be read is logged and passed over.
+func (m *Manager) locate(rec Recordings, cam string, t, to time.Time, slack time.Duration, skip string) (*cursor, error) {
 	list, err := rec.List(cam, t, to)
 	if err != nil {
 		return nil, fmt.Errorf("live: list recordings of %s: %w", cam, err)
 	}
-	var best *record.Info
-	for i := range list {
-		in := &list[i]
-		if in.ID == skip || in.Frames == 0 || !in.Start.Add(in.Duration).After(t) {
-			continue
+	bad := map[string]bool{skip: true}
+	for range 8 {
+		var best *record.Info
+		for i := range list {
+			in := &list[i]
+			if bad[in.ID] || in.Frames == 0 || !in.Start.Add(in.Duration).After(t) {
+				continue
+			}
+			holds := !in.Start.After(t.Add(slack))
+			bestHolds := best != nil && !best.Start.After(t.Add(slack))
+			switch {
+			case best == nil:
+				best = in
+			case holds && !bestHolds: // holding t beats starting later
+				best = in
+			case holds && in.Reason == record.ReasonContinuous && best.Reason != record.ReasonContinuous:
+				best = in
+			case !holds && !bestHolds && in.Start.Before(best.Start):
+				best = in
+			}
 		}
-		holds := !in.Start.After(t)
-		switch {
-		case best == nil:
-			best = in
-		case holds && best.Start.After(t): // holding t beats starting later
-			best = in
-		case holds && in.Reason == record.ReasonContinuous && best.Reason != record.ReasonContinuous:
-			best = in
-		case !holds && best.Start.After(t) && in.Start.Before(best.Start):
-			best = in
+		if best == nil {
+			break
 		}
+		c, err := openCursor(rec, best.ID, t)
+		if err == nil {
+			return c, nil
+		}
+		m.log.Warn("live: playback passes over a recording it cannot read", "recording", best.ID, "err", err)
+		bad[best.ID] = true
 	}
-	if best == nil {
-		return nil, fmt.Errorf("%w of camera %s at or after %s", ErrNoRecording, cam, t.UTC().Format(time.RFC3339))
-	}
-	rd, info, err := rec.Open(best.ID)
+	return nil, fmt.Errorf("%w of camera %s at or after %s", ErrNoRecording, cam, t.UTC().Format(time.RFC3339))
+}
+
+// openCursor opens recording id at its key frame at or before t.
+func openCursor(rec Recordings, id string, t time.Time) (*cursor, error) {
+	rd, info, err := rec.Open(id)
 	if err != nil {
-		return nil, fmt.Errorf("live: open recording %s: %w", best.ID, err)
+		return nil, fmt.Errorf("live: open recording %s: %w", id, err)
 	}
 	f, err := demux.Open(rd, rd.Size())
 	if err != nil {
 		_ = rd.Close()
-		return nil, fmt.Errorf("live: read recording %s: %w", best.ID, err)
+		return nil, fmt.Errorf("live: read recording %s: %w", id, err)
 	}
 	k := f.KeyAt(t.Sub(info.Start))
 	if k < 0 {
 		_ = rd.Close()
-		return nil, fmt.Errorf("%w: recording %s has no key frame", ErrNoRecording, best.ID)
+		return nil, fmt.Errorf("live: recording %s has no key frame", id)
 	}
 	return &cursor{info: info, rd: rd, file: f, i: k, start: t}, nil
 }
@@ -156,7 +180,7 @@ func (m *Manager) newPlayback(req OfferRequest) (*playback, error) {
 	if speed == 0 {
 		speed = 1
 	}
-	c, err := locate(m.opts.Recordings, req.Camera, req.From, req.To, "")
+	c, err := m.locate(m.opts.Recordings, req.Camera, req.From, req.To, 0, "")
 	if err != nil {
 		return nil, err
 	}
@@ -172,10 +196,13 @@ func (p *playback) tracks() []camera.Track {
 }
 
 // release closes whatever cursor is left (the sender never ran, or a seek
-// was not taken).
+// was not taken); a later Seek is refused.
 func (p *playback) release() {
 	p.start.close()
 	p.start = nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
 	select {
 	case c := <-p.seekc:
 		c.close()
@@ -199,22 +226,24 @@ func (m *Manager) Seek(id string, t time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%w: %s is after the session's end %s", ErrNoRecording,
 			t.UTC().Format(time.RFC3339), p.to.UTC().Format(time.RFC3339))
 	}
-	c, err := locate(p.rec, p.camera, t, p.to, "")
+	c, err := m.locate(p.rec, p.camera, t, p.to, 0, "")
 	if err != nil {
 		return time.Time{}, err
 	}
 	at := c.at(c.i)
-	for {
-		select {
-		case p.seekc <- c:
-			return at, nil
-		case old := <-p.seekc: // an older seek not yet taken: this one replaces it
-			old.close()
-		case <-s.done:
-			c.close()
-			return time.Time{}, fmt.Errorf("%w %q (it just ended)", ErrUnknownSession, id)
-		}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		c.close()
+		return time.Time{}, fmt.Errorf("%w %q (it just ended)", ErrUnknownSession, id)
 	}
+	select {
+	case old := <-p.seekc: // an older seek not yet taken: this one replaces it
+		old.close()
+	default:
+	}
+	p.seekc <- c // room: only senders under mu fill it
+	return at, nil
 }
 
 // run sends the recording until its end, ctx ends, or the connection
@@ -259,7 +288,7 @@ func (p *playback) run(ctx context.Context, s *session) {
 				finish(ReasonRangeEnd)
 				return
 			}
-			next, err := locate(p.rec, p.camera, end, p.to, c.info.ID)
+			next, err := s.m.locate(p.rec, p.camera, end, p.to, nextSlack, c.info.ID)
 			if err != nil {
 				if errors.Is(err, ErrNoRecording) {
 					finish(ReasonRecordingsEnd)
@@ -301,8 +330,11 @@ func (p *playback) run(ctx context.Context, s *session) {
 		}
 		var err error
 		if buf, err = c.file.ReadSample(c.i, buf); err != nil {
-			s.setReason("playback stopped: " + err.Error())
-			return
+			// The file was cut under its index (or the card fails): go on
+			// with the next recording.
+			s.m.log.Warn("live: playback leaves a recording it cannot read", "session", s.id, "recording", c.info.ID, "err", err)
+			c.i = len(c.file.Samples)
+			continue
 		}
 		c.i++
 		nalus, err := demux.NALUs(buf, c.file.LengthSize)

@@ -1,11 +1,13 @@
 package live
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/antt-gateway/antt/device/camera/h264"
 	"github.com/antt-gateway/antt/device/camera/mp4"
+	"github.com/antt-gateway/antt/device/camera/mp4/demux"
 	"github.com/antt-gateway/antt/device/camera/record"
 	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink"
@@ -111,7 +114,12 @@ func recordSegment(t testing.TB, st *record.Store, cam string, start time.Time, 
 
 func openRecordStore(t testing.TB) *record.Store {
 	t.Helper()
-	st, err := record.OpenStore(record.StoreOptions{Dir: t.TempDir(), MaxBytes: 1 << 30, Logger: testLogger(t)})
+	return openRecordStoreIn(t, t.TempDir())
+}
+
+func openRecordStoreIn(t testing.TB, dir string) *record.Store {
+	t.Helper()
+	st, err := record.OpenStore(record.StoreOptions{Dir: dir, MaxBytes: 1 << 30, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +299,43 @@ func TestPlaybackRange(t *testing.T) {
 	if ticks := last.rtp - aus[0].rtp; time.Duration(ticks)*time.Second/90000 != span {
 		t.Errorf("RTP span %d ticks, want %v", ticks, span)
 	}
-	t.Logf("%d frames, %v of media in %v", len(aus), span, last.at.Sub(aus[0].at))
+	// Counted in the day's bytes like live view; the RTP cost against the
+	// recording's own bytes for the frames sent.
+	sent := m.BytesToday()
+	file := recordedBytes(t, st, "gate", wantFirst, last.mark)
+	if sent < uint64(file) {
+		t.Errorf("bytes today %d, less than the %d bytes of the frames sent", sent, file)
+	}
+	t.Logf("%d frames, %v of media in %v; %d bytes sent for %d bytes of recording (×%.3f)",
+		len(aus), span, last.at.Sub(aus[0].at), sent, file, float64(sent)/float64(file))
+}
+
+// recordedBytes sums the sample bytes of the frames marked first to last
+// (segment A's 0–249, then B's 1000–) in cam's recordings.
+func recordedBytes(t *testing.T, st *record.Store, cam string, first, last int) int64 {
+	t.Helper()
+	list, err := st.List(cam, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for k, in := range list {
+		rd, _, err := st.Open(in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := demux.Open(rd, rd.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, smp := range f.Samples {
+			if mark := k*1000 + i; mark >= first && mark <= last {
+				n += int64(smp.Size)
+			}
+		}
+		_ = rd.Close()
+	}
+	return n
 }
 
 // A seek lands on the key frame at or before the asked time, the RTP
@@ -527,5 +571,57 @@ func TestPlaybackOverMQTT(t *testing.T) {
 	}
 	if n := len(v.list()); n < 10 {
 		t.Errorf("%d frames arrived", n)
+	}
+}
+
+// A recording that cannot be read (its moov overwritten) is passed over,
+// and one cut short under its index (a failing card) plays as far as it
+// can: the playback goes on with the next.
+func TestPlaybackPassesOverBrokenRecordings(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st := openRecordStoreIn(t, dir)
+	recordSegment(t, st, "gate", t0, 250, 0)
+	recordSegment(t, st, "gate", t0.Add(10*time.Second), 250, 1000)
+	recordSegment(t, st, "gate", t0.Add(20*time.Second), 250, 2000)
+	list, err := st.List("gate", time.Time{}, time.Time{})
+	if err != nil || len(list) != 3 {
+		t.Fatalf("%d recordings, %v", len(list), err)
+	}
+	a := filepath.Join(dir, list[0].ID+".mp4")
+	b, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte("moov"))
+	copy(b[i:], "junk")
+	if err := os.WriteFile(a, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, list[1].ID+".mp4"), list[1].Bytes/2); err != nil {
+		t.Fatal(err)
+	}
+	e := &ends{msgs: map[string]wire.LiveEndMsg{}}
+	m := startManager(t, Options{Recordings: st, Publish: e.publish})
+	v, _ := play(t, m, OfferRequest{Camera: "gate", From: t0.Add(2 * time.Second), Speed: 4})
+	devtest.WaitFor(t, 30*time.Second, "the playback to end", func() bool { _, ok := e.of(v.session); return ok })
+	if end, _ := e.of(v.session); end.Reason != ReasonRecordingsEnd {
+		t.Errorf("end reason %q", end.Reason)
+	}
+	aus := v.list()
+	if len(aus) == 0 || aus[0].mark != 1000 || !aus[0].key {
+		t.Fatalf("first frame %+v, want B's first key frame (1000)", aus[:min(len(aus), 1)])
+	}
+	sawC := false
+	for i := 1; i < len(aus); i++ {
+		if aus[i].mark != aus[i-1].mark+1 {
+			if aus[i].mark != 2000 || aus[i-1].mark < 1010 || aus[i-1].mark > 1200 {
+				t.Fatalf("frame %d: %d after %d, want B's first half then C from 2000", i, aus[i].mark, aus[i-1].mark)
+			}
+			sawC = true
+		}
+	}
+	if !sawC || aus[len(aus)-1].mark != 2249 {
+		t.Errorf("C not played to its end: last %d", aus[len(aus)-1].mark)
 	}
 }

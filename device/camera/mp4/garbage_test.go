@@ -105,3 +105,43 @@ func TestEmptyAccessUnitSkipped(t *testing.T) {
 		t.Fatalf("%d samples pending, want the empty access unit dropped", w.Pending())
 	}
 }
+
+// FuzzWriterGarbage feeds the writer what a broken camera may send:
+// timestamps in any order, key flags anywhere, empty and huge NAL units.
+// It must never panic, keep its fragment bounded, and write a file whose
+// duration is what it reports.
+func FuzzWriterGarbage(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 0, 5, 0x65, 0, 40, 0, 3, 0x41, 0xff, 0, 0, 0, 0})
+	f.Add([]byte{0, 0, 0, 0, 3, 0x65, 1, 0xff, 0xff, 9, 0x41, 0, 0x80, 0, 0, 1})
+	_, tr := loadClip(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var buf bytes.Buffer
+		w, err := NewWriter(&buf, tr, WriterOptions{MaxFragmentBytes: 1 << 12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts := time.Duration(0)
+		// Each record: 2 bytes of signed PTS step (ms), 1 byte key flag,
+		// 1 byte NAL length (0: empty), then the NAL.
+		for len(in) >= 4 {
+			step := time.Duration(int16(uint16(in[0])<<8|uint16(in[1]))) * time.Millisecond * 97
+			key := in[2]&1 == 1
+			n := int(in[3])
+			in = in[4:]
+			n = min(n, len(in))
+			nal := append([]byte(nil), in[:n]...)
+			in = in[n:]
+			pts += step
+			_ = w.WriteFrame(pts, key, [][]byte{nal})
+			if w.Pending() > maxFragmentSamples {
+				t.Fatalf("%d samples pending", w.Pending())
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if w.Duration() < 0 || w.Duration() > time.Duration(w.Frames()+1)*5*time.Second {
+			t.Fatalf("duration %v for %d frames", w.Duration(), w.Frames())
+		}
+	})
+}

@@ -101,3 +101,28 @@ func TestEvictionIgnoresClockJumps(t *testing.T) {
 		t.Fatalf("the clip recorded before the clock synced was evicted first: %v", err)
 	}
 }
+
+// Clip ids never collide, even with a clock that does not move (a board
+// before NTP, many clips in one second) and across restarts.
+func TestClipIDsUniqueWithFrozenClock(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Unix(0, 0)
+	seen := map[string]bool{}
+	for round := range 2 {
+		s := openStore(t, StoreOptions{Dir: dir})
+		for range 20 {
+			c, err := s.Create(CreateOptions{Camera: "cam1", Start: at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[c.ID()] {
+				t.Fatalf("round %d: id %s given twice", round, c.ID())
+			}
+			seen[c.ID()] = true
+			if _, err := c.Finish(0, 0); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("finish of an empty clip: %v", err)
+			}
+		}
+		s.Close()
+	}
+}

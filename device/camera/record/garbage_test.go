@@ -142,3 +142,33 @@ func TestNoPreRoll(t *testing.T) {
 		t.Fatalf("clip of %v, want at most one GOP before the trigger and %v after", d, post)
 	}
 }
+
+// countHandler counts log records at warning level or above.
+type countHandler struct{ n *atomic.Int32 }
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+// A flood of events while the recorder is stuck (a card whose fsync
+// stalls) drops triggers, and says so once, not once per event: the log
+// of a small board is not to be flooded.
+func TestTriggerFloodLogsOnce(t *testing.T) {
+	var n atomic.Int32
+	r := NewRecorder(RecorderOptions{Camera: "cam1", Logger: slog.New(countHandler{&n})})
+	for range 10000 {
+		r.Trigger(Trigger{Time: time.Now()})
+	}
+	if got := n.Load(); got > 1 {
+		t.Fatalf("%d warnings for one flood, want one", got)
+	}
+	if got := r.Dropped(); got != uint64(10000-cap(r.triggers)) {
+		t.Fatalf("dropped %d, want %d", got, 10000-cap(r.triggers))
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/antt-gateway/antt/device/camera"
@@ -91,7 +92,12 @@ type Recorder struct {
 	opt      RecorderOptions
 	log      *slog.Logger
 	triggers chan Trigger
+	dropped  atomic.Uint64 // triggers dropped: the queue was full
+	busy     atomic.Bool   // the queue is full (said once per spell)
 }
+
+// Dropped counts the triggers dropped because the recorder was busy.
+func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 
 // NewRecorder makes a recorder; nothing happens until Run.
 func NewRecorder(opt RecorderOptions) *Recorder {
@@ -129,7 +135,10 @@ func (r *Recorder) Trigger(t Trigger) {
 	select {
 	case r.triggers <- t:
 	default:
-		r.log.Warn("recording trigger dropped: recorder busy")
+		r.dropped.Add(1)
+		if !r.busy.Swap(true) {
+			r.log.Warn("recording triggers dropped: recorder busy (said once until it catches up; see Dropped)")
+		}
 	}
 }
 
@@ -244,6 +253,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case t := <-r.triggers:
+			if len(r.triggers) == 0 && r.busy.Swap(false) {
+				r.log.Info("recorder caught up with its triggers", "dropped_total", r.dropped.Load())
+			}
 			t.Time = arrival(t.Time, time.Now(), r.opt)
 			switch {
 			case clip != nil:

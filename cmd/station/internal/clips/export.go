@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -216,6 +217,20 @@ func (x Exporter) Write(w io.Writer, caseName string, refs []EventRef, by string
 	return m, nil
 }
 
+// maxInflate bounds how far Verify inflates a compressed entry, per byte
+// compressed (above the first MiB): the station stores its files
+// uncompressed, and re-zipped clips, pictures and events compress far
+// less; zeros, a zip bomb's usual filling, reach about 1000.
+const maxInflate = 200
+
+// safeName reports whether an export's file name unpacks inside the
+// folder it is unpacked in, with any unzip tool: relative, clean, no
+// "..", no backslash or drive letter.
+func safeName(name string) bool {
+	return name != "" && !strings.ContainsAny(name, "\\:\x00") && path.Clean(name) == name &&
+		!strings.HasPrefix(name, "/") && name != ".." && !strings.HasPrefix(name, "../")
+}
+
 func orMissing(s State) State {
 	if s == "" {
 		return Missing
@@ -310,9 +325,24 @@ func Verify(r io.ReaderAt, size int64, want ed25519.PublicKey) (m Manifest, prob
 	listed := map[string]bool{ManifestName: true, SignatureName: true}
 	for _, mf := range m.Files {
 		listed[mf.Name] = true
+		if !safeName(mf.Name) {
+			problems = append(problems, fmt.Sprintf("%.200q: unsafe name: it would unpack outside the folder the export is unpacked in", mf.Name))
+			continue
+		}
 		f := files[mf.Name]
 		if f == nil {
 			problems = append(problems, fmt.Sprintf("%s: listed in the manifest, missing from the archive", mf.Name))
+			continue
+		}
+		// What is not the length the manifest says is not inflated to
+		// find out, nor is what inflates like no media or JSON file does
+		// (a zip bomb): the work stays bounded by the archive's size.
+		if f.UncompressedSize64 != uint64(mf.Bytes) {
+			problems = append(problems, fmt.Sprintf("%s: changed (%d bytes in the archive; the manifest says %d bytes)", mf.Name, f.UncompressedSize64, mf.Bytes))
+			continue
+		}
+		if f.Method != zip.Store && f.UncompressedSize64 > maxInflate*f.CompressedSize64+1<<20 {
+			problems = append(problems, fmt.Sprintf("%s: compressed %d bytes to %d, like no file of an export: not inflated (a zip bomb?)", mf.Name, f.UncompressedSize64, f.CompressedSize64))
 			continue
 		}
 		rc, err := f.Open()
@@ -321,7 +351,7 @@ func Verify(r io.ReaderAt, size int64, want ed25519.PublicKey) (m Manifest, prob
 			continue
 		}
 		h := sha256.New()
-		n, err := io.Copy(h, rc)
+		n, err := io.Copy(h, io.LimitReader(rc, mf.Bytes+1))
 		rc.Close()
 		switch {
 		case err != nil:

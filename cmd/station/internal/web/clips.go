@@ -29,6 +29,11 @@ type Clips struct {
 	Key   ed25519.PrivateKey
 }
 
+// maxExports bounds the exports built at once, each in a temporary file
+// of up to MaxExportBytes: more asked for at the same moment would fill
+// the station's disk (or RAM, for a tmpfs /tmp).
+const maxExports = 2
+
 // MaxExportBytes bounds one case export (its clips mostly): the zip is
 // built in a temporary file before it is audited and sent.
 const MaxExportBytes = 4 << 30
@@ -36,6 +41,7 @@ const MaxExportBytes = 4 << 30
 // registerClips adds the clip and export routes (docs/api.md, "Clips and
 // export").
 func (s *Server) registerClips() {
+	s.exports = make(chan struct{}, maxExports)
 	s.handle("GET /api/clips/{gateway}", accounts.Viewer, s.apiClipList)
 	s.handle("GET /api/clips/{gateway}/{clip}", accounts.Viewer, s.apiClip)
 	s.handle("GET /api/clips/{gateway}/{clip}/status", accounts.Viewer, s.apiClipStatus)
@@ -152,7 +158,10 @@ func (s *Server) apiClip(w http.ResponseWriter, r *http.Request, _ *view) {
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "video/mp4")
-	w.Header().Set("Cache-Control", "private, max-age=86400")
+	// Evidence is not played from the browser's cache without the station
+	// checking who asks (the station PC is shared): revalidated each time,
+	// a 304 by the ETag for an account still allowed.
+	w.Header().Set("Cache-Control", "private, no-cache")
 	w.Header().Set("ETag", `"`+st.SHA256+`"`)
 	http.ServeContent(w, r, id+".mp4", st.Done, f)
 }
@@ -309,6 +318,14 @@ func (s *Server) apiExport(w http.ResponseWriter, r *http.Request, v *view) {
 	store, ok := s.o.Events.(clipEvents)
 	if !ok {
 		s.fail(w, r, http.StatusServiceUnavailable, "this console's store cannot be exported from")
+		return
+	}
+	select {
+	case s.exports <- struct{}{}:
+		defer func() { <-s.exports }()
+	default:
+		w.Header().Set("Retry-After", "30")
+		s.fail(w, r, http.StatusServiceUnavailable, fmt.Sprintf("%d exports are being built: try again once one is done", maxExports))
 		return
 	}
 	tmp, err := os.CreateTemp("", "antt-export-*.zip")

@@ -262,6 +262,15 @@ func (s *Server) add(r *http.Request, v *view, f enrolForm) (*enrol.Bundle, int,
 	if !v.p.limits.Allows(g.ID, g.Site) {
 		return nil, http.StatusForbidden, fmt.Errorf("your account is limited to other sites: it may not enrol gateway %s at site %q", g.ID, g.Site)
 	}
+	// The id of a gateway (even a removed one) at a site the account may
+	// not manage is not its to take: enrolling it again would move that
+	// gateway's stored history into the account's sites. The answer is
+	// the same whether that gateway is removed or enrolled.
+	for _, d := range s.o.Enrol.Directory() {
+		if d.ID == g.ID && !v.p.limits.Allows(d.ID, d.Site) {
+			return nil, http.StatusConflict, fmt.Errorf("gateway %s: %w", g.ID, enrol.ErrExists)
+		}
+	}
 	b, err := s.o.Enrol.Add(g)
 	if err != nil {
 		return nil, enrolErrCode(err), err

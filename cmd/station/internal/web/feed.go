@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -390,6 +391,13 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 		case <-r.Context().Done():
 			return
 		case <-changed:
+			if d := expCoalesce(); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-r.Context().Done():
+					return
+				}
+			}
 		case <-beat.C:
 			if _, ok := s.identify(w, r); !ok {
 				fmt.Fprintf(bw, "event: logout\ndata: {}\n\n")
@@ -402,4 +410,10 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 			}
 		}
 	}
+}
+
+// EXPERIMENT (H11-page, to be removed)
+func expCoalesce() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("ANTT_FEED_COALESCE"))
+	return d
 }

@@ -60,8 +60,12 @@ const (
 	// stream open and sent no request for this long (a closed tab; the
 	// page reads the session's stats every 15 s while it plays).
 	liveAbandoned = 45 * time.Second
-	liveReap      = 5 * time.Second
-	liveHeartbeat = 15 * time.Second
+	// liveNotRenewed closes a session the browser has not renewed for
+	// this long, by the station's clock (the gateway's own end is by its
+	// clock, which may be off; the page renews every minute).
+	liveNotRenewed = 15 * time.Minute
+	liveReap       = 5 * time.Second
+	liveHeartbeat  = 15 * time.Second
 )
 
 // liveSession is one view the station relays.
@@ -70,7 +74,8 @@ type liveSession struct {
 	started                            time.Time
 
 	mu       sync.Mutex
-	expires  time.Time
+	expires  time.Time // the gateway's word, by its clock
+	renewed  time.Time // opened or last renewed, by the station's clock
 	bytes    uint64
 	cands    []wire.LiveCandidateMsg
 	ended    bool
@@ -277,13 +282,22 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	now := h.s.now()
 	ls := &liveSession{id: newSessionID(), gateway: gw, camera: cam, quality: quality, user: v.p.name,
-		started: now, lastSeen: now, wake: make(chan struct{})}
+		started: now, lastSeen: now, renewed: now, wake: make(chan struct{})}
 	if err := h.add(ls); err != nil {
 		h.s.fail(w, r, http.StatusTooManyRequests, err.Error())
 		return
 	}
 	// Subscribe first: the gateway's candidates may come before its reply.
-	ls.unwatch = h.backend.WatchCandidates(gw, ls.id, func(c wire.LiveCandidateMsg) { ls.addCandidate(c) })
+	unwatch := h.backend.WatchCandidates(gw, ls.id, func(c wire.LiveCandidateMsg) { ls.addCandidate(c) })
+	ls.mu.Lock()
+	ended := ls.ended
+	if !ended {
+		ls.unwatch = unwatch
+	}
+	ls.mu.Unlock()
+	if ended {
+		unwatch()
+	}
 	args := map[string]any{"camera": cam, "sdp": string(body), "quality": quality, "session": ls.id, "trickle": true}
 	if ice := h.ice("gateway:" + gw); len(ice) > 0 {
 		args["ice_servers"] = ice
@@ -466,8 +480,8 @@ func (h *liveHub) end(ctx context.Context, ls *liveSession, reason string, r *ht
 	return bytes, err
 }
 
-// reaper ends sessions past their end (not renewed) and those whose
-// browser went away; it runs while there are sessions.
+// reaper ends sessions not renewed and those whose browser went away;
+// one runs while there are sessions.
 func (h *liveHub) reaper() {
 	t := time.NewTicker(liveReap)
 	defer t.Stop()
@@ -479,24 +493,21 @@ func (h *liveHub) reaper() {
 		for _, ls := range h.sessions {
 			ls.mu.Lock()
 			switch {
-			case !ls.expires.IsZero() && now.After(ls.expires):
-				due, why = append(due, ls), append(why, "expired")
+			case now.Sub(ls.renewed) > liveNotRenewed:
+				due, why = append(due, ls), append(why, "not renewed")
 			case ls.streams == 0 && now.Sub(ls.lastSeen) > liveAbandoned:
 				due, why = append(due, ls), append(why, "abandoned")
 			}
 			ls.mu.Unlock()
-		}
-		if len(h.sessions) == len(due) {
-			h.reaping = false
 		}
 		h.mu.Unlock()
 		for i, ls := range due {
 			_, _ = h.end(context.Background(), ls, why[i], nil)
 		}
 		h.mu.Lock()
-		stop := !h.reaping
-		if stop && len(h.sessions) > 0 { // one was added meanwhile
-			h.reaping, stop = true, false
+		stop := len(h.sessions) == 0 // add starts another reaper after this
+		if stop {
+			h.reaping = false
 		}
 		h.mu.Unlock()
 		if stop {
@@ -684,6 +695,12 @@ func (h *liveHub) stats(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	st, err := h.readStats(r.Context(), ls)
 	if err != nil {
+		var re *refusedError
+		if errors.As(err, &re) { // the gateway has ended it (its end, the camera gone)
+			_, _ = h.end(context.WithoutCancel(r.Context()), ls, "ended at the gateway", r)
+			h.s.fail(w, r, http.StatusNotFound, err.Error())
+			return
+		}
 		h.s.fail(w, r, liveErrCode(err), err.Error())
 		return
 	}
@@ -711,7 +728,7 @@ func (h *liveHub) renew(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	ls.mu.Lock()
-	ls.expires = rn.Expires
+	ls.expires, ls.renewed = rn.Expires, h.s.now()
 	ls.mu.Unlock()
 	st, _ := h.readStats(r.Context(), ls) // bytes are a nicety here
 	st.Expires = rn.Expires

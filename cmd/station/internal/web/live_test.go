@@ -24,6 +24,7 @@ type fakeLive struct {
 	cmds     []fakeCmd
 	watchers map[string]func(wire.LiveCandidateMsg)
 	refuse   string
+	gone     bool // the gateway has ended every session
 }
 
 type fakeCmd struct {
@@ -34,11 +35,14 @@ type fakeCmd struct {
 func (f *fakeLive) Command(_ context.Context, gw, name string, args map[string]any) (json.RawMessage, error) {
 	f.mu.Lock()
 	f.cmds = append(f.cmds, fakeCmd{gw, name, args})
-	refuse := f.refuse
+	refuse, gone := f.refuse, f.gone
 	w := f.watchers[gw+"/"+cast(args["session"])]
 	f.mu.Unlock()
 	exp := time.Now().Add(10 * time.Minute).UTC().Truncate(time.Second)
 	var out map[string]any
+	if gone && name != "live.offer" {
+		return json.RawMessage(`{"ok":false,"error":"unknown session"}`), nil
+	}
 	switch name {
 	case "live.offer":
 		if refuse != "" {
@@ -362,4 +366,35 @@ func FuzzCheckOffer(f *testing.F) {
 			t.Fatalf("%q accepted", s)
 		}
 	})
+}
+
+// A session the gateway has ended (its own end, by its clock) is ended
+// at the station by the page's next stats read, and audited.
+func TestLiveEndedAtGateway(t *testing.T) {
+	f, fl := liveFixture(t)
+	c := f.login("tuan")
+	loc := must(t, f.offer(c, gwGate, "gate-cam", ""), http.StatusCreated, "open").header.Get("Location")
+	fl.mu.Lock()
+	fl.gone = true
+	fl.mu.Unlock()
+	must(t, f.do(req{path: loc, cookie: c}), http.StatusNotFound, "stats of an ended session")
+	must(t, f.do(req{path: loc, cookie: c}), http.StatusNotFound, "and again")
+	es := f.entries(audit.LiveClose)
+	if len(es) != 1 || es[0].Detail["reason"] != "ended at the gateway" || !strings.Contains(es[0].Detail["stats_error"], "unknown session") {
+		t.Fatalf("live_close %+v", es)
+	}
+}
+
+// One click from an event row to the live view of that gateway's camera
+// (the event's snapshot_camera), for officers only.
+func TestLiveEventLink(t *testing.T) {
+	f, _ := liveFixture(t)
+	f.event(gwGate, "motion", "gate-pir", map[string]any{"snapshot_camera": "gate-cam"})
+	link := `href="/live?gateway=` + gwGate + `&amp;camera=gate-cam"`
+	if p := f.do(req{path: "/events", cookie: f.login("tuan")}); !strings.Contains(p.body, link) {
+		t.Errorf("officer's events page has no %s", link)
+	}
+	if p := f.do(req{path: "/events", cookie: f.login("binh")}); strings.Contains(p.body, "/live?") {
+		t.Error("a viewer's events page links to live view")
+	}
 }

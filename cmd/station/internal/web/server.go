@@ -142,8 +142,9 @@ type Server struct {
 	csrf    *http.CrossOriginProtection
 	handler http.Handler
 	feeds   feedSlots
-	rowJSON feedRender // feed.go: each item rendered once per language
-	bundles *bundles   // enrol.go: downloads waiting to be taken
+	rowJSON feedRender    // feed.go: each item rendered once per language
+	bundles *bundles      // enrol.go: downloads waiting to be taken
+	exports chan struct{} // clips.go: slots of exports being built
 }
 
 // New builds the console's handler.

@@ -78,6 +78,7 @@ func Open(r io.ReaderAt, size int64) (*File, error) {
 	var moofAt int64 = -1
 	var pending []Sample // samples of the last moof, waiting for its mdat
 	var pendingEnd int64 // the end of the data the moof points to
+scan:
 	for off < size {
 		typ, hdr, boxLen, err := readHeader(r, off, size)
 		if err != nil {
@@ -104,6 +105,9 @@ func Open(r io.ReaderAt, size int64) (*File, error) {
 				return nil, fmt.Errorf("%w: moov of %d bytes, over %d", ErrFormat, boxLen, maxMoov)
 			}
 			b, err := readAt(r, off+hdr, boxLen-hdr)
+			if errors.Is(err, errShort) {
+				return nil, fmt.Errorf("%w: the file ends inside its moov", ErrFormat)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -119,6 +123,10 @@ func Open(r io.ReaderAt, size int64) (*File, error) {
 				return nil, fmt.Errorf("%w: moof of %d bytes at offset %d, over %d", ErrFormat, boxLen, off, maxMoof)
 			}
 			b, err := readAt(r, off+hdr, boxLen-hdr)
+			if errors.Is(err, errShort) {
+				f.Truncated = true
+				break scan
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -164,6 +172,9 @@ func readHeader(r io.ReaderAt, off, size int64) (typ string, hdr, n int64, err e
 	}
 	var h [16]byte
 	if _, err := r.ReadAt(h[:8], off); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return "", 0, 0, errShort // shorter than said (cut under its index)
+		}
 		return "", 0, 0, fmt.Errorf("demux: read box header at %d: %w", off, err)
 	}
 	n, hdr = int64(binary.BigEndian.Uint32(h[:4])), 8
@@ -176,6 +187,9 @@ func readHeader(r io.ReaderAt, off, size int64) (typ string, hdr, n int64, err e
 			return "", 0, 0, errShort
 		}
 		if _, err := r.ReadAt(h[8:16], off+8); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return "", 0, 0, errShort
+			}
 			return "", 0, 0, fmt.Errorf("demux: read box header at %d: %w", off, err)
 		}
 		u := binary.BigEndian.Uint64(h[8:16])
@@ -190,12 +204,18 @@ func readHeader(r io.ReaderAt, off, size int64) (typ string, hdr, n int64, err e
 	return typ, hdr, n, nil
 }
 
+// readAt reads n bytes at off; fewer (the reader is shorter than its
+// size said) is errShort.
 func readAt(r io.ReaderAt, off, n int64) ([]byte, error) {
 	b := make([]byte, n)
-	if _, err := r.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && len(b) == int(n)) {
-		return nil, fmt.Errorf("demux: read %d bytes at %d: %w", n, off, err)
+	got, err := r.ReadAt(b, off)
+	switch {
+	case int64(got) == n:
+		return b, nil
+	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, errShort
 	}
-	return b, nil
+	return nil, fmt.Errorf("demux: read %d bytes at %d: %w", n, off, err)
 }
 
 func printable(s string) string {
@@ -649,7 +669,11 @@ func (f *File) ReadSample(i int, buf []byte) ([]byte, error) {
 		buf = make([]byte, s.Size)
 	}
 	buf = buf[:s.Size]
-	if _, err := f.r.ReadAt(buf, s.Offset); err != nil && !(errors.Is(err, io.EOF)) {
+	n, err := f.r.ReadAt(buf, s.Offset)
+	if n < s.Size {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // the file is shorter than when indexed
+		}
 		return nil, fmt.Errorf("demux: read sample %d at %d: %w", i, s.Offset, err)
 	}
 	return buf, nil

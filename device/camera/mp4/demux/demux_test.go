@@ -264,3 +264,45 @@ func smallFile(t testing.TB) []byte {
 	}
 	return out
 }
+
+// A file shorter than the size it is opened with (cut under its index):
+// no panic, whole fragments read, the missing samples an error.
+func TestShorterThanSaid(t *testing.T) {
+	b, _, _ := clip(t, 200)
+	cut := b[:len(b)*2/3]
+	f, err := Open(bytes.NewReader(cut), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	okN, badN := 0, 0
+	for i := range f.Samples {
+		if _, err := f.ReadSample(i, nil); err != nil {
+			badN++
+		} else {
+			okN++
+		}
+	}
+	if okN == 0 || (badN == 0 && !f.Truncated) {
+		t.Errorf("%d samples read, %d refused, truncated %v", okN, badN, f.Truncated)
+	}
+}
+
+// BenchmarkOpen indexes a one-minute segment (1500 frames of the test
+// clip) and reads every sample: what a playback pays each minute.
+func BenchmarkOpen(b *testing.B) {
+	file, _, _ := clip(b, 1500)
+	b.SetBytes(int64(len(file)))
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		f, err := Open(bytes.NewReader(file), int64(len(file)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range f.Samples {
+			if buf, err = f.ReadSample(i, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

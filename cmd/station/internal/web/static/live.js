@@ -92,11 +92,13 @@ class Tile {
       pc.addTransceiver("video", { direction: "recvonly" });
       pc.addTransceiver("audio", { direction: "recvonly" });
       pc.ontrack = (e) => {
+        if (this.pc !== pc) return;
         if (!this.video.srcObject) this.video.srcObject = new MediaStream();
         this.video.srcObject.addTrack(e.track);
       };
-      pc.onicecandidate = (e) => this.trickle(e.candidate ? "a=" + e.candidate.candidate : "a=end-of-candidates", e.candidate);
+      pc.onicecandidate = (e) => this.pc === pc && this.trickle(e.candidate ? "a=" + e.candidate.candidate : "a=end-of-candidates", e.candidate);
       pc.onconnectionstatechange = () => {
+        if (this.pc !== pc) return; // stopped: closing once the station has closed the session
         if (pc.connectionState === "connected") {
           this.setState("playing");
           setTimeout(() => { if (this.pc === pc) this.stats(); }, 2000); // the first figure soon
@@ -121,19 +123,21 @@ class Tile {
       this.session = r.headers.get("Location");
       this.el.dataset.session = this.session;
       await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
-      this.events = new EventSource(this.session + "/candidates");
-      this.events.addEventListener("candidate", (e) => {
+      const es = new EventSource(this.session + "/candidates");
+      this.events = es;
+      es.addEventListener("candidate", (e) => {
         const c = JSON.parse(e.data);
         if (!c.candidate) {
           // The gateway has no more: free the connection (a browser opens
           // only six HTTP/1.1 connections to a host, and a grid has more
           // tiles than that).
-          this.events.close();
+          es.close();
           return;
         }
         pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.sdp_mid || null, sdpMLineIndex: c.sdp_mline_index }).catch(() => {});
       });
-      this.events.addEventListener("end", () => {
+      es.addEventListener("end", () => {
+        if (this.events !== es) return;
         this.stop();
         this.setState("ended");
       });
