@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -391,13 +390,6 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 		case <-r.Context().Done():
 			return
 		case <-changed:
-			if d := expCoalesce(); d > 0 {
-				select {
-				case <-time.After(d):
-				case <-r.Context().Done():
-					return
-				}
-			}
 		case <-beat.C:
 			if _, ok := s.identify(w, r); !ok {
 				fmt.Fprintf(bw, "event: logout\ndata: {}\n\n")
@@ -410,10 +402,4 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 			}
 		}
 	}
-}
-
-// EXPERIMENT (H11-page, to be removed)
-func expCoalesce() time.Duration {
-	d, _ := time.ParseDuration(os.Getenv("ANTT_FEED_COALESCE"))
-	return d
 }

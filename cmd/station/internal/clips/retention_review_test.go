@@ -1,0 +1,52 @@
+package clips
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRetentionOneGatewayCannotEvictOthers: retention counts announced
+// lengths, so one gateway (a stolen board's credentials, from anywhere
+// that reaches the broker) announcing huge clips it never uploads would
+// make room by deleting every other gateway's evidence. Above the bound a
+// gateway's clips must compete with its own first: the one announcing
+// the most loses its oldest, and another gateway's clips stay.
+func TestRetentionOneGatewayCannotEvictOthers(t *testing.T) {
+	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	s, err := Open(t.TempDir(), Options{MaxBytes: 1000, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	school := bytes.Repeat([]byte("evidence"), 25) // 200 bytes
+	for _, id := range []string{"e1", "e2"} {
+		now = now.Add(time.Minute)
+		if err := s.Announce(Info{Gateway: "thcs-chi-dam", ID: id, Bytes: int64(len(school)), SHA256: sha(school), Upload: uploadAuto}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put("thcs-chi-dam", id, 0, school); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		now = now.Add(time.Minute)
+		id := "fake" + strings.Repeat("x", i+1)
+		if err := s.Announce(Info{Gateway: "cho-evil", ID: id, Bytes: 900, SHA256: strings.Repeat("ab", 32), Upload: uploadAuto}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"e1", "e2"} {
+		if st, ok, _ := s.Status("thcs-chi-dam", id); !ok || st.State != Complete {
+			t.Errorf("the school's clip %s was deleted to make room for another gateway's announcements", id)
+		}
+	}
+	if l, _ := s.List("cho-evil"); len(l) != 1 {
+		t.Errorf("the announcing gateway keeps %d of its clips, want only its newest", len(l))
+	}
+}
+
+func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
