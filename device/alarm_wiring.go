@@ -52,7 +52,7 @@ func (g *Gateway) openAlarm() error {
 			}
 			line = l
 		}
-		o, err := output.New(output.Config{Name: oc.Name, MaxOn: oc.MaxOn, Rest: oc.Rest}, line, output.Options{
+		o, err := output.New(output.Config{Name: oc.Name, MaxOn: oc.MaxOn, Rest: oc.Rest, MaxCutOffs: oc.MaxCutOffs}, line, output.Options{
 			Clock:  g.clock,
 			Dir:    dir,
 			Notify: func(c output.Change) { g.alarmEvent(alarm.OutputEvent(c)) },
@@ -392,11 +392,12 @@ func (g *Gateway) apiArm(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// installerOnly serves the installer's alarm routes (POST /api/arm,
-// POST /api/test) to loopback clients, and to others only with the API
-// token (api.token_file) as a bearer token: with api.allow_remote the
-// local API is reachable from the network, and disarming a site or
-// muting it with a walk test must not be open to anyone on the LAN.
+// installerOnly serves the installer's routes (status, outbox, walk test,
+// POST /api/arm, POST /api/test) to loopback clients, and to others only
+// with the API token (api.token_file) as a bearer token: with
+// api.allow_remote the local API is reachable from the network, and
+// reading whether a site is armed, disarming it or muting it with a walk
+// test must not be open to anyone on the LAN.
 func (g *Gateway) installerOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -406,7 +407,7 @@ func (g *Gateway) installerOnly(h http.HandlerFunc) http.HandlerFunc {
 		}
 		want := g.cfg.API.Token.Reveal()
 		if want == "" {
-			writeJSON(w, http.StatusForbidden, apiError{"only loopback clients may arm, disarm or test: set api.token_file (with api.allow_remote) for others"})
+			writeJSON(w, http.StatusForbidden, apiError{"only loopback clients may use the local API: set api.token_file (with api.allow_remote) for others"})
 			return
 		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -357,8 +358,9 @@ outputs:
 	}
 	// A client not on loopback (the API opened with allow_remote) and no
 	// token configured: refused, the mode unchanged.
-	for _, path := range []string{"/api/arm", "/api/test"} {
-		req, _ := http.NewRequest(http.MethodPost, path, bytes.NewBufferString(`{"mode":"away","input":true}`))
+	for _, path := range []string{"POST /api/arm", "POST /api/test", "POST /api/walktest", "GET /api/status", "GET /api/outbox"} {
+		method, p, _ := strings.Cut(path, " ")
+		req, _ := http.NewRequest(method, p, bytes.NewBufferString(`{"mode":"away","input":true}`))
 		req.RemoteAddr = "192.0.2.7:40000"
 		rec := &recorder{header: http.Header{}}
 		gw.Handler().ServeHTTP(rec, req)

@@ -128,13 +128,15 @@ func (g *Gateway) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+	// Everything but /healthz tells or changes the site's state (armed or
+	// not, events): loopback clients, or the API token (installerOnly).
+	mux.HandleFunc("GET /api/status", g.installerOnly(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, g.Status())
-	})
-	mux.HandleFunc("POST /api/walktest", g.walkTest)
+	}))
+	mux.HandleFunc("POST /api/walktest", g.installerOnly(g.walkTest))
 	mux.HandleFunc("POST /api/test", g.installerOnly(g.apiTest))
 	mux.HandleFunc("POST /api/arm", g.installerOnly(g.apiArm)) // docs/alarm.md
-	mux.HandleFunc("GET /api/outbox", g.dumpOutbox)
+	mux.HandleFunc("GET /api/outbox", g.installerOnly(g.dumpOutbox))
 	if g.live != nil {
 		g.live.RegisterWHEP(mux) // /api/cameras/{name}/whep
 	}

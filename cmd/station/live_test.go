@@ -1,11 +1,22 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/antt-gateway/antt/cmd/station/internal/console"
+	"github.com/antt-gateway/antt/device/devtest"
+	"github.com/antt-gateway/antt/uplink/mqtttest"
+	"github.com/antt-gateway/antt/uplink/wire"
 )
 
 const testSession = "0123456789abcdef0123456789abcdef"
@@ -93,5 +104,67 @@ func TestTURNFlags(t *testing.T) {
 	if ice := (&stationLive{turn: ts}).ICEServers("an", 60e9); len(ice) != 1 || !strings.HasPrefix(ice[0].URLs[0], "turn:127.0.0.1:") ||
 		!strings.HasSuffix(ice[0].Username, ":an") {
 		t.Errorf("ICE servers %+v", ice)
+	}
+}
+
+// With an external broker (Mosquitto with the project's ACL, the station's
+// own user) the gateways' candidates reach the live view waiting for
+// them through the station's second client; a gateway cannot publish
+// candidates under another gateway's id.
+func TestLiveCandidatesExternalMosquitto(t *testing.T) {
+	acl, err := os.ReadFile(filepath.Join("..", "..", "docs", "mosquitto", "acl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mqtttest.Start(t, mqtttest.Options{ACL: string(acl),
+		Users: map[string]string{"station": "st-pw", "cong-khu-3": "gw-pw", "truong": "gw2-pw"}})
+	c := &candidates{prefix: "antt", log: slog.New(slog.DiscardHandler), watchers: map[string]func(wire.LiveCandidateMsg){}}
+	got := make(chan wire.LiveCandidateMsg, 16)
+	defer c.watch("cong-khu-3", testSession, func(m wire.LiveCandidateMsg) { got <- m })()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.run(ctx, console.Config{Broker: b.URL(), Username: "station", Password: "st-pw", ClientID: "antt-station"})
+	}()
+	defer func() { cancel(); <-done }()
+
+	pub := func(user, pw, gw, cand string) {
+		cl := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID(user).SetUsername(user).SetPassword(pw))
+		if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("connect %s: %v", user, tok.Error())
+		}
+		defer cl.Disconnect(100)
+		body := `{"session":"` + testSession + `","candidate":"` + cand + `","sdp_mid":"0","sdp_mline_index":0}`
+		cl.Publish("antt/"+gw+"/live/"+testSession+"/candidate", 1, false, body).WaitTimeout(5 * time.Second)
+	}
+	const forged = "candidate:9 1 udp 1 10.9.9.9 9 typ host"
+	const real = "candidate:1 1 udp 2130706431 127.0.0.1 8189 typ host"
+	var first wire.LiveCandidateMsg
+	devtest.WaitFor(t, 20*time.Second, "a candidate through Mosquitto", func() bool {
+		pub("truong", "gw2-pw", "cong-khu-3", forged) // refused by the ACL
+		pub("cong-khu-3", "gw-pw", "cong-khu-3", real)
+		select {
+		case first = <-got:
+			return true
+		case <-time.After(200 * time.Millisecond):
+			return false
+		}
+	})
+	// Everything that arrived is the gateway's own candidate: the forged
+	// ones, published before each, never came through.
+	msgs := []wire.LiveCandidateMsg{first}
+	for drained := false; !drained; {
+		select {
+		case m := <-got:
+			msgs = append(msgs, m)
+		case <-time.After(300 * time.Millisecond):
+			drained = true
+		}
+	}
+	for _, m := range msgs {
+		if m.Candidate != real || m.Session != testSession {
+			t.Fatalf("candidate %+v", m)
+		}
 	}
 }

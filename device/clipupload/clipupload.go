@@ -5,8 +5,8 @@
 // stores a chunk before its PUBACK, so the end of the last run of
 // acknowledged chunks is where an upload resumes after a link cut (kept in
 // memory) or a restart: it is kept durably in a small state file
-// (written, fsynced, renamed; the directory fsynced too when uploads are
-// added or removed, so a queued upload survives a power cut) at least
+// (written, fsynced, renamed; the directory fsynced too when an upload is
+// queued, so it survives a power cut) at least
 // every Options.SaveEvery
 // bytes acknowledged (1 MiB) and when an upload ends or Run stops, so a
 // crash resends at most that much plus the window; the station takes a
@@ -613,7 +613,11 @@ func (u *Uploader) finish(clip string) {
 			break
 		}
 	}
-	if err := u.saveLocked(); err != nil {
+	// No directory fsync: should a power cut undo the rename, the job
+	// comes back at its last saved offset and its last bytes go again,
+	// which the station takes as no-ops; a lost job would be worse.
+	b, ver := u.snapshotLocked()
+	if err := u.write(b, ver, false); err != nil {
 		u.log.Error("clip upload state not saved", "error", err)
 	}
 }

@@ -206,8 +206,13 @@ func warnCutOff(f *fields, cfg *Config, ac *alarm.Config) {
 		trig = alarm.DefaultTriggerTime
 	}
 	maxOn := map[string]time.Duration{}
+	cuts := map[string]int{}
 	for _, o := range cfg.Outputs {
 		maxOn[o.Name] = o.MaxOn
+		cuts[o.Name] = o.MaxCutOffs
+		if cuts[o.Name] == 0 {
+			cuts[o.Name] = output.DefaultMaxCutOffs
+		}
 	}
 	uses := slices.Clone(ac.Trigger)
 	for _, m := range ac.Modes {
@@ -217,7 +222,7 @@ func warnCutOff(f *fields, cfg *Config, ac *alarm.Config) {
 	for _, u := range uses {
 		if m := maxOn[u.Output]; m > 0 && trig > m && !warned[u.Output] {
 			warned[u.Output] = true
-			f.warnf("trigger_time", "%s is longer than the max_on %s of output %q: it is cut off in every alarm, and the %s cut-off within an hour locks it out until disarmed", trig, m, u.Output, ordinal(output.DefaultMaxCutOffs))
+			f.warnf("trigger_time", "%s is longer than the max_on %s of output %q: it is cut off in every alarm, and the %s cut-off within an hour locks it out until disarmed", trig, m, u.Output, ordinal(cuts[u.Output]))
 		}
 	}
 }
@@ -304,6 +309,9 @@ func (d *decoder) alarmError(err error) {
 // device/output will (max_on against the hard ceiling).
 func (d *decoder) outputAlarm(f *fields, o *Output) {
 	f.duration("rest", &o.Rest)
+	if f.integer("max_cut_offs", &o.MaxCutOffs) && (o.MaxCutOffs < 1 || o.MaxCutOffs > output.MaxMaxCutOffs) {
+		f.errf("max_cut_offs", "%d is out of range; use 1-%d (cut-offs within an hour before the output locks out)", o.MaxCutOffs, output.MaxMaxCutOffs)
+	}
 	var p string
 	if f.str("pattern", &p) {
 		pat, err := output.ParsePattern(p)
@@ -364,6 +372,9 @@ func redactOutputAlarm(m *mapNode, o Output) {
 	m.str("driver", o.Driver)
 	if o.Rest > 0 {
 		m.dur("rest", o.Rest)
+	}
+	if o.MaxCutOffs > 0 {
+		m.int("max_cut_offs", o.MaxCutOffs)
 	}
 	if o.Pattern != (output.Pattern{}) {
 		m.str("pattern", o.Pattern.String())

@@ -59,8 +59,16 @@ func TestAlarmSchool(t *testing.T) {
 	if o := cfg.Outputs[2]; o.Driver != "sim" || o.Pattern != chirp2 || o.MaxOn != 5*time.Second {
 		t.Errorf("buzzer = %+v", o)
 	}
-	if o := cfg.Outputs[1]; o.Rest != time.Minute {
-		t.Errorf("strobe rest = %s", o.Rest)
+	if o := cfg.Outputs[1]; o.Rest != time.Minute || o.MaxCutOffs != 5 {
+		t.Errorf("strobe rest = %s, max_cut_offs = %d", o.Rest, o.MaxCutOffs)
+	}
+	back, err := Parse([]byte(cfg.Redacted()), LookupEnv(noEnv))
+	if err != nil || back.Outputs[1].MaxCutOffs != 5 {
+		t.Errorf("redacted round trip: %v\n%s", err, cfg.Redacted())
+	}
+	_, err = Parse([]byte("gateway: {id: g}\nuplink: {broker: \"mqtt://127.0.0.1:1883\"}\noutputs:\n  - {name: siren, driver: sim, max_on: 1m, max_cut_offs: 11}\n"), LookupEnv(noEnv))
+	if err == nil || !strings.Contains(err.Error(), "outputs[0].max_cut_offs") || !strings.Contains(err.Error(), "line 4") {
+		t.Errorf("max_cut_offs 11: %v", err)
 	}
 }
 

@@ -279,9 +279,12 @@ type Output struct {
 	Pin    string        `json:"pin,omitempty"`
 	Active string        `json:"active"`
 	MaxOn  time.Duration `json:"max_on"`
-	// Rest is how long on requests are refused after a cut-off; 0 means
-	// MaxOn (see device/output).
+	// Rest is how long on requests are refused after a cut-off; 0 (the
+	// default) refuses none: a new alarm sounds (see device/output).
 	Rest time.Duration `json:"rest,omitempty"`
+	// MaxCutOffs cut-offs within an hour lock the output out until
+	// disarmed; 0 means output.DefaultMaxCutOffs.
+	MaxCutOffs int `json:"max_cut_offs,omitempty"`
 	// Pattern is what the output does when an alarm trigger left out of
 	// the file drives it (steady by default).
 	Pattern output.Pattern `json:"pattern"`

@@ -685,7 +685,7 @@ func sensorNames(cfg *Config) string {
 
 func (d *decoder) outputs(cfg *Config, top *fields, pins map[string]string) {
 	seen := map[string]string{}
-	for _, f := range d.items(top, "outputs", "name", "driver", "pin", "active", "max_on", "rest", "pattern") {
+	for _, f := range d.items(top, "outputs", "name", "driver", "pin", "active", "max_on", "rest", "max_cut_offs", "pattern") {
 		o := Output{Driver: "gpio", Active: "high", MaxOn: DefaultOutputMaxOn}
 		d.name(f, seen, &o.Name)
 		f.oneOf("driver", &o.Driver, drivers...)

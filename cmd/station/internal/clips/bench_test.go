@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
-	"os"
-	"strconv"
 	"slices"
 	"testing"
 	"time"
@@ -83,7 +81,7 @@ func BenchmarkClipUpload(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		up, err := clipupload.New(src, sess, clipupload.Options{Dir: benchDir(b), Logger: log, Window: envInt("CBW"), SaveEvery: int64(envInt("CBS"))})
+		up, err := clipupload.New(src, sess, clipupload.Options{Dir: b.TempDir(), Logger: log})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -138,14 +136,4 @@ func BenchmarkClipUpload(b *testing.B) {
 	// (another process's fsync burst) moves a mean, not a median.
 	slices.Sort(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "ratio")
-}
-
-func envInt(k string) int { n, _ := strconv.Atoi(os.Getenv(k)); return n }
-func benchDir(b *testing.B) string {
-	if os.Getenv("CBSHM") != "" {
-		d, _ := os.MkdirTemp("/dev/shm", "cb")
-		b.Cleanup(func() { os.RemoveAll(d) })
-		return d
-	}
-	return b.TempDir()
 }

@@ -19,8 +19,9 @@
 //
 // Retention: clips are kept within Options.MaxBytes (announced lengths
 // summed) and Options.MaxAge, applied on each announcement and by Prune.
-// Past MaxAge a clip is deleted. Above MaxBytes the oldest announced go
-// first, but clips asked for go before armed-mode alarms' evidence (upload
+// Past MaxAge a clip is deleted. Above MaxBytes the clips of the gateway
+// announcing the most bytes go, its oldest announced first, but clips
+// asked for before armed-mode alarms' evidence (upload
 // "auto"), and neither a clip being uploaded (partial, a chunk within
 // Uploading) nor the newest announced is deleted for bytes.
 package clips
@@ -340,7 +341,7 @@ func (s *Store) Put(gw, clip string, offset int64, data []byte) (Status, error) 
 		return Status{}, fmt.Errorf("%w: chunk at %d for clip %s/%s, which no clip event announced", ErrRefused, offset, gw, clip)
 	}
 	end := offset + int64(len(data))
-	if offset < 0 || end > st.Bytes {
+	if offset < 0 || offset > st.Bytes-int64(len(data)) { // not end > st.Bytes: end may overflow
 		return *st, fmt.Errorf("%w: clip %s/%s chunk [%d,%d) beyond its announced length %d", ErrRefused, gw, clip, offset, end, st.Bytes)
 	}
 	f, err := s.openClipFile(gw, clip)
@@ -513,9 +514,10 @@ func (s *Store) Prune() {
 }
 
 // pruneLocked deletes what MaxAge and MaxBytes no longer allow. Past
-// MaxAge a clip goes whatever it is. Above MaxBytes, clips the station
-// asked for (or that say nothing) go before the evidence of armed-mode
-// alarms (upload "auto"), each oldest announced first; never deleted for
+// MaxAge a clip goes whatever it is. Above MaxBytes, the clips of the
+// gateway announcing the most bytes go first; of a gateway's, clips the
+// station asked for (or that say nothing) go before the evidence of
+// armed-mode alarms (upload "auto"), each oldest announced first; never deleted for
 // bytes are the newest announced clip (the evidence just announced) and a
 // clip being uploaded (partial, a chunk within Uploading).
 func (s *Store) pruneLocked() {
@@ -562,18 +564,39 @@ func (s *Store) pruneLocked() {
 		}
 		byClass[c] = append(byClass[c], st)
 	}
+	// A gateway's clips compete with its own first: the clips of the
+	// gateway announcing the most bytes go (in the order above), so one
+	// gateway announcing huge clips (a stolen board's credentials) makes
+	// room from its own, never from another gateway's evidence.
+	perGW := map[string]int64{}
+	order := map[string][]Status{}
+	for _, st := range keep {
+		perGW[st.Gateway] += st.Bytes
+	}
 	for _, class := range byClass {
 		for _, st := range class {
-			if total <= s.opts.MaxBytes {
-				return
+			order[st.Gateway] = append(order[st.Gateway], st)
+		}
+	}
+	for total > s.opts.MaxBytes {
+		gw := ""
+		for g, n := range perGW {
+			if gw == "" || n > perGW[gw] || n == perGW[gw] && g < gw {
+				gw = g
 			}
-			deleted, ok := s.deleteOne(st, "bytes")
-			if !ok {
-				return
-			}
-			if deleted {
-				total -= st.Bytes
-			}
+		}
+		if len(order[gw]) == 0 {
+			break // what it has left is being uploaded or just announced
+		}
+		st := order[gw][0]
+		order[gw] = order[gw][1:]
+		deleted, ok := s.deleteOne(st, "bytes")
+		if !ok {
+			return
+		}
+		if deleted {
+			total -= st.Bytes
+			perGW[gw] -= st.Bytes
 		}
 	}
 	if total > s.opts.MaxBytes {

@@ -154,6 +154,16 @@ func (x Exporter) Write(w io.Writer, caseName string, refs []EventRef, by string
 		m.Files = append(m.Files, ManifestFile{Name: name, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))})
 		return nil
 	}
+	for _, r := range refs {
+		// The file names are made of these: ids only, so none unpacks
+		// outside its folder.
+		if !wire.ValidID(r.Gateway) {
+			return m, fmt.Errorf("export: gateway %.70q: not a gateway id", r.Gateway)
+		}
+		if r.Epoch != "" && !wire.ValidEpoch(r.Epoch) {
+			return m, fmt.Errorf("export: epoch %.70q of gateway %s: not an epoch", r.Epoch, r.Gateway)
+		}
+	}
 	seenClip := map[string]bool{}
 	for _, r := range refs {
 		base := fmt.Sprintf("%s-%s-%d", r.Gateway, r.Epoch, r.Seq)

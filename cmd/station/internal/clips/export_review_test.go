@@ -114,3 +114,19 @@ func TestVerifyUnsafeNames(t *testing.T) {
 		t.Errorf("a well-formed forged export: %q (only -data tells it from the station's)", p)
 	}
 }
+
+// TestExportRefusesUnsafeRefs: the export's file names are made of the
+// events' gateway and epoch; Write refuses refs that are not ids, whoever
+// calls it, so it can never write a name that unpacks outside its folder.
+func TestExportRefusesUnsafeRefs(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	ev := events{ev: map[uint64]string{1: `{"seq":1,"kind":"door"}`}}
+	for _, r := range []EventRef{{Gateway: "../../x", Epoch: "e1", Seq: 1}, {Gateway: "gw1", Epoch: "../../x", Seq: 1}} {
+		var buf bytes.Buffer
+		if _, err := (Exporter{Events: ev, Key: priv}).Write(&buf, "VV", []EventRef{r}, "web:x", time.Now()); err == nil {
+			t.Errorf("ref %+v exported", r)
+		} else if !strings.Contains(err.Error(), "not a") {
+			t.Errorf("ref %+v: %v, want an error naming the bad id", r, err)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -50,3 +52,30 @@ func TestRetentionOneGatewayCannotEvictOthers(t *testing.T) {
 }
 
 func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// TestPutOffsetOverflow: a chunk's offset comes from its topic (any
+// int64): an offset near the largest int64 must be refused as beyond the
+// announced length, not overflow past the check into a write.
+func TestPutOffsetOverflow(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := []byte("0123456789")
+	announce(t, s, "gw1", "c1", d)
+	_, err = s.Put("gw1", "c1", math.MaxInt64-3, d)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "beyond its announced length") {
+		t.Fatalf("chunk at MaxInt64-3: %v, want refused beyond the announced length", err)
+	}
+	if st, _, _ := s.Status("gw1", "c1"); st.Have != 0 || len(st.Spans) != 0 {
+		t.Fatalf("after the refused chunk: %+v", st)
+	}
+	// Nor with a clip announced as long as an int64 goes.
+	if err := s.Announce(Info{Gateway: "gw1", ID: "huge", Bytes: math.MaxInt64, SHA256: strings.Repeat("ab", 32)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put("gw1", "huge", math.MaxInt64-3, d); !errors.Is(err, ErrRefused) {
+		t.Fatalf("chunk at MaxInt64-3 of a clip of MaxInt64 bytes: %v, want refused", err)
+	}
+}

@@ -196,10 +196,11 @@ func Start(cfg Config) (*Server, error) {
 		if tc.MinVersion < tls.VersionTLS12 {
 			tc.MinVersion = tls.VersionTLS12
 		}
-		ln, err := tls.Listen("tcp", cfg.TLS, tc)
+		raw, err := net.Listen("tcp", cfg.TLS)
 		if err != nil {
 			return fail(fmt.Errorf("turn: listen TLS: %w", err))
 		}
+		ln := &tlsListener{Listener: raw, cfg: tc, sem: make(chan struct{}, int(cfg.MaxPort-cfg.MinPort)+1), handshake: tlsHandshake}
 		closers = append(closers, ln.Close)
 		s.tls = ln.Addr()
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: ln, RelayAddressGenerator: relay()})
@@ -335,3 +336,53 @@ func (quietLogs) NewLogger(string) logging.LeveledLogger {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// tlsHandshake bounds a TLS client's handshake (a variable for tests).
+var tlsHandshake = 10 * time.Second
+
+// tlsListener bounds the TLS connections open at once (one per relay the
+// port range allows) and each handshake's time: pion would otherwise keep
+// every idle socket and a slow handshake forever.
+type tlsListener struct {
+	net.Listener
+	cfg       *tls.Config
+	sem       chan struct{}
+	handshake time.Duration
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &tlsConn{Conn: tls.Server(c, l.cfg), sem: l.sem, timeout: l.handshake}, nil
+}
+
+type tlsConn struct {
+	*tls.Conn
+	sem       chan struct{}
+	timeout   time.Duration
+	handshake sync.Once
+	hsErr     error
+	closed    sync.Once
+}
+
+func (c *tlsConn) Read(p []byte) (int, error) {
+	c.handshake.Do(func() {
+		_ = c.Conn.SetDeadline(time.Now().Add(c.timeout))
+		c.hsErr = c.Conn.Handshake()
+		_ = c.Conn.SetDeadline(time.Time{})
+	})
+	if c.hsErr != nil {
+		return 0, c.hsErr
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *tlsConn) Close() error {
+	err := c.Conn.Close()
+	c.closed.Do(func() { <-c.sem })
+	return err
+}

@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"math/big"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +239,23 @@ func TestRefreshGrace(t *testing.T) {
 	clk.add(time.Hour)
 	if check(refresh) {
 		t.Error("a credential past the grace may refresh")
+	}
+}
+
+// A TLS client that never completes its handshake is dropped at the
+// handshake deadline, not kept.
+func TestTLSHandshakeBounded(t *testing.T) {
+	old := tlsHandshake
+	tlsHandshake = 300 * time.Millisecond
+	t.Cleanup(func() { tlsHandshake = old })
+	s := start(t, Config{TLS: "127.0.0.1:0", TLSConfig: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}})
+	c, err := net.Dial("tcp", s.TLSAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a silent client: %v, want the connection closed by the server", err)
 	}
 }

@@ -20,6 +20,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -301,6 +303,49 @@ func TestChromium(t *testing.T) {
 		t.Errorf("commands sent: %v (the declined one must not be)", got)
 	}
 	shot("sites-armed-vi", 1280, 800)
+
+	// A gateway offline beyond the grace is an alarm no feed item brings:
+	// the open page finds it within a few seconds (it polls the alarms),
+	// with the tone; an alarm acknowledged elsewhere leaves the list.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/events"), chromedp.WaitVisible("#live")); err != nil {
+		t.Fatal(err)
+	}
+	tones, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.alarmSound || "0"`))
+	since := time.Now().Add(-DefaultOfflineGrace - time.Minute).Truncate(time.Second)
+	f.st.SetStatus(gwGate, wire.Status{Online: false, Boot: "b1"}, since)
+	offKey := offlineKey(gwGate, since)
+	octx, ocancel := context.WithTimeout(ctx, 15*time.Second)
+	err = chromedp.Do(octx, chromedp.WaitVisible(`li[id="al-`+offKey+`"]`))
+	ocancel()
+	if err != nil {
+		t.Fatal("gateway offline beyond the grace not pinned on the open page:", err)
+	}
+	if got := text(`li[id="al-` + offKey + `"] .what`); got != "Ngoại tuyến quá thời gian cho phép" {
+		t.Errorf("offline alarm text %q", got)
+	}
+	if now, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.alarmSound || "0"`)); now == tones {
+		t.Error("no alarm tone for the gateway offline")
+	}
+	al, _, err := (&view{s: f.s, p: &principal{name: "an", role: accounts.Admin}, lang: LangVI}).alarms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other string
+	for _, a := range al {
+		if a.Key != offKey {
+			other = a.Key
+		}
+	}
+	if err := f.st.Acknowledge([]store.Ack{{Key: other, User: "tuan", Outcome: "handled", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	octx, ocancel = context.WithTimeout(ctx, 15*time.Second)
+	err = chromedp.Do(octx, chromedp.WaitNotPresent(`li[id="al-`+other+`"]`))
+	ocancel()
+	if err != nil {
+		t.Error("an alarm acknowledged elsewhere stayed on the page:", err)
+	}
+	f.st.SetStatus(gwGate, wire.Status{Online: true, Boot: "b1", Version: "1.0.0"}, time.Now())
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/stats"), chromedp.WaitVisible("svg.chart")); err != nil {
 		t.Fatal("stats page:", err)
 	}

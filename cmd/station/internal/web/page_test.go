@@ -268,3 +268,31 @@ func TestNoAttributeEscapedAsScript(t *testing.T) {
 		t.Error("/login: an attribute escaped as a script string")
 	}
 }
+
+// FuzzEventsQuery: any query string of the events page and API either is
+// refused with an error naming a parameter, or gives a limit of 1 to 500,
+// valid ids and a span whose start is before its end.
+func FuzzEventsQuery(f *testing.F) {
+	for _, s := range []string{"", "before=12&limit=5", "site=khu-3&since=2026-12-01&until=2026-12-02", "since=2026-12-01T08:00:00%2B07:00",
+		"until=1.12.2026", "gateway=Cong&limit=0", "since=2026-12-02&until=2026-12-01", "limit=501", "site=%00", "before=-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := httptest.NewRequest("GET", "/api/events", nil)
+		r.URL.RawQuery = raw
+		_, limit, fl, err := eventsQuery(r)
+		if err != nil {
+			msg := err.Error()
+			for _, p := range []string{"before", "limit", "gateway", "site", "since", "until"} {
+				if strings.HasPrefix(msg, p) {
+					return
+				}
+			}
+			t.Fatalf("error names no parameter: %v", err)
+		}
+		if limit < 1 || limit > 500 || (fl.gateway != "" && !wire.ValidID(fl.gateway)) || (fl.site != "" && !wire.ValidID(fl.site)) ||
+			(!fl.since.IsZero() && !fl.until.IsZero() && !fl.since.Before(fl.until)) {
+			t.Fatalf("accepted %q: limit %d, filter %+v", raw, limit, fl)
+		}
+	})
+}

@@ -75,6 +75,9 @@ type Alarm struct {
 	OfflineSince time.Time `json:"offline_since,omitzero"`
 	// Text describes it in the request's language.
 	Text string `json:"text"`
+	// When is Raised as the page prints it (Asia/Ho_Chi_Minh, the
+	// request's language): the page adds alarms it polls with it.
+	When string `json:"when"`
 }
 
 // alarmText is how the alarm list describes a stored alarm: the row's
@@ -144,6 +147,9 @@ func (v *view) alarms() ([]Alarm, map[string]store.Ack, error) {
 		rw := v.row(it, names)
 		it := it
 		out = append(out, Alarm{Key: k, Gateway: it.Gateway, Name: rw.Name, Raised: it.Stored, Item: &it, Text: rw.alarmText()})
+	}
+	for i := range out {
+		out[i].When = when(v.lang, out[i].Raised)
 	}
 	slices.SortStableFunc(out, func(a, b Alarm) int { return b.Raised.Compare(a.Raised) })
 	return out, acks, nil

@@ -94,18 +94,48 @@ function alarmCount(delta) {
 }
 // alarmItem is one line of the alarms to review, as the page renders it:
 // with its checkbox for an officer.
-function alarmItem(it) {
-  const s = it.show;
-  const li = el("li", { className: "alarm new", id: "al-" + s.alarm_key });
+function alarmItem(key, when, isoTime, name, text) {
+  const li = el("li", { className: "alarm new", id: "al-" + key });
+  li.dataset.added = String(Date.now());
   if (alarms.dataset.officer === "on") {
     const label = el("label", { className: "pick" });
-    const box = el("input", { type: "checkbox", name: "key", value: s.alarm_key });
+    const box = el("input", { type: "checkbox", name: "key", value: key });
     box.setAttribute("aria-label", alarms.dataset.pick);
     label.append(box, " ");
     li.append(label);
   }
-  li.append(timeEl(s.alarm_time, s.alarm_iso), " ", el("strong", {}, it.name), " ", el("span", { className: "what" }, s.alarm_text));
+  li.append(timeEl(when, isoTime), " ", el("strong", {}, name), " ", el("span", { className: "what" }, text));
   return li;
+}
+// raise pins a new alarm at the top of the list, with the tone and a
+// notification.
+function raise(li, body) {
+  alarmList.prepend(li);
+  alarmCount(+1);
+  tone();
+  if (window.Notification && Notification.permission === "granted") {
+    new Notification(alarms.dataset.new, { body, tag: li.id });
+  }
+}
+// syncAlarms reads the alarms to review (GET /api/alarms) every few
+// seconds: a gateway offline beyond the grace is an alarm no feed item
+// brings, and alarms acknowledged elsewhere leave the list.
+async function syncAlarms() {
+  const asked = Date.now();
+  let list;
+  try {
+    const r = await fetch("/api/alarms", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!r.ok) return;
+    list = (await r.json()).alarms || [];
+  } catch (e) { return; }
+  const keys = new Set(list.map((a) => a.key));
+  for (const li of [...alarmList.children]) {
+    const key = li.id.slice(3);
+    if (!keys.has(key) && Number(li.dataset.added || 0) < asked) { li.remove(); alarmCount(-1); }
+  }
+  for (const a of list.slice().reverse()) {
+    if (!document.getElementById("al-" + a.key)) raise(alarmItem(a.key, a.when, a.raised, a.name, a.text), a.name + " — " + a.text);
+  }
 }
 if (rows && rows.dataset.feed === "on" && window.EventSource) {
   if (window.Notification && Notification.permission === "default") {
@@ -130,16 +160,12 @@ if (rows && rows.dataset.feed === "on" && window.EventSource) {
     rows.prepend(row(it));
     document.getElementById("events-table").hidden = false;
     document.getElementById("events-none").hidden = true;
-    if (it.alarm && alarms && it.show && it.show.alarm_key && !document.getElementById("al-" + it.show.alarm_key)) {
-      const li = alarmItem(it);
-      alarmList.prepend(li);
-      alarmCount(+1);
-      tone();
-      if (window.Notification && Notification.permission === "granted") {
-        new Notification(alarms.dataset.new, { body: it.name + " — " + it.show.alarm_text, tag: li.id });
-      }
+    const s = it.show;
+    if (it.alarm && alarms && s && s.alarm_key && !document.getElementById("al-" + s.alarm_key)) {
+      raise(alarmItem(s.alarm_key, s.alarm_time, s.alarm_iso, it.name, s.alarm_text), it.name + " — " + s.alarm_text);
     }
   });
+  if (alarms && window.fetch) setInterval(syncAlarms, Number(alarms.dataset.poll || 5000));
 }
 
 // Acknowledging in place: the form posts to /api/alarms/ack with fetch
