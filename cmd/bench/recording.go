@@ -30,11 +30,11 @@ func addRecordingRows(add func(row)) {
 	add(row{"clip upload over MQTT into the station's clip store (MB/s)", fmt.Sprintf("%.1f", u["MB/s"]), "", ""})
 	add(row{"bare paho publisher, same chunks, one in flight (MB/s)", fmt.Sprintf("%.1f", u["bare-MB/s"]), "baseline", ""})
 	add(row{"clip upload / bare publisher (median of per-run ratios)", fmt.Sprintf("%.2f×", u["ratio"]), "≥ 0.8×", verdict(u["ratio"] >= 0.8)})
-	cc, err := goBench("./cmd/station/internal/clips/", "^BenchmarkClipUploadConcurrent$", "5x", 3)
+	cc, err := goBench("./cmd/station/internal/clips/", "^BenchmarkConcurrentClipUploads$", "5x", 3)
 	if err != nil {
 		fatal(err)
 	}
-	c := cc["BenchmarkClipUploadConcurrent"]
+	c := cc["BenchmarkConcurrentClipUploads"]
 	add(row{"20 gateways uploading at once into one clip store (MB/s, per gateway)", fmt.Sprintf("%.1f (%.2f)", c["MB/s"], c["per-gw-MB/s"]), "reported", ""})
 
 	ev, err := goBench("./cmd/station/", "^BenchmarkEventToClipAtStation$", "1x", 3)

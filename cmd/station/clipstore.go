@@ -19,7 +19,7 @@ type clipFlags struct {
 
 func registerClipFlags(fs *flag.FlagSet) *clipFlags {
 	c := &clipFlags{maxBytes: clips.DefaultMaxBytes}
-	fs.Var(&c.maxBytes, "clip-max-bytes", "keep at most this many bytes of uploaded clips, oldest deleted first (e.g. 64GiB)")
+	fs.Var(&c.maxBytes, "clip-max-bytes", "keep at most this many bytes of uploaded clips, oldest deleted first, alarm evidence last, none still uploading (e.g. 64GiB)")
 	c.maxAge = fs.Duration("clip-max-age", clips.DefaultMaxAge, "delete uploaded clips older than this")
 	return c
 }

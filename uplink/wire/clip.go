@@ -31,6 +31,16 @@ const (
 	// camera; attrs hold ClipAttr* keys.
 	KindClip = "clip"
 
+	// KindClipLost: evidence (a clip to upload at once) was evicted on the
+	// board before it was uploaded. Source is the camera; attrs are the
+	// clip's ClipAttr* and "lost", why.
+	KindClipLost = "clip_lost"
+
+	// KindRecordingFailed: the board's clip store cannot be opened (a
+	// failing card, a broken index); the gateway runs on without
+	// recording. Source is the gateway; attrs "error".
+	KindRecordingFailed = "recording_failed"
+
 	// ClipChunkMax is the largest chunk payload (256 KiB).
 	ClipChunkMax = 256 << 10
 

@@ -28,12 +28,12 @@ const IndexFile = "clips.db"
 // KindClipLost is the event kind the gateway raises when evidence (a clip
 // to upload at once) was evicted before it was uploaded; its attrs are the
 // clip's (Info.Attrs) and "lost", why. Source is the camera.
-const KindClipLost = "clip_lost"
+const KindClipLost = wire.KindClipLost
 
 // KindRecordingFailed is the event kind the gateway raises when its clip
 // store cannot be opened (a failing card, a broken index): it runs on
 // without recording. Attrs: "error". Source is the gateway.
-const KindRecordingFailed = "recording_failed"
+const KindRecordingFailed = wire.KindRecordingFailed
 
 // Reasons a recording was made (wire.ClipAttrReason).
 const (

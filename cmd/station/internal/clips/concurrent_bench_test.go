@@ -18,13 +18,13 @@ import (
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
-// BenchmarkClipUploadConcurrent measures 20 gateways (paho clients, QoS
+// BenchmarkConcurrentClipUploads measures 20 gateways (paho clients, QoS
 // 1, one chunk in flight each) uploading a clip each at once into the
 // embedded broker and one clip store: MB/s is the total, per-gw-MB/s one
 // gateway's share. With chunk writes serialised on one store lock the
 // total stays at one writer's fsync rate; with per-clip locks the fsyncs
 // of different clips overlap.
-func BenchmarkClipUploadConcurrent(b *testing.B) {
+func BenchmarkConcurrentClipUploads(b *testing.B) {
 	const gateways, chunks = 20, 8
 	dir := b.TempDir()
 	log := slog.New(slog.DiscardHandler)

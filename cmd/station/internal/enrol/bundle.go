@@ -3,6 +3,7 @@ package enrol
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"strconv"
@@ -138,4 +139,18 @@ func (e *Enroller) bundle(g Gateway, pw string) (*Bundle, error) {
 	return &Bundle{Gateway: g.ID, Zip: buf.Bytes(), Files: files}, nil
 }
 
-func looksLikePEMCert(b []byte) bool { return bytes.Contains(b, []byte("-----BEGIN CERTIFICATE-----")) }
+// certificatesOnly returns the CERTIFICATE blocks of the PEM data b (nil
+// if none): never a private key that shares the file.
+func certificatesOnly(b []byte) []byte {
+	var out []byte
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return out
+		}
+		if blk.Type == "CERTIFICATE" {
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: blk.Type, Bytes: blk.Bytes})...)
+		}
+	}
+}

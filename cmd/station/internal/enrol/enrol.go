@@ -152,7 +152,10 @@ func New(o Options) (*Enroller, error) {
 		if e.ca, err = os.ReadFile(o.CAFile); err != nil {
 			return nil, fmt.Errorf("enrolment: read CA certificate: %w", err)
 		}
-		if !looksLikePEMCert(e.ca) {
+		// Certificates only: the file defaults to the broker's -tls-cert,
+		// which may hold its private key too, and the download goes onto
+		// every gateway's card.
+		if e.ca = certificatesOnly(e.ca); e.ca == nil {
 			return nil, fmt.Errorf("enrolment: CA certificate %s: no PEM certificate found", o.CAFile)
 		}
 	}

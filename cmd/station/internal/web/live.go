@@ -272,13 +272,24 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 		h.s.fail(w, r, http.StatusServiceUnavailable, "this console cannot open live views (no broker connection)")
 		return
 	}
-	if gws, err := v.gateways(); err == nil {
-		for _, g := range gws {
-			if g.ID == gw && len(g.Cameras) > 0 && g.Cameras[cam] == "" {
+	gws, err := v.gateways()
+	if err != nil {
+		h.s.internal(w, r, "list gateways", err)
+		return
+	}
+	known := false
+	for _, g := range gws {
+		if g.ID == gw {
+			known = true
+			if len(g.Cameras) > 0 && g.Cameras[cam] == "" {
 				h.s.fail(w, r, http.StatusNotFound, "no such camera")
 				return
 			}
 		}
+	}
+	if !known {
+		h.s.fail(w, r, http.StatusNotFound, "no such gateway")
+		return
 	}
 	now := h.s.now()
 	ls := &liveSession{id: newSessionID(), gateway: gw, camera: cam, quality: quality, user: v.p.name,

@@ -216,6 +216,9 @@ func TestLiveLimits(t *testing.T) {
 	if r2 := must(t, f.offer(tuan, "no-such-gw", "cam", ""), http.StatusNotFound, "no such gateway"); r2.body != r.body {
 		t.Errorf("another site's 404 %q differs from a missing gateway's %q", r.body, r2.body)
 	}
+	if r3 := must(t, f.offer(f.login("an"), "no-such-gw", "cam", ""), http.StatusNotFound, "an unknown gateway, unlimited account"); r3.body != r.body {
+		t.Errorf("an unknown gateway's 404 %q differs", r3.body)
+	}
 	must(t, f.do(req{path: "/live?gateway=" + gwSchool, cookie: tuan}), http.StatusOK, "live page")
 	if p := f.do(req{path: "/live", cookie: tuan}); strings.Contains(p.body, "school-cam") || !strings.Contains(p.body, "gate-cam") {
 		t.Errorf("the live page of a khu-3 officer shows:\n%.2000s", p.body)
