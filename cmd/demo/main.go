@@ -143,9 +143,13 @@ uplink:
   telemetry_interval: 15s
 api:
   listen: 127.0.0.1:%[4]d
+live:
+  udp_port: 0 # two gateways on one machine: each a free port
 sensors:%[5]s
 cameras:
-  - {name: %[6]s, url: "file://%[8]s", preload: true}
+  - {name: %[6]s, url: "file://%[8]s", preload: true, record: continuous}
+recording:
+  max_bytes: 256MiB
 %[9]s`
 
 // Options say where the demo's parts are.

@@ -48,6 +48,17 @@ func TestLivePionRealCamera(t *testing.T) {
 	if m.Viewers() != 0 {
 		t.Errorf("%d viewers after close", m.Viewers())
 	}
+	// After the close live.stats still answers, with the final figures.
+	end, err := m.Stats(v.session)
+	if err != nil {
+		t.Fatalf("stats after the close: %v", err)
+	}
+	if end.State != "closed" || end.Reason != "closed by the viewer" || end.Bytes < st.Bytes || end.Frames < st.Frames {
+		t.Errorf("stats after the close %+v, before it %+v", end, st)
+	}
+	if err := m.Close(v.session); !errors.Is(err, ErrUnknownSession) {
+		t.Errorf("second close: %v, want ErrUnknownSession", err)
+	}
 	devtest.WaitFor(t, 5*time.Second, "the camera to be let go after the last viewer", func() bool { return hub.State() == camera.StateIdle })
 }
 
@@ -294,8 +305,8 @@ func TestLiveLifecycleLimits(t *testing.T) {
 		t.Errorf("third viewer on the gateway: %v", err)
 	}
 	devtest.WaitFor(t, 10*time.Second, "the silent viewer to be dropped at the connect timeout", func() bool {
-		_, err := m.Stats(ans.Session)
-		return errors.Is(err, ErrUnknownSession)
+		st, err := m.Stats(ans.Session) // its last figures stay a while (ended.go)
+		return errors.Is(err, ErrUnknownSession) || err == nil && st.State == "closed"
 	})
 	if m.Viewers() != 1 {
 		t.Errorf("%d viewers, want the connected one", m.Viewers())

@@ -40,8 +40,9 @@ type Manager struct {
 	perCamera map[string]int
 	feeds     map[string]*feed
 	offers    map[string]*memo
-	early     map[string]*early // candidates waiting for their offer, by session id
-	offering  map[string]bool   // viewer-chosen session ids being answered
+	early     map[string]*early     // candidates waiting for their offer, by session id
+	offering  map[string]bool       // viewer-chosen session ids being answered
+	ended     map[string]endedStats // figures of ended sessions, for live.stats (ended.go)
 
 	daily dayBytes // its own lock, taken before mu
 }
@@ -160,6 +161,7 @@ func (m *Manager) forget(now time.Time) {
 			delete(m.offers, id)
 		}
 	}
+	m.dropEnded(now)
 }
 
 // OfferRequest is a viewer's offer.
@@ -426,12 +428,18 @@ func (m *Manager) total() int {
 func (m *Manager) release(s *session) {
 	// The day's count and the session table change together, so that
 	// BytesToday never counts a session twice or not at all.
+	// Its last figures, for a live.stats after the close: the sender
+	// has stopped, so the counters are final.
+	last := s.stats()
+	last.State = "closed"
+	now := time.Now()
 	m.daily.mu.Lock()
-	m.roll(time.Now())
+	m.roll(now)
 	m.mu.Lock()
 	if m.sessions[s.id] == s {
 		delete(m.sessions, s.id)
 		m.countClosed(s)
+		m.keepEnded(last, now)
 	}
 	m.daily.mu.Unlock()
 	m.perCamera[s.camera]--
@@ -444,12 +452,12 @@ func (m *Manager) release(s *session) {
 		return
 	}
 	f.refs--
-	last := f.refs == 0
-	if last && m.feeds[s.feedKey] == f {
+	unused := f.refs == 0
+	if unused && m.feeds[s.feedKey] == f {
 		delete(m.feeds, s.feedKey)
 	}
 	m.mu.Unlock()
-	if last {
+	if unused {
 		f.stop()
 	}
 }
@@ -700,12 +708,21 @@ func (m *Manager) Renew(id string) (time.Time, error) {
 	return t, nil
 }
 
-// Stats returns one session's figures.
+// Stats returns one session's figures; those of a session ended less
+// than EndedKeep ago are its last ones, with state "closed" and its
+// reason.
 func (m *Manager) Stats(id string) (SessionStats, error) {
-	s, err := m.lookup(id)
-	if err != nil {
-		return SessionStats{}, err
+	m.mu.Lock()
+	s, ok := m.sessions[id]
+	if !ok {
+		st, kept := m.endedStatsOf(id, time.Now())
+		m.mu.Unlock()
+		if kept {
+			return st, nil
+		}
+		return SessionStats{}, fmt.Errorf("%w %q", ErrUnknownSession, id)
 	}
+	m.mu.Unlock()
 	return s.stats(), nil
 }
 

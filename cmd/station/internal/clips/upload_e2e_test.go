@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,7 +116,7 @@ func TestUploadThroughCuttingProxy(t *testing.T) {
 	go func() { sdone <- sess.Run(ctx) }()
 	defer func() { cancel(); <-sdone }()
 
-	up, err := clipupload.New(src, pacedPub{sess}, clipupload.Options{Dir: t.TempDir(), Retry: 5 * time.Millisecond, Logger: log})
+	up, err := clipupload.New(src, pacedPub{sess, &sync.Mutex{}}, clipupload.Options{Dir: t.TempDir(), Retry: 5 * time.Millisecond, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +133,8 @@ func TestUploadThroughCuttingProxy(t *testing.T) {
 	have := func() int64 { s, _, _ := cs.Status(gw, src.id); return s.Have }
 	cuts := 5
 	for i := range cuts {
-		at := int64(len(data)) * int64(i*2+1) / int64(cuts*2+2)
-		at += r.Int64N(int64(wire.ClipChunkMax) * 2)
+		at := int64(len(data)) * int64(i+1) / int64(cuts+2)
+		at += r.Int64N(int64(len(data)) / int64(2*(cuts+2)))
 		// Cut a live connection: with chunks in flight (clipupload's
 		// window) the next point may be held already while the gateway is
 		// still reconnecting from the last cut, and a cut then severs
@@ -165,11 +166,17 @@ func TestUploadThroughCuttingProxy(t *testing.T) {
 	t.Logf("%d bytes in %d chunks through %d link cuts", len(data), chunks, proxy.Cuts())
 }
 
-// pacedPub spaces the chunks out so that the cuts land in the middle of
-// the upload (the pace is the test's, not a synchronisation).
-type pacedPub struct{ s *uplink.Session }
+// pacedPub lets one chunk start every 15 ms, however many are in flight,
+// so that the cuts land in the middle of the upload (the pace is the
+// test's, not a synchronisation).
+type pacedPub struct {
+	s  *uplink.Session
+	mu *sync.Mutex
+}
 
 func (p pacedPub) Publish(ctx context.Context, levels string, qos byte, b []byte) error {
-	time.Sleep(3 * time.Millisecond)
+	p.mu.Lock()
+	time.Sleep(15 * time.Millisecond)
+	p.mu.Unlock()
 	return p.s.Publish(ctx, levels, qos, b)
 }
