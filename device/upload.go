@@ -45,6 +45,9 @@ func (c clipSource) Open(id string) (io.ReadCloser, error) {
 	return nil, fmt.Errorf("clip %s: read it with OpenAt", id)
 }
 
+// MarkUploaded tells the store the clip left the site (clipupload.UploadMarker).
+func (c clipSource) MarkUploaded(id string) error { return c.st.MarkUploaded(id) }
+
 func (c clipSource) OpenAt(id string) (io.ReaderAt, io.Closer, error) {
 	r, _, err := c.st.Open(id)
 	if err != nil {

@@ -225,7 +225,10 @@ type stationLive struct {
 	cands *candidates
 }
 
-var _ web.LiveBackend = (*stationLive)(nil)
+var (
+	_ web.LiveBackend    = (*stationLive)(nil)
+	_ web.LiveEndWatcher = (*stationLive)(nil)
+)
 
 func (l *stationLive) ICEServers(user string, ttl time.Duration) []web.ICEServer {
 	if l.turn == nil {
@@ -242,15 +245,92 @@ func (l *stationLive) WatchCandidates(gw, session string, fn func(wire.LiveCandi
 	return l.cands.watch(gw, session, fn)
 }
 
+func (l *stationLive) WatchEnd(gw, session string, fn func(wire.LiveEndMsg)) func() {
+	return l.cands.watchEnd(gw, session, fn)
+}
+
 // candidates hands the gateways' trickled candidates, read by its own
 // MQTT client (clean session, QoS 1 on {prefix}/+/live/+/candidate), to
-// the live views waiting for them.
+// the live views waiting for them; and the playbacks' end notices
+// ({prefix}/+/live/+/end) likewise.
 type candidates struct {
 	prefix string
 	log    *slog.Logger
 
 	mu       sync.Mutex
 	watchers map[string]func(wire.LiveCandidateMsg)
+	ends     map[string]func(wire.LiveEndMsg)
+}
+
+func (c *candidates) watchEnd(gw, session string, fn func(wire.LiveEndMsg)) func() {
+	key := gw + "/" + session
+	c.mu.Lock()
+	if c.ends == nil {
+		c.ends = map[string]func(wire.LiveEndMsg){}
+	}
+	c.ends[key] = fn
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(c.ends, key)
+		c.mu.Unlock()
+	}
+}
+
+// maxEndPayload bounds one end notice.
+const maxEndPayload = 1024
+
+// decodeEnd reads a message on {prefix}/{gw}/live/{session}/end; the
+// error says what is wrong with it.
+func decodeEnd(prefix, topic string, payload []byte) (gw string, m wire.LiveEndMsg, err error) {
+	gw, session, err := liveTopic(prefix, topic, "end")
+	if err != nil {
+		return "", m, err
+	}
+	if len(payload) > maxEndPayload {
+		return "", m, fmt.Errorf("end notice of %s: %d bytes, over %d", gw, len(payload), maxEndPayload)
+	}
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return "", m, fmt.Errorf("end notice of %s: %v", gw, err)
+	}
+	if m.Session != session {
+		return "", m, fmt.Errorf("end notice of %s: session %.40q on the topic of %s", gw, m.Session, session)
+	}
+	if len(m.Reason) > 300 || strings.ContainsAny(m.Reason, "\r\n\x00") {
+		return "", m, fmt.Errorf("end notice of %s: reason of %d bytes or with line breaks", gw, len(m.Reason))
+	}
+	return gw, m, nil
+}
+
+func (c *candidates) onEnd(_ paho.Client, msg paho.Message) {
+	gw, m, err := decodeEnd(c.prefix, msg.Topic(), msg.Payload())
+	if err != nil {
+		c.log.Warn("live end notice dropped", "err", err)
+		return
+	}
+	c.mu.Lock()
+	fn := c.ends[gw+"/"+m.Session]
+	c.mu.Unlock()
+	if fn != nil {
+		fn(m)
+	}
+}
+
+// liveTopic splits {prefix}/{gw}/live/{session}/{leaf}.
+func liveTopic(prefix, topic, leaf string) (gw, session string, err error) {
+	gw, rest, ok := wire.Split(prefix, topic)
+	if !ok {
+		return "", "", fmt.Errorf("topic %.80q: not under %s/{gateway}/", topic, prefix)
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[0] != wire.TopicLive || parts[2] != leaf {
+		return "", "", fmt.Errorf("topic %.80q: not a live %s topic", topic, leaf)
+	}
+	session = parts[1]
+	if len(session) != 32 || strings.Trim(session, "0123456789abcdef") != "" {
+		return "", "", fmt.Errorf("topic %.80q: %.40q is not a session id", topic, session)
+	}
+	return gw, session, nil
 }
 
 func (c *candidates) watch(gw, session string, fn func(wire.LiveCandidateMsg)) func() {
@@ -322,6 +402,7 @@ func (c *candidates) run(ctx context.Context, cc console.Config) {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	filter := c.prefix + "/+/" + wire.TopicLive + "/+/candidate"
+	endFilter := c.prefix + "/+/" + wire.TopicLive + "/+/end"
 	o := paho.NewClientOptions().
 		SetClientID(cc.ClientID + "-live-" + hex.EncodeToString(rnd[:])).
 		SetCleanSession(true).
@@ -343,9 +424,15 @@ func (c *candidates) run(ctx context.Context, cc console.Config) {
 	}
 	o.SetOnConnectHandler(func(cl paho.Client) {
 		go func() {
-			tok := cl.Subscribe(filter, 1, c.onMessage)
+			tok := cl.SubscribeMultiple(map[string]byte{filter: 1, endFilter: 1}, func(cl paho.Client, m paho.Message) {
+				if strings.HasSuffix(m.Topic(), "/end") {
+					c.onEnd(cl, m)
+				} else {
+					c.onMessage(cl, m)
+				}
+			})
 			if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
-				c.log.Error("live candidates: subscribe", "err", tok.Error(), "filter", filter)
+				c.log.Error("live candidates: subscribe", "err", tok.Error(), "filters", []string{filter, endFilter})
 			}
 		}()
 	})

@@ -61,6 +61,13 @@ type ReaderAtSource interface {
 	OpenAt(id string) (io.ReaderAt, io.Closer, error)
 }
 
+// UploadMarker is an optional part of Source: told when a clip is wholly
+// acknowledged, so the board's store no longer keeps it as evidence still
+// to leave the site (it becomes an ordinary clip for eviction).
+type UploadMarker interface {
+	MarkUploaded(id string) error
+}
+
 // Publisher is uplink.Session's Publish.
 type Publisher interface {
 	Publish(ctx context.Context, levels string, qos byte, payload []byte) error
@@ -517,6 +524,11 @@ func (u *Uploader) send(ctx context.Context, j job) (progressed bool, err error)
 		return progressed, nil
 	}
 	u.log.Info("clip uploaded", "clip", j.Clip, "bytes", j.Bytes, "auto", j.Auto)
+	if m, ok := u.src.(UploadMarker); ok {
+		if err := m.MarkUploaded(j.Clip); err != nil {
+			u.log.Warn("clip uploaded, not marked so in the clip store", "clip", j.Clip, "err", err)
+		}
+	}
 	u.finish(j.Clip)
 	return progressed, nil
 }

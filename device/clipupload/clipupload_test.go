@@ -28,6 +28,22 @@ type memSource struct {
 	clips map[string][]byte
 	cams  map[string]string
 	start map[string]time.Time
+
+	mu       sync.Mutex
+	uploaded []string // MarkUploaded calls
+}
+
+func (m *memSource) MarkUploaded(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.uploaded = append(m.uploaded, id)
+	return nil
+}
+
+func (m *memSource) marked() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strings.Join(m.uploaded, " ")
 }
 
 func newMemSource() *memSource {
@@ -169,6 +185,9 @@ func TestRequestSendsInOrder(t *testing.T) {
 	if s := u.Stats(); s.BytesToday != int64(len(want)) || s.AutoToday != 0 {
 		t.Fatalf("stats %+v", s)
 	}
+	// The store learns that the clip left the site (no longer evidence
+	// to keep before everything else).
+	devtest.WaitFor(t, 5*time.Second, "MarkUploaded(c1)", func() bool { return src.marked() == "c1" })
 }
 
 // A publish that fails is retried from the last acknowledged chunk; a new

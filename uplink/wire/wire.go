@@ -9,7 +9,6 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -175,12 +174,25 @@ const (
 	TopicReply     = "reply"
 )
 
-var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
 // ValidID reports whether s may be used as a gateway id (and so as one topic
 // level): lower-case letters, digits and '-', starting with a letter or digit,
-// at most 63 characters.
-func ValidID(s string) bool { return idRE.MatchString(s) }
+// at most 63 characters. It is `^[a-z0-9][a-z0-9-]{0,62}$` written as a loop:
+// the station checks it on every publish, where the regular expression cost
+// more than the rest of the topic's handling (FuzzValidators keeps the two
+// equal).
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !lowerOrDigit(c) && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerOrDigit(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // Topics builds the topic names of one gateway.
 type Topics struct {
@@ -218,21 +230,31 @@ func (t Topics) Reply(id string) string { return t.Base() + TopicReply + "/" + i
 // ("event", "cmd/ping", ...). ok is false when the topic is not under prefix
 // or names an invalid gateway.
 func Split(prefix, topic string) (gateway, rest string, ok bool) {
-	p := prefix + "/"
-	if !strings.HasPrefix(topic, p) {
+	// Not prefix+"/": Split runs on every publish the station reads, and
+	// the concatenation would allocate each time.
+	if len(topic) <= len(prefix) || topic[len(prefix)] != '/' || !strings.HasPrefix(topic, prefix) {
 		return "", "", false
 	}
-	gateway, rest, ok = strings.Cut(topic[len(p):], "/")
+	gateway, rest, ok = strings.Cut(topic[len(prefix)+1:], "/")
 	if !ok || !ValidID(gateway) || rest == "" {
 		return "", "", false
 	}
 	return gateway, rest, true
 }
 
-var epochRE = regexp.MustCompile(`^[a-z0-9]{1,32}$`)
-
 // ValidEpoch reports whether s may be an Event.Epoch: 1 to 32 lower-case
 // letters and digits (a gateway makes 16 hexadecimal digits from 64 random
 // bits). The empty epoch of an older gateway is not valid here; callers
-// accept it separately.
-func ValidEpoch(s string) bool { return epochRE.MatchString(s) }
+// accept it separately. It is `^[a-z0-9]{1,32}$` written as a loop, like
+// ValidID.
+func ValidEpoch(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !lowerOrDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -181,6 +181,15 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		}
 		h.guard.remember(users, user, pk.Connect.Password)
 	}
+	// The table may have been replaced while the password was checked (a
+	// re-issue or a removal from the console, whose sweep has run): the
+	// login stands only if the user's password and identity are unchanged.
+	if cur := h.users.Load(); cur != users {
+		if cid, ok := cur.Identity(user); !ok || cid != ident || !users.SamePassword(cur, user) {
+			return deny("credentials changed during the login")
+		}
+		users = cur
+	}
 	if pk.Connect.WillFlag && !Allowed(ident.Role, ident.ID, h.prefix, pk.Connect.WillTopic, true) {
 		return deny("will topic not allowed", "topic", short(pk.Connect.WillTopic))
 	}

@@ -16,11 +16,15 @@ import (
 // and the messages queued for it), so nothing of it is resumed. It
 // returns how many clients it disconnected.
 //
-// A login that began before the files changed may finish after this
-// sweep (its password was checked against the old table): it can then
-// neither publish nor subscribe (every ACL check reads the new table),
-// and a second sweep one ConnectTimeout later, by when every such login
-// has finished or been cut off, disconnects it too. The user must be gone
+// A login whose password was being checked against the old table when
+// the files changed is refused once the check ends (authHook compares the
+// user's entry in the two tables), so an old password cannot log in after
+// a remove and a quick re-enrolment of the same id. One admitted in the
+// moment between that comparison and its taking its place among the
+// clients can neither publish nor subscribe after a revocation (every ACL
+// check reads the new table), and a second sweep one ConnectTimeout
+// later, by when every such login has finished or been cut off,
+// disconnects it too. The user must be gone
 // from the files: a revoked user still there is an error (nothing is
 // disconnected then).
 func (b *Broker) Revoke(user string) (int, error) {

@@ -56,12 +56,23 @@ func encodeRecord(rec Record) ([]byte, error) {
 	if rec.Type != RecordEvent {
 		return json.Marshal(rec)
 	}
-	ln := rec.Line
+	return appendEventRecord(make([]byte, 0, eventRecordSize(&rec)), &rec), nil
+}
+
+// eventRecordSize is at least the length of event record rec's stored form.
+func eventRecordSize(rec *Record) int {
 	n := 32 + len(rec.Gateway) + len(rec.Epoch)
-	if ln != nil {
+	if ln := rec.Line; ln != nil {
 		n += 24 + len(ln.Kind) + len(ln.Source) + len(ln.State)
 	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+// appendEventRecord appends the stored form of event record rec to b. The
+// writer appends every record of a commit to one buffer this way (see
+// txn.eventRecord).
+func appendEventRecord(b []byte, rec *Record) []byte {
+	ln := rec.Line
 	if ln == nil {
 		b = append(b, arrivalEventV1)
 	} else {
@@ -84,14 +95,14 @@ func encodeRecord(rec Record) ([]byte, error) {
 	b = appendStr(b, rec.Gateway)
 	b = appendStr(b, rec.Epoch)
 	if ln == nil {
-		return b, nil
+		return b
 	}
 	b = binary.AppendVarint(b, ln.Time.Unix())
 	b = binary.AppendUvarint(b, uint64(ln.Time.Nanosecond()))
 	b = appendStr(b, ln.Kind)
 	b = appendStr(b, ln.Source)
 	b = appendStr(b, ln.State)
-	return b, nil
+	return b
 }
 
 func appendStr(b []byte, s string) []byte {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -210,7 +211,7 @@ func (s *Store) commit(batch []*request) {
 			case r.snap:
 				r.res, err = w.snapshot(r)
 			default:
-				r.res, err = w.event(r)
+				err = w.event(r)
 			}
 			if err != nil {
 				return err
@@ -271,6 +272,65 @@ type txn struct {
 	arrival     uint64 // the last arrival number, once read
 	arrivalRead bool
 	counters    map[*bolt.Bucket]*epochCounters
+	arrivals    *bolt.Bucket // bktArrivals, once looked up
+	slab        []byte       // what eventRecord appends records to
+	// gws are the buckets of the gateways and epochs this txn wrote,
+	// looked up once per commit rather than once per event (bbolt copies
+	// the name on every CreateBucketIfNotExists).
+	gws map[string]*gwBuckets
+}
+
+// gwBuckets are one gateway's buckets within a txn.
+type gwBuckets struct {
+	g       *bolt.Bucket
+	epochs  *bolt.Bucket // bktEpochs
+	current string       // keyCurrent's epoch, once known (currentOK)
+	// currentOK: current is what keyCurrent holds.
+	currentOK bool
+	byEpoch   map[string]*epochBuckets
+}
+
+// epochBuckets are one epoch's buckets within a txn.
+type epochBuckets struct {
+	eb, events, gaps, expl *bolt.Bucket
+	counters               *epochCounters
+}
+
+// gateway returns gw's buckets, creating them.
+func (w *txn) gateway(gw string) (*gwBuckets, error) {
+	if b := w.gws[gw]; b != nil {
+		return b, nil
+	}
+	g, err := w.tx.Bucket(bktRoot).CreateBucketIfNotExists([]byte(gw))
+	if err != nil {
+		return nil, err
+	}
+	epochs, err := g.CreateBucketIfNotExists(bktEpochs)
+	if err != nil {
+		return nil, err
+	}
+	if w.gws == nil {
+		w.gws = map[string]*gwBuckets{}
+	}
+	b := &gwBuckets{g: g, epochs: epochs, byEpoch: map[string]*epochBuckets{}}
+	w.gws[gw] = b
+	return b, nil
+}
+
+// setCurrent records epoch as gw's current one (keyCurrent), writing it
+// only when it changes.
+func (b *gwBuckets) setCurrent(epoch string) error {
+	if b.currentOK && b.current == epoch {
+		return nil
+	}
+	ek := epochKey(epoch)
+	if !bytes.Equal(b.g.Get(keyCurrent), ek) {
+		if err := b.g.Put(keyCurrent, ek); err != nil {
+			return err
+		}
+	}
+	b.current, b.currentOK = epoch, true
+	return nil
 }
 
 // epochCounters are the counters of one epoch's bucket within a txn.
@@ -329,23 +389,65 @@ func (w *txn) flush() error {
 
 // record gives rec the next arrival number and stores it.
 func (w *txn) record(rec Record) (uint64, error) {
-	if !w.arrivalRead {
-		w.arrival, w.arrivalRead = getU64(w.tx.Bucket(bktMeta), keyArrival), true
-	}
-	w.arrival++
-	n := w.arrival
+	n := w.nextArrival()
 	rec.Arrival, rec.Time = n, w.now
 	v, err := encodeRecord(rec)
 	if err != nil {
 		return 0, err
 	}
-	arr := w.tx.Bucket(bktArrivals)
-	arr.FillPercent = appendFill
-	if err := arr.Put(be(n), v); err != nil {
-		return 0, err
+	return n, w.putArrival(n, v)
+}
+
+// eventRecord is record for an event's record, the one written for every
+// event: its stored form is appended to a buffer shared by the commit's
+// records (bbolt keeps the values it is given until the commit), and rec
+// does not escape, so an event's record costs no allocation of its own.
+func (w *txn) eventRecord(rec *Record) (uint64, error) {
+	n := w.nextArrival()
+	rec.Arrival, rec.Time = n, w.now
+	if size := eventRecordSize(rec); cap(w.slab)-len(w.slab) < size {
+		// A new buffer, not a larger copy: the values handed out point
+		// into the old one, which stays as it is.
+		w.slab = make([]byte, 0, max(size, slabBytes))
+	}
+	start := len(w.slab)
+	w.slab = appendEventRecord(w.slab, rec)
+	return n, w.putArrival(n, w.slab[start:len(w.slab):len(w.slab)])
+}
+
+// key is n as a big-endian key, from the slab: bbolt's Put makes its key
+// escape (to a logger), so even a key on the stack would be allocated.
+func (w *txn) key(n uint64) []byte {
+	if cap(w.slab)-len(w.slab) < 8 {
+		w.slab = make([]byte, 0, slabBytes)
+	}
+	start := len(w.slab)
+	w.slab = binary.BigEndian.AppendUint64(w.slab, n)
+	return w.slab[start:len(w.slab):len(w.slab)]
+}
+
+// slabBytes is the size of the buffers eventRecord appends records to:
+// about 1,000 records each.
+const slabBytes = 64 << 10
+
+func (w *txn) nextArrival() uint64 {
+	if !w.arrivalRead {
+		w.arrival, w.arrivalRead = getU64(w.tx.Bucket(bktMeta), keyArrival), true
+	}
+	w.arrival++
+	return w.arrival
+}
+
+func (w *txn) putArrival(n uint64, v []byte) error {
+	if w.arrivals == nil {
+		w.arrivals = w.tx.Bucket(bktArrivals)
+		w.arrivals.FillPercent = appendFill
+	}
+	if err := w.arrivals.Put(w.key(n), v); err != nil {
+		return err
 	}
 	w.records++
-	return n, nil
+	return nil
 }
 
 func (w *txn) gapRecords(gs []Gap, later bool) error {
@@ -367,11 +469,22 @@ func (w *txn) gapRecords(gs []Gap, later bool) error {
 // starts above its highest seq, the new epoch continues it (its gaps start
 // after that seq) and the notice is NoticeEpochStarted. A new SD card
 // starts again at seq 1, below: NoticeStorageReplaced.
-func (w *txn) epoch(g *bolt.Bucket, gw, epoch string, seq uint64) (*bolt.Bucket, *Notice, error) {
-	epochs, err := g.CreateBucketIfNotExists(bktEpochs)
+func (w *txn) epoch(gb *gwBuckets, gw, epoch string, seq uint64) (*epochBuckets, *Notice, error) {
+	if e := gb.byEpoch[epoch]; e != nil {
+		return e, nil, nil
+	}
+	eb, n, err := w.epochBucket(gb.g, gb.epochs, gw, epoch, seq)
 	if err != nil {
 		return nil, nil, err
 	}
+	e := &epochBuckets{eb: eb, events: eb.Bucket(bktEvents), gaps: eb.Bucket(bktGaps), expl: eb.Bucket(bktExplain), counters: w.countersOf(eb)}
+	e.events.FillPercent = appendFill
+	gb.byEpoch[epoch] = e
+	return e, n, nil
+}
+
+// epochBucket is epoch's work on the buckets themselves.
+func (w *txn) epochBucket(g, epochs *bolt.Bucket, gw, epoch string, seq uint64) (*bolt.Bucket, *Notice, error) {
 	ek := epochKey(epoch)
 	if eb := epochs.Bucket(ek); eb != nil {
 		return eb, nil, nil
@@ -409,22 +522,25 @@ func (w *txn) epoch(g *bolt.Bucket, gw, epoch string, seq uint64) (*bolt.Bucket,
 
 // event applies one event: the logic of gaps and explanations is that of
 // package eventlog, per epoch.
-func (w *txn) event(r *request) (Result, error) {
-	ev, gw, raw, now := r.ev, r.gw, r.payload, w.now
-	res := Result{Event: ev}
-	g, err := w.tx.Bucket(bktRoot).CreateBucketIfNotExists([]byte(gw))
+//
+// It fills r.res in place: a Result holds a whole wire.Event, and copying
+// it (and the event) per event showed in the writer's profile.
+func (w *txn) event(r *request) error {
+	ev, gw, raw, now := &r.ev, r.gw, r.payload, w.now
+	res := &r.res
+	res.Event = *ev
+	gb, err := w.gateway(gw)
 	if err != nil {
-		return res, err
+		return err
 	}
-	eb, notice, err := w.epoch(g, gw, ev.Epoch, ev.Seq)
+	e, notice, err := w.epoch(gb, gw, ev.Epoch, ev.Seq)
 	if err != nil {
-		return res, err
+		return err
 	}
-	events := eb.Bucket(bktEvents)
-	events.FillPercent = appendFill
+	eb, events := e.eb, e.events
 	ahead := -1
-	s := gapSet{gw: gw, epoch: ev.Epoch, gaps: eb.Bucket(bktGaps), expl: eb.Bucket(bktExplain), ahead: &ahead}
-	key := be(ev.Seq)
+	s := gapSet{gw: gw, epoch: ev.Epoch, gaps: e.gaps, expl: e.expl, ahead: &ahead}
+	key := w.key(ev.Seq)
 	// Every stored seq is at most the epoch's highest: an event above it
 	// (every event of a draining backlog) is new without a lookup.
 	maxSeq := w.maxSeq(eb)
@@ -435,17 +551,15 @@ func (w *txn) event(r *request) (Result, error) {
 	if old != nil {
 		res.Status = Duplicate
 		res.Conflict = !bytes.Equal(old, raw)
-		return res, eb.Put(keyDup, be(getU64(eb, keyDup)+1))
+		return eb.Put(keyDup, be(getU64(eb, keyDup)+1))
 	}
 	res.Status = New
 	if err := events.Put(key, raw); err != nil {
-		return res, err
+		return err
 	}
-	w.countersOf(eb).received++
-	if ek := epochKey(ev.Epoch); !bytes.Equal(g.Get(keyCurrent), ek) {
-		if err := g.Put(keyCurrent, ek); err != nil {
-			return res, err
-		}
+	e.counters.received++
+	if err := gb.setCurrent(ev.Epoch); err != nil {
+		return err
 	}
 
 	var ovRuns [][2]uint64
@@ -460,9 +574,9 @@ func (w *txn) event(r *request) (Result, error) {
 			if r[1] <= above {
 				continue
 			}
-			kept, err := s.addExplanation(max(r[0], above+1), r[1], overflowReason(ev))
+			kept, err := s.addExplanation(max(r[0], above+1), r[1], overflowReason(*ev))
 			if err != nil {
-				return res, err
+				return err
 			}
 			dropped += b2i(!kept)
 		}
@@ -471,9 +585,9 @@ func (w *txn) event(r *request) (Result, error) {
 			if r-1 <= above {
 				continue
 			}
-			kept, err := s.addResetExplanation(r, droppedResetReason(r, ev))
+			kept, err := s.addResetExplanation(r, droppedResetReason(r, *ev))
 			if err != nil {
-				return res, err
+				return err
 			}
 			dropped += b2i(!kept)
 		}
@@ -487,13 +601,13 @@ func (w *txn) event(r *request) (Result, error) {
 	switch {
 	case ev.Seq > maxSeq+1:
 		if err := s.open(maxSeq+1, ev.Seq-1, now); err != nil {
-			return res, err
+			return err
 		}
 		opened = true
 	case ev.Seq <= maxSeq:
 		filled, err := s.fill(ev.Seq)
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Late = filled
 	}
@@ -502,31 +616,31 @@ func (w *txn) event(r *request) (Result, error) {
 	}
 
 	for _, r := range ovRuns {
-		ex, err := s.explain(r[0], r[1], overflowReason(ev))
+		ex, err := s.explain(r[0], r[1], overflowReason(*ev))
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Explained = append(res.Explained, ex...)
 	}
 	// After the runs: they end the gap before each dropped reset at it.
 	for _, r := range ovResets {
-		ex, err := s.explainEndingAt(r-1, droppedResetReason(r, ev))
+		ex, err := s.explainEndingAt(r-1, droppedResetReason(r, *ev))
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Explained = append(res.Explained, ex...)
 	}
 	if ev.Kind == wire.KindStorageReset && ev.Seq > 1 {
-		ex, err := s.explainEndingAt(ev.Seq-1, resetReason(ev))
+		ex, err := s.explainEndingAt(ev.Seq-1, resetReason(*ev))
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Explained = append(res.Explained, ex...)
 	}
 	if opened {
 		res.NewGaps, err = s.overlapping(maxSeq+1, ev.Seq-1)
 		if err != nil {
-			return res, err
+			return err
 		}
 		// Parts of the new gap explained by this very event are told in
 		// NewGaps; Explained keeps to gaps seen before.
@@ -540,16 +654,18 @@ func (w *txn) event(r *request) (Result, error) {
 	if notice != nil {
 		res.Notice = notice
 		if _, err := w.record(Record{Type: RecordNotice, Gateway: gw, Epoch: ev.Epoch, Notice: notice}); err != nil {
-			return res, err
+			return err
 		}
 	}
 	if err := w.gapRecords(res.NewGaps, false); err != nil {
-		return res, err
+		return err
 	}
-	if res.Arrival, err = w.record(Record{Type: RecordEvent, Gateway: gw, Epoch: ev.Epoch, Seq: ev.Seq, Late: res.Late, Line: LineOf(&ev)}); err != nil {
-		return res, err
+	line := Line{Kind: ev.Kind, Source: ev.Source, State: ev.State, Time: ev.Time.UTC(), ClockSynced: ev.ClockSynced, Test: ev.Test} // LineOf, on the stack
+	rec := Record{Type: RecordEvent, Gateway: gw, Epoch: ev.Epoch, Seq: ev.Seq, Late: res.Late, Line: &line}
+	if res.Arrival, err = w.eventRecord(&rec); err != nil {
+		return err
 	}
-	return res, w.gapRecords(res.Explained, true)
+	return w.gapRecords(res.Explained, true)
 }
 
 // snapMeta describes one stored snapshot.

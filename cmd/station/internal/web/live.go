@@ -72,6 +72,7 @@ const (
 type liveSession struct {
 	id, gateway, camera, quality, user string
 	started                            time.Time
+	play                               *playRange // a playback (live_play.go); nil for live video
 
 	mu       sync.Mutex
 	expires  time.Time // the gateway's word, by its clock
@@ -83,6 +84,10 @@ type liveSession struct {
 	lastSeen time.Time
 	wake     chan struct{} // closed and replaced when cands grow or the session ends
 	unwatch  func()
+	// gatewayReason is the gateway's end notice of a playback: set, the
+	// session is closed there already.
+	gatewayReason string
+	endReason     string // why it ended, for the event stream
 }
 
 func (ls *liveSession) notifyLocked() {
@@ -116,6 +121,7 @@ func (s *Server) registerLive() {
 	s.handle("GET "+base+"/{session}", accounts.Officer, h.stats)
 	s.handle("GET "+base+"/{session}/candidates", accounts.Officer, h.candidates)
 	s.handle("POST "+base+"/{session}/renew", accounts.Officer, h.renew)
+	s.handle("POST "+base+"/{session}/seek", accounts.Officer, h.seek)
 	s.handle("DELETE "+base+"/{session}", accounts.Officer, h.close)
 }
 
@@ -255,6 +261,11 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 		h.s.fail(w, r, http.StatusBadRequest, "quality: want low or high")
 		return
 	}
+	pr, isPlay, err := parsePlayRange(r.URL.Query())
+	if err != nil {
+		h.s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
 		h.s.fail(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %.60q: want application/sdp", ct))
 		return
@@ -294,12 +305,17 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 	now := h.s.now()
 	ls := &liveSession{id: newSessionID(), gateway: gw, camera: cam, quality: quality, user: v.p.name,
 		started: now, lastSeen: now, renewed: now, wake: make(chan struct{})}
+	if isPlay {
+		ls.play, ls.quality = &pr, "recording" // a recording has one stream
+	}
 	if err := h.add(ls); err != nil {
 		h.s.fail(w, r, http.StatusTooManyRequests, err.Error())
 		return
 	}
 	// Subscribe first: the gateway's candidates may come before its reply.
-	unwatch := h.backend.WatchCandidates(gw, ls.id, func(c wire.LiveCandidateMsg) { ls.addCandidate(c) })
+	unwatchCands := h.backend.WatchCandidates(gw, ls.id, func(c wire.LiveCandidateMsg) { ls.addCandidate(c) })
+	unwatchEnd := h.watchEnd(ls)
+	unwatch := func() { unwatchCands(); unwatchEnd() }
 	ls.mu.Lock()
 	ended := ls.ended
 	if !ended {
@@ -313,6 +329,10 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 	if ice := h.ice("gateway:" + gw); len(ice) > 0 {
 		args["ice_servers"] = ice
 	}
+	if ls.play != nil {
+		args["from"], args["to"], args["speed"] = iso(pr.From), iso(pr.To), pr.Speed
+		delete(args, "quality")
+	}
 	var ans struct {
 		Session  string    `json:"session"`
 		SDP      string    `json:"sdp"`
@@ -320,12 +340,14 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 		Video    string    `json:"video"`
 		Audio    string    `json:"audio"`
 		Warnings []string  `json:"warnings"`
+		Position time.Time `json:"position"`
 	}
 	err = h.liveCommand(r.Context(), gw, "live.offer", args, &ans)
 	if err == nil && (ans.Session != ls.id || ans.SDP == "") {
 		err = fmt.Errorf("the gateway's reply: session %.40q, %d bytes of answer", ans.Session, len(ans.SDP))
 	}
-	detail := map[string]string{"session": ls.id, "quality": quality}
+	detail := map[string]string{"session": ls.id, "quality": ls.quality}
+	ls.rangeDetail(detail)
 	if err != nil {
 		h.remove(ls)
 		detail["error"] = cut(err.Error(), 300)
@@ -345,7 +367,7 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 		h.s.internal(w, r, "audit live view", err)
 		return
 	}
-	h.s.log.Info("live view opened", "user", v.p.name, "gateway", gw, "camera", cam, "session", ls.id, "quality", quality)
+	h.s.log.Info("live view opened", "user", v.p.name, "gateway", gw, "camera", cam, "session", ls.id, "quality", ls.quality, "playback", isPlay)
 	hd := w.Header()
 	for _, s := range h.ice("viewer:" + v.p.name) {
 		for _, u := range s.URLs {
@@ -359,6 +381,9 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 	hd.Set("Location", h.sessionURL(ls))
 	hd.Set("Content-Type", "application/sdp")
 	hd.Set("X-Live-Expires", ans.Expires.UTC().Format(time.RFC3339))
+	if !ans.Position.IsZero() {
+		hd.Set("X-Live-Position", ans.Position.UTC().Format(time.RFC3339Nano))
+	}
 	if len(ans.Warnings) > 0 {
 		hd.Set("X-Live-Warnings", cut(strings.Join(ans.Warnings, "; "), 500))
 	}
@@ -453,6 +478,12 @@ func (h *liveHub) lookup(w http.ResponseWriter, r *http.Request, v *view) *liveS
 // end closes ls at the gateway (its bytes read first), audits it, and
 // forgets it. r is nil when the station ends it on its own.
 func (h *liveHub) end(ctx context.Context, ls *liveSession, reason string, r *http.Request) (uint64, error) {
+	ls.mu.Lock()
+	if ls.endReason == "" && !ls.ended {
+		ls.endReason = cmpOr(ls.gatewayReason, reason)
+	}
+	gwReason := ls.gatewayReason
+	ls.mu.Unlock()
 	if !h.remove(ls) {
 		return 0, nil
 	}
@@ -465,13 +496,20 @@ func (h *liveHub) end(ctx context.Context, ls *liveSession, reason string, r *ht
 		ls.bytes = max(ls.bytes, st.Bytes)
 		ls.mu.Unlock()
 	}
-	closeErr := h.liveCommand(ctx, ls.gateway, "live.close", map[string]any{"session": ls.id}, nil)
+	var closeErr error
+	if gwReason == "" { // else closed there already
+		closeErr = h.liveCommand(ctx, ls.gateway, "live.close", map[string]any{"session": ls.id}, nil)
+	}
 	ls.mu.Lock()
 	bytes := ls.bytes
 	ls.mu.Unlock()
 	secs := h.s.now().Sub(ls.started).Round(time.Second)
 	detail := map[string]string{"session": ls.id, "quality": ls.quality, "bytes": strconv.FormatUint(bytes, 10),
 		"seconds": strconv.Itoa(int(secs / time.Second)), "reason": reason}
+	ls.rangeDetail(detail)
+	if gwReason != "" {
+		detail["gateway_reason"] = gwReason
+	}
 	if closeErr != nil {
 		detail["close_error"] = cut(closeErr.Error(), 200)
 	}
@@ -648,7 +686,7 @@ func (h *liveHub) candidates(w http.ResponseWriter, r *http.Request, v *view) {
 	for {
 		ls.mu.Lock()
 		todo := append([]wire.LiveCandidateMsg(nil), ls.cands[sent:]...)
-		ended, wake := ls.ended, ls.wake
+		ended, wake, why := ls.ended, ls.wake, ls.endReason
 		ls.mu.Unlock()
 		for _, c := range todo {
 			b, _ := json.Marshal(map[string]any{"candidate": c.Candidate, "sdp_mid": c.SDPMid, "sdp_mline_index": c.SDPMLineIndex})
@@ -656,7 +694,8 @@ func (h *liveHub) candidates(w http.ResponseWriter, r *http.Request, v *view) {
 		}
 		sent += len(todo)
 		if ended {
-			_, _ = io.WriteString(bw, "event: end\ndata: {}\n\n")
+			b, _ := json.Marshal(map[string]string{"reason": why})
+			fmt.Fprintf(bw, "event: end\ndata: %s\n\n", b)
 			_ = flush()
 			return
 		}
@@ -681,6 +720,9 @@ type liveStats struct {
 	Expires time.Time `json:"expires,omitzero"`
 	Bytes   uint64    `json:"bytes"`
 	Frames  uint64    `json:"frames,omitempty"`
+	// Position is a playback's recording time of the last frame sent.
+	Position time.Time `json:"position,omitzero"`
+	Reason   string    `json:"reason,omitempty"`
 }
 
 func (h *liveHub) readStats(ctx context.Context, ls *liveSession) (liveStats, error) {
@@ -713,6 +755,14 @@ func (h *liveHub) stats(w http.ResponseWriter, r *http.Request, v *view) {
 			return
 		}
 		h.s.fail(w, r, liveErrCode(err), err.Error())
+		return
+	}
+	if st.State == "closed" { // its last figures, kept a while by the gateway
+		ls.mu.Lock()
+		ls.gatewayReason = cmpOr(ls.gatewayReason, cmpOr(cut(st.Reason, playReasonMax), "ended at the gateway"))
+		ls.mu.Unlock()
+		_, _ = h.end(context.WithoutCancel(r.Context()), ls, "ended at the gateway", r)
+		h.s.fail(w, r, http.StatusNotFound, "the live view has ended at the gateway: "+cut(st.Reason, playReasonMax))
 		return
 	}
 	writeJSON(w, http.StatusOK, st)

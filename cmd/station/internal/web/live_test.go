@@ -23,6 +23,8 @@ type fakeLive struct {
 	mu       sync.Mutex
 	cmds     []fakeCmd
 	watchers map[string]func(wire.LiveCandidateMsg)
+	ends     map[string]func(wire.LiveEndMsg) // playbacks' end notices (live_play_test.go)
+	closed   bool                             // live.stats answers a closed session's last figures
 	refuse   string
 	gone     bool // the gateway has ended every session
 }
@@ -53,8 +55,18 @@ func (f *fakeLive) Command(_ context.Context, gw, name string, args map[string]a
 			w(wire.LiveCandidateMsg{Session: cast(args["session"])})
 		}
 		out = map[string]any{"session": args["session"], "sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", "expires": exp}
+		if from, ok := args["from"].(string); ok {
+			out["position"] = from
+		}
 	case "live.stats":
 		out = map[string]any{"session": args["session"], "state": "connected", "bytes": 123456}
+		f.mu.Lock()
+		if f.closed {
+			out["state"], out["reason"] = "closed", "playback reached the end of the asked range"
+		}
+		f.mu.Unlock()
+	case "live.seek":
+		out = map[string]any{"time": args["time"]}
 	case "live.renew":
 		out = map[string]any{"expires": exp.Add(time.Minute)}
 	default:
