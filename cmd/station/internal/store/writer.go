@@ -294,6 +294,7 @@ type gwBuckets struct {
 type epochBuckets struct {
 	eb, events, gaps, expl *bolt.Bucket
 	counters               *epochCounters
+	ahead                  int // gapSet.ahead of the event being applied
 }
 
 // gateway returns gw's buckets, creating them.
@@ -538,8 +539,8 @@ func (w *txn) event(r *request) error {
 		return err
 	}
 	eb, events := e.eb, e.events
-	ahead := -1
-	s := gapSet{gw: gw, epoch: ev.Epoch, gaps: e.gaps, expl: e.expl, ahead: &ahead}
+	e.ahead = -1 // counted again for each event
+	s := gapSet{gw: gw, epoch: ev.Epoch, gaps: e.gaps, expl: e.expl, ahead: &e.ahead}
 	key := w.key(ev.Seq)
 	// Every stored seq is at most the epoch's highest: an event above it
 	// (every event of a draining backlog) is new without a lookup.
