@@ -65,6 +65,7 @@ const (
 	LiveOpen     = "live_open"
 	LiveClose    = "live_close"
 	Export       = "export"
+	ClipView     = "clip_view"
 	UserAdd      = "user_add"
 	UserPassword = "user_password"
 	UserChange   = "user_change"

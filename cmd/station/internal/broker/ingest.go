@@ -120,10 +120,10 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	// both, the later one's, which goes only once both are stored: a
 	// PUBACK each would let the second one reach the client after it has
 	// reused the id for its next publish, and acknowledge that unstored.
-	if prev := a.unacked[p.id]; prev != nil {
+	if prev := a.unacked[uint32(p.id)]; prev != nil {
 		prev.superseded = true
 	}
-	a.unacked[p.id] = p
+	a.unacked[uint32(p.id)] = p
 	a.queue = append(a.queue, p)
 	a.mu.Unlock()
 	h.wg.Add(1)
@@ -159,7 +159,7 @@ func (h *ingestHook) ackerOf(cl *mqtt.Client) *acker {
 	defer h.mu.Unlock()
 	a, ok := h.ackers[cl]
 	if !ok {
-		a = &acker{h: h, cl: cl, slots: make(chan struct{}, MaxUnacked), unacked: map[uint16]*pending{}}
+		a = &acker{h: h, cl: cl, slots: make(chan struct{}, MaxUnacked), unacked: map[uint32]*pending{}}
 		h.ackers[cl] = a
 	}
 	return a
@@ -190,11 +190,13 @@ type acker struct {
 	cl    *mqtt.Client
 	slots chan struct{} // one per pending publish, MaxUnacked in all
 
-	mu      sync.Mutex
-	queue   []*pending          // in arrival order
-	unacked map[uint16]*pending // the latest queued publish of each id
-	running bool                // an acker goroutine is on it
-	failed  bool                // the client was disconnected for a store error
+	mu    sync.Mutex
+	queue []*pending // in arrival order
+	// unacked is the latest queued publish of each packet id (uint32 keys:
+	// Go's maps have fast paths for 32- and 64-bit keys, not 16).
+	unacked map[uint32]*pending
+	running bool // an acker goroutine is on it
+	failed  bool // the client was disconnected for a store error
 }
 
 // answer records the store's answer for p and makes sure a goroutine
@@ -230,8 +232,8 @@ func (a *acker) flush() {
 		due := a.queue[:n:n]
 		a.queue = a.queue[n:]
 		for _, p := range due {
-			if a.unacked[p.id] == p {
-				delete(a.unacked, p.id)
+			if a.unacked[uint32(p.id)] == p {
+				delete(a.unacked, uint32(p.id))
 			}
 		}
 		a.mu.Unlock()

@@ -112,11 +112,18 @@ func appendStr(b []byte, s string) []byte {
 // decodeRecord reads a stored record, of any form, into r; arrival is its
 // key.
 func decodeRecord(arrival uint64, v []byte, r *Record) error {
+	return decodeRecordIn(arrival, v, r, nil)
+}
+
+// decodeRecordIn is decodeRecord sharing the strings of the records it
+// decoded before through intern (nil: none): a page of records names the
+// same gateways and epochs over and over.
+func decodeRecordIn(arrival uint64, v []byte, r *Record, intern map[string]string) error {
 	if len(v) == 0 || (v[0] != arrivalEventV1 && v[0] != arrivalEventV2) {
 		return json.Unmarshal(v, r)
 	}
 	v2 := v[0] == arrivalEventV2
-	d := recDecoder{b: v[1:]}
+	d := recDecoder{b: v[1:], intern: intern}
 	sec := d.varint()
 	nsec := d.uvarint()
 	seq := d.uvarint()
@@ -149,9 +156,13 @@ func decodeRecord(arrival uint64, v []byte, r *Record) error {
 
 // recDecoder reads the fields of a binary record; the first error sticks.
 type recDecoder struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	intern map[string]string // see decodeRecordIn
 }
+
+// maxIntern bounds a recDecoder's intern map.
+const maxIntern = 4096
 
 func (d *recDecoder) uvarint() uint64 {
 	if d.err != nil {
@@ -198,7 +209,20 @@ func (d *recDecoder) str() string {
 		d.err = errShortRecord
 		return ""
 	}
-	s := string(d.b[:n])
+	b := d.b[:n]
 	d.b = d.b[n:]
+	if k, ok := kinds[string(b)]; ok {
+		return k
+	}
+	if d.intern == nil {
+		return string(b)
+	}
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.intern) < maxIntern {
+		d.intern[s] = s
+	}
 	return s
 }

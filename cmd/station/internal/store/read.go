@@ -113,10 +113,11 @@ func (s *Store) after(n uint64, limit int, bodies bool) ([]Record, error) {
 		// buckets are looked up once each.
 		type gwEpoch struct{ gw, epoch string }
 		events := map[gwEpoch]*bolt.Bucket{}
+		intern := map[string]string{}
 		for k, v := c.Seek(be(n + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var r Record
 			a := binary.BigEndian.Uint64(k)
-			if err := decodeRecord(a, v, &r); err != nil {
+			if err := decodeRecordIn(a, v, &r, intern); err != nil {
 				return fmt.Errorf("arrival %d: %w", a, err)
 			}
 			if r.Type == RecordEvent && (bodies || r.Line == nil) {

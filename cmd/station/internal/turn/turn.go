@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +74,8 @@ type Config struct {
 	// (default RelayIP).
 	Host   string
 	Realm  string
+	// AllowPeers: XXX stub
+	AllowPeers []netip.Prefix
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -336,6 +339,15 @@ func (quietLogs) NewLogger(string) logging.LeveledLogger {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+var tlsNoRelay = time.Minute
+
+func (s *Server) relayGen() turn.RelayAddressGenerator {
+	g := &turn.RelayAddressGeneratorPortRange{RelayAddress: s.cfg.RelayIP, Address: s.cfg.RelayIP.String(),
+		MinPort: s.cfg.MinPort, MaxPort: s.cfg.MaxPort}
+	_ = g.Validate()
+	return g
+}
 
 // tlsHandshake bounds a TLS client's handshake (a variable for tests).
 var tlsHandshake = 10 * time.Second

@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
@@ -134,7 +135,7 @@ func (s *Server) apiClipStatus(w http.ResponseWriter, r *http.Request, _ *view) 
 
 // apiClip serves a complete clip as video/mp4, with Range (a <video>
 // seeks with it).
-func (s *Server) apiClip(w http.ResponseWriter, r *http.Request, _ *view) {
+func (s *Server) apiClip(w http.ResponseWriter, r *http.Request, v *view) {
 	cs, ok := s.clipStore(w, r)
 	if !ok {
 		return
@@ -163,6 +164,15 @@ func (s *Server) apiClip(w http.ResponseWriter, r *http.Request, _ *view) {
 	// a 304 by the ETag for an account still allowed.
 	w.Header().Set("Cache-Control", "private, no-cache")
 	w.Header().Set("ETag", `"`+st.SHA256+`"`)
+	// Who watched which evidence is on the record, like live views: once
+	// per viewing (a player's first request starts at byte 0; its later
+	// range requests are the same viewing), not for a cache revalidation.
+	if rg := r.Header.Get("Range"); (rg == "" || strings.HasPrefix(rg, "bytes=0-")) && r.Header.Get("If-None-Match") == "" {
+		if err := s.record(r, audit.Entry{Actor: v.p.name, Action: audit.ClipView, Target: id, Gateway: r.PathValue("gateway"), Site: s.siteOf(r.PathValue("gateway")), OK: true}); err != nil {
+			s.internal(w, r, "audit the clip viewing", err)
+			return
+		}
+	}
 	http.ServeContent(w, r, id+".mp4", st.Done, f)
 }
 

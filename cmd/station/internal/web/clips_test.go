@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/antt-gateway/antt/cmd/station/internal/audit"
 	"github.com/antt-gateway/antt/cmd/station/internal/clips"
 )
 
@@ -72,6 +73,10 @@ func TestClipRoutes(t *testing.T) {
 	r = must(t, f.do(req{path: "/api/clips/" + gwGate + "/c1", cookie: viewer, header: map[string]string{"Range": "bytes=10-19"}}), 206, "range")
 	if r.body != string(data[10:20]) {
 		t.Fatalf("range: %q", r.body)
+	}
+	// One viewing, one audit entry: the range request is the same viewing.
+	if es := f.entries(audit.ClipView); len(es) != 1 || es[0].Actor != "binh" || es[0].Target != "c1" || es[0].Gateway != gwGate {
+		t.Errorf("audit of the viewing: %+v", es)
 	}
 	must(t, f.do(req{path: "/api/clips/" + gwGate + "/c1"}), 401, "no login")
 	// A partial clip is not served; its status says how far it is.

@@ -299,7 +299,7 @@ func (s *Server) reissue(r *http.Request, v *view, id string) (*enrol.Bundle, in
 		return nil, enrolErrCode(err), err
 	}
 	s.bundles.dropGateway(id)
-	if err := s.record(r, audit.Entry{Action: GatewayCredentials, Actor: v.p.name, Target: id, Gateway: id, OK: true}); err != nil {
+	if err := s.record(r, audit.Entry{Action: GatewayCredentials, Actor: v.p.name, Target: id, Gateway: id, Site: s.siteOf(id), OK: true}); err != nil {
 		// The old password is gone already; the new one is not handed out
 		// unrecorded. Another re-issue, once the log works, gives one.
 		return nil, http.StatusInternalServerError, errors.New("audit log not written; re-issue again")
@@ -319,9 +319,12 @@ func (s *Server) remove(r *http.Request, v *view, id string) (int, error) {
 	}
 	// An offline alarm of the gateway waiting for review is closed below:
 	// nobody is to go and check a gateway that was taken away.
-	var pending string
+	var pending, site string
 	if gws, err := s.o.Gateways.Gateways(); err == nil {
 		for _, g := range gws {
+			if g.ID == id {
+				site = g.Site
+			}
 			if g.ID == id && offlineAlarmed(g, s.now(), s.o.OfflineGrace) {
 				pending = offlineKey(g.ID, g.OfflineSince)
 			}
@@ -338,7 +341,7 @@ func (s *Server) remove(r *http.Request, v *view, id string) (int, error) {
 		}
 	}
 	s.bundles.dropGateway(id)
-	e := audit.Entry{Action: audit.GatewayDel, Actor: v.p.name, Target: id, Gateway: id, OK: err == nil}
+	e := audit.Entry{Action: audit.GatewayDel, Actor: v.p.name, Target: id, Gateway: id, Site: site, OK: err == nil}
 	if err != nil {
 		e.Detail = map[string]string{"error": err.Error()}
 	}
@@ -504,4 +507,19 @@ func (s *Server) gatewaysDownload(w http.ResponseWriter, r *http.Request, v *vie
 		return
 	}
 	writeBundle(w, http.StatusOK, b)
+}
+
+// siteOf is the site of gateway id in the directory ("" when unknown), so
+// the audit log can be filtered by site for every action on a gateway.
+func (s *Server) siteOf(id string) string {
+	gws, err := s.o.Gateways.Gateways()
+	if err != nil {
+		return ""
+	}
+	for _, g := range gws {
+		if g.ID == id {
+			return g.Site
+		}
+	}
+	return ""
 }

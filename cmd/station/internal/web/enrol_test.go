@@ -235,7 +235,7 @@ func TestEnrolAPI(t *testing.T) {
 	if pw2 == pw || !h.Verify(pw2) || h.Verify(pw) {
 		t.Error("re-issuing did not replace the password")
 	}
-	if es := f.entries(GatewayCredentials); len(es) != 1 || es[0].Target != "cong-khu-7" {
+	if es := f.entries(GatewayCredentials); len(es) != 1 || es[0].Target != "cong-khu-7" || es[0].Site != "khu-7" {
 		t.Errorf("audit of the re-issue: %+v", es)
 	}
 	must(t, f.do(req{method: "POST", path: "/api/gateways/nope-9/credentials", cookie: admin}), http.StatusNotFound, "re-issue unknown")
@@ -262,7 +262,7 @@ func TestEnrolAPI(t *testing.T) {
 	if sites := f.do(req{path: "/api/sites", cookie: admin}); !strings.Contains(sites.body, `"removed": "2026-12-01T08:00:00Z"`) {
 		t.Errorf("the removed gateway is not marked removed on /api/sites: %s", sites.body)
 	}
-	if es := f.entries(audit.GatewayDel); len(es) != 1 || !es[0].OK {
+	if es := f.entries(audit.GatewayDel); len(es) != 1 || !es[0].OK || es[0].Site != "khu-7" {
 		t.Errorf("audit of the removal: %+v", es)
 	}
 	must(t, f.do(req{method: "DELETE", path: "/api/gateways/cong-khu-7", cookie: admin}), http.StatusNotFound, "remove twice")

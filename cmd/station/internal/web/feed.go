@@ -324,80 +324,123 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	beat := time.NewTicker(s.o.FeedHeartbeat)
 	defer beat.Stop()
+	// Subscribe before reading the store: whatever the shared reader
+	// reads after this comes in the queue, and whatever it read before is
+	// in the store for this feed's own reads.
+	sub := s.feeds.hub.subscribe(f, s.log)
+	defer s.feeds.hub.unsubscribe(sub)
 	names := map[string]string{}
 	var dirAt time.Time
-	for {
-		changed := f.Changed()
-		items, last, err := f.After(pos, feedBatch)
-		if err != nil {
-			s.log.Error("live feed: read store", "err", err, "after", pos)
-			return
+	// emit writes the items (shared: read only) this principal may see.
+	emit := func(items []Item) error {
+		// The directory may have changed (a gateway enrolled, moved to
+		// another site): read again at most every feedDirEvery, and at
+		// once for a gateway not seen before.
+		stale := time.Since(dirAt) >= feedDirEvery
+		for _, it := range items {
+			if _, ok := names[it.Gateway]; !ok {
+				stale = true
+			}
 		}
-		if len(items) > 0 || last > pos {
-			// The directory may have changed (a gateway enrolled, moved to
-			// another site): read again at most every feedDirEvery, and
-			// at once for a gateway not seen before.
-			stale := time.Since(dirAt) >= feedDirEvery
+		if stale && len(items) > 0 {
+			v.ready, dirAt = false, time.Now()
+			gws, _ := v.all()
+			clear(names)
+			for _, g := range gws {
+				names[g.ID] = v.gwName(g)
+			}
 			for _, it := range items {
 				if _, ok := names[it.Gateway]; !ok {
-					stale = true
+					names[it.Gateway] = it.Gateway // not in the directory: once is enough
 				}
 			}
-			if stale {
-				v.ready, dirAt = false, time.Now()
-				gws, _ := v.all()
-				clear(names)
-				for _, g := range gws {
-					names[g.ID] = v.gwName(g)
+		}
+		for _, it := range items {
+			if it.Arrival <= pos || !v.allows(it.Gateway) {
+				continue
+			}
+			if it.Type == ItemSnapshot {
+				// The event's row is on the page already: its snapshot
+				// came in a later commit.
+				b, _ := json.Marshal(feedSnapshot{Arrival: it.Arrival, Ref: rowRef(it.Gateway, it.Epoch, it.Seq), URL: snapURL(it.Gateway, it.Epoch, it.Seq)})
+				fmt.Fprintf(bw, "id: %d\nevent: snapshot\ndata: %s\n\n", it.Arrival, b)
+				continue
+			}
+			name := cmpOr(names[it.Gateway], it.Gateway)
+			b, ok := s.rowJSON.get(it.Arrival, v.lang, name)
+			if !ok {
+				var err error
+				if b, err = json.Marshal(feedItem{Item: it, Name: name, Show: v.show(it, names)}); err != nil {
+					return fmt.Errorf("encode item %d: %w", it.Arrival, err)
 				}
-				for _, it := range items {
-					if _, ok := names[it.Gateway]; !ok {
-						names[it.Gateway] = it.Gateway // not in the directory: once is enough
+				s.rowJSON.put(it.Arrival, v.lang, name, b)
+			}
+			fmt.Fprintf(bw, "id: %d\nevent: item\ndata: %s\n\n", it.Arrival, b)
+		}
+		return nil
+	}
+	// own: the feed reads the store itself, by its own arrival number (at
+	// the start, after a resume, and when it fell behind the shared
+	// reader's queue), until a read finds nothing new.
+	own := true
+	for {
+		wrote := false
+		if own {
+			items, last, err := f.After(pos, feedBatch)
+			if err != nil {
+				s.log.Error("live feed: read store", "err", err, "after", pos)
+				return
+			}
+			if last <= pos {
+				own = false
+				continue
+			}
+			if err := emit(items); err != nil {
+				s.log.Error("live feed", "err", err)
+				return
+			}
+			pos, wrote = last, true
+		} else {
+			select {
+			case <-r.Context().Done():
+				return
+			case b := <-sub.q:
+				// This batch and every one queued behind it, then one write.
+				for more := true; more; {
+					switch {
+					case b.to <= pos: // read already
+					case b.from > pos: // some were dropped: read them from the store
+						own = true
+					default:
+						if err := emit(b.items); err != nil {
+							s.log.Error("live feed", "err", err)
+							return
+						}
+						pos, wrote = b.to, true
+					}
+					select {
+					case b = <-sub.q:
+					default:
+						more = false
 					}
 				}
+			case <-sub.lag:
+				own = true
+			case <-beat.C:
+				if _, ok := s.identify(w, r); !ok {
+					fmt.Fprintf(bw, "event: logout\ndata: {}\n\n")
+					_ = send()
+					return
+				}
+				fmt.Fprintf(bw, "id: %d\n: heartbeat\n\n", pos)
+				if err := send(); err != nil {
+					return
+				}
 			}
-			for _, it := range items {
-				if !v.allows(it.Gateway) {
-					continue
-				}
-				if it.Type == ItemSnapshot {
-					// The event's row is on the page already: its snapshot
-					// came in a later commit.
-					b, _ := json.Marshal(feedSnapshot{Arrival: it.Arrival, Ref: rowRef(it.Gateway, it.Epoch, it.Seq), URL: snapURL(it.Gateway, it.Epoch, it.Seq)})
-					fmt.Fprintf(bw, "id: %d\nevent: snapshot\ndata: %s\n\n", it.Arrival, b)
-					continue
-				}
-				name := cmpOr(names[it.Gateway], it.Gateway)
-				b, ok := s.rowJSON.get(it.Arrival, v.lang, name)
-				if !ok {
-					var err error
-					if b, err = json.Marshal(feedItem{Item: it, Name: name, Show: v.show(it, names)}); err != nil {
-						s.log.Error("live feed: encode", "err", err)
-						return
-					}
-					s.rowJSON.put(it.Arrival, v.lang, name, b)
-				}
-				fmt.Fprintf(bw, "id: %d\nevent: item\ndata: %s\n\n", it.Arrival, b)
-			}
-			pos = last
+		}
+		if wrote {
 			if err := send(); err != nil {
 				s.log.Info("live feed: browser too slow or gone; disconnected", "user", v.p.name, "err", err)
-				return
-			}
-			continue // until a read finds nothing new
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-changed:
-		case <-beat.C:
-			if _, ok := s.identify(w, r); !ok {
-				fmt.Fprintf(bw, "event: logout\ndata: {}\n\n")
-				_ = send()
-				return
-			}
-			fmt.Fprintf(bw, "id: %d\n: heartbeat\n\n", pos)
-			if err := send(); err != nil {
 				return
 			}
 		}

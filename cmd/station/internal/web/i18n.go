@@ -171,6 +171,7 @@ var catalogue = map[string]msg{
 	"act.live_open":   {"Mở xem trực tiếp", "Live view opened"},
 	"act.live_close":  {"Đóng xem trực tiếp", "Live view closed"},
 	"act.export":      {"Xuất hồ sơ vụ việc", "Case exported"},
+	"act.clip_view":   {"Xem đoạn video", "Clip watched"},
 	"act.clip.fetch":  {"Lấy đoạn video từ thiết bị", "Clip fetched from the gateway"},
 	"cmdname.arm":     {"Bật / tắt bảo vệ", "Arm / disarm"},
 	"cmdname.silence": {"Tắt còi", "Silence siren"},

@@ -162,7 +162,9 @@ func (h *liveHub) page(w http.ResponseWriter, r *http.Request, v *view) {
 	if q.Get("quality") == "high" {
 		quality = "high"
 	}
-	h.s.render(w, r, v, http.StatusOK, "live", map[string]any{"Tiles": tiles, "Quality": quality, "Ready": h.ready()})
+	from, to := playPrefill(q.Get("at"))
+	h.s.render(w, r, v, http.StatusOK, "live", map[string]any{"Tiles": tiles, "Quality": quality, "Ready": h.ready(),
+		"PlayFrom": from, "PlayTo": to})
 }
 
 func (h *liveHub) ready() bool { return h.s.o.Commands != nil && h.backend != nil }

@@ -20,6 +20,21 @@ var liveCatalogue = map[string]msg{
 	"live.switch":      {"Đổi luồng chính / phụ", "Main stream / substream"},
 	"live.video":       {"Hình trực tiếp của %s, camera %s", "Live picture of %s, camera %s"},
 	"live.open":        {"Xem trực tiếp", "Live view"},
+	// Playback of a recording through the tile (live_play.go).
+	"live.playback":      {"Xem lại bản ghi", "Playback of a recording"},
+	"live.replay":        {"Xem lại bản ghi", "Play back the recording"},
+	"live.from":          {"Từ", "From"},
+	"live.to":            {"Đến", "To"},
+	"live.tz":            {"giờ Việt Nam (UTC+7)", "Vietnam time (UTC+7)"},
+	"live.speed":         {"Tốc độ", "Speed"},
+	"live.seekAt":        {"Tua đến", "Seek to"},
+	"live.seek":          {"Tua", "Seek"},
+	"live.toLive":        {"Về xem trực tiếp", "Back to live view"},
+	"live.position":      {"Vị trí", "Position"},
+	"live.replaying":     {"Đang xem lại", "Playing back"},
+	"live.endRange":      {"Đã phát hết khoảng thời gian đã chọn", "The chosen range has played to its end"},
+	"live.endRecordings": {"Đã hết bản ghi", "No more recordings"},
+	"live.needRange":     {"Chọn thời điểm bắt đầu và kết thúc", "Choose the start and the end"},
 }
 
 func init() {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/antt-gateway/antt/cmd/station/internal/audit"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -90,6 +91,25 @@ func parsePlayRange(q url.Values) (pr playRange, ok bool, err error) {
 		return pr, false, fmt.Errorf("speed: %.20q: want 1, 2 or 4", speed)
 	}
 	return pr, true, nil
+}
+
+// Playback from an event row ("Xem lại bản ghi", /live?…&at=T): the
+// tile's range starts playPreEvent before the event, for playPrefillSpan.
+const (
+	playPreEvent    = 10 * time.Second
+	playPrefillSpan = 10 * time.Minute
+	localInput      = "2006-01-02T15:04:05" // <input type=datetime-local>, in Asia/Ho_Chi_Minh
+)
+
+// playPrefill turns an event's time into the tile's from and to as a
+// datetime-local input holds them; empty for no (or a bad) at.
+func playPrefill(at string) (from, to string) {
+	t, err := time.Parse(time.RFC3339, at)
+	if err != nil || at == "" {
+		return "", ""
+	}
+	start := t.Add(-playPreEvent).In(audit.Vietnam)
+	return start.Format(localInput), start.Add(playPrefillSpan).Format(localInput)
 }
 
 // parseRFC3339 reads one time; the error names field and shows the form.

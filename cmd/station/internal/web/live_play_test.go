@@ -259,3 +259,36 @@ func FuzzDecodeSeek(f *testing.F) {
 		}
 	})
 }
+
+// From an event row: "Xem lại bản ghi" opens the tile with its range
+// starting 10 s before the event, in Vietnam time; officers only.
+func TestLivePlaybackEventLink(t *testing.T) {
+	f, _ := liveFixture(t)
+	f.event(gwGate, "motion", "gate-pir", map[string]any{"snapshot_camera": "gate-cam"})
+	p := f.do(req{path: "/events", cookie: f.login("tuan")})
+	i := strings.Index(p.body, `class="button secondary replay-link" href="`)
+	if i < 0 {
+		t.Fatalf("officer's events page has no playback link:\n%.3000s", p.body)
+	}
+	href := p.body[i+len(`class="button secondary replay-link" href="`):]
+	href = strings.ReplaceAll(href[:strings.Index(href, `"`)], "&amp;", "&")
+	u, err := url.Parse(href)
+	if err != nil || u.Path != "/live" || u.Query().Get("camera") != "gate-cam" || u.Query().Get("gateway") != gwGate {
+		t.Fatalf("link %q", href)
+	}
+	at, err := time.Parse(time.RFC3339, u.Query().Get("at"))
+	if err != nil {
+		t.Fatalf("at of %q: %v", href, err)
+	}
+	page := f.do(req{path: href, cookie: f.login("tuan")})
+	want := at.Add(-10 * time.Second).In(audit.Vietnam).Format("2006-01-02T15:04:05")
+	if !strings.Contains(page.body, `class="pb-from" value="`+want+`"`) || !strings.Contains(page.body, `data-play-from="`+want+`"`) {
+		t.Errorf("live page of %s has no from %s:\n%.3000s", href, want, page.body)
+	}
+	if p := f.do(req{path: "/events", cookie: f.login("binh")}); strings.Contains(p.body, "replay-link") {
+		t.Error("a viewer's events page links to a playback")
+	}
+	if p := f.do(req{path: "/live?at=garbage", cookie: f.login("tuan")}); p.code != http.StatusOK || strings.Contains(p.body, "<details class=\"playback\" open") {
+		t.Errorf("a bad at: %d", p.code)
+	}
+}

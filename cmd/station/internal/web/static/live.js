@@ -7,6 +7,7 @@
 const grid = document.getElementById("tiles");
 const RENEW_MS = 60000;
 const STATS_MS = 15000;
+const PLAY_STATS_MS = 3000; // a playback's position is read more often
 const params = new URLSearchParams(location.search);
 const forceRelay = params.get("relay") === "1";
 
@@ -20,6 +21,26 @@ async function iceServers() {
   iceCache = { servers: j.ice_servers, until: Date.now() + (j.ttl_seconds * 1000) / 2 };
   return j.ice_servers;
 }
+
+// A datetime-local value is Vietnam time (UTC+7, no daylight saving):
+// "2026-12-02T10:00" or "…:05" → RFC 3339 with +07:00.
+function vnToISO(v) {
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(v)) return "";
+  return (v.length === 16 ? v + ":00" : v) + "+07:00";
+}
+
+// An RFC 3339 time as Vietnam time, "2026-12-02 10:00:05", and as a
+// datetime-local value.
+function isoToVN(iso) {
+  const ms = Date.parse(iso);
+  if (isNaN(ms)) return "";
+  return new Date(ms + 7 * 3600 * 1000).toISOString().slice(0, 19).replace("T", " ");
+}
+
+const END_KEYS = {
+  "playback reached the end of the asked range": "endRange",
+  "playback reached the end of the recordings": "endRecordings",
+};
 
 function fmtBytes(n) {
   if (n < 1024) return n + " B";
@@ -36,10 +57,26 @@ class Tile {
     this.visible = false;
     this.wanted = true; // the officer has not stopped it
     this.gen = 0;
+    this.mode = "live"; // or "play": a recording of this.range
+    this.range = null;
+    this.pb = {
+      from: el.querySelector(".pb-from"), to: el.querySelector(".pb-to"), speed: el.querySelector(".pb-speed"),
+      at: el.querySelector(".pb-at"), seek: el.querySelector(".pb-seek"),
+    };
     el.querySelector(".play").addEventListener("click", () => {
       this.wanted = !this.wanted;
       this.update();
     });
+    el.querySelector(".pb-play").addEventListener("click", () => this.playback());
+    el.querySelector(".pb-live").addEventListener("click", () => {
+      this.mode = "live";
+      this.range = null;
+      delete el.dataset.mode;
+      this.restart();
+    });
+    this.pb.seek.addEventListener("click", () => this.seek());
+    // From an event row (/live?…&at=T): the range is filled in; play it.
+    if (grid.dataset.playFrom && this.pb.from.value) this.playback();
     el.querySelector(".switch").addEventListener("click", () => {
       this.quality = this.quality === "low" ? "high" : "low";
       if (this.session) {
@@ -62,7 +99,53 @@ class Tile {
   }
 
   showQuality() {
-    this.el.querySelector(".quality").textContent = "· " + grid.dataset[this.quality];
+    const q = this.mode === "play" ? grid.dataset.recording + " " + this.range.speed + "×" : grid.dataset[this.quality];
+    this.el.querySelector(".quality").textContent = "· " + q;
+  }
+
+  showPosition(iso) {
+    const el = this.el.querySelector(".position");
+    const t = iso ? isoToVN(iso) : "";
+    if (!t) { el.textContent = ""; delete this.el.dataset.position; return; }
+    this.el.dataset.position = iso;
+    el.textContent = "· " + grid.dataset.position + ": " + t;
+    if (!this.pb.at.value) this.pb.at.value = t.replace(" ", "T");
+  }
+
+  restart() {
+    if (this.pc) this.stop();
+    this.wanted = true;
+    this.update();
+  }
+
+  // playback starts the range the officer chose (Vietnam time).
+  playback() {
+    const from = vnToISO(this.pb.from.value), to = vnToISO(this.pb.to.value);
+    if (!from || !to) {
+      this.setState("failed", grid.dataset.needRange);
+      return;
+    }
+    this.mode = "play";
+    this.range = { from, to, speed: this.pb.speed.value || "1" };
+    this.el.dataset.mode = "play";
+    this.restart();
+  }
+
+  async seek() {
+    const t = vnToISO(this.pb.at.value);
+    if (!this.session || this.mode !== "play" || !t) return;
+    const r = await fetch(this.session + "/seek", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ time: t }), credentials: "same-origin",
+    }).catch(() => null);
+    if (!r) return;
+    let j = {};
+    try { j = await r.json(); } catch (_) { /* not JSON */ }
+    if (r.ok) {
+      this.el.dataset.seeked = j.time;
+      this.showPosition(j.time);
+    } else {
+      this.el.querySelector(".position").textContent = "· " + (j.error || r.status);
+    }
   }
 
   showBytes(n) {
@@ -100,14 +183,19 @@ class Tile {
       pc.onconnectionstatechange = () => {
         if (this.pc !== pc) return; // stopped: closing once the station has closed the session
         if (pc.connectionState === "connected") {
-          this.setState("playing");
+          this.setState(this.mode === "play" ? "replaying" : "playing");
           setTimeout(() => { if (this.pc === pc) this.stats(); }, 2000); // the first figure soon
         }
         if (pc.connectionState === "failed") this.fail("ICE");
       };
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
-      const r = await fetch(this.base() + "?quality=" + this.quality, {
+      let url = this.base() + "?quality=" + this.quality;
+      if (this.mode === "play") {
+        const g = this.range;
+        url = this.base() + "?from=" + encodeURIComponent(g.from) + "&to=" + encodeURIComponent(g.to) + "&speed=" + g.speed;
+      }
+      const r = await fetch(url, {
         method: "POST", headers: { "Content-Type": "application/sdp" }, body: offer.sdp, credentials: "same-origin",
       });
       if (gen !== this.gen) {
@@ -122,6 +210,8 @@ class Tile {
       }
       this.session = r.headers.get("Location");
       this.el.dataset.session = this.session;
+      this.pb.seek.disabled = this.mode !== "play";
+      if (this.mode === "play") this.showPosition(r.headers.get("X-Live-Position"));
       await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
       const es = new EventSource(this.session + "/candidates");
       this.events = es;
@@ -136,14 +226,15 @@ class Tile {
         }
         pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.sdp_mid || null, sdpMLineIndex: c.sdp_mline_index }).catch(() => {});
       });
-      es.addEventListener("end", () => {
+      es.addEventListener("end", (e) => {
         if (this.events !== es) return;
-        this.stop();
-        this.setState("ended");
+        let why = "";
+        try { why = JSON.parse(e.data).reason || ""; } catch (_) { /* none */ }
+        this.ended(why);
       });
       this.flush();
       this.renewTimer = setInterval(() => this.renew(), RENEW_MS);
-      this.statsTimer = setInterval(() => this.stats(), STATS_MS);
+      this.statsTimer = setInterval(() => this.stats(), this.mode === "play" ? PLAY_STATS_MS : STATS_MS);
     } catch (err) {
       if (gen === this.gen) this.fail(err.message);
     }
@@ -176,8 +267,27 @@ class Tile {
   async stats() {
     if (!this.session) return;
     const r = await fetch(this.session, { credentials: "same-origin" }).catch(() => null);
-    if (r && r.ok) this.showBytes((await r.json()).bytes || 0);
-    else if (r && r.status === 404) { this.stop(); this.setState("ended"); }
+    if (r && r.ok) {
+      const j = await r.json();
+      this.showBytes(j.bytes || 0);
+      if (this.mode === "play" && j.position) this.showPosition(j.position);
+    } else if (r && r.status === 404) {
+      let why = "";
+      try { why = (await r.json()).error || ""; } catch (_) { /* not JSON */ }
+      this.ended(why.replace(/^.*ended at the gateway: /, ""));
+    }
+  }
+
+  // ended shows why the session ended (a playback's end in the page's
+  // language).
+  ended(why) {
+    if (!this.session && this.el.dataset.state === "ended") return;
+    const pos = this.el.querySelector(".position").textContent;
+    this.stop();
+    this.el.querySelector(".position").textContent = pos;
+    const key = END_KEYS[why];
+    this.el.dataset.endReason = why;
+    this.setState("ended", key ? grid.dataset[key] : why);
   }
 
   fail(msg) {
@@ -207,6 +317,8 @@ class Tile {
     this.events = null;
     this.session = null;
     delete this.el.dataset.session;
+    this.pb.seek.disabled = true;
+    this.showPosition("");
     this.video.srcObject = null;
     this.setState("stopped");
   }
