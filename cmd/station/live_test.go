@@ -168,3 +168,41 @@ func TestLiveCandidatesExternalMosquitto(t *testing.T) {
 		}
 	}
 }
+
+// The playbacks' end notices are read from outside too: the decoder
+// refuses what is not a notice of the topic's own session.
+func TestDecodeEnd(t *testing.T) {
+	topic := "antt/cong-khu-3/live/" + testSession + "/end"
+	gw, m, err := decodeEnd("antt", topic, []byte(`{"session":"`+testSession+`","reason":"playback reached the end of the asked range"}`))
+	if err != nil || gw != "cong-khu-3" || m.Reason != "playback reached the end of the asked range" {
+		t.Fatalf("%s %+v %v", gw, m, err)
+	}
+	for _, tc := range []struct{ topic, payload, want string }{
+		{"other/cong-khu-3/live/" + testSession + "/end", `{}`, "not under"},
+		{"antt/cong-khu-3/live/xyz/end", `{}`, "not a session id"},
+		{"antt/cong-khu-3/live/" + testSession + "/candidate", `{}`, "not a live end topic"},
+		{topic, `{"session":"ffffffffffffffffffffffffffffffff"}`, "on the topic of"},
+		{topic, `not json`, "end notice of cong-khu-3"},
+		{topic, `{"session":"` + testSession + `","reason":"a\nb"}`, "line breaks"},
+		{topic, `{"session":"` + testSession + `","reason":"` + strings.Repeat("x", 301) + `"}`, "reason of 301 bytes"},
+		{topic, strings.Repeat(" ", maxEndPayload+1), "over"},
+	} {
+		if _, _, err := decodeEnd("antt", tc.topic, []byte(tc.payload)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %q: %v, want %q", tc.topic, tc.payload, err, tc.want)
+		}
+	}
+}
+
+func FuzzDecodeEnd(f *testing.F) {
+	f.Add("antt/cong-khu-3/live/"+testSession+"/end", []byte(`{"session":"`+testSession+`","reason":"playback reached the end of the recordings"}`))
+	f.Add("antt/x/live//end", []byte(`{}`))
+	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
+		gw, m, err := decodeEnd("antt", topic, payload)
+		if err != nil {
+			return
+		}
+		if gw == "" || len(m.Session) != 32 || !strings.HasSuffix(topic, "/"+m.Session+"/end") || len(m.Reason) > 300 || strings.ContainsAny(m.Reason, "\r\n") {
+			t.Fatalf("accepted %q %q as %s %+v", topic, payload, gw, m)
+		}
+	})
+}

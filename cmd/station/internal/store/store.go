@@ -56,6 +56,9 @@ const (
 	DefaultQueueBytes    = 64 << 20
 	DefaultMaxBatchBytes = 16 << 20
 	DefaultLockTimeout   = 2 * time.Second
+	// DefaultGather and DefaultGatherBatch: see Options.Gather.
+	DefaultGather      = time.Millisecond
+	DefaultGatherBatch = 256
 )
 
 // Options tunes a Store. The zero value means the defaults above.
@@ -75,6 +78,18 @@ type Options struct {
 	// than the bound waits until nothing else is queued). MaxBatchBytes
 	// ends a batch once its payloads reach it.
 	QueueBytes, MaxBatchBytes int
+	// Gather is how long the writer waits for more requests before a
+	// commit when it has fewer than GatherBatch and its last commit, of
+	// more than one request, ended less than Gather ago (a gateway is
+	// draining): every commit costs its page
+	// writes and fsync whatever it holds, and a gateway's window of 512
+	// events arrives a few dozen at a time, so commits of a few dozen
+	// events spent most of the writer's CPU on that fixed cost. An event
+	// after a quiet spell, or from one caller at a time, is committed at
+	// once. Zero means DefaultGather
+	// and DefaultGatherBatch; a negative Gather never waits.
+	Gather      time.Duration
+	GatherBatch int
 	// CommitDelay is slept before every commit. Tests use it to make the
 	// store slow; leave it zero otherwise.
 	CommitDelay time.Duration
@@ -101,6 +116,12 @@ func (o *Options) fill() error {
 	}
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if o.Gather == 0 {
+		o.Gather = DefaultGather
+	}
+	if o.GatherBatch <= 0 {
+		o.GatherBatch = DefaultGatherBatch
 	}
 	if o.SnapshotMaxBytes == 0 {
 		o.SnapshotMaxBytes = DefaultSnapshotMaxBytes

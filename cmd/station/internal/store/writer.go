@@ -153,6 +153,10 @@ func (s *Store) run() {
 	defer close(s.done)
 	tick := time.NewTicker(pruneEvery)
 	defer tick.Stop()
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	var lastCommit time.Time
+	lastBatch := 0
 	for {
 		var batch []*request
 		var size int
@@ -184,10 +188,34 @@ func (s *Store) run() {
 				break more
 			}
 		}
+		// Traffic goes on (the last commit, of more than one request, ended
+		// less than Gather ago): wait a little for more to share this
+		// commit (see Options.Gather). One caller at a time (batches of
+		// one) never waits.
+		if open && s.opts.Gather > 0 && lastBatch > 1 && len(batch) < min(s.opts.GatherBatch, s.opts.MaxBatch) &&
+			size < s.opts.MaxBatchBytes && time.Since(lastCommit) < s.opts.Gather {
+			gather.Reset(s.opts.Gather)
+		wait:
+			for len(batch) < min(s.opts.GatherBatch, s.opts.MaxBatch) && size < s.opts.MaxBatchBytes {
+				select {
+				case r, ok := <-s.queue:
+					if !ok {
+						open = false
+						break wait
+					}
+					batch = append(batch, r)
+					size += len(r.payload)
+				case <-gather.C:
+					break wait
+				}
+			}
+			gather.Stop()
+		}
 		if s.batchSeen != nil {
 			s.batchSeen(size)
 		}
 		s.commit(batch)
+		lastCommit, lastBatch = time.Now(), len(batch)
 		s.release(size)
 		if !open {
 			return

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -153,11 +154,130 @@ const (
 	feedDirEvery = time.Second
 )
 
-// feedSlots counts the open feeds, per principal and in all.
+// feedSlots counts the open feeds, per principal and in all, and holds
+// the reader they share.
 type feedSlots struct {
 	mu     sync.Mutex
 	byUser map[string]int
 	total  int
+	hub    feedHub
+}
+
+// feedQueue is how many batches (one or more per commit) a feed may be
+// behind the shared reader before it reads the store for itself: a few
+// seconds of the busiest station's commits.
+const feedQueue = 64
+
+// feedRead is what the shared reader read after a commit: the items
+// with arrival numbers in (from, to], oldest first. Its items are shared:
+// nobody may change one.
+type feedRead struct {
+	from, to uint64
+	items    []Item
+}
+
+// feedSub is one open feed's place at the shared reader.
+type feedSub struct {
+	q   chan feedRead
+	lag chan struct{} // capacity 1: a batch was dropped, q was full
+}
+
+// feedHub is the one reader of the store's new arrivals for every open
+// feed: after each commit it reads the new records once and hands the
+// same items to every feed's bounded queue. A feed whose queue is full
+// misses the batch, is told so, and reads the store itself by its own
+// arrival number until it has caught up, so no feed waits for another,
+// the reader never waits for a feed, and nothing is lost. The reader
+// runs while at least one feed is open.
+type feedHub struct {
+	mu   sync.Mutex
+	subs map[*feedSub]struct{}
+	stop chan struct{} // the running reader's; nil when none runs
+}
+
+// subscribe adds a feed, starting the reader if none runs.
+func (h *feedHub) subscribe(f Feed, log *slog.Logger) *feedSub {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	sub := &feedSub{q: make(chan feedRead, feedQueue), lag: make(chan struct{}, 1)}
+	if h.subs == nil {
+		h.subs = map[*feedSub]struct{}{}
+	}
+	h.subs[sub] = struct{}{}
+	if h.stop == nil {
+		h.stop = make(chan struct{})
+		go h.run(f, h.stop, log)
+	}
+	return sub
+}
+
+// unsubscribe removes a feed, stopping the reader after the last one.
+func (h *feedHub) unsubscribe(sub *feedSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, sub)
+	if len(h.subs) == 0 && h.stop != nil {
+		close(h.stop)
+		h.stop = nil
+	}
+}
+
+// run is the shared reader, until stop closes. It starts at the newest
+// record: a feed reads whatever came before from the store itself.
+func (h *feedHub) run(f Feed, stop chan struct{}, log *slog.Logger) {
+	pos, err := f.LastArrival()
+	for err == nil {
+		changed := f.Changed()
+		var items []Item
+		var last uint64
+		if items, last, err = f.After(pos, feedBatch); err != nil {
+			break
+		}
+		if last > pos {
+			h.publish(stop, feedRead{from: pos, to: last, items: items})
+			pos = last
+			continue // until a read finds nothing new
+		}
+		select {
+		case <-stop:
+			return
+		case <-changed:
+		}
+	}
+	// Each feed reads for itself now and meets the error itself; the
+	// next feed to open starts a new reader.
+	log.Error("live feed: shared reader: read store", "err", err, "after", pos)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stop == stop {
+		h.stop = nil
+		for sub := range h.subs {
+			select {
+			case sub.lag <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// publish hands b to every feed, or tells a feed with a full queue that
+// it missed one.
+func (h *feedHub) publish(stop chan struct{}, b feedRead) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stop != stop {
+		return // stopped; a newer reader may run
+	}
+	for sub := range h.subs {
+		select {
+		case sub.q <- b:
+		default:
+			select {
+			case sub.lag <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 // take reserves a feed for user; the error says which cap was hit.
@@ -280,10 +400,12 @@ func (v *view) show(it Item, names map[string]string) feedRow {
 // apiFeed is the live feed: Server-Sent Events of every item the
 // principal may see, from the store's arrival index. Each event's id is
 // its arrival number, so a browser that reconnects (EventSource sends
-// Last-Event-ID) resumes with nothing lost and nothing twice. The feed
-// pulls from the store in batches, so the store never waits for a browser;
-// a browser that does not take a batch within the write timeout is
-// disconnected (and resumes when it can). Heartbeats carry the position
+// Last-Event-ID) resumes with nothing lost and nothing twice. New records
+// come from the reader all feeds share (feedHub), each commit's read once;
+// a feed reads the store itself, by its own arrival number, when it starts
+// or resumes and when it fell behind that reader's queue. The store never
+// waits for a browser; a browser that does not take a batch within the
+// write timeout is disconnected (and resumes when it can). Heartbeats carry the position
 // reached, so that records the principal may not see are not read again
 // after a reconnect, and recheck the login: a feed ends with its session.
 func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {

@@ -212,3 +212,70 @@ func TestFeedSlowBrowserDisconnected(t *testing.T) {
 		}
 	}
 }
+
+// The feeds share one reader of the store; a feed that falls behind its
+// queue misses batches, is told so, and reads the store itself by its own
+// arrival number: it still shows every event once, in order, while
+// another feed kept up from the shared queue.
+func TestFeedBehindReadsTheStore(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(f.s)
+	t.Cleanup(srv.Close)
+	an := f.login("an")
+	slow, _ := openFeed(t, srv.URL, an, "")
+	fast, _ := openFeed(t, srv.URL, an, "")
+	hub := &f.s.feeds.hub
+	devtest.WaitFor(t, 5*time.Second, "both feeds at the shared reader", func() bool {
+		hub.mu.Lock()
+		defer hub.mu.Unlock()
+		return len(hub.subs) == 2 && hub.stop != nil
+	})
+	// The first event's row is rendered by one of the feeds; holding the
+	// rendered rows' lock stops both inside it, while the reader goes on.
+	f.s.rowJSON.mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			f.s.rowJSON.mu.Unlock()
+		}
+	}()
+	lagged := func() bool {
+		hub.mu.Lock()
+		defer hub.mu.Unlock()
+		for sub := range hub.subs {
+			if len(sub.lag) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	n := 0
+	for ; !lagged(); n++ {
+		if n > 5000 {
+			t.Fatalf("no feed behind after %d events (queue %d)", n, feedQueue)
+		}
+		f.event(gwGate, "motion", "src-"+strconv.Itoa(n), nil)
+	}
+	if n <= feedQueue {
+		t.Fatalf("a feed was behind after %d events, its queue holds %d batches", n, feedQueue)
+	}
+	f.s.rowJSON.mu.Unlock()
+	locked = false
+	for _, s := range []*sse{slow, fast} {
+		var prev uint64
+		for i := range n {
+			id, it := s.next(10 * time.Second)
+			if id <= prev || it.Event.Source != "src-"+strconv.Itoa(i) {
+				t.Fatalf("event %d of %d: id %d after %d, %+v", i, n, id, prev, it)
+			}
+			prev = id
+		}
+	}
+	// Both caught up: the next event comes from the shared reader again.
+	f.event(gwGate, "motion", "after", nil)
+	for _, s := range []*sse{slow, fast} {
+		if _, it := s.next(5 * time.Second); it.Event.Source != "after" {
+			t.Fatalf("after catching up: %+v", it)
+		}
+	}
+}

@@ -76,7 +76,21 @@ function row(it) {
   for (const a of s.attrs || []) attrs.append(el("span", { className: "attr" }, a), " ");
   const snap = cell(tr, 6);
   if (s.snapshot) snap.append(thumb(s.snapshot));
+  if (rows.dataset.officer === "on") liveLinks(snap, it.gateway, ev.attrs, s.iso);
   return tr;
+}
+// liveLinks adds an officer's links to the live view of the event's
+// camera (its snapshot_camera; the gateway's first camera without one)
+// and, with a camera, to the playback of its recording from the event's
+// time: the links events.html prints for server-rendered rows.
+function liveLinks(td, gateway, attrs, isoTime) {
+  const cam = attrs && typeof attrs.snapshot_camera === "string" ? attrs.snapshot_camera : "";
+  const q = new URLSearchParams({ gateway });
+  if (cam) q.set("camera", cam);
+  td.append(" ", el("a", { className: "button live-link", href: "/live?" + q }, rows.dataset.liveopen));
+  if (!cam) return;
+  q.set("at", isoTime);
+  td.append(" ", el("a", { className: "button secondary replay-link", href: "/live?" + q }, rows.dataset.playback));
 }
 // thumb is a snapshot's thumbnail linking to the full picture.
 function thumb(url) {
@@ -151,7 +165,7 @@ if (rows && rows.dataset.feed === "on" && window.EventSource) {
     for (const tr of rows.querySelectorAll("tr[data-ref]")) {
       if (tr.dataset.ref !== sn.ref) continue;
       const td = tr.cells[6];
-      if (td && !td.querySelector("img")) td.append(thumb(sn.url));
+      if (td && !td.querySelector("img")) td.prepend(thumb(sn.url)); // before the live links
     }
   });
   es.addEventListener("item", (m) => {
@@ -207,4 +221,43 @@ if (ackForm && window.fetch) {
       button.disabled = false;
     }
   });
+}
+
+// Dates of the events filter as dd/mm/yyyy on the Vietnamese page: a date
+// input shows the browser's locale (mm/dd/yyyy in an English Chromium), so
+// each input[data-dmy] becomes a text input in that format, its label
+// saying so, and a hidden input carries the date the server reads
+// (yyyy-mm-dd). Without the script the date input stays and still works.
+function pad2(n) { return String(n).padStart(2, "0"); }
+function dmyInput(input) {
+  const hidden = el("input", { type: "hidden", name: input.name, value: input.value });
+  const iso = /^(\d{4})-(\d{2})-(\d{2})$/.exec(input.value);
+  input.removeAttribute("name");
+  input.type = "text";
+  input.inputMode = "numeric";
+  input.autocomplete = "off";
+  input.pattern = "\\d{1,2}/\\d{1,2}/\\d{4}";
+  input.placeholder = input.dataset.dmy;
+  input.value = iso ? iso[3] + "/" + iso[2] + "/" + iso[1] : input.value;
+  input.after(hidden);
+  const label = document.querySelector('label[for="' + input.id + '"]');
+  if (label) label.append(" (" + input.dataset.dmy + ")");
+  const sync = () => {
+    const v = input.value.trim();
+    const m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(v);
+    let ok = v === "";
+    hidden.value = "";
+    if (m) {
+      const d = Number(m[1]), mo = Number(m[2]), y = Number(m[3]);
+      const t = new Date(Date.UTC(y, mo - 1, d));
+      ok = t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d;
+      if (ok) hidden.value = y + "-" + pad2(mo) + "-" + pad2(d);
+    }
+    input.setCustomValidity(ok ? "" : input.dataset.dmyBad);
+  };
+  input.addEventListener("input", sync);
+  sync();
+}
+if (document.documentElement.lang === "vi") {
+  for (const input of document.querySelectorAll('input[type="date"][data-dmy]')) dmyInput(input);
 }

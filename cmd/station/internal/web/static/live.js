@@ -220,8 +220,9 @@ class Tile {
         if (!c.candidate) {
           // The gateway has no more: free the connection (a browser opens
           // only six HTTP/1.1 connections to a host, and a grid has more
-          // tiles than that).
-          es.close();
+          // tiles than that). A playback keeps it open: its end and why
+          // come on it.
+          if (this.mode !== "play") es.close();
           return;
         }
         pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.sdp_mid || null, sdpMLineIndex: c.sdp_mline_index }).catch(() => {});
@@ -274,7 +275,9 @@ class Tile {
     } else if (r && r.status === 404) {
       let why = "";
       try { why = (await r.json()).error || ""; } catch (_) { /* not JSON */ }
-      this.ended(why.replace(/^.*ended at the gateway: /, ""));
+      // The station's own 404 (it has ended the session already) has no
+      // reason worth showing; the gateway's has.
+      this.ended(why.startsWith("no such live view") ? "" : why.replace(/^.*ended at the gateway: /, ""));
     }
   }
 
@@ -326,7 +329,9 @@ class Tile {
 
 if (grid) {
   const tiles = [...grid.querySelectorAll(".tile")].map((el) => new Tile(el));
-  const byEl = new Map(tiles.map((t) => [t.el, t]));
+  // A tile plays while a quarter of its picture is on screen (the
+  // picture, not the tile: an open playback panel makes the tile tall).
+  const byEl = new Map(tiles.map((t) => [t.video, t]));
   const io = new IntersectionObserver((entries) => {
     for (const e of entries) {
       const t = byEl.get(e.target);
@@ -334,7 +339,7 @@ if (grid) {
       t.update();
     }
   }, { threshold: 0.25 });
-  tiles.forEach((t) => io.observe(t.el));
+  tiles.forEach((t) => io.observe(t.video));
   document.addEventListener("visibilitychange", () => tiles.forEach((t) => t.update()));
   window.addEventListener("pagehide", () => tiles.forEach((t) => { if (t.pc) t.stop(); }));
 }
