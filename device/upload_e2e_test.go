@@ -108,20 +108,6 @@ cameras:
 `, id, data, broker, recording, clipFile)
 }
 
-func status(t *testing.T, api string) device.Status {
-	t.Helper()
-	r, err := http.Get(api + "/api/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	var st device.Status
-	if err := json.NewDecoder(r.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // TestAlarmClipUploadedAtOnce: the clip of an armed alarm (a tamper)
 // leaves the gateway unasked, in order, once its clip event is delivered;
 // its bytes hash to the event's SHA-256. clip.get then sends it again
@@ -154,7 +140,7 @@ func TestAlarmClipUploadedAtOnce(t *testing.T) {
 		t.Fatal("the uploaded bytes do not hash to the clip event's sha256")
 	}
 	devtest.WaitFor(t, 10*time.Second, "the upload done in status", func() bool {
-		u := status(t, api).Upload
+		u := apiStatusOf(t, api).Upload
 		return u != nil && u.Pending == 0 && u.BytesToday == int64(n) && u.AutoToday == int64(n)
 	})
 	t.Logf("clip %s: %d bytes at the subscriber %v after the clip event's time", clipID, n, after)
@@ -212,7 +198,7 @@ func TestUploadBudgetHoldsAutoUpload(t *testing.T) {
 		t.Fatalf("clip of %d bytes: the test needs one above the budget", n)
 	}
 	devtest.WaitFor(t, 10*time.Second, "the upload held by the budget", func() bool {
-		u := status(t, api).Upload
+		u := apiStatusOf(t, api).Upload
 		return u != nil && u.Held == 1 && u.Budget == 1024
 	})
 	devtest.WaitFor(t, 10*time.Second, "the held upload in telemetry", func() bool {
@@ -227,7 +213,7 @@ func TestUploadBudgetHoldsAutoUpload(t *testing.T) {
 		t.Fatalf("clip.get reply %s", r)
 	}
 	devtest.WaitFor(t, 30*time.Second, "the asked clip sent beyond the budget", func() bool { return len(cs.file(clipID)) == n })
-	u := status(t, api).Upload
+	u := apiStatusOf(t, api).Upload
 	if u.Held != 0 || u.AutoToday != 0 || u.BytesToday != int64(n) {
 		t.Fatalf("status after the request %+v", u)
 	}

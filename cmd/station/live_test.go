@@ -167,6 +167,34 @@ func TestLiveCandidatesExternalMosquitto(t *testing.T) {
 			t.Fatalf("candidate %+v", m)
 		}
 	}
+
+	// A playback's end notice comes through the same client; a forged
+	// one of another gateway does not.
+	ends := make(chan wire.LiveEndMsg, 16)
+	defer c.watchEnd("cong-khu-3", testSession, func(m wire.LiveEndMsg) { ends <- m })()
+	pubEnd := func(user, pw, reason string) {
+		cl := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID(user).SetUsername(user).SetPassword(pw))
+		if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("connect %s: %v", user, tok.Error())
+		}
+		defer cl.Disconnect(100)
+		cl.Publish("antt/cong-khu-3/live/"+testSession+"/end", 1, false, `{"session":"`+testSession+`","reason":"`+reason+`"}`).WaitTimeout(5 * time.Second)
+	}
+	pubEnd("truong", "gw2-pw", "forged")
+	pubEnd("cong-khu-3", "gw-pw", "playback reached the end of the recordings")
+	select {
+	case m := <-ends:
+		if m.Reason != "playback reached the end of the recordings" {
+			t.Fatalf("end notice %+v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no end notice through Mosquitto")
+	}
+	select {
+	case m := <-ends:
+		t.Fatalf("a second end notice %+v", m)
+	case <-time.After(300 * time.Millisecond):
+	}
 }
 
 // The playbacks' end notices are read from outside too: the decoder

@@ -44,19 +44,7 @@ func runGarbage(t *testing.T, opt RecorderOptions, pts func(time.Duration) time.
 			}
 			return ptsSource{src, pts}, nil
 		}})
-	got := &clips{}
-	if opt.Store == nil {
-		opt.Store = openStore(t, StoreOptions{})
-	}
-	opt.Camera, opt.Hub, opt.OnClip = "cam1", hub, got.add
-	opt.Logger = slog.New(slog.DiscardHandler)
-	r := NewRecorder(opt)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = hub.Run(ctx) })
-	wg.Go(func() { _ = r.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return r, hub, got
+	return startRecorder(t, hub, opt)
 }
 
 // retrigger triggers r every 200 ms until the test ends: activity that

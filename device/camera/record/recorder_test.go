@@ -41,7 +41,14 @@ func (c *clips) list() []Info {
 // runRecorder starts a hub and a recorder on the test clip.
 func runRecorder(t *testing.T, opt RecorderOptions) (*Recorder, *camera.Hub, *clips) {
 	t.Helper()
-	hub := fileHub(t)
+	return startRecorder(t, fileHub(t), opt)
+}
+
+// startRecorder runs hub and a recorder of camera cam1 on it (opt with a
+// fresh store unless it names one) until the test ends; the clips it
+// reports are collected in the returned *clips.
+func startRecorder(t *testing.T, hub *camera.Hub, opt RecorderOptions) (*Recorder, *camera.Hub, *clips) {
+	t.Helper()
 	got := &clips{}
 	if opt.Store == nil {
 		opt.Store = openStore(t, StoreOptions{})

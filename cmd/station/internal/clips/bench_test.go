@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/antt-gateway/antt/cmd/station/internal/broker"
 	"github.com/antt-gateway/antt/cmd/station/internal/clips"
-	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/device/clipupload"
 	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink"
@@ -30,28 +27,10 @@ import (
 // time for the same clip (target ≥ 0.8, docs/performance.md). The
 // uploader keeps clipupload's default window of chunks in flight.
 func BenchmarkClipUpload(b *testing.B) {
-	dir := b.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(filepath.Join(dir, "events.db"), store.Options{Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	cs, err := clips.Open(dir, clips.Options{Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cs.Close()
-	emb, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Ingest: broker.ClipStoreIngester(clips.Ingest{Next: st, Clips: cs}), Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
+	cs, _, addr := clipStation(b, log)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); emb.Wait() }()
-	addr, err := emb.Start(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	defer cancel()
 	const gw, bareGW = "bench-gw", "bench-bare"
 	data := make([]byte, 32*wire.ClipChunkMax)
 	for i := range data {

@@ -1,7 +1,6 @@
 package clips_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -12,9 +11,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/antt-gateway/antt/cmd/station/internal/broker"
 	"github.com/antt-gateway/antt/cmd/station/internal/clips"
-	"github.com/antt-gateway/antt/cmd/station/internal/store"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -26,28 +23,8 @@ import (
 // of different clips overlap.
 func BenchmarkConcurrentClipUploads(b *testing.B) {
 	const gateways, chunks = 20, 8
-	dir := b.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(dir+"/events.db", store.Options{Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	cs, err := clips.Open(dir, clips.Options{Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cs.Close()
-	emb, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Ingest: broker.ClipStoreIngester(clips.Ingest{Next: st, Clips: cs}), Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); emb.Wait() }()
-	addr, err := emb.Start(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cs, _, addr := clipStation(b, log)
 	data := make([]byte, chunks*wire.ClipChunkMax)
 	for i := range data {
 		data[i] = byte(i * 13)

@@ -26,6 +26,37 @@ import (
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
+// clipStation starts the station's side of a clip upload on loopback: an
+// events store, a clip store and the embedded broker ingesting clip chunks
+// into them, all stopped when tb ends. It returns the clip store, the
+// broker (for its counters) and the broker's address.
+func clipStation(tb testing.TB, log *slog.Logger) (*clips.Store, *broker.Broker, string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	st, err := store.Open(filepath.Join(dir, "events.db"), store.Options{Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	cs, err := clips.Open(dir, clips.Options{Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cs.Close() })
+	emb, err := broker.New(broker.Options{Listen: "127.0.0.1:0",
+		Ingest: broker.ClipStoreIngester(clips.Ingest{Next: st, Clips: cs}), Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(func() { cancel(); emb.Wait() })
+	addr, err := emb.Start(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cs, emb, addr
+}
+
 // oneClip is a gateway's clip store holding one clip.
 type oneClip struct {
 	id   string
@@ -66,29 +97,10 @@ func (q emptyQueue) Notify() <-chan struct{}                         { return q.
 // SHA-256 matches, and no chunk was refused (none landed where other
 // bytes were).
 func TestUploadThroughCuttingProxy(t *testing.T) {
-	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(filepath.Join(dir, "events.db"), store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cs, err := clips.Open(dir, clips.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	emb, err := broker.New(broker.Options{Listen: "127.0.0.1:0",
-		Ingest: broker.ClipStoreIngester(clips.Ingest{Next: st, Clips: cs}), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs, emb, addr := clipStation(t, log)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); emb.Wait() }()
-	addr, err := emb.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer cancel()
 	proxy := mqtttest.NewProxy(t, addr)
 
 	const gw = "cong-khu-3"

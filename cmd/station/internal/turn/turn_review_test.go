@@ -168,7 +168,7 @@ func TestReviewTLSIdleDropped(t *testing.T) {
 	s := start(t, Config{TLS: "127.0.0.1:0", TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, MinPort: 40600, MaxPort: 40603})
 	addr := s.TLSAddr().String()
 	dial := func() *tls.Conn {
-		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test's own server
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test's own server
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,6 +41,29 @@ var chromiumFlags = []chromedp.ExecAllocatorOption{
 	chromedp.Flag("accept-lang", "vi,en;q=0.5"), // a station PC set up in Vietnamese
 }
 
+// newBrowser starts real headless Chromium (chromiumFlags plus extra, a
+// fresh profile) and returns its tab's context, which ends after timeout;
+// the browser is closed when the test ends. A missing chromium fails the
+// test: CI installs it (.ci/test-deps.sh).
+func newBrowser(t *testing.T, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
+	}
+	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, extra...)
+	opts = append(opts, chromiumFlags...)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() {
+		cancelT()
+		cancel()
+		cancelA()
+	})
+	return ctx
+}
+
 // testJPEG draws a small picture standing in for a camera's snapshot.
 func testJPEG(t *testing.T) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, 320, 180))
@@ -62,10 +85,6 @@ func testJPEG(t *testing.T) []byte {
 // with a snapshot, and the pages are screenshot, on a desktop screen and
 // a phone.
 func TestChromium(t *testing.T) {
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
-	}
 	cm := &pageCommander{}
 	f := newFixture(t, func(o *Options) { o.Now = time.Now; o.Commands = cm })
 	cm.f = f
@@ -77,20 +96,7 @@ func TestChromium(t *testing.T) {
 	f.event(gwGate, "contact", "gate-door", map[string]any{"note": "<b>not bold</b>"})
 	f.st.SetTelemetry(gwGate, wire.Telemetry{Outbox: wire.OutboxStats{Depth: 3}, Cameras: map[string]string{"gate-cam": "online"}}, time.Now())
 
-	ln, _, err := Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- Serve(sctx, NewHTTPServer(f.s, f.s.log), ln) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	})
-	base := "http://" + ln.Addr().String()
+	base := serveFixture(t, f)
 
 	shots := t.TempDir()
 	if os.Getenv(screenshotsEnv) == "1" {
@@ -99,13 +105,7 @@ func TestChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, chromiumFlags...)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
+	ctx := newBrowser(t, 90*time.Second)
 
 	shot := func(name string, w, h int64) {
 		t.Helper()
@@ -206,7 +206,7 @@ func TestChromium(t *testing.T) {
 	f.event(gwGate, "tamper", "live-box", nil)
 	lastArr, _ := f.st.LastArrival()
 	lctx, lcancel := context.WithTimeout(ctx, 2*time.Second)
-	err = chromedp.Do(lctx, chromedp.WaitVisible("#al-a"+strconv.FormatUint(lastArr, 10)),
+	err := chromedp.Do(lctx, chromedp.WaitVisible("#al-a"+strconv.FormatUint(lastArr, 10)),
 		chromedp.WaitVisible("tr#ev-"+strconv.FormatUint(lastArr, 10)+".is-alarm"))
 	lcancel()
 	if err != nil {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -40,10 +39,6 @@ func testMP4(t *testing.T) []byte {
 // size (served with Range by /api/clips), sees a partial clip with its
 // fetch button, and exports the event as a signed case file.
 func TestChromiumClipPlays(t *testing.T) {
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
-	}
 	mp4 := testMP4(t)
 	dir := t.TempDir()
 	cs, err := clips.Open(dir, clips.Options{})
@@ -74,28 +69,8 @@ func TestChromiumClipPlays(t *testing.T) {
 	f.event(gwGate, "clip", "cong", map[string]any{"clip": "cong-2", "bytes": len(mp4)})
 	seq := f.event(gwGate, "clip", "cong", map[string]any{"clip": "cong-1", "bytes": len(mp4)})
 
-	ln, _, err := Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- Serve(sctx, NewHTTPServer(f.s, f.s.log), ln) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	})
-	base := "http://" + ln.Addr().String()
-	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required")}, chromiumFlags...)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
+	base := serveFixture(t, f)
+	ctx := newBrowser(t, 90*time.Second, chromedp.Flag("autoplay-policy", "no-user-gesture-required"))
 
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/login"), chromedp.WaitVisible("#user"),
 		chromedp.SendKeys("#user", "tuan"), chromedp.SendKeys("#password", testPassword),

@@ -1,9 +1,7 @@
 package web
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,38 +19,15 @@ import (
 // check-config), and a second click on the same button gets the page
 // saying the download is gone.
 func TestEnrolChromium(t *testing.T) {
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
-	}
 	f, _, _ := enrolFixture(t)
-	ln, _, err := Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- Serve(sctx, NewHTTPServer(f.s, f.s.log), ln) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	})
-	base := "http://" + ln.Addr().String()
+	base := serveFixture(t, f)
 	downloads := t.TempDir()
 	shots := t.TempDir()
 	if os.Getenv(screenshotsEnv) == "1" {
 		shots = filepath.Join("..", "..", "..", "..", "docs", "screenshots")
 	}
 
-	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, chromiumFlags...)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
+	ctx := newBrowser(t, 60*time.Second)
 	events := true
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads, EventsEnabled: &events}); err != nil {

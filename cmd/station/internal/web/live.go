@@ -233,7 +233,7 @@ func liveErrCode(err error) int {
 		if strings.Contains(re.msg, "viewers") || strings.Contains(re.msg, "no picture") {
 			return http.StatusServiceUnavailable
 		}
-		if strings.Contains(re.msg, "unknown camera") || strings.Contains(re.msg, "no camera") {
+		if strings.Contains(re.msg, "unknown camera") || strings.Contains(re.msg, "no camera") || strings.Contains(re.msg, "no recording") {
 			return http.StatusNotFound
 		}
 		return http.StatusBadRequest

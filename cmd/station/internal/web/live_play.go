@@ -208,12 +208,7 @@ func (h *liveHub) seek(w http.ResponseWriter, r *http.Request, v *view) {
 		Time time.Time `json:"time"`
 	}
 	if err := h.liveCommand(r.Context(), ls.gateway, "live.seek", map[string]any{"session": ls.id, "time": t.UTC().Format(time.RFC3339Nano)}, &ans); err != nil {
-		var re *refusedError
-		if errors.As(err, &re) && strings.Contains(re.msg, "no recording") {
-			h.s.fail(w, r, http.StatusNotFound, err.Error())
-			return
-		}
-		h.s.fail(w, r, liveErrCode(err), err.Error())
+		h.s.fail(w, r, liveErrCode(err), err.Error()) // 404 for "no recording of camera …"
 		return
 	}
 	h.s.log.Info("playback seek", "user", v.p.name, "gateway", ls.gateway, "camera", ls.camera, "session", ls.id, "time", t, "at", ans.Time)

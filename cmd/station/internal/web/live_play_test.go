@@ -152,6 +152,23 @@ func TestLivePlaybackBadRange(t *testing.T) {
 		t.Errorf("%d offers reached the gateway, want the good one", n)
 	}
 	must(t, f.offer(f.login("binh"), gwGate, "gate-cam", playQuery("")), http.StatusForbidden, "a viewer's playback")
+	// Nothing recorded there: the gateway's refusal is a 404, audited with the range.
+	fl.mu.Lock()
+	fl.refuse = "live: no recording: no recording of camera gate-cam at or after 2026-12-02T02:59:50Z"
+	fl.mu.Unlock()
+	r := must(t, f.offer(c, gwGate, "gate-cam", playQuery("")), http.StatusNotFound, "no recording")
+	if !strings.Contains(r.body, "no recording of camera gate-cam") {
+		t.Errorf("refusal %s", r.body)
+	}
+	var refused int
+	for _, e := range f.entries(audit.LiveOpen) {
+		if !e.OK && e.Detail["from"] == "2026-12-02T02:59:50Z" && strings.Contains(e.Detail["error"], "no recording") {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d refused playbacks audited with their range, want 1: %+v", refused, f.entries(audit.LiveOpen))
+	}
 }
 
 // The gateway's end notice ends the session at the station (its bytes

@@ -64,8 +64,9 @@ func liveErrKey(message string) string {
 // liveErrText is a relay error message as the live tile shows it in lang:
 // the localised text of a common error, else the message itself.
 func liveErrText(lang, message string) string {
-	if k := liveErrKey(message); k != "" {
-		return tr(lang, k)
+	k := strings.TrimPrefix(liveErrKey(message), "liveerr.")
+	if k == "" {
+		return message
 	}
-	return message
+	return trOr(lang, "liveerr."+k, message)
 }

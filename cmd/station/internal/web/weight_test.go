@@ -74,7 +74,8 @@ func pageLoad(tb testing.TB, base string) (wire int64, requests int) {
 	return wire, requests
 }
 
-// serveFixture serves f's console on a loopback port until the test ends.
+// serveFixture serves f's console on a loopback port until the test ends,
+// when it must shut down cleanly.
 func serveFixture(tb testing.TB, f *fixture) string {
 	tb.Helper()
 	ln, _, err := Listen("127.0.0.1:0", nil)
@@ -86,7 +87,9 @@ func serveFixture(tb testing.TB, f *fixture) string {
 	go func() { served <- Serve(ctx, NewHTTPServer(f.s, f.s.log), ln) }()
 	tb.Cleanup(func() {
 		stop()
-		<-served
+		if err := <-served; err != nil {
+			tb.Error(err)
+		}
 	})
 	return "http://" + ln.Addr().String()
 }
