@@ -15,6 +15,11 @@ func TestBoardConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range cfg.Warnings {
+		// The scenario sounds the siren past its max_on on purpose, to see
+		// the board cut it off: that warning is the one expected.
+		if strings.Contains(w.String(), "alarm.trigger_time") && strings.Contains(w.String(), `max_on 1s of output "siren"`) {
+			continue
+		}
 		t.Errorf("warning: %s", w)
 	}
 	pins := map[string]config.Sensor{}
