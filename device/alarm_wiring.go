@@ -316,8 +316,15 @@ func (g *Gateway) apiTest(w http.ResponseWriter, r *http.Request) {
 	if req.User != "" {
 		args["user"] = req.User
 	}
+	g.installerCommand(w, r, alarm.CmdTest, args)
+}
+
+// installerCommand runs the alarm command name with args through the same
+// decoder as the station's command, with origin installer, and answers
+// 400 for a bad command, 409 for one refused, else 200 with the result.
+func (g *Gateway) installerCommand(w http.ResponseWriter, r *http.Request, name string, args map[string]any) {
 	raw, _ := json.Marshal(args)
-	c, err := alarm.DecodeCommand(alarm.CmdTest, raw)
+	c, err := alarm.DecodeCommand(name, raw)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
 		return
@@ -378,18 +385,7 @@ func (g *Gateway) apiArm(w http.ResponseWriter, r *http.Request) {
 	if req.Reason != "" {
 		args["reason"] = req.Reason
 	}
-	raw, _ := json.Marshal(args)
-	c, err := alarm.DecodeCommand(alarm.CmdArm, raw)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
-		return
-	}
-	res, err := g.alarmCommand(r.Context(), c, alarm.Origin{By: alarm.ByInstaller, User: c.User, Reason: c.Reason})
-	if err != nil {
-		writeJSON(w, http.StatusConflict, apiError{err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	g.installerCommand(w, r, alarm.CmdArm, args)
 }
 
 // installerOnly serves the installer's routes (status, outbox, walk test,

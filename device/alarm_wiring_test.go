@@ -93,6 +93,20 @@ func (s *stationClient) find(kind, source, state string) []wire.Event {
 	return out
 }
 
+// postJSON posts body to url and returns the status and the reply decoded
+// as a JSON object (nil if it is not one).
+func postJSON(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
 func outputState(st device.Status, name string) (output.State, bool) {
 	for _, o := range st.Outputs {
 		if o.Name == name {
@@ -280,16 +294,7 @@ outputs:
 	if kinds["chia-khoa"] != "keyswitch" || kinds["pir"] != "motion" {
 		t.Errorf("sensor kinds in /api/status %v, want chia-khoa keyswitch, pir motion", kinds)
 	}
-	post := func(body string) (int, map[string]any) {
-		resp, err := http.Post(base+"/api/test", "application/json", bytes.NewBufferString(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
-	}
+	post := func(body string) (int, map[string]any) { return postJSON(t, base+"/api/test", body) }
 	for _, bad := range []string{`{}`, `{"input":true,"output":"siren"}`, `{"output":7}`, `{"outpt":"siren"}`} {
 		if code, m := post(bad); code != http.StatusBadRequest || m["error"] == "" {
 			t.Errorf("%s: %d %v, want 400 with an error", bad, code, m)
@@ -328,16 +333,7 @@ outputs:
   - {name: siren, driver: sim}
 `, data))
 	base := runGateway(t, gw)
-	post := func(body string) (int, map[string]any) {
-		resp, err := http.Post(base+"/api/arm", "application/json", bytes.NewBufferString(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
-	}
+	post := func(body string) (int, map[string]any) { return postJSON(t, base+"/api/arm", body) }
 	for _, bad := range []string{`{}`, `{"mode":"awy"}`, `{"mode":7}`, `{"mode":"away","colour":"red"}`} {
 		if code, m := post(bad); code/100 != 4 || m["error"] == nil {
 			t.Errorf("%s: %d %v, want 4xx with an error", bad, code, m)

@@ -230,18 +230,7 @@ func TestAlarmClipUploadAuto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runGateway(t, openConfig(t, fmt.Sprintf(`gateway: {id: rec-alarm, data_dir: %s}
-uplink: {broker: "mqtt://%s", telemetry_interval: 1h}
-alarm:
-  trigger_time: 2s
-  trigger: [{output: siren}]
-sensors:
-  - {name: hop-tu, kind: tamper, driver: sim, debounce: 0s, always: true, script: [{at: 3s, level: high}]}
-outputs:
-  - {name: siren, driver: sim, max_on: 10s}
-cameras:
-  - {name: cam-san, url: "file://%s", record: clips, pre_roll: 1s, post_roll: 1s}
-`, data, broker.Addr(), clipFile)))
+	runGateway(t, openConfig(t, alarmGatewayYAML("rec-alarm", data, broker.Addr(), clipFile, "")))
 	var alarmEv, clip wire.Event
 	devtest.WaitFor(t, 30*time.Second, "the alarm's clip event", func() bool {
 		var ok1, ok2 bool

@@ -1,12 +1,9 @@
 package device_test
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -53,27 +50,6 @@ func openRecordingGateway(t *testing.T, cfg *config.Config) (*device.Gateway, er
 	return gw, err
 }
 
-// outboxEvents reads the events still in gw's outbox through its API.
-func recordingOutbox(t *testing.T, base string) []wire.Event {
-	t.Helper()
-	resp, err := http.Get(base + "/api/outbox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out []wire.Event
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var e wire.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // A broken recordings index (a failing SD card, a file the installer
 // copied over) must not keep the gateway from guarding the site: it
 // starts without recording, says so in an event and in its status.
@@ -95,7 +71,7 @@ func TestBrokenRecordingIndexDoesNotStopGateway(t *testing.T) {
 		t.Fatalf("status recording %+v, want the error", st)
 	}
 	devtest.WaitFor(t, 10*time.Second, "the recording_failed event", func() bool {
-		for _, e := range recordingOutbox(t, base) {
+		for _, e := range outboxDump(t, base) {
 			if e.Kind == record.KindRecordingFailed && e.Attrs["error"] != "" {
 				return true
 			}
@@ -128,7 +104,7 @@ func TestUnannouncedClipAnnouncedAtStart(t *testing.T) {
 		var n int
 		devtest.WaitFor(t, 10*time.Second, "the clip announced and marked", func() bool {
 			n = 0
-			for _, e := range recordingOutbox(t, base) {
+			for _, e := range outboxDump(t, base) {
 				if e.Kind == wire.KindClip && e.Attrs[wire.ClipAttrID] == id {
 					n++
 				}
@@ -235,7 +211,7 @@ recording: {max_bytes: 16MiB}
 	}
 	base := runGateway(t, gw)
 	devtest.WaitFor(t, 20*time.Second, "the clip_lost event", func() bool {
-		for _, e := range recordingOutbox(t, base) {
+		for _, e := range outboxDump(t, base) {
 			if e.Kind == record.KindClipLost && e.Attrs[wire.ClipAttrID] == evidence.ID && e.Source == "cam-cong" {
 				return true
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/antt-gateway/antt/device"
 	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
@@ -92,6 +90,9 @@ func (c *chunks) command(t *testing.T, gw, name, id string, args map[string]any)
 	return r
 }
 
+// alarmGatewayYAML is a gateway whose tamper goes off 3 s after start,
+// armed at all hours, with a siren and a camera recording alarm clips of
+// clipFile; recording is an extra top-level line (or "").
 func alarmGatewayYAML(id, data, broker, clipFile, recording string) string {
 	return fmt.Sprintf(`gateway: {id: %s, data_dir: %s}
 uplink: {broker: "mqtt://%s", telemetry_interval: 1h}

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +44,7 @@ import (
 type liveFlags struct {
 	udp, tls, relayIP, host, ports string
 	perUser                        int
+	allowPeers                     string
 }
 
 const autoAddr = "auto"
@@ -55,6 +57,7 @@ func registerLiveFlags(fs *flag.FlagSet) *liveFlags {
 	fs.StringVar(&f.host, "turn-host", "", "live view: the name or address gateways and browsers reach the TURN server at (default: the relay address)")
 	fs.StringVar(&f.ports, "turn-ports", turn.DefaultRelayPorts, "live view: the UDP ports relays use, MIN-MAX (bounds the relays open at once)")
 	fs.IntVar(&f.perUser, "turn-per-user", turn.DefaultPerUser, "live view: relays one user (an officer's browser, a gateway) may hold at once")
+	fs.StringVar(&f.allowPeers, "turn-allow-peers", "", "live view: networks (CIDR, comma-separated) relays may send to although private, e.g. the station LAN; loopback, private and link-local peers are refused by default")
 	return f
 }
 
@@ -167,6 +170,17 @@ func startTURN(f *liveFlags, listenHost string, tlsCfg func(host string) (*tls.C
 	if f.perUser < 1 {
 		return nil, fmt.Errorf("-turn-per-user %d: want at least 1", f.perUser)
 	}
+	var allow []netip.Prefix
+	for _, c := range strings.Split(f.allowPeers, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("-turn-allow-peers %q: want CIDR networks like 192.168.1.0/24: %w", c, err)
+		}
+		allow = append(allow, p.Masked())
+	}
 	var relay net.IP
 	switch h, _, _ := net.SplitHostPort(udp); {
 	case f.relayIP != "":
@@ -178,7 +192,7 @@ func startTURN(f *liveFlags, listenHost string, tlsCfg func(host string) (*tls.C
 	default:
 		relay = firstIPv4()
 	}
-	cfg := turn.Config{UDP: udp, TLS: tlsAddr, RelayIP: relay, MinPort: lo, MaxPort: hi, MaxAllocationsPerUser: f.perUser,
+	cfg := turn.Config{UDP: udp, TLS: tlsAddr, RelayIP: relay, MinPort: lo, MaxPort: hi, MaxAllocationsPerUser: f.perUser, AllowPeers: allow,
 		Host: f.host, Logger: logger.With("component", "turn")}
 	if tlsAddr != "" {
 		if cfg.TLSConfig, err = tlsCfg(cmpOr(f.host, relay.String())); err != nil {

@@ -621,20 +621,7 @@ func (d *decoder) cameras(cfg *Config, top *fields) {
 			warnPlainCredentials(f, "snapshot_url", raw)
 			c.SnapshotURL = SecretURL(raw)
 		}
-		names, lines := f.strList("snapshot_on")
-		used := map[string]bool{}
-		for i, n := range names {
-			p := fmt.Sprintf("%s[%d]", f.key("snapshot_on"), i)
-			switch {
-			case !sensors[n]:
-				d.add(lines[i], p, "no sensor named %q (configured: %s)", n, sensorNames(cfg))
-			case used[n]:
-				d.add(lines[i], p, "%q is listed twice", n)
-			default:
-				c.SnapshotOn = append(c.SnapshotOn, n)
-			}
-			used[n] = true
-		}
+		_, c.SnapshotOn = d.sensorList(cfg, f, "snapshot_on", sensors)
 		if len(c.SnapshotOn) > 0 && c.SnapshotURL == "" && !f.missing("url") {
 			f.errf("snapshot_on", "needs snapshot_url: the gateway takes snapshots from the camera's JPEG URL (it does not decode video)")
 		}

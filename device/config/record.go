@@ -74,25 +74,35 @@ func (d *decoder) recording(cfg *Config, f *fields) {
 	}
 }
 
-// cameraRecord reads a camera's record, clip_on, pre_roll, post_roll and
-// max_clip; sensors are the configured sensor names.
-func (d *decoder) cameraRecord(cfg *Config, f *fields, c *Camera, sensors map[string]bool) {
-	f.oneOf("record", &c.Record, RecordClips, RecordContinuous)
-	names, lines := f.strList("clip_on")
+// sensorList reads key, a list of sensor names (sensors: the configured
+// ones), each named at most once; it returns how many were listed and the
+// ones accepted, and reports the others at their line.
+func (d *decoder) sensorList(cfg *Config, f *fields, key string, sensors map[string]bool) (int, []string) {
+	names, lines := f.strList(key)
+	var ok []string
 	used := map[string]bool{}
 	for i, n := range names {
-		p := fmt.Sprintf("%s[%d]", f.key("clip_on"), i)
+		p := fmt.Sprintf("%s[%d]", f.key(key), i)
 		switch {
 		case !sensors[n]:
 			d.add(lines[i], p, "no sensor named %q (configured: %s)", n, sensorNames(cfg))
 		case used[n]:
 			d.add(lines[i], p, "%q is listed twice", n)
 		default:
-			c.ClipOn = append(c.ClipOn, n)
+			ok = append(ok, n)
 		}
 		used[n] = true
 	}
-	if len(names) > 0 && c.Record == "" && !f.has("record") {
+	return len(names), ok
+}
+
+// cameraRecord reads a camera's record, clip_on, pre_roll, post_roll and
+// max_clip; sensors are the configured sensor names.
+func (d *decoder) cameraRecord(cfg *Config, f *fields, c *Camera, sensors map[string]bool) {
+	f.oneOf("record", &c.Record, RecordClips, RecordContinuous)
+	var listed int
+	listed, c.ClipOn = d.sensorList(cfg, f, "clip_on", sensors)
+	if listed > 0 && c.Record == "" && !f.has("record") {
 		f.errf("clip_on", "needs record: clips (or continuous): the camera must be recording to keep what came before the event")
 	}
 	for _, k := range []string{"pre_roll", "post_roll", "max_clip"} {

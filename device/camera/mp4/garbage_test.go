@@ -6,33 +6,6 @@ import (
 	"time"
 )
 
-// writeWithPTS muxes n frames of the test clip with pts(i) as each
-// frame's presentation time.
-// With oneGOP, only the first frame is marked key (a camera whose GOP
-// never ends).
-func writeWithPTS(t *testing.T, n int, oneGOP bool, opt WriterOptions, pts func(i int) time.Duration) (*Writer, []byte) {
-	t.Helper()
-	aus, tr := loadClip(t)
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, tr, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		au := aus[i%len(aus)]
-		if err := w.WriteFrame(pts(i), au.Key && (i == 0 || !oneGOP), au.NALUs); err != nil {
-			t.Fatalf("frame %d: %v", i, err)
-		}
-		if w.Pending() > maxFragmentSamples {
-			t.Fatalf("frame %d: %d samples pending, more than a fragment may hold", i, w.Pending())
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return w, buf.Bytes()
-}
-
 // A camera whose clock is stuck (every frame the same PTS) must not make
 // the writer hold an ever-growing fragment in memory: the fragment is cut
 // by its sample count and bytes too, not only by media time.

@@ -46,22 +46,35 @@ func loadClip(t testing.TB) (aus []h264.AccessUnit, tr Track) {
 // mux writes frames of the clip (looped) at 25 frames/s.
 func mux(t testing.TB, frames int, opt WriterOptions) ([]byte, *Writer) {
 	t.Helper()
+	w, b := writeWithPTS(t, frames, false, opt, func(i int) time.Duration { return time.Duration(i) * 40 * time.Millisecond })
+	return b, w
+}
+
+// writeWithPTS muxes n frames of the test clip with pts(i) as each
+// frame's presentation time.
+// With oneGOP, only the first frame is marked key (a camera whose GOP
+// never ends).
+func writeWithPTS(t testing.TB, n int, oneGOP bool, opt WriterOptions, pts func(i int) time.Duration) (*Writer, []byte) {
+	t.Helper()
 	aus, tr := loadClip(t)
 	var buf bytes.Buffer
 	w, err := NewWriter(&buf, tr, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range frames {
+	for i := range n {
 		au := aus[i%len(aus)]
-		if err := w.WriteFrame(time.Duration(i)*40*time.Millisecond, au.Key, au.NALUs); err != nil {
-			t.Fatal(err)
+		if err := w.WriteFrame(pts(i), au.Key && (i == 0 || !oneGOP), au.NALUs); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if w.Pending() > maxFragmentSamples {
+			t.Fatalf("frame %d: %d samples pending, more than a fragment may hold", i, w.Pending())
 		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes(), w
+	return w, buf.Bytes()
 }
 
 // boxes lists the top-level box types of a file.

@@ -9,6 +9,15 @@
 // The station hands a fresh pair to the gateway inside each live.offer and
 // to the browser with the session's answer.
 //
+// Not an open relay: a relay sends only to public addresses (loopback,
+// private, carrier-grade NAT, link-local such as the cloud metadata
+// address, multicast and reserved ranges are refused, unless
+// Config.AllowPeers names them) and to the relay address's own port range
+// (relay to relay, the path a 4G gateway and a LAN browser meet on); never
+// to the station's other addresses or ports, the TURN port included. TCP
+// relays (RFC 6062) are refused: WebRTC needs none, and one would let a
+// credential connect to the broker or the console.
+//
 // Limits: relays are allocated only on the configured address and port
 // range; each user (the part after the colon) holds at most
 // MaxAllocationsPerUser allocations at once, and the server at most as many
@@ -72,11 +81,14 @@ type Config struct {
 	RefreshGrace time.Duration
 	// Host is the name or address put in the turn: and turns: URLs
 	// (default RelayIP).
-	Host   string
-	Realm  string
-	// AllowPeers: XXX stub
+	Host  string
+	Realm string
+	// AllowPeers are networks a relay may send to although they are in
+	// the ranges refused by default (see peerOK), e.g. the station LAN
+	// when browsers there are to be reached on their own addresses. The
+	// station's own addresses stay refused whatever this says.
 	AllowPeers []netip.Prefix
-	Logger *slog.Logger
+	Logger     *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -108,6 +120,10 @@ type Server struct {
 	udp    net.Addr
 	tls    net.Addr
 	now    func() time.Time
+
+	relayIP netip.Addr
+	local   map[netip.Addr]bool // the machine's own addresses
+	tlsLn   *tlsListener
 
 	mu    sync.Mutex
 	users map[string]int // allocations held, by user
@@ -146,12 +162,11 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, secret: make([]byte, 32), users: map[string]int{}, now: cfg.Now}
+	s := &Server{cfg: cfg, secret: make([]byte, 32), users: map[string]int{}, now: cfg.Now, local: localAddrs()}
 	_, _ = rand.Read(s.secret)
-	relay := func() turn.RelayAddressGenerator {
-		return &turn.RelayAddressGeneratorPortRange{RelayAddress: cfg.RelayIP, Address: cfg.RelayIP.String(),
-			MinPort: cfg.MinPort, MaxPort: cfg.MaxPort}
-	}
+	s.relayIP, _ = netip.AddrFromSlice(cfg.RelayIP)
+	s.relayIP = s.relayIP.Unmap()
+	relay := s.relayGen
 	sc := turn.ServerConfig{
 		Realm:              cfg.Realm,
 		AuthHandler:        s.auth,
@@ -159,14 +174,20 @@ func Start(cfg Config) (*Server, error) {
 		AllocationLifetime: defaultAllocationLifetime,
 		LoggerFactory:      quietLogs{},
 		EventHandler: turn.EventHandler{
-			OnAllocationCreated: func(_, _ net.Addr, _, user, _ string, relay net.Addr, _ int) {
+			OnAllocationCreated: func(src, _ net.Addr, _, user, _ string, relay net.Addr, _ int) {
 				s.mu.Lock()
 				s.users[user]++
 				s.total++
 				s.mu.Unlock()
+				if s.tlsLn != nil { // the protocol is the relay's, not the client's transport
+					s.tlsLn.relays(src, +1)
+				}
 				cfg.Logger.Debug("relay allocated", "user", user, "relay", relay)
 			},
-			OnAllocationDeleted: func(_, _ net.Addr, _, user, _ string) {
+			OnAllocationDeleted: func(src, _ net.Addr, _, user, _ string) {
+				if s.tlsLn != nil { // the protocol is the relay's, not the client's transport
+					s.tlsLn.relays(src, -1)
+				}
 				s.mu.Lock()
 				if s.users[user] > 1 {
 					s.users[user]--
@@ -192,7 +213,7 @@ func Start(cfg Config) (*Server, error) {
 		}
 		closers = append(closers, pc.Close)
 		s.udp = pc.LocalAddr()
-		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: relay()})
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: relay(), PermissionHandler: s.permit})
 	}
 	if cfg.TLS != "" {
 		tc := cfg.TLSConfig.Clone()
@@ -203,10 +224,12 @@ func Start(cfg Config) (*Server, error) {
 		if err != nil {
 			return fail(fmt.Errorf("turn: listen TLS: %w", err))
 		}
-		ln := &tlsListener{Listener: raw, cfg: tc, sem: make(chan struct{}, int(cfg.MaxPort-cfg.MinPort)+1), handshake: tlsHandshake}
+		ln := &tlsListener{Listener: raw, cfg: tc, sem: make(chan struct{}, int(cfg.MaxPort-cfg.MinPort)+1), handshake: tlsHandshake,
+			noRelay: tlsNoRelay, conns: map[string]*tlsConn{}}
+		s.tlsLn = ln
 		closers = append(closers, ln.Close)
 		s.tls = ln.Addr()
-		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: ln, RelayAddressGenerator: relay()})
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: ln, RelayAddressGenerator: relay(), PermissionHandler: s.permit})
 	}
 	srv, err := turn.NewServer(sc)
 	if err != nil {
@@ -340,26 +363,31 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-var tlsNoRelay = time.Minute
-
-func (s *Server) relayGen() turn.RelayAddressGenerator {
-	g := &turn.RelayAddressGeneratorPortRange{RelayAddress: s.cfg.RelayIP, Address: s.cfg.RelayIP.String(),
-		MinPort: s.cfg.MinPort, MaxPort: s.cfg.MaxPort}
-	_ = g.Validate()
-	return g
-}
-
 // tlsHandshake bounds a TLS client's handshake (a variable for tests).
 var tlsHandshake = 10 * time.Second
+
+// tlsNoRelay is how long a TLS connection may stay open without a relay
+// (a variable for tests): long enough to authenticate and allocate, or to
+// re-allocate after an ICE restart.
+var tlsNoRelay = 30 * time.Second
 
 // tlsListener bounds the TLS connections open at once (one per relay the
 // port range allows) and each handshake's time: pion would otherwise keep
 // every idle socket and a slow handshake forever.
+//
+// A connection that holds no relay is closed after noRelay (from its
+// accept, or from its last relay's end): otherwise idle connections,
+// which need no credential, would fill the slots and lock the gateways
+// out.
 type tlsListener struct {
 	net.Listener
 	cfg       *tls.Config
 	sem       chan struct{}
 	handshake time.Duration
+	noRelay   time.Duration
+
+	mu    sync.Mutex
+	conns map[string]*tlsConn // by the client's address
 }
 
 func (l *tlsListener) Accept() (net.Conn, error) {
@@ -369,16 +397,44 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	return &tlsConn{Conn: tls.Server(c, l.cfg), sem: l.sem, timeout: l.handshake}, nil
+	tc := &tlsConn{Conn: tls.Server(c, l.cfg), ln: l, key: c.RemoteAddr().String(), timeout: l.handshake}
+	l.mu.Lock()
+	l.conns[tc.key] = tc
+	tc.idle = time.AfterFunc(l.noRelay, func() { _ = tc.Close() })
+	l.mu.Unlock()
+	return tc, nil
+}
+
+// relays counts a relay made (+1) or ended (-1) over the connection from
+// src, and starts or stops its no-relay timer.
+func (l *tlsListener) relays(src net.Addr, d int) {
+	if src == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.conns[src.String()]
+	if c == nil {
+		return
+	}
+	c.relays = max(0, c.relays+d)
+	if c.relays > 0 {
+		c.idle.Stop()
+	} else {
+		c.idle.Reset(l.noRelay)
+	}
 }
 
 type tlsConn struct {
 	*tls.Conn
-	sem       chan struct{}
+	ln        *tlsListener
+	key       string
 	timeout   time.Duration
 	handshake sync.Once
 	hsErr     error
 	closed    sync.Once
+	idle      *time.Timer // guarded by ln.mu, as relays
+	relays    int
 }
 
 func (c *tlsConn) Read(p []byte) (int, error) {
@@ -395,6 +451,143 @@ func (c *tlsConn) Read(p []byte) (int, error) {
 
 func (c *tlsConn) Close() error {
 	err := c.Conn.Close()
-	c.closed.Do(func() { <-c.sem })
+	c.closed.Do(func() {
+		c.ln.mu.Lock()
+		if c.ln.conns[c.key] == c {
+			delete(c.ln.conns, c.key)
+		}
+		if c.idle != nil {
+			c.idle.Stop()
+		}
+		c.ln.mu.Unlock()
+		<-c.ln.sem
+	})
 	return err
+}
+
+// Refused peer ranges beyond what netip classifies (see peerOK).
+var refusedPeers = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"), // NAT64: would reach any IPv4 address
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2002::/16"), // 6to4: likewise
+}
+
+// localAddrs are the machine's own addresses.
+func localAddrs() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out[ip.Unmap()] = true
+			}
+		}
+	}
+	return out
+}
+
+// peerOK says whether a relay may send to ip (and, when port is not 0,
+// to that port): the relay address's own port range; never the machine's
+// other addresses; Config.AllowPeers; and otherwise only global unicast
+// addresses outside the private and reserved ranges.
+func (s *Server) peerOK(ip netip.Addr, port int) bool {
+	ip = ip.Unmap()
+	switch {
+	case !ip.IsValid():
+		return false
+	case ip == s.relayIP:
+		return port == 0 || port >= int(s.cfg.MinPort) && port <= int(s.cfg.MaxPort)
+	case s.local[ip]:
+		return false
+	}
+	for _, p := range s.cfg.AllowPeers {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() {
+		return false
+	}
+	for _, p := range refusedPeers {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
+// permit is pion's PermissionHandler: CreatePermission and ChannelBind
+// for a refused peer get 403.
+func (s *Server) permit(src net.Addr, peer net.IP) bool {
+	ip, _ := netip.AddrFromSlice(peer)
+	if s.peerOK(ip, 0) {
+		return true
+	}
+	s.cfg.Logger.Info("turn peer refused", "peer", peer, "from", src)
+	return false
+}
+
+// errRefused is a relay's answer to what the station does not relay.
+var (
+	errPeerRefused = errors.New("turn: peer refused")
+	errNoTCP       = errors.New("turn: TCP relays are not offered")
+)
+
+// relayGen allocates relays in the port range on the relay address,
+// refuses TCP relays and ports outside the range, and hands out relay
+// sockets that send only where peerOK allows (permissions are per IP
+// address; this adds the port).
+func (s *Server) relayGen() turn.RelayAddressGenerator {
+	return &relayGen{s: s, RelayAddressGeneratorPortRange: &turn.RelayAddressGeneratorPortRange{
+		RelayAddress: s.cfg.RelayIP, Address: s.cfg.RelayIP.String(), MinPort: s.cfg.MinPort, MaxPort: s.cfg.MaxPort}}
+}
+
+type relayGen struct {
+	*turn.RelayAddressGeneratorPortRange
+	s *Server
+}
+
+func (g *relayGen) AllocatePacketConn(c turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	if c.RequestedPort != 0 && (c.RequestedPort < int(g.s.cfg.MinPort) || c.RequestedPort > int(g.s.cfg.MaxPort)) {
+		return nil, nil, fmt.Errorf("turn: relay port %d outside %d-%d", c.RequestedPort, g.s.cfg.MinPort, g.s.cfg.MaxPort)
+	}
+	if g.Net == nil {
+		if err := g.Validate(); err != nil {
+			return nil, nil, err
+		}
+	}
+	pc, a, err := g.RelayAddressGeneratorPortRange.AllocatePacketConn(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &relayConn{PacketConn: pc, s: g.s}, a, nil
+}
+
+func (g *relayGen) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	return nil, nil, errNoTCP
+}
+
+func (g *relayGen) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) { return nil, errNoTCP }
+
+// relayConn is a relay socket that drops what peerOK refuses.
+type relayConn struct {
+	net.PacketConn
+	s *Server
+}
+
+func (c *relayConn) WriteTo(p []byte, to net.Addr) (int, error) {
+	ua, ok := to.(*net.UDPAddr)
+	if !ok {
+		return 0, errPeerRefused
+	}
+	ip, _ := netip.AddrFromSlice(ua.IP)
+	if !c.s.peerOK(ip, ua.Port) {
+		return 0, errPeerRefused
+	}
+	return c.PacketConn.WriteTo(p, to)
 }

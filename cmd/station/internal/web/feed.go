@@ -236,9 +236,11 @@ func (h *feedHub) run(f Feed, stop chan struct{}, log *slog.Logger) {
 		if last > pos {
 			h.publish(stop, feedRead{from: pos, to: last, items: items})
 			pos = last
-			continue // until a read finds nothing new
 		}
-		select {
+		if len(items) >= feedBatch {
+			continue // more may be waiting
+		}
+		select { // one read per commit: changed was taken before it
 		case <-stop:
 			return
 		case <-changed:

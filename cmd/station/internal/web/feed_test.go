@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,5 +278,56 @@ func TestFeedBehindReadsTheStore(t *testing.T) {
 		if _, it := s.next(5 * time.Second); it.Event.Source != "after" {
 			t.Fatalf("after catching up: %+v", it)
 		}
+	}
+}
+
+// countingFeed counts the store reads of the live feeds.
+type countingFeed struct {
+	Feed
+	reads atomic.Int64
+}
+
+func (c *countingFeed) After(n uint64, limit int) ([]Item, uint64, error) {
+	c.reads.Add(1)
+	return c.Feed.After(n, limit)
+}
+
+// Twenty open feeds read the store once per commit between them (the
+// shared reader), not once each: 20 feeds and 100 commits, each shown in
+// every feed before the next, take at most a read per commit and a few
+// per feed (its start), where a read per feed per commit would be 2,000.
+func TestFeedsShareOneReader(t *testing.T) {
+	var cf *countingFeed
+	f := newFixture(t, func(o *Options) { cf = &countingFeed{Feed: o.Feed}; o.Feed = cf; o.MaxFeeds, o.FeedsPerUser = 32, 32 })
+	srv := httptest.NewServer(f.s)
+	t.Cleanup(srv.Close)
+	const feeds, commits = 20, 100
+	var fs []*sse
+	an := f.login("an")
+	for i := range feeds {
+		s, code := openFeed(t, srv.URL, an, "")
+		if code != http.StatusOK {
+			t.Fatalf("feed %d: %d", i, code)
+		}
+		fs = append(fs, s)
+	}
+	devtest.WaitFor(t, 5*time.Second, "every feed at the shared reader", func() bool {
+		f.s.feeds.hub.mu.Lock()
+		defer f.s.feeds.hub.mu.Unlock()
+		return len(f.s.feeds.hub.subs) == feeds
+	})
+	start := cf.reads.Load()
+	for i := range commits {
+		f.event(gwGate, "motion", "c-"+strconv.Itoa(i), nil)
+		for _, s := range fs {
+			if _, it := s.next(5 * time.Second); it.Event.Source != "c-"+strconv.Itoa(i) {
+				t.Fatalf("commit %d: %+v", i, it)
+			}
+		}
+	}
+	reads := cf.reads.Load() - start
+	t.Logf("%d feeds, %d commits: %d store reads", feeds, commits, reads)
+	if reads > commits+4*feeds {
+		t.Errorf("%d feeds, %d commits: %d store reads, want at most %d", feeds, commits, reads, commits+4*feeds)
 	}
 }

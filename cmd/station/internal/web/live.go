@@ -53,6 +53,9 @@ const (
 	liveMaxSessions   = 64
 	liveMaxCandidates = 64 // gateway candidates kept per session
 	liveFragMax       = 32 // candidates in one PATCH
+	// liveMaxStreams bounds a session's candidate streams: an officer
+	// must not fill the console's connections (maxConns) with them.
+	liveMaxStreams = 2
 	// liveTTL is the life of the TURN credentials handed out: at most a
 	// session's length (the gateway's max_session default, 10 min).
 	liveTTL = 10 * time.Minute

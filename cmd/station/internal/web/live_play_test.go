@@ -216,6 +216,19 @@ func TestLivePlaybackEndNotice(t *testing.T) {
 		t.Errorf("live.close sent %d times for a session the gateway closed", n)
 	}
 	must(t, f.do(req{path: loc, cookie: c}), http.StatusNotFound, "stats after the end")
+	f.auditSettled()
+}
+
+// auditSettled waits for an append made in the background (the station
+// ending a session by itself) to finish: an entry is readable before
+// Append has written the log's head file, which would race with the
+// test's TempDir removal. Append holds the log's lock throughout, so one
+// more append waits for it.
+func (f *fixture) auditSettled() {
+	f.t.Helper()
+	if _, err := f.audit.Append(audit.Entry{Actor: "test", Action: "test_settled", OK: true}); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // A stats read answered with a closed session's last figures (the

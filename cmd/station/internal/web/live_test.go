@@ -319,6 +319,7 @@ func TestLiveReaped(t *testing.T) {
 	if len(fl.sent("live.close")) != 1 {
 		t.Error("live.close not sent to the gateway")
 	}
+	f.auditSettled()
 }
 
 func TestParseFrag(t *testing.T) {
