@@ -19,10 +19,7 @@ import (
 // the third is idle with its check's error. All show in telemetry and the
 // status.
 func TestCameras(t *testing.T) {
-	clip, err := filepath.Abs(filepath.Join("..", "testdata", "camera", "clip-320x180-25fps.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	clip := testClipPath(t)
 	dir := t.TempDir()
 	gw := openConfig(t, fmt.Sprintf(`gateway: {id: cong-khu-3, data_dir: %s}
 uplink: {broker: "mqtt://127.0.0.1:1"}

@@ -1,7 +1,6 @@
 package device_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 	"github.com/antt-gateway/antt/device/camera/mp4/mp4test"
 	"github.com/antt-gateway/antt/device/camera/rtsp/rtsptest"
 	"github.com/antt-gateway/antt/device/devtest"
+	"github.com/antt-gateway/antt/device/devtest/chromiumtest"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
@@ -41,6 +40,17 @@ func (e *events) find(kind string) (wire.Event, bool) {
 		}
 	}
 	return wire.Event{}, false
+}
+
+// testClipPath is the absolute path of the repository's test clip, for a
+// camera's file:// URL.
+func testClipPath(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "testdata", "camera", "clip-320x180-25fps.h264"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func subscribeEvents(t *testing.T, broker *mqtttest.Broker, id string) *events {
@@ -170,23 +180,7 @@ func playInChromium(t *testing.T, path string) (w, h int, played time.Duration) 
 		}
 	}))
 	t.Cleanup(srv.Close)
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
-	}
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(bin), chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
+	ctx := chromiumtest.New(t, 60*time.Second, chromedp.Flag("autoplay-policy", "no-user-gesture-required"))
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
@@ -226,10 +220,7 @@ func TestAlarmClipUploadAuto(t *testing.T) {
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	evs := subscribeEvents(t, broker, "rec-alarm")
 	data := filepath.Join(t.TempDir(), "data")
-	clipFile, err := filepath.Abs(filepath.Join("..", "testdata", "camera", "clip-320x180-25fps.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	clipFile := testClipPath(t)
 	runGateway(t, openConfig(t, alarmGatewayYAML("rec-alarm", data, broker.Addr(), clipFile, "")))
 	var alarmEv, clip wire.Event
 	devtest.WaitFor(t, 30*time.Second, "the alarm's clip event", func() bool {

@@ -23,8 +23,7 @@ import (
 // camera) into data.
 func recordingConfig(t *testing.T, data string) *config.Config {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	clip := filepath.Join(filepath.Dir(file), "..", "testdata", "camera", "clip-320x180-25fps.h264")
+	clip := testClipPath(t)
 	cfg, err := config.Parse(fmt.Appendf(nil, `gateway: {id: cong-khu-3, data_dir: %s}
 uplink: {broker: "mqtt://127.0.0.1:1"}
 sensors:
@@ -171,8 +170,7 @@ func recordTestClip(t *testing.T, st *record.Store) string {
 // never left, the uplink down) must make room for a new clip.
 func TestEvidenceEvictionIsReported(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	_, file, _, _ := runtime.Caller(0)
-	clip := filepath.Join(filepath.Dir(file), "..", "testdata", "camera", "clip-320x180-25fps.h264")
+	clip := testClipPath(t)
 	cfg, err := config.Parse(fmt.Appendf(nil, `gateway: {id: cong-khu-3, data_dir: %s}
 uplink: {broker: "mqtt://127.0.0.1:1"}
 sensors:
@@ -230,8 +228,7 @@ recording: {max_bytes: 16MiB}
 func TestRecordingOnItsOwnPartition(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	rdir := devtest.MountTmpfs(t, 64<<20)
-	_, file, _, _ := runtime.Caller(0)
-	clip := filepath.Join(filepath.Dir(file), "..", "testdata", "camera", "clip-320x180-25fps.h264")
+	clip := testClipPath(t)
 	cfg, err := config.Parse(fmt.Appendf(nil, `gateway: {id: cong-khu-3, data_dir: %s}
 uplink: {broker: "mqtt://127.0.0.1:1"}
 sensors:

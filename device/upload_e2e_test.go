@@ -90,6 +90,24 @@ func (c *chunks) command(t *testing.T, gw, name, id string, args map[string]any)
 	return r
 }
 
+// clipEventOf waits for the gateway's clip event in evs and returns it
+// with its clip's id and size.
+func clipEventOf(t *testing.T, evs *events) (wire.Event, string, int) {
+	t.Helper()
+	var clip wire.Event
+	devtest.WaitFor(t, 30*time.Second, "the alarm's clip event", func() bool {
+		var ok bool
+		clip, ok = evs.find(wire.KindClip)
+		return ok
+	})
+	id, _ := clip.Attrs[wire.ClipAttrID].(string)
+	n, _ := clip.Attrs[wire.ClipAttrBytes].(float64)
+	if id == "" || n <= 0 {
+		t.Fatalf("clip event without its clip id and size: %+v", clip.Attrs)
+	}
+	return clip, id, int(n)
+}
+
 // alarmGatewayYAML is a gateway whose tamper goes off 3 s after start,
 // armed at all hours, with a siren and a camera recording alarm clips of
 // clipFile; recording is an extra top-level line (or "").
@@ -119,19 +137,9 @@ func TestAlarmClipUploadedAtOnce(t *testing.T) {
 	evs := subscribeEvents(t, broker, id)
 	cs := subscribeClips(t, broker, id)
 	data := filepath.Join(t.TempDir(), "data")
-	clipFile, err := filepath.Abs(filepath.Join("..", "testdata", "camera", "clip-320x180-25fps.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	clipFile := testClipPath(t)
 	api := runGateway(t, openConfig(t, alarmGatewayYAML(id, data, broker.Addr(), clipFile, "")))
-	var clip wire.Event
-	devtest.WaitFor(t, 30*time.Second, "the alarm's clip event", func() bool {
-		var ok bool
-		clip, ok = evs.find(wire.KindClip)
-		return ok
-	})
-	clipID := clip.Attrs[wire.ClipAttrID].(string)
-	n := int(clip.Attrs[wire.ClipAttrBytes].(float64))
+	clip, clipID, n := clipEventOf(t, evs)
 	devtest.WaitFor(t, 30*time.Second, "the clip uploaded unasked", func() bool { return len(cs.file(clipID)) == n })
 	cs.mu.Lock()
 	after := cs.last.Sub(clip.Time)
@@ -179,22 +187,12 @@ func TestUploadBudgetHoldsAutoUpload(t *testing.T) {
 	evs := subscribeEvents(t, broker, id)
 	cs := subscribeClips(t, broker, id)
 	data := filepath.Join(t.TempDir(), "data")
-	clipFile, err := filepath.Abs(filepath.Join("..", "testdata", "camera", "clip-320x180-25fps.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	clipFile := testClipPath(t)
 	tel := subscribeTelemetry(t, broker, id)
 	yaml := strings.Replace(alarmGatewayYAML(id, data, broker.Addr(), clipFile, "recording: {upload_budget: 1KiB}"),
 		"telemetry_interval: 1h", "telemetry_interval: 1s", 1)
 	api := runGateway(t, openConfig(t, yaml))
-	var clip wire.Event
-	devtest.WaitFor(t, 30*time.Second, "the alarm's clip event", func() bool {
-		var ok bool
-		clip, ok = evs.find(wire.KindClip)
-		return ok
-	})
-	clipID := clip.Attrs[wire.ClipAttrID].(string)
-	n := int(clip.Attrs[wire.ClipAttrBytes].(float64))
+	_, clipID, n := clipEventOf(t, evs)
 	if n <= 1024 {
 		t.Fatalf("clip of %d bytes: the test needs one above the budget", n)
 	}

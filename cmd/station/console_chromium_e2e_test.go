@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,20 +18,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/antt-gateway/antt/device/devtest"
+	"github.com/antt-gateway/antt/device/devtest/chromiumtest"
 	"github.com/antt-gateway/antt/device/reexec"
 )
-
-// chromiumFlags keep the browser on loopback and quiet, as
-// internal/web's Chromium test does: no sandbox (CI runs as root), no
-// background traffic, a station PC set up in Vietnamese.
-var chromiumFlags = []chromedp.ExecAllocatorOption{
-	chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-	chromedp.Flag("disable-background-networking", true),
-	chromedp.Flag("disable-component-update", true),
-	chromedp.Flag("disable-sync", true),
-	chromedp.Flag("lang", "vi"),
-	chromedp.Flag("accept-lang", "vi,en;q=0.5"),
-}
 
 // TestChromiumArmRealGateway: real headless Chromium on the real
 // station's console, the real gateway binary with the simulated alarm
@@ -45,10 +32,6 @@ var chromiumFlags = []chromedp.ExecAllocatorOption{
 // detection whose camera takes a snapshot shows in the open events page,
 // thumbnail loaded, within 2 s of its time.
 func TestChromiumArmRealGateway(t *testing.T) {
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
-	}
 	dir := t.TempDir()
 	st := startConsoleStation(t, filepath.Join(dir, "station"))
 	const gw = "cong-khu-3"
@@ -83,22 +66,10 @@ cameras:
 		return g.Online && g.Mode != ""
 	})
 
-	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, chromiumFlags...)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancelT()
+	// A station PC set up in Vietnamese, as in internal/web's tests.
+	ctx := chromiumtest.New(t, 2*time.Minute, chromiumtest.Vietnamese...)
 	base := "http://" + st.http
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
+	text := func(sel string) string { t.Helper(); return chromiumtest.Text(t, ctx, sel) }
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/sites"), chromedp.WaitVisible("#user"),
 		chromedp.SendKeys("#user", "an"), chromedp.SendKeys("#password", consolePassword),
 		chromedp.Click(`button.primary`), chromedp.WaitVisible(".cards")); err != nil {

@@ -6,16 +6,22 @@ import (
 	"time"
 )
 
+// swing trips the sensor name times times, each held for 3 minutes and
+// then released.
+func (s *sim) swing(name string, times int) {
+	for range times {
+		s.input(name, true)
+		s.advance(3 * time.Minute)
+		s.input(name, false)
+	}
+}
+
 // A sensor that sounded its SwingerLimit is bypassed until it has been
 // quiet for SwingerReset (CP-01's automatic reset), then sounds again.
 func TestSwingerQuietReset(t *testing.T) {
 	s := newSim(t, school(), State{}, start)
 	s.arm(Night, officer)
-	for range 2 {
-		s.input("hall-pir", true)
-		s.advance(3 * time.Minute)
-		s.input("hall-pir", false)
-	}
+	s.swing("hall-pir", 2)
 	s.got()
 	s.acts()
 	if st := s.m.Status(s.now); st.Bypassed["hall-pir"] != BypassSwinger {
@@ -41,11 +47,7 @@ func TestSwingerQuietReset(t *testing.T) {
 // period.
 func TestSwingerTamperWhileDisarmed(t *testing.T) {
 	s := newSim(t, school(), State{}, start)
-	for range 2 {
-		s.input("box-tamper", true)
-		s.advance(3 * time.Minute)
-		s.input("box-tamper", false)
-	}
+	s.swing("box-tamper", 2)
 	if got := s.got(); !slices.Contains(got, "trouble box-tamper active") || !slices.Contains(got, "bypass box-tamper on") {
 		t.Fatalf("no swinger shutdown of the tamper: %q", got)
 	}
@@ -98,11 +100,7 @@ func TestSwingerLimitValidate(t *testing.T) {
 func TestSwingerRestoredByOfficer(t *testing.T) {
 	s := newSim(t, school(), State{}, start)
 	s.arm(Night, officer)
-	for range 2 {
-		s.input("hall-pir", true)
-		s.advance(3 * time.Minute)
-		s.input("hall-pir", false)
-	}
+	s.swing("hall-pir", 2)
 	s.got()
 	e, err := s.m.Bypass("hall-pir", false, officer, s.now)
 	if err != nil {

@@ -1,7 +1,6 @@
 package record
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"github.com/antt-gateway/antt/device/camera/mp4"
 	"github.com/antt-gateway/antt/device/camera/mp4/mp4test"
 	"github.com/antt-gateway/antt/device/devtest"
-	"github.com/antt-gateway/antt/device/reexec"
 )
 
 const envAnnounceDir = "RECORD_ANNOUNCE_DIR"
@@ -84,18 +82,7 @@ func recordFile(s *Store, frames int) (Info, error) {
 // next start in Unannounced; an announced clip is not announced twice.
 func TestAnnouncementSurvivesKill(t *testing.T) {
 	dir := t.TempDir()
-	cmd := reexec.Command("-test.run=^$")
-	cmd.Env = append(os.Environ(), envAnnounceDir+"="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr devtest.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
+	cmd, sc, stderr := startChild(t, envAnnounceDir+"="+dir)
 	line := ""
 	if sc.Scan() {
 		line = sc.Text()

@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +23,25 @@ const (
 	envCrashDir = "RECORD_CRASH_DIR"
 	envCrashURL = "RECORD_CRASH_URL"
 )
+
+// startChild re-executes the test binary with env added (the variable
+// that makes TestMain run a child instead of the tests); its output is
+// read line by line through the scanner, its stderr kept for failures.
+func startChild(t *testing.T, env ...string) (*exec.Cmd, *bufio.Scanner, *devtest.Buffer) {
+	t.Helper()
+	cmd := reexec.Command("-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &devtest.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(out), stderr
+}
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(envCrashDir); dir != "" {
@@ -77,24 +96,16 @@ func TestKillDuringRecording(t *testing.T) {
 	}
 	for round := range rounds {
 		dir := t.TempDir()
-		cmd := reexec.Command("-test.run=^$")
-		cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashURL+"="+cam.URL)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr devtest.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		cmd, sc, stderr := startChild(t, envCrashDir+"="+dir, envCrashURL+"="+cam.URL)
 		if !sc.Scan() || sc.Text() != "CLIP" {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			t.Fatalf("child said %q\n%s", sc.Text(), stderr.String())
 		}
-		go func() { _, _ = io.Copy(io.Discard, out) }()
+		go func() {
+			for sc.Scan() {
+			}
+		}()
 		// Let it write several fragments, a different amount each round.
 		var file string
 		want := int64(30_000 + round*17_000)

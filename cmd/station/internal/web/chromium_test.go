@@ -9,7 +9,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
 	"github.com/antt-gateway/antt/cmd/station/internal/store"
+	"github.com/antt-gateway/antt/device/devtest/chromiumtest"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -30,38 +30,15 @@ import (
 // they go to the test's temporary directory.
 const screenshotsEnv = "ANTT_SCREENSHOTS"
 
-// chromiumFlags keep the browser on loopback and quiet: no sandbox (CI
-// runs as root), no background traffic.
-var chromiumFlags = []chromedp.ExecAllocatorOption{
-	chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-	chromedp.Flag("disable-background-networking", true),
-	chromedp.Flag("disable-component-update", true),
-	chromedp.Flag("disable-sync", true),
-	chromedp.Flag("lang", "vi"),
-	chromedp.Flag("accept-lang", "vi,en;q=0.5"), // a station PC set up in Vietnamese
-}
+// chromiumFlags are chromiumtest's loopback-only flags for a station PC
+// set up in Vietnamese.
+var chromiumFlags = slices.Concat(chromiumtest.Flags, chromiumtest.Vietnamese)
 
-// newBrowser starts real headless Chromium (chromiumFlags plus extra, a
-// fresh profile) and returns its tab's context, which ends after timeout;
-// the browser is closed when the test ends. A missing chromium fails the
-// test: CI installs it (.ci/test-deps.sh).
+// newBrowser starts real headless Chromium as a Vietnamese station PC
+// (chromiumtest.New with extra), its tab ending after timeout.
 func newBrowser(t *testing.T, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
-	}
-	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, extra...)
-	opts = append(opts, chromiumFlags...)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() {
-		cancelT()
-		cancel()
-		cancelA()
-	})
-	return ctx
+	return chromiumtest.New(t, timeout, slices.Concat(chromiumtest.Vietnamese, extra)...)
 }
 
 // testJPEG draws a small picture standing in for a camera's snapshot.
@@ -124,14 +101,7 @@ func TestChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
+	text := func(sel string) string { t.Helper(); return chromiumtest.Text(t, ctx, sel) }
 
 	// Without a login the page leads to the login form.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/sites"), chromedp.WaitVisible("#user")); err != nil {

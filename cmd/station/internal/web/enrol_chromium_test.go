@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/antt-gateway/antt/device/devtest"
+	"github.com/antt-gateway/antt/device/devtest/chromiumtest"
 )
 
 // TestEnrolChromium: in real headless Chromium, with the page's CSP, an
@@ -33,14 +34,7 @@ func TestEnrolChromium(t *testing.T) {
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads, EventsEnabled: &events}); err != nil {
 		t.Fatal(err)
 	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
+	text := func(sel string) string { t.Helper(); return chromiumtest.Text(t, ctx, sel) }
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/login"), chromedp.WaitVisible("#user"),
 		chromedp.SendKeys("#user", "an"), chromedp.SendKeys("#password", testPassword), chromedp.Click("button.primary"),
 		chromedp.WaitVisible(".cards"), chromedp.Click(`nav a[href="/gateways"]`), chromedp.WaitVisible(`form[action="/gateways"]`)); err != nil {
