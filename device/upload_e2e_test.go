@@ -13,6 +13,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/antt-gateway/antt/device/clipupload"
 	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/uplink/mqtttest"
 	"github.com/antt-gateway/antt/uplink/wire"
@@ -212,8 +213,15 @@ func TestUploadBudgetHoldsAutoUpload(t *testing.T) {
 		t.Fatalf("clip.get reply %s", r)
 	}
 	devtest.WaitFor(t, 30*time.Second, "the asked clip sent beyond the budget", func() bool { return len(cs.file(clipID)) == n })
-	u := apiStatusOf(t, api).Upload
-	if u.Held != 0 || u.AutoToday != 0 || u.BytesToday != int64(n) {
+	// The subscriber has the bytes before the gateway counts them (on the
+	// broker's acknowledgement): wait for the count, then check it was not
+	// charged to the automatic budget.
+	var u *clipupload.Stats
+	devtest.WaitFor(t, 10*time.Second, "the asked upload's bytes in status", func() bool {
+		u = apiStatusOf(t, api).Upload
+		return u != nil && u.BytesToday == int64(n)
+	})
+	if u.Held != 0 || u.AutoToday != 0 {
 		t.Fatalf("status after the request %+v", u)
 	}
 	devtest.WaitFor(t, 10*time.Second, "the asked upload's bytes in telemetry", func() bool {
