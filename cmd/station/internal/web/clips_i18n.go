@@ -24,7 +24,29 @@ var clipCatalogue = map[string]msg{
 	"export.download": {"Tải hồ sơ về", "Download the case file"},
 }
 
+// rangeCatalogue holds the strings of the events page's form that fetches
+// a camera's continuous recording over a time range (#clip-range, read by
+// static/clips.js): times are read in Asia/Ho_Chi_Minh.
+var rangeCatalogue = map[string]msg{
+	"range.title":   {"Lấy bản ghi theo khoảng thời gian", "Fetch recordings for a time range"},
+	"range.camera":  {"Chọn camera", "Camera"},
+	"range.from":    {"Từ (giờ Việt Nam)", "From (Vietnam time)"},
+	"range.to":      {"Đến (giờ Việt Nam)", "To (Vietnam time)"},
+	"range.do":      {"Lấy bản ghi từ thiết bị", "Fetch from the gateway"},
+	"range.format":  {"dd/mm/yyyy HH:MM", "yyyy-mm-dd HH:MM"},
+	"range.bad":     {"Thời điểm không hợp lệ: viết theo dạng dd/mm/yyyy HH:MM, ví dụ 02/12/2026 08:30.", "Not a time: write it as yyyy-mm-dd HH:MM, for example 2026-12-02 08:30."},
+	"range.order":   {"Thời điểm «Đến» phải sau thời điểm «Từ».", "«To» must be after «From»."},
+	"range.long":    {"Khoảng thời gian dài quá %d phút: hãy chọn khoảng ngắn hơn (mỗi phút tốn khoảng 4 MiB dữ liệu 4G).", "The range is longer than %d minutes: choose a shorter one (each minute is about 4 MiB of 4G data)."},
+	"range.coming":  {"Thiết bị sẽ gửi %d đoạn video:", "The gateway will send %d clips:"},
+	"range.none":    {"Thiết bị không có bản ghi nào của camera này trong khoảng thời gian đó.", "The gateway holds no recording of this camera in that range."},
+	"range.noreply": {"Thiết bị không trả lời (có thể đang mất kết nối); hãy thử lại sau.", "The gateway did not answer (it may be offline); try again later."},
+	"range.denied":  {"Tài khoản này không được lấy bản ghi của thiết bị này.", "This account may not fetch this gateway's recordings."},
+}
+
 func init() {
+	for k, m := range rangeCatalogue {
+		clipCatalogue[k] = m
+	}
 	for k, m := range clipCatalogue {
 		if _, dup := catalogue[k]; dup {
 			panic("web: string " + k + " in two catalogues")

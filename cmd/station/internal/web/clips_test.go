@@ -19,8 +19,9 @@ import (
 
 // clipCommander answers clip.get as a gateway does, and records it.
 type clipCommander struct {
-	mu  sync.Mutex
-	got []string
+	mu    sync.Mutex
+	got   []string
+	reply string // the reply to give; {"ok":true,"clips":[]} when empty
 }
 
 func (c *clipCommander) Command(_ context.Context, gw, name string, args map[string]any) (json.RawMessage, error) {
@@ -28,6 +29,9 @@ func (c *clipCommander) Command(_ context.Context, gw, name string, args map[str
 	defer c.mu.Unlock()
 	b, _ := json.Marshal(args)
 	c.got = append(c.got, gw+" "+name+" "+string(b))
+	if c.reply != "" {
+		return json.RawMessage(c.reply), nil
+	}
 	return json.RawMessage(`{"id":"x","ok":true,"clips":[]}`), nil
 }
 

@@ -135,3 +135,96 @@ if (box && rows) {
     for (const m of muts) for (const n of m.addedNodes) if (n.nodeType === 1) attach(n);
   }).observe(rows, { childList: true });
 }
+
+// Fetching a camera's continuous recording over a time range (officers,
+// #clip-range): one form per gateway with cameras posts {camera, from, to}
+// to /api/clips/{gateway}/fetch and lists the segments the gateway says it
+// will send. Times are read as Asia/Ho_Chi_Minh (UTC+7 all year, no
+// daylight saving), like every time on the page; on the Vietnamese page the
+// fields are dd/mm/yyyy HH:MM text (a datetime-local input shows the
+// browser's locale), otherwise the browser's datetime-local.
+const range = document.getElementById("clip-range");
+if (range) {
+  const s = range.dataset;
+  const vi = document.documentElement.lang === "vi";
+  const two = (n) => String(n).padStart(2, "0");
+  const el = (name, props, text) => {
+    const e = document.createElement(name);
+    Object.assign(e, props || {});
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  // wall reads a field as a Vietnam wall-clock time: its RFC 3339 form
+  // with +07:00, or "" when it is not a time.
+  const wall = (input) => {
+    const v = input.value.trim();
+    let m, y, mo, d, h, mi;
+    if ((m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})\s+(\d{1,2}):(\d{2})$/.exec(v))) [d, mo, y, h, mi] = m.slice(1).map(Number);
+    else if ((m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::\d{2}(?:\.\d+)?)?$/.exec(v))) [y, mo, d, h, mi] = m.slice(1).map(Number);
+    else return "";
+    const t = new Date(Date.UTC(y, mo - 1, d, h, mi));
+    if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d || h > 23 || mi > 59) return "";
+    return `${y}-${two(mo)}-${two(d)}T${two(h)}:${two(mi)}:00+07:00`;
+  };
+  // shown is an RFC 3339 time as the page shows times (Vietnam time).
+  const shown = (iso) => {
+    const ms = Date.parse(iso);
+    if (Number.isNaN(ms)) return iso || "";
+    const t = new Date(ms + 7 * 3600 * 1000);
+    const day = vi ? `${two(t.getUTCDate())}/${two(t.getUTCMonth() + 1)}/${t.getUTCFullYear()}`
+      : `${t.getUTCFullYear()}-${two(t.getUTCMonth() + 1)}-${two(t.getUTCDate())}`;
+    return `${day} ${two(t.getUTCHours())}:${two(t.getUTCMinutes())}:${two(t.getUTCSeconds())}`;
+  };
+  const maxMin = Number(s.max || 120);
+  for (const form of range.querySelectorAll("form.range-form")) {
+    const gw = form.dataset.gateway;
+    const out = form.querySelector(".range-result");
+    const [from, to] = [form.elements.from, form.elements.to];
+    for (const input of [from, to]) {
+      if (vi) {
+        input.type = "text";
+        input.inputMode = "numeric";
+        input.autocomplete = "off";
+        input.placeholder = s.format;
+        const label = form.querySelector(`label[for="${input.id}"]`);
+        if (label) label.append(" (" + s.format + ")");
+      }
+      input.addEventListener("input", () => input.setCustomValidity(wall(input) || input.value.trim() === "" ? "" : s.bad));
+    }
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const f = wall(from), t = wall(to);
+      if (!f || !t) { out.textContent = s.bad; return; }
+      const minutes = (Date.parse(t) - Date.parse(f)) / 60000;
+      if (minutes <= 0) { out.textContent = s.order; return; }
+      if (minutes > maxMin) { out.textContent = s.long.replace("%d", String(maxMin)); return; }
+      const btn = form.querySelector("button");
+      btn.disabled = true;
+      out.textContent = s.asking;
+      try {
+        const r = await fetch(`/api/clips/${encodeURIComponent(gw)}/fetch`, { method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json" }, body: JSON.stringify({ camera: form.elements.camera.value, from: f, to: t }) });
+        if (r.status === 401) { window.location.assign("/login?next=/events"); return; }
+        const body = await r.json().catch(() => ({}));
+        const res = body.result || {};
+        if (r.ok && res.ok) {
+          let reply = {};
+          try { reply = typeof res.reply === "string" ? JSON.parse(res.reply) : (res.reply || {}); } catch (err) { /* shown as none */ }
+          const list = Array.isArray(reply.clips) ? reply.clips : [];
+          if (list.length === 0) { out.textContent = s.none; return; }
+          const ul = el("ul", { className: "range-clips" });
+          for (const c of list) {
+            const secs = Math.round(Number(c.duration_ms || 0) / 1000);
+            ul.append(el("li", {}, `${shown(c.start)} · ${secs} s · ${c.clip || ""}`));
+          }
+          out.replaceChildren(s.coming.replace("%d", String(list.length)), ul);
+        } else if (r.status === 504) out.textContent = s.noreply;
+        else if (r.status === 403 || r.status === 404) out.textContent = s.denied;
+        else out.textContent = s.fail + ((res.error || body.error) ? ": " + (res.error || body.error) : "");
+      } catch (err) {
+        out.textContent = s.noreply;
+      } finally { btn.disabled = false; }
+    });
+  }
+  range.hidden = false;
+}
