@@ -660,6 +660,16 @@ func (h *liveHub) candidates(w http.ResponseWriter, r *http.Request, v *view) {
 	if ls == nil {
 		return
 	}
+	ls.mu.Lock()
+	full := ls.streams >= liveMaxStreams
+	if !full {
+		ls.streams++
+	}
+	ls.mu.Unlock()
+	if full {
+		h.s.fail(w, r, http.StatusTooManyRequests, fmt.Sprintf("this live view has %d candidate streams open already (the limit)", liveMaxStreams))
+		return
+	}
 	rc := http.NewResponseController(w)
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -673,9 +683,6 @@ func (h *liveHub) candidates(w http.ResponseWriter, r *http.Request, v *view) {
 		}
 		return rc.Flush()
 	}
-	ls.mu.Lock()
-	ls.streams++
-	ls.mu.Unlock()
 	defer func() {
 		ls.mu.Lock()
 		ls.streams--

@@ -14,7 +14,9 @@ func TestLiveCandidateStreamsBounded(t *testing.T) {
 	c := f.login("tuan")
 	loc := must(t, f.offer(c, gwGate, "gate-cam", ""), http.StatusCreated, "open").header.Get("Location")
 	srv := httptest.NewServer(f.s)
-	defer srv.Close()
+	// Registered before the bodies' cleanups, so it runs after them: Close
+	// waits for the open streams, which end when their bodies are closed.
+	t.Cleanup(srv.Close)
 	open := func() *http.Response {
 		hr, _ := http.NewRequest("GET", srv.URL+loc+"/candidates", nil)
 		hr.AddCookie(&http.Cookie{Name: sessionCookie, Value: c})
