@@ -72,9 +72,9 @@ const (
 // the console's (-http-cert), the one the console made in the data
 // directory, or its own there (made once, self-signed, for host).
 func liveTLS(brokerCert, brokerKey, httpCert, httpKey, dataDir, host string) (*tls.Config, error) {
-	cert, key := brokerCert, brokerKey
+	cert, key, from := brokerCert, brokerKey, "-tls-cert"
 	if cert == "" {
-		cert, key = httpCert, httpKey
+		cert, key, from = httpCert, httpKey, "-http-cert"
 	}
 	if cert == "" {
 		cert, key = filepath.Join(dataDir, web.CertFile), filepath.Join(dataDir, web.KeyFile)
@@ -91,6 +91,9 @@ func liveTLS(brokerCert, brokerKey, httpCert, httpKey, dataDir, host string) (*t
 	}
 	c, err := tls.LoadX509KeyPair(cert, key)
 	if err != nil {
+		if cert == brokerCert || cert == httpCert {
+			return nil, fmt.Errorf("TURN certificate (%s): %w", from, err)
+		}
 		return nil, fmt.Errorf("TURN certificate: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}, nil
