@@ -59,13 +59,18 @@ func (s *Server) clipStore(w http.ResponseWriter, r *http.Request) (*clips.Store
 	return s.o.Clips.Store, true
 }
 
-func clipParam(w http.ResponseWriter, r *http.Request, s *Server) (string, bool) {
-	id := r.PathValue("clip")
+// clipOf is the clip store and the {gateway}/{clip} a clip route names,
+// or false with the answer written.
+func (s *Server) clipOf(w http.ResponseWriter, r *http.Request) (cs *clips.Store, gw, id string, ok bool) {
+	if cs, ok = s.clipStore(w, r); !ok {
+		return nil, "", "", false
+	}
+	id = r.PathValue("clip")
 	if !wire.ValidClipID(id) {
 		s.fail(w, r, http.StatusBadRequest, "clip: not a clip id")
-		return "", false
+		return nil, "", "", false
 	}
-	return id, true
+	return cs, r.PathValue("gateway"), id, true
 }
 
 // ClipStatus is a clip's state as the API gives it.
@@ -112,15 +117,10 @@ func (s *Server) apiClipList(w http.ResponseWriter, r *http.Request, _ *view) {
 }
 
 func (s *Server) apiClipStatus(w http.ResponseWriter, r *http.Request, _ *view) {
-	cs, ok := s.clipStore(w, r)
+	cs, gw, id, ok := s.clipOf(w, r)
 	if !ok {
 		return
 	}
-	id, ok := clipParam(w, r, s)
-	if !ok {
-		return
-	}
-	gw := r.PathValue("gateway")
 	st, found, err := cs.Status(gw, id)
 	if err != nil {
 		s.internal(w, r, "read clip status", err)
@@ -136,15 +136,11 @@ func (s *Server) apiClipStatus(w http.ResponseWriter, r *http.Request, _ *view) 
 // apiClip serves a complete clip as video/mp4, with Range (a <video>
 // seeks with it).
 func (s *Server) apiClip(w http.ResponseWriter, r *http.Request, v *view) {
-	cs, ok := s.clipStore(w, r)
+	cs, gw, id, ok := s.clipOf(w, r)
 	if !ok {
 		return
 	}
-	id, ok := clipParam(w, r, s)
-	if !ok {
-		return
-	}
-	f, st, err := cs.Open(r.PathValue("gateway"), id)
+	f, st, err := cs.Open(gw, id)
 	if errors.Is(err, clips.ErrNotFound) {
 		state := st.State
 		if state == "" {
@@ -168,7 +164,7 @@ func (s *Server) apiClip(w http.ResponseWriter, r *http.Request, v *view) {
 	// per viewing (a player's first request starts at byte 0; its later
 	// range requests are the same viewing), not for a cache revalidation.
 	if rg := r.Header.Get("Range"); (rg == "" || strings.HasPrefix(rg, "bytes=0-")) && r.Header.Get("If-None-Match") == "" {
-		if err := s.record(r, audit.Entry{Actor: v.p.name, Action: audit.ClipView, Target: id, Gateway: r.PathValue("gateway"), Site: s.siteOf(r.PathValue("gateway")), OK: true}); err != nil {
+		if err := s.record(r, audit.Entry{Actor: v.p.name, Action: audit.ClipView, Target: id, Gateway: gw, Site: s.siteOf(gw), OK: true}); err != nil {
 			s.internal(w, r, "audit the clip viewing", err)
 			return
 		}
@@ -179,15 +175,10 @@ func (s *Server) apiClip(w http.ResponseWriter, r *http.Request, v *view) {
 // apiClipFetch asks the gateway (clip.get) for the bytes the station
 // lacks, from the end of what it holds from the start.
 func (s *Server) apiClipFetch(w http.ResponseWriter, r *http.Request, v *view) {
-	cs, ok := s.clipStore(w, r)
+	cs, gw, id, ok := s.clipOf(w, r)
 	if !ok {
 		return
 	}
-	id, ok := clipParam(w, r, s)
-	if !ok {
-		return
-	}
-	gw := r.PathValue("gateway")
 	st, found, err := cs.Status(gw, id)
 	if err != nil {
 		s.internal(w, r, "read clip status", err)
