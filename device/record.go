@@ -96,7 +96,7 @@ func (g *Gateway) openRecording() error {
 		}
 		rec := record.NewRecorder(record.RecorderOptions{
 			Camera: c.Name, Hub: hub, Store: st, Mode: mode,
-			PreRoll: pre, PostRoll: c.PostRoll, MaxClip: c.MaxClip,
+			PreRoll: pre, PostRoll: c.PostRoll, MaxClip: c.MaxClip, Segment: rc.Segment,
 			OnClip: g.clipDone,
 			Logger: g.log.With("part", "recording"),
 		})

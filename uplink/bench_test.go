@@ -1,14 +1,18 @@
 package uplink_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,10 +58,13 @@ func BenchmarkDrainStation(b *testing.B) {
 // drainInto measures the drain of benchEvents from a fresh outbox into the
 // broker at addr, b.N times, and reports events/s.
 func drainInto(b *testing.B, addr string) {
+	broker := childPID(b, "mosquitto", "station")
 	payload := newQueue()
 	payload.Add(1)
 	one, _ := payload.Peek(0, 1, 1<<20)
 	var total time.Duration
+	var gwCPU, brCPU time.Duration
+	var samples, inflight, window int64
 	for b.Loop() {
 		b.StopTimer()
 		// The outbox's gateway id is the session's: the station refuses
@@ -85,16 +92,27 @@ func drainInto(b *testing.B, addr string) {
 		cfg.ClientID = gw
 		cfg.Window = uplink.DefaultWindow
 		cfg.TelemetryInterval = time.Hour
-		s := uplink.New(cfg, device.OutboxQueue(ob), nil, nil, nil)
+		tq := &traceQueue{Queue: device.OutboxQueue(ob)} // TRACE-TMP
+		s := uplink.New(cfg, tq, nil, nil, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		b.StartTimer()
 		start := time.Now()
+		gw0, br0 := selfCPU(b), procCPU(b, broker)
 		wg.Go(func() { s.Run(ctx) })
 		for ob.Stats().Depth > 0 {
 			time.Sleep(time.Millisecond) // polling the measured condition
+			// The window's occupancy: awaiting a PUBACK, and PUBACKed
+			// but not yet removed from the outbox.
+			st := s.State()
+			samples++
+			inflight += int64(st.InFlight)
+			window += int64(st.Published - st.Acked)
 		}
 		total += time.Since(start)
+		tq.report(b) // TRACE-TMP
+		gwCPU += selfCPU(b) - gw0
+		brCPU += procCPU(b, broker) - br0
 		b.StopTimer()
 		cancel()
 		wg.Wait()
@@ -102,6 +120,76 @@ func drainInto(b *testing.B, addr string) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.N*benchEvents)/total.Seconds(), "events/s")
+	events := float64(b.N * benchEvents)
+	b.ReportMetric(float64(gwCPU.Microseconds())/events, "gateway-cpu-µs/event")
+	b.ReportMetric(float64(brCPU.Microseconds())/events, "broker-cpu-µs/event")
+	if samples > 0 {
+		b.ReportMetric(float64(inflight)/float64(samples), "mean-unpubacked")
+		b.ReportMetric(float64(window)/float64(samples), "mean-in-window")
+	}
+}
+
+// selfCPU is the benchmark process's user and system CPU so far: the
+// gateway's session and outbox, which run in it.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is process pid's user and system CPU so far (/proc/PID/stat).
+func procCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces), from the
+	// state (field 3): utime and stime are fields 14 and 15.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, raw)
+	}
+	return time.Duration(ut+st) * (time.Second / clockTicks)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times (100 on
+// every Linux this runs on).
+const clockTicks = 100
+
+// childPID is the pid of this process's child whose command name is one
+// of names (the broker the benchmark started).
+func childPID(b *testing.B, names ...string) int {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		open, end := bytes.IndexByte(raw, '('), bytes.LastIndexByte(raw, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(string(raw[end+2:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		if slices.Contains(names, string(raw[open+1:end])) {
+			return pid
+		}
+	}
+	b.Fatalf("no child process named %v", names)
+	return 0
 }
 
 // startStationBinary builds ../cmd/station, runs it with its embedded
@@ -195,4 +283,44 @@ func TestPasswordNeverLogged(t *testing.T) {
 			t.Errorf("password %q logged:\n%s", p, out)
 		}
 	}
+}
+
+// TRACE-TMP
+type traceQueue struct {
+	uplink.Queue
+	mu           sync.Mutex
+	acks, ackN   int
+	ackT         time.Duration
+	peeks, peekN int
+	peekT        time.Duration
+}
+
+func (q *traceQueue) Ack(seqs ...uint64) error {
+	t := time.Now()
+	err := q.Queue.Ack(seqs...)
+	q.mu.Lock()
+	q.acks++
+	q.ackN += len(seqs)
+	q.ackT += time.Since(t)
+	q.mu.Unlock()
+	return err
+}
+
+func (q *traceQueue) Peek(after uint64, max int, maxBytes int64) ([]uplink.Message, error) {
+	t := time.Now()
+	m, err := q.Queue.Peek(after, max, maxBytes)
+	q.mu.Lock()
+	q.peeks++
+	q.peekN += len(m)
+	q.peekT += time.Since(t)
+	q.mu.Unlock()
+	return m, err
+}
+
+func (q *traceQueue) report(b *testing.B) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	b.Logf("TRACE acks %d, mean batch %.1f, mean %.2f ms; peeks %d mean %.1f msgs %.2f ms",
+		q.acks, float64(q.ackN)/float64(q.acks), float64(q.ackT.Microseconds())/1000/float64(q.acks),
+		q.peeks, float64(q.peekN)/float64(q.peeks), float64(q.peekT.Microseconds())/1000/float64(q.peeks))
 }

@@ -125,9 +125,10 @@ alarm:
 
 // gatewayYAML is a demo gateway's config, next to the enrolment download
 // it was made from (its gateway.yaml, secrets/): id, data dir, the
-// download's broker URL, API port, sensors, camera name and the looping
-// clip. Its uplink is the download's: its own user and password file, the
-// broker's CA.
+// download's broker URL, API port, sensors, camera name, the looping
+// clip, the camera's snapshot URL and the sensor taking snapshots. Its
+// uplink is the download's: its own user and password file, the broker's
+// CA.
 const gatewayYAML = `# Demo gateway: %[1]s (%[7]s). The enrolment download is beside this
 # file (gateway.yaml, secrets/); this file keeps its uplink and adds
 # simulated sensors and a looping camera.
@@ -145,9 +146,13 @@ api:
   listen: 127.0.0.1:%[4]d
 live:
   udp_port: 0 # two gateways on one machine: each a free port
+  # Everything of the demo is on loopback, the browser too.
+  interfaces: [lo]
+  loopback_candidates: true
 sensors:%[5]s
 cameras:
-  - {name: %[6]s, url: "file://%[8]s", preload: true, record: continuous}
+  - {name: %[6]s, url: "file://%[8]s", preload: true, record: continuous,
+     snapshot_url: "%[10]s", snapshot_on: [%[11]s]}
 recording:
   max_bytes: 256MiB
 %[9]s`
@@ -253,7 +258,9 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	ready, failed := make(chan string, 1), make(chan string, 1)
 	st := command(ctx, o, station, "run", "-data", stationData,
 		"-listen", fmt.Sprintf("127.0.0.1:%d", brokerPort), "-tls-cert", cert, "-tls-key", key,
-		"-passwd", passwd, "-access", access, "-http", fmt.Sprintf("127.0.0.1:%d", webPort))
+		"-passwd", passwd, "-access", access, "-http", fmt.Sprintf("127.0.0.1:%d", webPort),
+		// TURN (live view) on free ports too, not the fixed 3478 and 5349.
+		"-turn", "127.0.0.1:0", "-turn-tls", "127.0.0.1:0")
 	if o.OfflineGrace > 0 {
 		st.Args = append(st.Args, "-offline-grace", o.OfflineGrace.String())
 	}
@@ -287,6 +294,11 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		return nil, fmt.Errorf("enrolment gives gateways broker %q, want mqtts://", d.BrokerURL)
 	}
 
+	snaps, err := startSnapshots(ctx, &d.wg)
+	if err != nil {
+		return nil, err
+	}
+
 	// Enrol the gateways as an admin does, over the station's API.
 	c, err := login(d.WebURL, "demo", d.Password)
 	if err != nil {
@@ -302,7 +314,8 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		if err != nil {
 			return nil, err
 		}
-		yaml := fmt.Appendf(nil, gatewayYAML, g.id, filepath.Join(boot, "data"), broker, apiPort, g.sensors, g.camera, g.name, o.Clip, g.alarm)
+		yaml := fmt.Appendf(nil, gatewayYAML, g.id, filepath.Join(boot, "data"), broker, apiPort, g.sensors, g.camera, g.name, o.Clip, g.alarm,
+			snaps+"/"+g.camera+".jpg", g.walk)
 		if err := os.WriteFile(filepath.Join(boot, "demo-gateway.yaml"), yaml, 0o600); err != nil {
 			return nil, err
 		}

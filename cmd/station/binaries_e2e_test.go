@@ -52,8 +52,9 @@ func TestMain(m *testing.M) {
 }
 
 // binaries builds `station` (this package) and `gateway` (../gateway) once
-// per test process, as `make build` does but unstripped, and returns their
-// paths.
+// per test process, as `make build` does but unstripped and without
+// -trimpath (so the build reuses the packages `go test` compiled, instead
+// of compiling every package again), and returns their paths.
 func binaries(t testing.TB) (station, gateway string) {
 	t.Helper()
 	bins.once.Do(func() {
@@ -65,7 +66,7 @@ func binaries(t testing.TB) (station, gateway string) {
 		bins.dir = dir
 		bins.station, bins.gateway = filepath.Join(dir, "station"), filepath.Join(dir, "gateway")
 		for _, b := range []struct{ out, pkg string }{{bins.station, "."}, {bins.gateway, "../gateway"}} {
-			cmd := exec.Command("go", "build", "-trimpath", "-o", b.out, b.pkg)
+			cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				bins.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)

@@ -32,6 +32,7 @@ import (
 // detection whose camera takes a snapshot shows in the open events page,
 // thumbnail loaded, within 2 s of its time.
 func TestChromiumArmRealGateway(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	st := startConsoleStation(t, filepath.Join(dir, "station"))
 	const gw = "cong-khu-3"

@@ -269,6 +269,7 @@ type apiAlarm struct {
 // comes back with walk tests buffered while its link was down; they reach
 // the store and the open live feed in order, each once.
 func TestGatewayOfflineThenBacklog(t *testing.T) {
+	t.Parallel()
 	const grace = 3 * time.Second
 	dir := t.TempDir()
 	st := startConsoleStation(t, filepath.Join(dir, "station"), "-offline-grace", grace.String())

@@ -164,6 +164,7 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 // live feeds: every feed shows every event, each once. The latency
 // figures are BenchmarkConsoleFeed's; this test only logs them.
 func TestConsoleLoad(t *testing.T) {
+	t.Parallel()
 	gateways, dur := 200, 60*time.Second
 	if testing.Short() {
 		gateways, dur = 40, 10*time.Second

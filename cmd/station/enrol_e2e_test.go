@@ -137,6 +137,7 @@ func unpackBoot(t *testing.T, b []byte) (string, map[string]string) {
 // to review; the gateway killed is one after the grace. Removing it
 // disconnects it at once and it cannot log in again.
 func TestEnrolEndToEnd(t *testing.T) {
+	t.Parallel()
 	stationBin, gatewayBin := binaries(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "station")

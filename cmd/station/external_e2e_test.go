@@ -49,6 +49,7 @@ func (p *proc) printed(gw string, seq uint64) bool {
 // Mosquitto is restarted with that queue (saved at its clean stop), and
 // the station started again. Every seq ends up in the store.
 func TestExternalMosquittoStationKill(t *testing.T) {
+	t.Parallel()
 	backlog := 5000
 	if testing.Short() {
 		backlog = 1500

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -18,22 +16,6 @@ import (
 	"github.com/antt-gateway/antt/cmd/station/internal/audit"
 	"github.com/antt-gateway/antt/device/devtest"
 )
-
-// liveChromiumFlags keep the browser on loopback and quiet (the flags of
-// uplink/live's Chromium test): no sandbox (CI runs as root), no
-// background traffic, loopback candidates allowed and not hidden behind
-// mDNS names.
-var liveChromiumFlags = []chromedp.ExecAllocatorOption{
-	chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-	chromedp.Flag("disable-background-networking", true),
-	chromedp.Flag("disable-component-update", true),
-	chromedp.Flag("disable-sync", true),
-	chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	chromedp.Flag("allow-loopback-in-peer-connection", true),
-	chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-	chromedp.Flag("lang", "vi"),
-	chromedp.Flag("accept-lang", "vi,en;q=0.5"), // a station PC set up in Vietnamese
-}
 
 var turnListening = regexp.MustCompile(`station: TURN listening on udp (\S+), tls (\S+)`)
 
@@ -68,43 +50,14 @@ type tileStats struct {
 // local candidate is a relay). Closing the tile ends the session at the
 // gateway, shows the bytes used and is in the audit log with them.
 func TestLiveChromiumEndToEnd(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
-	}
-	clip, err := filepath.Abs(filepath.Join("..", "..", "testdata", "camera", "clip-320x180-25fps.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := t.TempDir()
 	s := startConsoleStation(t, data, "-turn", "127.0.0.1:0", "-turn-tls", "127.0.0.1:0", "-turn-ports", "41000-41199")
 	devtest.WaitFor(t, 10*time.Second, "station: TURN listening", func() bool { return turnListening.MatchString(s.stderr.String()) })
 
 	const gw, cam = "cong-khu-3", "cam-cong"
-	api := devtest.FreeAddr(t)
-	gwDir := t.TempDir()
-	cfg := filepath.Join(gwDir, gw+".yaml")
-	y := `gateway: {id: ` + gw + `, data_dir: ` + filepath.Join(gwDir, "data") + `}
-uplink:
-  broker: mqtt://` + s.addr + `
-  client_id: ` + gw + `
-  keepalive: 5s
-  telemetry_interval: 2s
-api: {listen: "` + api + `"}
-sensors:
-  - {name: pir, kind: motion, driver: sim, every: 1h}
-cameras:
-  - {name: ` + cam + `, url: "file://` + clip + `", preload: true}
-  - {name: cam-san, url: "file://` + clip + `", preload: true}
-live:
-  udp_port: 0
-  interfaces: [lo]
-  loopback_candidates: true
-`
-	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	gwProc := startBinGateway(t, cfg, api)
+	clip := liveClip(t)
+	gwProc := startLiveGateway(t, s, gw, "  - {name: pir, kind: motion, driver: sim, every: 1h}\n",
+		"  - {name: "+cam+", url: \"file://"+clip+"\", preload: true}\n  - {name: cam-san, url: \"file://"+clip+"\", preload: true}\n")
 	devtest.WaitFor(t, 30*time.Second, "gateway online at the station", func() bool {
 		rq, _ := http.NewRequest("GET", "http://"+s.http+"/api/gateways/"+gw, nil)
 		rq.Header.Set("Cookie", s.cookie)
@@ -120,19 +73,8 @@ live:
 		return r.StatusCode == http.StatusOK && json.NewDecoder(r.Body).Decode(&g) == nil && g.Online && len(g.Cameras) == 2
 	})
 
-	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir())}, liveChromiumFlags...)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelT()
+	ctx := openLiveConsole(t, s, "/live")
 	base := "http://" + s.http
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/login?next=/live"), chromedp.WaitVisible("#user"),
-		chromedp.SendKeys("#user", "an"), chromedp.SendKeys("#password", consolePassword),
-		chromedp.Click(`button.primary`), chromedp.WaitVisible(".tile video")); err != nil {
-		t.Fatal("login:", err)
-	}
 
 	read := func() tileStats {
 		t.Helper()

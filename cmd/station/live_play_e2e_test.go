@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -47,40 +43,11 @@ type playTile struct {
 // reason shown, and open and close are audited with the range and the
 // bytes (read after the gateway's close).
 func TestPlaybackChromiumEndToEnd(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
-	}
-	clip, err := filepath.Abs(filepath.Join("..", "..", "testdata", "camera", "clip-320x180-25fps.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := startConsoleStation(t, t.TempDir(), "-turn", "")
 	const gw, cam = "cong-khu-3", "cam-cong"
-	api := devtest.FreeAddr(t)
-	gwDir := t.TempDir()
-	cfg := filepath.Join(gwDir, gw+".yaml")
-	y := `gateway: {id: ` + gw + `, data_dir: ` + filepath.Join(gwDir, "data") + `}
-uplink:
-  broker: mqtt://` + s.addr + `
-  client_id: ` + gw + `
-  keepalive: 5s
-  telemetry_interval: 2s
-api: {listen: "` + api + `"}
-sensors:
-  - {name: pir, kind: motion, driver: sim, debounce: 0s, hold: 0s,
+	gwProc := startLiveGateway(t, s, gw, `  - {name: pir, kind: motion, driver: sim, debounce: 0s, hold: 0s,
      script: [{at: 4s, level: high}, {at: 4500ms, level: low}, {at: 18s, level: high}, {at: 18500ms, level: low}]}
-cameras:
-  - {name: ` + cam + `, url: "file://` + clip + `", record: clips, clip_on: [pir], pre_roll: 1s, post_roll: 6s}
-live:
-  udp_port: 0
-  interfaces: [lo]
-  loopback_candidates: true
-`
-	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	gwProc := startBinGateway(t, cfg, api)
+`, "  - {name: "+cam+", url: \"file://"+liveClip(t)+"\", record: clips, clip_on: [pir], pre_roll: 1s, post_roll: 6s}\n")
 
 	type clipAt struct{ start, end time.Time }
 	var clips []clipAt
@@ -133,20 +100,8 @@ live:
 		t.Fatalf("clips overlap: %+v", clips)
 	}
 
-	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir())}, liveChromiumFlags...)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelT()
-	base := "http://" + s.http
 	link := "/live?gateway=" + gw + "&camera=" + cam + "&at=" + url.QueryEscape(motion.UTC().Format(time.RFC3339))
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"/login?next="+url.QueryEscape(link)), chromedp.WaitVisible("#user"),
-		chromedp.SendKeys("#user", "an"), chromedp.SendKeys("#password", consolePassword),
-		chromedp.Click(`button.primary`), chromedp.WaitVisible(".tile video")); err != nil {
-		t.Fatal("login:", err)
-	}
+	ctx := openLiveConsole(t, s, link)
 	read := func() playTile {
 		t.Helper()
 		st, err := chromedp.Run(ctx, chromedp.Evaluate[playTile](playTileJS, chromedp.EvalAwaitPromise))

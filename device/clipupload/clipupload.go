@@ -101,11 +101,16 @@ type Options struct {
 	// throughput, and a crash resends at most this much.
 	SaveEvery int64
 	// Window is how many chunks may await their PUBACK at once (default
-	// 4, 1 MiB): the station's fsync of one chunk overlaps the sending of
+	// DefaultWindow, 1 MiB): the station's fsync of one chunk overlaps the sending of
 	// the next. PUBACKs are taken in file order, so the saved offset stays
 	// the end of a run of acknowledged bytes.
 	Window int
 }
+
+// DefaultWindow is Options.Window's default. It also bounds what a link
+// cut makes the station receive twice: the chunks in flight at the cut,
+// which the uploader sends again from the end of its acknowledged run.
+const DefaultWindow = 4
 
 // Stats is what the uploader reports in telemetry (wire.Telemetry's
 // clip_upload) and in the gateway's status.
@@ -173,7 +178,7 @@ func New(src Source, pub Publisher, o Options) (*Uploader, error) {
 		o.SaveEvery = 1 << 20
 	}
 	if o.Window <= 0 {
-		o.Window = 4
+		o.Window = DefaultWindow
 	}
 	if o.Budget < 0 {
 		return nil, fmt.Errorf("clip upload budget %d: want 0 (none) or more", o.Budget)

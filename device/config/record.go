@@ -25,6 +25,16 @@ const (
 	DefaultMaxClip  = 60 * time.Second
 	// MaxPreRoll bounds the pre-roll kept in memory for each camera.
 	MaxPreRoll = 30 * time.Second
+	// DefaultSegment is the length of a continuous segment: one clip
+	// event a minute per camera (about 0.6 MB of uplink a day), and a
+	// time range fetched over 4G carries at most a minute too much.
+	DefaultSegment = time.Minute
+	// MinSegment and MaxSegment bound recording.segment: shorter segments
+	// make more clip events (5 s: about 7 MB of uplink a day per camera)
+	// and an index entry each; longer ones make a range fetch bring more
+	// than was asked for.
+	MinSegment = 5 * time.Second
+	MaxSegment = 10 * time.Minute
 )
 
 // Camera record modes (camera key record).
@@ -45,10 +55,12 @@ type Recording struct {
 	// UploadBudget is the daily bytes automatic clip uploads may use over
 	// the uplink (0: no limit); clips the station asks for always go.
 	UploadBudget int64 `json:"upload_budget,omitempty"`
+	// Segment is the length of each continuous recording's files.
+	Segment time.Duration `json:"segment"`
 }
 
 // recordingKeys are the keys of the recording: section.
-var recordingKeys = []string{"dir", "max_bytes", "max_age", "upload_budget"}
+var recordingKeys = []string{"dir", "max_bytes", "max_age", "upload_budget", "segment"}
 
 // cameraRecordKeys are a camera's recording keys.
 var cameraRecordKeys = []string{"record", "clip_on", "pre_roll", "post_roll", "max_clip"}
@@ -71,6 +83,10 @@ func (d *decoder) recording(cfg *Config, f *fields) {
 	}
 	if f.size("upload_budget", &r.UploadBudget) && r.UploadBudget < 0 {
 		f.errf("upload_budget", "must not be negative (0: no limit)")
+	}
+	r.Segment = DefaultSegment
+	if f.duration("segment", &r.Segment) && (r.Segment < MinSegment || r.Segment > MaxSegment) {
+		f.errf("segment", "%s is outside %s to %s (the default is %s)", r.Segment, MinSegment, MaxSegment, DefaultSegment)
 	}
 }
 

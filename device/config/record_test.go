@@ -20,7 +20,7 @@ func TestRecordingKeys(t *testing.T) {
     max_clip: 2m
   - {name: c2, url: "rtsp://192.168.1.65/s", record: continuous}
   - {name: c3, url: "rtsp://192.168.1.66/s"}
-recording: {max_bytes: 1GiB, max_age: 48h, upload_budget: 50MiB}
+recording: {max_bytes: 1GiB, max_age: 48h, upload_budget: 50MiB, segment: 10s}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -36,14 +36,14 @@ recording: {max_bytes: 1GiB, max_age: 48h, upload_budget: 50MiB}
 		t.Errorf("c3 = %+v", c3)
 	}
 	r := cfg.Recording
-	if r.Dir != filepath.Join("/data/gw", DefaultRecordingDirName) || r.MaxBytes != 1<<30 || r.MaxAge != 48*time.Hour || r.UploadBudget != 50<<20 {
+	if r.Dir != filepath.Join("/data/gw", DefaultRecordingDirName) || r.MaxBytes != 1<<30 || r.MaxAge != 48*time.Hour || r.UploadBudget != 50<<20 || r.Segment != 10*time.Second {
 		t.Errorf("recording = %+v", r)
 	}
 	cfg, err = Parse([]byte(recordBase))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := cfg.Recording; r.MaxBytes != DefaultRecordingMaxBytes || r.MaxAge != DefaultRecordingMaxAge {
+	if r := cfg.Recording; r.MaxBytes != DefaultRecordingMaxBytes || r.MaxAge != DefaultRecordingMaxAge || r.Segment != time.Minute {
 		t.Errorf("defaults = %+v", r)
 	}
 }
@@ -60,6 +60,8 @@ func TestRecordingErrors(t *testing.T) {
 		{"cameras:\n  - {name: c, url: \"rtsp://h/s\", post_roll: 5s}", "cameras[0].post_roll: only applies with record"},
 		{"recording: {max_bytes: 1MiB}", "line 5: recording.max_bytes: 1MiB is below the minimum of 16MiB"},
 		{"recording: {max_age: 10m}", "recording.max_age: 10m0s is too short"},
+		{"recording: {segment: 2s}", "line 5: recording.segment: 2s is outside 5s to 10m0s (the default is 1m0s)"},
+		{"recording: {segment: 1h}", "recording.segment: 1h0m0s is outside 5s to 10m0s"},
 		{"recording: {max_bites: 1GiB}", `line 5: recording.max_bites: unknown key "max_bites"`},
 	} {
 		_, err := Parse([]byte(recordBase + tc.yaml + "\n"))

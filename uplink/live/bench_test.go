@@ -1,6 +1,7 @@
 package live
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -29,31 +30,57 @@ func BenchmarkChromiumFirstFrame(b *testing.B) {
 	var ms []float64
 	b.ResetTimer()
 	for range b.N {
-		d, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`openTimed("gate")`, chromedp.EvalAwaitPromise))
-		if err != nil {
-			b.Fatalf("open: %v", err)
-		}
-		ms = append(ms, d)
-		if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`stop()`, chromedp.EvalAwaitPromise)); err != nil {
-			b.Fatalf("stop: %v", err)
-		}
-		devtest.WaitFor(b, 10*time.Second, "the session to close", func() bool { return m.Viewers() == 1 })
+		ms = append(ms, chromiumOpen(b, ctx, ""))
+		chromiumStop(b, ctx, m, 1)
 	}
 	b.StopTimer()
-	slices.Sort(ms)
-	b.ReportMetric(ms[len(ms)/2], "ms-first-frame-p50")
-	b.ReportMetric(ms[min(len(ms)-1, len(ms)*95/100)], "ms-first-frame-p95")
+	reportFirstFrame(b, ms, "")
 	b.ReportMetric(2000, "ms-gop")
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`openTimed("gate")`, chromedp.EvalAwaitPromise)); err != nil {
-		b.Fatal(err)
+	chromiumOpen(b, ctx, "")
+	b.ReportMetric(behindAfter3s(b, ctx), "ms-behind-live-3s")
+}
+
+// chromiumOpen opens the page's viewer of camera "gate" under prefix (see
+// servePage) and returns the milliseconds from start() to its first
+// decoded frame.
+func chromiumOpen(b *testing.B, ctx context.Context, prefix string) float64 {
+	b.Helper()
+	ms, err := chromedp.Run(ctx, chromedp.Evaluate[float64](fmt.Sprintf(`openTimed("gate", %q)`, prefix), chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.Fatalf("open %q: %v", prefix, err)
 	}
+	return ms
+}
+
+// chromiumStop stops the page's viewer and waits until m is left with
+// viewers viewers.
+func chromiumStop(b *testing.B, ctx context.Context, m *Manager, viewers int) {
+	b.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`stop()`, chromedp.EvalAwaitPromise)); err != nil {
+		b.Fatalf("stop: %v", err)
+	}
+	devtest.WaitFor(b, 10*time.Second, "the session to close", func() bool { return m.Viewers() == viewers })
+}
+
+// behindAfter3s is how far behind live the page's viewer plays after 3 s
+// of watching (ms of jitter buffer delay per emitted frame).
+func behindAfter3s(b *testing.B, ctx context.Context) float64 {
+	b.Helper()
 	start := time.Now()
 	devtest.WaitFor(b, 10*time.Second, "3 s of watching", func() bool { return time.Since(start) >= 3*time.Second })
-	behind, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`behind()`, chromedp.EvalAwaitPromise))
+	ms, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`behind()`, chromedp.EvalAwaitPromise))
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("behind: %v", err)
 	}
-	b.ReportMetric(behind, "ms-behind-live-3s")
+	return ms
+}
+
+// reportFirstFrame sorts ms and reports its median and p95 as
+// ms-first-frame-p50 and -p95, the metric names ending in suffix.
+func reportFirstFrame(b *testing.B, ms []float64, suffix string) {
+	slices.Sort(ms)
+	b.ReportMetric(ms[len(ms)/2], "ms-first-frame-p50"+suffix)
+	b.ReportMetric(ms[min(len(ms)-1, len(ms)*95/100)], "ms-first-frame-p95"+suffix)
 }
 
 // BenchmarkChromiumFirstFrameCold is the same with a cold camera: before
@@ -70,20 +97,11 @@ func BenchmarkChromiumFirstFrameCold(b *testing.B) {
 		b.StopTimer()
 		devtest.WaitFor(b, 10*time.Second, "the camera to be let go", func() bool { return hub.State() == camera.StateIdle })
 		b.StartTimer()
-		d, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`openTimed("gate")`, chromedp.EvalAwaitPromise))
-		if err != nil {
-			b.Fatalf("open: %v", err)
-		}
-		ms = append(ms, d)
-		if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`stop()`, chromedp.EvalAwaitPromise)); err != nil {
-			b.Fatalf("stop: %v", err)
-		}
-		devtest.WaitFor(b, 10*time.Second, "the session to close", func() bool { return m.Viewers() == 0 })
+		ms = append(ms, chromiumOpen(b, ctx, ""))
+		chromiumStop(b, ctx, m, 0)
 	}
 	b.StopTimer()
-	slices.Sort(ms)
-	b.ReportMetric(ms[len(ms)/2], "ms-first-frame-p50")
-	b.ReportMetric(ms[min(len(ms)-1, len(ms)*95/100)], "ms-first-frame-p95")
+	reportFirstFrame(b, ms, "")
 	b.ReportMetric(2000, "ms-gop")
 }
 
@@ -121,35 +139,19 @@ func BenchmarkChromiumPlayoutDelay(b *testing.B) {
 			if i > 0 {
 				prefix = fmt.Sprintf("/m%d", i)
 			}
-			d, err := chromedp.Run(ctx, chromedp.Evaluate[float64](fmt.Sprintf(`openTimed("gate", %q)`, prefix), chromedp.EvalAwaitPromise))
-			if err != nil {
-				b.Fatalf("%s: open: %v", v.name, err)
-			}
-			first[i] = append(first[i], d)
+			first[i] = append(first[i], chromiumOpen(b, ctx, prefix))
 			ext, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.lastAnswer.includes("rtp-hdrext/playout-delay")`))
 			if err != nil || ext != v.opts.PlayoutDelay {
 				b.Fatalf("%s: the answer negotiates playout-delay: %v (%v), want %v", v.name, ext, err, v.opts.PlayoutDelay)
 			}
-			start := time.Now()
-			devtest.WaitFor(b, 10*time.Second, "3 s of watching", func() bool { return time.Since(start) >= 3*time.Second })
-			bh, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`behind()`, chromedp.EvalAwaitPromise))
-			if err != nil {
-				b.Fatal(err)
-			}
-			behind[i] = append(behind[i], bh)
-			if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`stop()`, chromedp.EvalAwaitPromise)); err != nil {
-				b.Fatalf("stop: %v", err)
-			}
-			devtest.WaitFor(b, 10*time.Second, "the session to close", func() bool { return ms[i].Viewers() == 1 })
+			behind[i] = append(behind[i], behindAfter3s(b, ctx))
+			chromiumStop(b, ctx, ms[i], 1)
 		}
 	}
 	b.StopTimer()
 	for i, v := range variants {
-		slices.Sort(first[i])
+		reportFirstFrame(b, first[i], "-"+v.name)
 		slices.Sort(behind[i])
-		n := len(first[i])
-		b.ReportMetric(first[i][n/2], "ms-first-frame-p50-"+v.name)
-		b.ReportMetric(first[i][min(n-1, n*95/100)], "ms-first-frame-p95-"+v.name)
-		b.ReportMetric(behind[i][n/2], "ms-behind-live-3s-"+v.name)
+		b.ReportMetric(behind[i][len(behind[i])/2], "ms-behind-live-3s-"+v.name)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/antt-gateway/antt/device/devtest"
+	"github.com/antt-gateway/antt/device/devtest/chromiumtest"
 )
 
 // whepPage is the viewer page the Chromium test loads: WHEP with trickle
@@ -87,19 +87,6 @@ async function stats() {
 }
 </script>`
 
-// chromiumFlags keep the browser on loopback and quiet: no sandbox (CI
-// runs as root), no background traffic, loopback candidates allowed and
-// not hidden behind mDNS names.
-var chromiumFlags = []chromedp.ExecAllocatorOption{
-	chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-	chromedp.Flag("disable-background-networking", true),
-	chromedp.Flag("disable-component-update", true),
-	chromedp.Flag("disable-sync", true),
-	chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	chromedp.Flag("allow-loopback-in-peer-connection", true),
-	chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-}
-
 type browserStats struct {
 	State      string  `json:"state"`
 	Ms         float64 `json:"ms"`
@@ -115,18 +102,13 @@ type browserStats struct {
 	} `json:"audio"`
 }
 
-// startChromium opens a headless Chromium on url and returns its context.
+// startChromium opens the project's headless Chromium, with WebRTC on
+// loopback, on url and returns its tab's context. The context lasts as
+// long as go test's default -timeout (10 min), for benchmarks; each wait
+// of a test has its own, shorter deadline.
 func startChromium(t testing.TB, url string) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: install the Debian package chromium (.ci/test-deps.sh)")
-	}
-	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, chromiumFlags...)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
+	ctx := chromiumtest.New(t, 10*time.Minute, chromiumtest.WebRTC...)
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("chromium: open %s: %v", url, err)
 	}

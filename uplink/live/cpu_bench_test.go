@@ -17,13 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/antt-gateway/antt/device/camera"
 	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/device/reexec"
+	"github.com/antt-gateway/antt/uplink/live/livetest"
 )
 
 // envViewers makes the test binary a viewer process: that many pion
@@ -44,11 +44,7 @@ func runViewerProcess(n int) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se := livetest.Loopback()
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	var pcs []*webrtc.PeerConnection
 	counts := make([]atomic.Int64, n)
@@ -228,6 +224,36 @@ func viewerProcess(b *testing.B, m *Manager, n int) (stop func()) {
 	}
 }
 
+// startSynthHub runs a preloaded hub of a synthSource (no camera process
+// to share the CPU with) until the benchmark ends, and returns it online.
+func startSynthHub(b *testing.B) *camera.Hub {
+	b.Helper()
+	src := &synthSource{}
+	hub := camera.NewHub(camera.HubOptions{Name: "synth", Preload: true, CheckEvery: -1, Logger: testLogger(b),
+		Open: func(context.Context) (camera.Source, error) { return src, nil }})
+	hctx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = hub.Run(hctx) }()
+	b.Cleanup(func() { stopHub(); <-hubDone })
+	devtest.WaitFor(b, 10*time.Second, "the camera", func() bool { return hub.State() == camera.StateOnline })
+	return hub
+}
+
+// cpuMeter returns a func that measures this process's CPU, in ms per
+// second, over a window of 3 s (1 s with -short).
+func cpuMeter(b *testing.B) func() float64 {
+	window := 3 * time.Second
+	if testing.Short() {
+		window = time.Second
+	}
+	return func() float64 {
+		c0, t0 := cpuNow(), time.Now()
+		deadline := t0.Add(window)
+		devtest.WaitFor(b, 2*window, "the measuring window", func() bool { return time.Now().After(deadline) })
+		return float64(cpuNow()-c0) / float64(time.Since(t0)) * 1000
+	}
+}
+
 // BenchmarkViewerCPU measures the gateway's CPU and RSS for live viewers
 // of one 2 Mbit/s camera (viewers in another process), with 0, 1 and 8
 // viewers, in rounds; it reports the median of per-round figures: the
@@ -235,27 +261,10 @@ func viewerProcess(b *testing.B, m *Manager, n int) (stop func()) {
 // core, and the heap per viewer; RSS per viewer from the first round.
 // -benchtime sets the rounds (3x).
 func BenchmarkViewerCPU(b *testing.B) {
-	src := &synthSource{}
-	hub := camera.NewHub(camera.HubOptions{Name: "synth", Preload: true, CheckEvery: -1, Logger: testLogger(b),
-		Open: func(context.Context) (camera.Source, error) { return src, nil }})
-	hctx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan struct{})
-	go func() { defer close(hubDone); _ = hub.Run(hctx) }()
-	defer func() { stopHub(); <-hubDone }()
-	m := startManager(b, Options{MaxViewers: 16, MaxViewersPerCamera: 16}, hub)
-	window := 3 * time.Second
-	if testing.Short() {
-		window = time.Second
-	}
-	measure := func() float64 { // CPU ms per second of streaming
-		c0, t0 := cpuNow(), time.Now()
-		deadline := t0.Add(window)
-		devtest.WaitFor(b, 2*window, "the measuring window", func() bool { return time.Now().After(deadline) })
-		return float64(cpuNow()-c0) / float64(time.Since(t0)) * 1000
-	}
+	m := startManager(b, Options{MaxViewers: 16, MaxViewersPerCamera: 16}, startSynthHub(b))
+	measure := cpuMeter(b) // CPU ms per second of streaming
 	var first, each, heap []float64
 	var rss0 int64
-	devtest.WaitFor(b, 10*time.Second, "the camera", func() bool { return hub.State() == camera.StateOnline })
 	for range b.N {
 		c0 := measure()
 		h0 := heapBytes()
@@ -297,25 +306,9 @@ func BenchmarkViewerCPU(b *testing.B) {
 // and the hand-off's share of the first viewer's cost (medians of
 // rounds; -benchtime 5x).
 func BenchmarkFeedHandOff(b *testing.B) {
-	src := &synthSource{}
-	hub := camera.NewHub(camera.HubOptions{Name: "synth", Preload: true, CheckEvery: -1, Logger: testLogger(b),
-		Open: func(context.Context) (camera.Source, error) { return src, nil }})
-	hctx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan struct{})
-	go func() { defer close(hubDone); _ = hub.Run(hctx) }()
-	defer func() { stopHub(); <-hubDone }()
+	hub := startSynthHub(b)
 	m := startManager(b, Options{}, hub)
-	window := 3 * time.Second
-	if testing.Short() {
-		window = time.Second
-	}
-	measure := func() float64 { // CPU ms per second
-		c0, t0 := cpuNow(), time.Now()
-		deadline := t0.Add(window)
-		devtest.WaitFor(b, 2*window, "the measuring window", func() bool { return time.Now().After(deadline) })
-		return float64(cpuNow()-c0) / float64(time.Since(t0)) * 1000
-	}
-	devtest.WaitFor(b, 10*time.Second, "the camera", func() bool { return hub.State() == camera.StateOnline })
+	measure := cpuMeter(b) // CPU ms per second
 	var trivial, viewer, share []float64
 	for range b.N {
 		c0 := measure()

@@ -171,18 +171,14 @@ func BenchmarkLiveMinute(b *testing.B) {
 	m := startManager(b, Options{Substreams: []*camera.Hub{sub}}, main)
 	b.ResetTimer()
 	for _, q := range []string{"low", "high"} {
-		v := &pionViewer{}
-		v.depack = newDepack(v)
-		pc, offer := makeOffer(b, viewerAPI(b))
-		v.pc = pc
-		v.readTracks(b)
+		v, offer := newPionViewer(b)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		ans, err := m.Offer(ctx, OfferRequest{Camera: "gate", SDP: offer, Quality: q, Explicit: true})
 		cancel()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+		if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
 			b.Fatal(err)
 		}
 		waitFrames(b, v, 25) // past the start burst: the live rate is measured

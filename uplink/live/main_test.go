@@ -29,12 +29,11 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/pion/ice/v4"
-
 	"github.com/antt-gateway/antt/device/camera"
 	"github.com/antt-gateway/antt/device/camera/h264"
 	"github.com/antt-gateway/antt/device/devtest"
 	"github.com/antt-gateway/antt/device/reexec"
+	"github.com/antt-gateway/antt/uplink/live/livetest"
 )
 
 // envNetns marks the test process that runs inside its own network
@@ -243,11 +242,7 @@ func viewerAPI(t testing.TB, codecs ...webrtc.RTPCodecParameters) *webrtc.API {
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		t.Fatal(err)
 	}
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se := livetest.Loopback()
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }
 
@@ -266,33 +261,7 @@ func pcmaCodec() webrtc.RTPCodecParameters {
 // makeOffer returns a complete (gathered) recvonly offer of api.
 func makeOffer(t testing.TB, api *webrtc.API, kinds ...webrtc.RTPCodecType) (*webrtc.PeerConnection, string) {
 	t.Helper()
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	if len(kinds) == 0 {
-		kinds = []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio}
-	}
-	for _, k := range kinds {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-gathered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("viewer: ICE gathering did not complete")
-	}
-	return pc, pc.LocalDescription().SDP
+	return livetest.Offer(t, api, webrtc.Configuration{}, kinds...)
 }
 
 // newDepack returns the viewer's depacketiser, which counts access units
@@ -328,14 +297,23 @@ func (v *pionViewer) readTracks(t testing.TB) {
 	})
 }
 
-// watchWithPion offers to m for cam and reads what comes.
-func watchWithPion(t testing.TB, m *Manager, cam string) *pionViewer {
+// newPionViewer makes a viewer on a peer connection of viewerAPI that
+// reads every track until the test ends; it returns the viewer and its
+// complete offer to receive video and audio.
+func newPionViewer(t testing.TB) (*pionViewer, string) {
 	t.Helper()
 	v := &pionViewer{}
 	v.depack = newDepack(v)
 	pc, offer := makeOffer(t, viewerAPI(t))
 	v.pc = pc
 	v.readTracks(t)
+	return v, offer
+}
+
+// watchWithPion offers to m for cam and reads what comes.
+func watchWithPion(t testing.TB, m *Manager, cam string) *pionViewer {
+	t.Helper()
+	v, offer := newPionViewer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ans, err := m.Offer(ctx, OfferRequest{Camera: cam, SDP: offer})
@@ -344,7 +322,7 @@ func watchWithPion(t testing.TB, m *Manager, cam string) *pionViewer {
 	}
 	v.session = ans.Session
 	checkLoopbackSDP(t, ans.SDP)
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
 		t.Fatalf("set answer: %v", err)
 	}
 	return v

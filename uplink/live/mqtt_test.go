@@ -26,6 +26,34 @@ func (noEvents) Peek(uint64, int, int64) ([]uplink.Message, error) { return nil,
 func (noEvents) Ack(...uint64) error                               { return nil }
 func (noEvents) Notify() <-chan struct{}                           { return nil }
 
+// runUplink runs, until the test ends, a real uplink session of gateway
+// "cong-khu-3" to brokerURL (logging in with user and password when
+// login holds them) that serves m's commands, has no events to send and
+// reports m's viewers in its telemetry.
+func runUplink(t *testing.T, brokerURL string, m *Manager, login ...string) *uplink.Session {
+	t.Helper()
+	bu, err := url.Parse(brokerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := uplink.Config{Broker: bu, Prefix: "antt", Gateway: "cong-khu-3", KeepAlive: 5 * time.Second,
+		TelemetryInterval: time.Hour, ConnectTimeout: 5 * time.Second, Window: 8, Started: time.Now()}
+	if len(login) == 2 {
+		cfg.Username, cfg.Password = login[0], login[1]
+	}
+	r := uplink.NewRouter()
+	m.Register(r)
+	sess := uplink.New(cfg, noEvents{}, r, func() wire.Telemetry { return wire.Telemetry{Viewers: m.Viewers()} }, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = sess.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return sess
+}
+
 // station is the station's side of the commands: a paho client that
 // publishes cmd/{name} and waits for reply/{id}.
 type station struct {
@@ -89,31 +117,12 @@ func TestLiveSignalingOverMQTT(t *testing.T) {
 	m := startManager(t, Options{}, hub)
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	topics := wire.Topics{Prefix: "antt", Gateway: "cong-khu-3"}
-	bu, err := url.Parse(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := uplink.NewRouter()
-	m.Register(r)
-	sess := uplink.New(uplink.Config{Broker: bu, Prefix: "antt", Gateway: "cong-khu-3", KeepAlive: 5 * time.Second,
-		TelemetryInterval: time.Hour, ConnectTimeout: 5 * time.Second, Window: 8, Started: time.Now()},
-		noEvents{}, r, func() wire.Telemetry { return wire.Telemetry{Viewers: m.Viewers()} }, testLogger(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = sess.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	sess := runUplink(t, broker.URL(), m)
 	st := newStation(t, broker.URL(), topics)
 	// Connected means subscribed to cmd/#: a command sent before would be lost.
 	devtest.WaitFor(t, 10*time.Second, "the gateway's uplink", func() bool { return sess.State().Connected })
 
-	v := &pionViewer{}
-	v.depack = newDepack(v)
-	pc, offer := makeOffer(t, viewerAPI(t))
-	v.pc = pc
-	v.readTracks(t)
+	v, offer := newPionViewer(t)
 	ans := st.call(t, CmdOffer, "offer-1", map[string]any{"camera": "gate", "sdp": offer})
 	if string(ans["ok"]) != "true" {
 		t.Fatalf("live.offer: %s", ans["error"])
@@ -123,7 +132,7 @@ func TestLiveSignalingOverMQTT(t *testing.T) {
 	_ = json.Unmarshal(ans["sdp"], &sdp)
 	v.session = session
 	checkLoopbackSDP(t, sdp)
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		t.Fatal(err)
 	}
 	waitFrames(t, v, 25)

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/antt-gateway/antt/uplink/live/livetest"
 )
 
 // WHEP serves loopback clients as before; any other client needs the
@@ -97,11 +98,7 @@ func candidates(sdp string) [][]string {
 func TestLiveNAT1To1KeepLocal(t *testing.T) {
 	t.Parallel()
 	m := startManager(t, Options{NAT1To1: []NAT1To1{{External: "203.0.113.7", Local: "127.0.0.1", KeepLocal: true}}}, fileHub(t, "gate"))
-	v := &pionViewer{}
-	v.depack = newDepack(v)
-	pc, offer := makeOffer(t, viewerAPI(t))
-	v.pc = pc
-	v.readTracks(t)
+	v, offer := newPionViewer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ans, err := m.Offer(ctx, OfferRequest{Camera: "gate", SDP: offer})
@@ -125,7 +122,7 @@ func TestLiveNAT1To1KeepLocal(t *testing.T) {
 			kept = append(kept, line)
 		}
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: strings.Join(kept, "\n")}); err != nil {
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: strings.Join(kept, "\n")}); err != nil {
 		t.Fatal(err)
 	}
 	waitFrames(t, v, 10)
@@ -159,12 +156,8 @@ func TestPionSrflxRewriteBypassesUDPMux(t *testing.T) {
 	mux := webrtc.NewICEUDPMux(nil, conn)
 	defer mux.Close()
 	muxPort := strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port)
-	var se webrtc.SettingEngine
+	se := livetest.Loopback()
 	se.SetICEUDPMux(mux)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: []string{"203.0.113.7"},
 		AsCandidateType: webrtc.ICECandidateTypeSrflx, Mode: webrtc.ICEAddressRewriteAppend}); err != nil {
 		t.Fatal(err)

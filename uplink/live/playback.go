@@ -110,15 +110,20 @@ func (c *cursor) end() time.Time {
 // locate finds the recording holding t (continuous segments before
 // clips), or the first one after t, and its key frame at or before t. A
 // recording starting within slack after t counts as holding it (the next
-// segment starts a frame after the last one ends). skip is a recording
-// not to choose (the one just played to its end). A recording that
+// segment starts a frame after the last one ends). skip holds the
+// recordings not to choose (those played to their end: two overlapping
+// recordings cut short, each "holding" the other's end by its index, would
+// otherwise be played in turn for ever). A recording that
 // cannot be read is logged and passed over.
-func (m *Manager) locate(rec Recordings, cam string, t, to time.Time, slack time.Duration, skip string) (*cursor, error) {
+func (m *Manager) locate(rec Recordings, cam string, t, to time.Time, slack time.Duration, skip map[string]bool) (*cursor, error) {
 	list, err := rec.List(cam, t, to)
 	if err != nil {
 		return nil, fmt.Errorf("live: list recordings of %s: %w", cam, err)
 	}
-	bad := map[string]bool{skip: true}
+	bad := map[string]bool{}
+	for id := range skip {
+		bad[id] = true
+	}
 	for range 8 {
 		var best *record.Info
 		for i := range list {
@@ -180,7 +185,7 @@ func (m *Manager) newPlayback(req OfferRequest) (*playback, error) {
 	if speed == 0 {
 		speed = 1
 	}
-	c, err := m.locate(m.opts.Recordings, req.Camera, req.From, req.To, 0, "")
+	c, err := m.locate(m.opts.Recordings, req.Camera, req.From, req.To, 0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +231,7 @@ func (m *Manager) Seek(id string, t time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%w: %s is after the session's end %s", ErrNoRecording,
 			t.UTC().Format(time.RFC3339), p.to.UTC().Format(time.RFC3339))
 	}
-	c, err := m.locate(p.rec, p.camera, t, p.to, 0, "")
+	c, err := m.locate(p.rec, p.camera, t, p.to, 0, nil)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -265,6 +270,7 @@ func (p *playback) run(ctx context.Context, s *session) {
 		timer    = time.NewTimer(time.Hour)
 		lastSPS  []byte
 		lastSent bool
+		played   = map[string]bool{} // recordings played to their end (since the last seek)
 	)
 	defer timer.Stop()
 	// finish ends the playback once the last frame sent has had its
@@ -288,7 +294,8 @@ func (p *playback) run(ctx context.Context, s *session) {
 				finish(ReasonRangeEnd)
 				return
 			}
-			next, err := s.m.locate(p.rec, p.camera, end, p.to, nextSlack, c.info.ID)
+			played[c.info.ID] = true
+			next, err := s.m.locate(p.rec, p.camera, end, p.to, nextSlack, played)
 			if err != nil {
 				if errors.Is(err, ErrNoRecording) {
 					finish(ReasonRecordingsEnd)
@@ -324,6 +331,7 @@ func (p *playback) run(ctx context.Context, s *session) {
 		case nc := <-p.seekc:
 			c.close()
 			c, jump = nc, true
+			clear(played)  // a seek may go back over them
 			elapsed -= inc // this sample was not sent
 			continue
 		case <-timer.C:

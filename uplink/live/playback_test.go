@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,8 +160,9 @@ func (v *playViewer) list() []got {
 	return append([]got(nil), v.aus...)
 }
 
-// play opens a playback of req (SDP filled in) and reads what comes.
-func play(t *testing.T, m *Manager, req OfferRequest) (*playViewer, *Answer) {
+// newPlayViewer makes a viewer of a playback that reads its video until
+// the test ends; it returns the viewer and its complete offer.
+func newPlayViewer(t *testing.T) (*playViewer, string) {
 	t.Helper()
 	v := &playViewer{}
 	v.depack = h264.NewDepacketizer(nil, nil, func(au *h264.AccessUnit) {
@@ -183,6 +183,14 @@ func play(t *testing.T, m *Manager, req OfferRequest) (*playViewer, *Answer) {
 		})
 	})
 	t.Cleanup(func() { _ = pc.Close(); wg.Wait() })
+	return v, offer
+}
+
+// play opens a playback of req (SDP filled in) and reads what comes.
+func play(t *testing.T, m *Manager, req OfferRequest) (*playViewer, *Answer) {
+	t.Helper()
+	v, offer := newPlayViewer(t)
+	pc := v.pc
 	req.SDP = offer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -491,27 +499,12 @@ func TestPlaybackOverMQTT(t *testing.T) {
 	keys := recordSegment(t, st, "gate", t0, 250, 0)
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	topics := wire.Topics{Prefix: "antt", Gateway: "cong-khu-3"}
-	bu, err := url.Parse(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var sess *uplink.Session
 	publish := func(ctx context.Context, levels string, qos byte, payload []byte) error {
 		return sess.Publish(ctx, levels, qos, payload)
 	}
 	m := startManager(t, Options{Recordings: st, Publish: publish})
-	r := uplink.NewRouter()
-	m.Register(r)
-	sess = uplink.New(uplink.Config{Broker: bu, Prefix: "antt", Gateway: "cong-khu-3", KeepAlive: 5 * time.Second,
-		TelemetryInterval: time.Hour, ConnectTimeout: 5 * time.Second, Window: 8, Started: time.Now()},
-		noEvents{}, r, func() wire.Telemetry { return wire.Telemetry{Viewers: m.Viewers()} }, testLogger(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = sess.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	sess = runUplink(t, broker.URL(), m)
 	stn := newStation(t, broker.URL(), topics)
 	endc := make(chan []byte, 1)
 	if tok := stn.c.Subscribe(topics.Base()+wire.TopicLive+"/+/end", 1, func(_ mqtt.Client, msg mqtt.Message) { endc <- msg.Payload() }); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -519,24 +512,8 @@ func TestPlaybackOverMQTT(t *testing.T) {
 	}
 	devtest.WaitFor(t, 10*time.Second, "the gateway's uplink", func() bool { return sess.State().Connected })
 
-	v := &playViewer{}
-	v.depack = h264.NewDepacketizer(nil, nil, func(au *h264.AccessUnit) {
-		v.aus = append(v.aus, got{mark: frameMark(au.NALUs), key: au.Key, rtp: au.RTPTime, at: time.Now()})
-	})
-	pc, offer := makeOffer(t, viewerAPI(t), webrtc.RTPCodecTypeVideo)
-	var wg sync.WaitGroup
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		wg.Go(func() {
-			for {
-				p, _, err := tr.ReadRTP()
-				if err != nil {
-					return
-				}
-				v.push(p)
-			}
-		})
-	})
-	t.Cleanup(func() { _ = pc.Close(); wg.Wait() })
+	v, offer := newPlayViewer(t)
+	pc := v.pc
 	ans := stn.call(t, CmdOffer, "play-1", map[string]any{"camera": "gate", "sdp": offer,
 		"from": t0.Add(time.Second).Format(time.RFC3339), "to": t0.Add(8 * time.Second).Format(time.RFC3339), "speed": 2})
 	if string(ans["ok"]) != "true" {

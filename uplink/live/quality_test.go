@@ -26,11 +26,7 @@ func TestLiveQualitySubstream(t *testing.T) {
 
 	watch := func(req OfferRequest) (*pionViewer, *Answer) {
 		t.Helper()
-		v := &pionViewer{}
-		v.depack = newDepack(v)
-		pc, offer := makeOffer(t, viewerAPI(t))
-		v.pc = pc
-		v.readTracks(t)
+		v, offer := newPionViewer(t)
 		req.SDP = offer
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -39,7 +35,7 @@ func TestLiveQualitySubstream(t *testing.T) {
 			t.Fatalf("offer %+v: %v", req, err)
 		}
 		v.session = ans.Session
-		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+		if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
 			t.Fatal(err)
 		}
 		return v, ans

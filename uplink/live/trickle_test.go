@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -63,22 +62,7 @@ func gatewayOverMQTT(t *testing.T) (*Manager, *station, func(session string) []w
 	}
 	broker := mqtttest.Start(t, mqtttest.Options{Users: map[string]string{"station": "st-pw", "cong-khu-3": "gw-pw"}, ACL: string(acl)})
 	topics := wire.Topics{Prefix: "antt", Gateway: "cong-khu-3"}
-	bu, err := url.Parse(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := uplink.NewRouter()
-	m.Register(r)
-	sess = uplink.New(uplink.Config{Broker: bu, Prefix: "antt", Gateway: "cong-khu-3", Username: "cong-khu-3", Password: "gw-pw", KeepAlive: 5 * time.Second,
-		TelemetryInterval: time.Hour, ConnectTimeout: 5 * time.Second, Window: 8, Started: time.Now()},
-		noEvents{}, r, nil, testLogger(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = sess.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	sess = runUplink(t, broker.URL(), m, "cong-khu-3", "gw-pw")
 	st := newStation(t, broker.URL(), topics, "station", "st-pw")
 	var mu sync.Mutex
 	got := map[string][]wire.LiveCandidateMsg{}
@@ -108,11 +92,8 @@ func gatewayOverMQTT(t *testing.T) (*Manager, *station, func(session string) []w
 // connects with the gateway's candidates from the topic only.
 func trickleViewer(t *testing.T, st *station, cands func(string) []wire.LiveCandidateMsg, session, req string) *pionViewer {
 	t.Helper()
-	v := &pionViewer{session: session}
-	v.depack = newDepack(v)
-	pc, full := makeOffer(t, viewerAPI(t))
-	v.pc = pc
-	v.readTracks(t)
+	v, full := newPionViewer(t)
+	v.session = session
 	offer, mine := splitCandidates(full)
 	if len(mine) == 0 {
 		t.Fatal("the viewer gathered no candidate")
@@ -130,7 +111,7 @@ func trickleViewer(t *testing.T, st *station, cands func(string) []wire.LiveCand
 	var sdp string
 	_ = json.Unmarshal(ans["sdp"], &sdp)
 	answer, _ := splitCandidates(sdp) // only the trickled candidates may connect
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}
 	var msgs []wire.LiveCandidateMsg
@@ -142,7 +123,7 @@ func trickleViewer(t *testing.T, st *station, cands func(string) []wire.LiveCand
 	for _, c := range msgs[:len(msgs)-1] {
 		sdpCands = append(sdpCands, "a="+c.Candidate)
 		mid := c.SDPMid
-		if err := pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: &mid}); err != nil {
+		if err := v.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: &mid}); err != nil {
 			t.Fatalf("gateway candidate %q: %v", c.Candidate, err)
 		}
 	}
@@ -240,11 +221,8 @@ func TestLiveWHEPICERestart(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	v := &pionViewer{}
-	v.depack = newDepack(v)
-	pc, offer := makeOffer(t, viewerAPI(t))
-	v.pc = pc
-	v.readTracks(t)
+	v, offer := newPionViewer(t)
+	pc := v.pc
 	resp, err := http.Post(srv.URL+"/api/cameras/gate/whep", "application/sdp", strings.NewReader(offer))
 	if err != nil {
 		t.Fatal(err)

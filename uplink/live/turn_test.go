@@ -17,24 +17,57 @@ import (
 
 // startTURN runs a pion TURN server on loopback that takes TURN REST
 // credentials (username "expiry:user", password the HMAC-SHA1 of it with
-// secret), relaying from 127.0.0.1; it returns its turn: URL.
-func startTURN(t *testing.T, secret string) string {
+// secret), relaying from 127.0.0.1; it returns its turn: URL. With
+// overTLS it listens for TLS instead of UDP (certificate for 127.0.0.1
+// from the test CA, which this process trusts as a system root) and
+// returns its turns: URL.
+func startTURN(t *testing.T, secret string, overTLS bool) string {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	relay := &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"}
+	cfg := turn.ServerConfig{Realm: "antt", AuthHandler: turn.LongTermTURNRESTAuthHandler(secret, nil)}
+	var url string
+	if overTLS {
+		cert := rtsptest.Issue(t, &testCA, false, "127.0.0.1")
+		ln, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ListenerConfigs = []turn.ListenerConfig{{Listener: ln, RelayAddressGenerator: relay}}
+		url = "turns:127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "?transport=tcp"
+	} else {
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.PacketConnConfigs = []turn.PacketConnConfig{{PacketConn: conn, RelayAddressGenerator: relay}}
+		url = "turn:127.0.0.1:" + strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port) + "?transport=udp"
 	}
-	srv, err := turn.NewServer(turn.ServerConfig{
-		Realm:       "antt",
-		AuthHandler: turn.LongTermTURNRESTAuthHandler(secret, nil),
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: conn,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"}}},
-	})
+	srv, err := turn.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	return "turn:127.0.0.1:" + strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port) + "?transport=udp"
+	return url
+}
+
+// offerThroughTURN offers a new pion viewer to m for camera "gate" with
+// TURN REST credentials for the server at url, made from secret and valid
+// for ttl (already expired when ttl is negative).
+func offerThroughTURN(t *testing.T, m *Manager, url, secret string, ttl time.Duration) (*pionViewer, *Answer) {
+	t.Helper()
+	user, pass, err := turn.GenerateLongTermTURNRESTCredentials(secret, "cong-khu-3", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, offer := newPionViewer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ans, err := m.Offer(ctx, OfferRequest{Camera: "gate", SDP: offer,
+		ICEServers: []ICEServer{{URLs: []string{url}, Username: user, Credential: pass}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, ans
 }
 
 // Forced relay with per-session TURN REST credentials carried by the
@@ -44,26 +77,11 @@ func startTURN(t *testing.T, secret string) string {
 func TestLiveForcedRelayTURNREST(t *testing.T) {
 	t.Parallel()
 	const secret = "station-turn-secret"
-	url := startTURN(t, secret)
+	url := startTURN(t, secret, false)
 	hub := startHub(t, "gate", digestCamera(t))
 	m := startManager(t, Options{ForceRelay: true}, hub)
 
-	user, pass, err := turn.GenerateLongTermTURNRESTCredentials(secret, "cong-khu-3", 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &pionViewer{}
-	v.depack = newDepack(v)
-	pc, offer := makeOffer(t, viewerAPI(t))
-	v.pc = pc
-	v.readTracks(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ans, err := m.Offer(ctx, OfferRequest{Camera: "gate", SDP: offer,
-		ICEServers: []ICEServer{{URLs: []string{url}, Username: user, Credential: pass}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, ans := offerThroughTURN(t, m, url, secret, 10*time.Minute)
 	if len(ans.Warnings) != 0 {
 		t.Errorf("warnings %q", ans.Warnings)
 	}
@@ -79,48 +97,16 @@ func TestLiveForcedRelayTURNREST(t *testing.T) {
 	if n == 0 {
 		t.Fatalf("no relay candidate in the answer:\n%s", ans.SDP)
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
 		t.Fatal(err)
 	}
 	waitFrames(t, v, 25)
 	v.check(t, 320, 180)
 
-	user, pass, err = turn.GenerateLongTermTURNRESTCredentials(secret, "cong-khu-3", -time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, offer2 := makeOffer(t, viewerAPI(t))
-	ans2, err := m.Offer(ctx, OfferRequest{Camera: "gate", SDP: offer2,
-		ICEServers: []ICEServer{{URLs: []string{url}, Username: user, Credential: pass}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ans2 := offerThroughTURN(t, m, url, secret, -time.Minute)
 	if strings.Contains(ans2.SDP, "a=candidate:") || len(ans2.Warnings) == 0 || !strings.Contains(ans2.Warnings[0], "no relay candidate") {
 		t.Errorf("expired credentials: warnings %q, answer:\n%s", ans2.Warnings, ans2.SDP)
 	}
-}
-
-// startTURNS runs a pion TURN server over TLS on loopback (certificate
-// for 127.0.0.1 from the test CA, which this process trusts as a system
-// root) with TURN REST credentials; it returns its turns: URL.
-func startTURNS(t *testing.T, secret string) string {
-	t.Helper()
-	cert := rtsptest.Issue(t, &testCA, false, "127.0.0.1")
-	ln, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := turn.NewServer(turn.ServerConfig{
-		Realm:       "antt",
-		AuthHandler: turn.LongTermTURNRESTAuthHandler(secret, nil),
-		ListenerConfigs: []turn.ListenerConfig{{Listener: ln,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return "turns:127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "?transport=tcp"
 }
 
 // TURN over TLS (what a 4G carrier that blocks UDP leaves): with forced
@@ -130,24 +116,10 @@ func startTURNS(t *testing.T, secret string) string {
 func TestLiveForcedRelayTURNOverTLS(t *testing.T) {
 	t.Parallel()
 	const secret = "station-turn-secret"
-	url := startTURNS(t, secret)
+	url := startTURN(t, secret, true)
 	m := startManager(t, Options{ForceRelay: true}, fileHub(t, "gate"))
-	user, pass, err := turn.GenerateLongTermTURNRESTCredentials(secret, "cong-khu-3", 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &pionViewer{}
-	v.depack = newDepack(v)
-	pc, offer := makeOffer(t, viewerAPI(t))
-	v.pc = pc
-	v.readTracks(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ans, err := m.Offer(ctx, OfferRequest{Camera: "gate", SDP: offer,
-		ICEServers: []ICEServer{{URLs: []string{url}, Username: user, Credential: pass}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, ans := offerThroughTURN(t, m, url, secret, 10*time.Minute)
+	pc := v.pc
 	relays := 0
 	for _, c := range candidates(ans.SDP) {
 		if len(c) < 8 || c[7] != "relay" || c[4] != "127.0.0.1" {

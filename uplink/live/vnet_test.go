@@ -16,6 +16,7 @@ import (
 
 	"github.com/antt-gateway/antt/device/camera"
 	"github.com/antt-gateway/antt/device/devtest"
+	"github.com/antt-gateway/antt/uplink/live/livetest"
 )
 
 // symmetric is the NAT a 4G carrier puts a board behind: a new mapping
@@ -94,30 +95,11 @@ func vnetViewer(t *testing.T, n *vnet.Net, servers []webrtc.ICEServer) (*pionVie
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-gathered:
-	case <-time.After(15 * time.Second):
-		t.Fatal("viewer: gathering did not complete")
-	}
+	pc, offer := livetest.Offer(t, api, webrtc.Configuration{ICEServers: servers}, webrtc.RTPCodecTypeVideo)
 	v := &pionViewer{pc: pc}
 	v.depack = newDepack(v)
 	v.readTracks(t)
-	return v, pc.LocalDescription().SDP
+	return v, offer
 }
 
 // A gateway behind a symmetric NAT (4G) and a viewer behind another:

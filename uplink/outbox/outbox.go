@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/antt-gateway/antt/internal/durable"
 	"github.com/antt-gateway/antt/uplink/wire"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -1007,7 +1008,7 @@ func (o *Outbox) compact() error {
 	o.db = nil
 	err := os.Rename(tmp, o.path)
 	if err == nil && !o.opt.NoSync {
-		err = syncDir(filepath.Dir(o.path))
+		err = durable.SyncDir(filepath.Dir(o.path))
 	}
 	// Reopen whichever file is now in place: both are complete. If that
 	// fails, the writer tries again before its next request (reopen).

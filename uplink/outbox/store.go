@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/antt-gateway/antt/internal/durable"
 	"github.com/antt-gateway/antt/uplink/wire"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -335,16 +336,7 @@ func moveAside(path string, now time.Time) (string, error) {
 	if err := os.Rename(path, to); err != nil {
 		return "", err
 	}
-	return to, syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return to, durable.SyncDir(filepath.Dir(path))
 }
 
 // Sidecar seq reservation: one decimal number and a newline, then (since
@@ -430,7 +422,7 @@ func writeFileAtomic(path string, data []byte, sync bool) error {
 		return err
 	}
 	if sync {
-		return syncDir(filepath.Dir(path))
+		return durable.SyncDir(filepath.Dir(path))
 	}
 	return nil
 }

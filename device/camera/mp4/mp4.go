@@ -197,6 +197,21 @@ const (
 // fragment's sequence number (from 1) and decodeTime the first sample's
 // decode time in Timescale units.
 func AppendFragment(dst []byte, seq uint32, decodeTime uint64, samples []Sample) []byte {
+	dst = appendFragmentHeader(dst, seq, decodeTime, samples)
+	for _, s := range samples {
+		dst = append(dst, s.Data...)
+	}
+	return dst
+}
+
+// fragmentHeaderMax is the longest header appendFragmentHeader makes: a
+// moof of maxFragmentSamples samples with composition offsets, and the
+// mdat box header.
+const fragmentHeaderMax = 8 + 16 + 8 + 16 + 20 + (12 + 4 + 4 + maxFragmentSamples*16) + 8
+
+// appendFragmentHeader appends the moof of samples and the header of
+// their mdat: what precedes the samples' bytes in a fragment.
+func appendFragmentHeader(dst []byte, seq uint32, decodeTime uint64, samples []Sample) []byte {
 	cts := false
 	for _, s := range samples {
 		if s.CTS != 0 {
@@ -242,9 +257,6 @@ func AppendFragment(dst []byte, seq uint32, decodeTime uint64, samples []Sample)
 	}
 	b.u32(uint32(n))
 	b.str("mdat")
-	for _, s := range samples {
-		b.buf = append(b.buf, s.Data...)
-	}
 	return b.buf
 }
 
@@ -311,17 +323,20 @@ type Writer struct {
 	first       int64  // PTS (Timescale) of the first frame written
 	lastDTS     int64
 	pending     []Sample
-	data        []byte // the pending samples' bytes
-	sizes       []int  // their lengths
-	buf         []byte
-	frames      int   // frames in written fragments
-	end         int64 // decode time after the last written sample
-	bytes       int64
-	lastDur     uint32
-	fragments   int
-	flushHook   func() error
-	maxBytes    int
-	maxAbsCTS   int64 // largest composition offset written (tests)
+	// data holds the pending samples' bytes after fragmentHeaderMax
+	// bytes left free, where flush puts the fragment's header: the
+	// fragment goes to the file in one write without copying its samples.
+	data      []byte
+	sizes     []int // their lengths
+	buf       []byte
+	frames    int   // frames in written fragments
+	end       int64 // decode time after the last written sample
+	bytes     int64
+	lastDur   uint32
+	fragments int
+	flushHook func() error
+	maxBytes  int
+	maxAbsCTS int64 // largest composition offset written (tests)
 }
 
 // WriterOptions tunes a Writer.
@@ -350,7 +365,8 @@ func NewWriter(w io.Writer, t Track, opt WriterOptions) (*Writer, error) {
 	if mb <= 0 {
 		mb = DefaultMaxFragmentBytes
 	}
-	return &Writer{w: w, track: t, maxFragment: int64(mf * Timescale / time.Second), flushHook: opt.AfterFragment, maxBytes: mb}, nil
+	return &Writer{w: w, track: t, maxFragment: int64(mf * Timescale / time.Second), flushHook: opt.AfterFragment, maxBytes: mb,
+		data: make([]byte, fragmentHeaderMax)}, nil
 }
 
 // ErrNotKey reports a first frame that is not a key frame.
@@ -413,7 +429,7 @@ func (w *Writer) WriteFrame(pts time.Duration, key bool, nalus [][]byte) error {
 		d := dts - w.lastDTS
 		prev.Duration = uint32(d)
 		w.lastDur = prev.Duration
-		if key || dts-int64(w.base) >= w.maxFragment || n >= maxFragmentSamples || len(w.data) >= w.maxBytes {
+		if key || dts-int64(w.base) >= w.maxFragment || n >= maxFragmentSamples || len(w.data)-fragmentHeaderMax >= w.maxBytes {
 			if err := w.flush(); err != nil {
 				return err
 			}
@@ -453,16 +469,18 @@ func (w *Writer) flush() error {
 		return nil
 	}
 	w.seq++
-	off := 0
+	off := fragmentHeaderMax
 	for i, n := range w.sizes {
 		w.pending[i].Data = w.data[off : off+n]
 		off += n
 	}
-	w.buf = AppendFragment(w.buf[:0], w.seq, w.base, w.pending)
-	if _, err := w.w.Write(w.buf); err != nil {
+	w.buf = appendFragmentHeader(w.buf[:0], w.seq, w.base, w.pending)
+	frag := w.data[fragmentHeaderMax-len(w.buf):]
+	copy(frag, w.buf)
+	if _, err := w.w.Write(frag); err != nil {
 		return fmt.Errorf("mp4: write fragment %d: %w", w.seq, err)
 	}
-	w.bytes += int64(len(w.buf))
+	w.bytes += int64(len(frag))
 	w.fragments++
 	w.frames += len(w.pending)
 	w.end = int64(w.base)
@@ -470,7 +488,7 @@ func (w *Writer) flush() error {
 		w.end += int64(s.Duration)
 	}
 	clear(w.pending)
-	w.pending, w.sizes, w.data = w.pending[:0], w.sizes[:0], w.data[:0]
+	w.pending, w.sizes, w.data = w.pending[:0], w.sizes[:0], w.data[:fragmentHeaderMax]
 	if w.flushHook != nil {
 		if err := w.flushHook(); err != nil {
 			return fmt.Errorf("mp4: after fragment %d: %w", w.seq, err)

@@ -160,6 +160,7 @@ type Store struct {
 	// those not yet told to OnEvidenceLost (see unlockAndReport).
 	evidenceLost uint64
 	lost         []Info
+	full         uint64 // ErrStoreFull answers
 }
 
 type entry struct {
@@ -490,6 +491,10 @@ type StoreStats struct {
 	// EvidenceLost those of them that were to be uploaded and were not.
 	Evicted      uint64 `json:"evicted"`
 	EvidenceLost uint64 `json:"evidence_lost,omitempty"`
+	// Full counts the writes and new clips refused for want of room
+	// (ErrStoreFull: nothing complete left to remove): a clip cut short
+	// or not started, while the outbox keeps its room.
+	Full uint64 `json:"full,omitempty"`
 	// Error says why the gateway records nothing (the store could not be
 	// opened); the other figures are then zero.
 	Error string `json:"error,omitempty"`
@@ -501,7 +506,7 @@ func (s *Store) Stats() StoreStats {
 	defer s.mu.Unlock()
 	s.rollDayLocked()
 	return StoreStats{Clips: len(s.infos), Bytes: s.total, MaxBytes: s.opt.MaxBytes, BytesToday: s.dayBytes, Evicted: s.evicted,
-		EvidenceLost: s.evidenceLost}
+		EvidenceLost: s.evidenceLost, Full: s.full}
 }
 
 func (s *Store) rollDayLocked() {
@@ -658,6 +663,7 @@ func (s *Store) makeRoomLocked(need int64, keep *entry) error {
 			}
 		}
 		if len(victims) == 0 {
+			s.full++
 			return ErrStoreFull
 		}
 		slices.SortFunc(victims, func(a, b *entry) int {

@@ -32,6 +32,16 @@ var Vietnamese = []chromedp.ExecAllocatorOption{
 	chromedp.Flag("accept-lang", "vi,en;q=0.5"),
 }
 
+// WebRTC lets the browser's peer connections play on loopback, for the
+// live view tests: video starts without a user's gesture, loopback
+// candidates are gathered, and host candidates carry their addresses
+// rather than mDNS names (a test sends no mDNS).
+var WebRTC = []chromedp.ExecAllocatorOption{
+	chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	chromedp.Flag("allow-loopback-in-peer-connection", true),
+	chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+}
+
 // New starts Chromium with Flags, a fresh profile and extra, and returns
 // its first tab's context, which ends after timeout; the browser is closed
 // when the test ends. A missing chromium fails the test (never skips it):

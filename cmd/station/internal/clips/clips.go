@@ -23,7 +23,9 @@
 // announcing the most bytes go, its oldest announced first, but clips
 // asked for before armed-mode alarms' evidence (upload
 // "auto"), and neither a clip being uploaded (partial, a chunk within
-// Uploading) nor the newest announced is deleted for bytes.
+// Uploading; of a gateway's, its uploadingPerGateway most recently
+// touched) nor the newest announced is deleted for bytes. No clip is
+// announced longer than MaxClipBytes.
 package clips
 
 import (
@@ -38,6 +40,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -50,6 +53,12 @@ const (
 	DefaultMaxBytes = 64 << 30            // 64 GiB of clips
 	DefaultMaxAge   = 90 * 24 * time.Hour // a quarter: cases are usually settled by then
 )
+
+// MaxClipBytes bounds a clip's announced length: a minute of the main
+// stream at 16 Mbit/s is 120 MB. Retention sums announced lengths; a
+// length no clip has (a compromised gateway's 2^62) would make the sum
+// wrap and the byte bound stop holding.
+const MaxClipBytes = 4 << 30
 
 // Dir is the clip store's directory inside the station's data directory.
 const Dir = "clips"
@@ -105,6 +114,31 @@ type Status struct {
 // retries a cut link within 30 s; an officer's fetch resumes at once).
 const Uploading = 10 * time.Minute
 
+// uploadingPerGateway bounds the partial clips of one gateway that count
+// as being uploaded, its most recently touched: a gateway sends one clip
+// at a time, and a compromised one sending a chunk now and then to each of
+// many clips would otherwise keep them all past the store's bound.
+const uploadingPerGateway = 4
+
+// uploadingOf is the clips of l (keyed gateway/clip) that count as being
+// uploaded at now.
+func uploadingOf(l []Status, now time.Time) map[string]bool {
+	per := map[string][]Status{}
+	for _, st := range l {
+		if st.State == Partial && now.Sub(st.Touched) < Uploading {
+			per[st.Gateway] = append(per[st.Gateway], st)
+		}
+	}
+	out := map[string]bool{}
+	for _, p := range per {
+		sort.SliceStable(p, func(i, j int) bool { return p[i].Touched.After(p[j].Touched) })
+		for _, st := range p[:min(len(p), uploadingPerGateway)] {
+			out[st.Gateway+"/"+st.ID] = true
+		}
+	}
+	return out
+}
+
 // Options of Open.
 type Options struct {
 	MaxBytes int64         // 0: DefaultMaxBytes
@@ -128,6 +162,30 @@ type Store struct {
 
 	clipMu sync.Mutex // guards clipLk
 	clipLk map[string]*clipLock
+
+	written, rewritten, resent atomic.Int64 // see WriteStats
+}
+
+// WriteStats counts, since Open, what Put did with the chunks it was
+// given, so that "nothing is stored twice" is measured rather than
+// inferred: a resend (a PUBACK lost in a link cut, an officer asking
+// again) costs the station no disk write.
+type WriteStats struct {
+	// Written is the bytes written to clip files.
+	Written int64 `json:"written"`
+	// Rewritten is the part of Written that the index already held (a
+	// chunk overlapping held bytes, written whole over the same bytes).
+	// Chunks of one upload share one grid of offsets, so it stays 0
+	// unless a resend starts at another offset.
+	Rewritten int64 `json:"rewritten"`
+	// Resent is the bytes of chunks received whole again and not
+	// written (every byte already held).
+	Resent int64 `json:"resent"`
+}
+
+// WriteStats reports the store's write counters.
+func (s *Store) WriteStats() WriteStats {
+	return WriteStats{Written: s.written.Load(), Rewritten: s.rewritten.Load(), Resent: s.resent.Load()}
 }
 
 // clipLock serialises the writes of one clip; refs counts its holders and
@@ -240,8 +298,8 @@ func (s *Store) Announce(in Info) error {
 	if err := checkNames(in.Gateway, in.ID); err != nil {
 		return err
 	}
-	if in.Bytes <= 0 {
-		return fmt.Errorf("%w: clip %s/%s: announced length %d", ErrRefused, in.Gateway, in.ID, in.Bytes)
+	if in.Bytes <= 0 || in.Bytes > MaxClipBytes {
+		return fmt.Errorf("%w: clip %s/%s: announced length %d, want 1 to %d", ErrRefused, in.Gateway, in.ID, in.Bytes, int64(MaxClipBytes))
 	}
 	if h, err := hex.DecodeString(in.SHA256); err != nil || len(h) != sha256.Size {
 		return fmt.Errorf("%w: clip %s/%s: sha256 %.80q is not 64 hex digits", ErrRefused, in.Gateway, in.ID, in.SHA256)
@@ -360,12 +418,16 @@ func (s *Store) Put(gw, clip string, offset int64, data []byte) (Status, error) 
 		}
 	}
 	spans := addSpan(st.Spans, offset, end)
-	if held(spans) == held(st.Spans) {
+	fresh := held(spans) - held(st.Spans)
+	if fresh == 0 {
+		s.resent.Add(int64(len(data)))
 		return *st, nil // every byte already held
 	}
 	if _, err := f.WriteAt(data, offset); err != nil {
 		return *st, fmt.Errorf("clip %s/%s: write [%d,%d): %w", gw, clip, offset, end, err)
 	}
+	s.written.Add(int64(len(data)))
+	s.rewritten.Add(int64(len(data)) - fresh)
 	if err := f.Sync(); err != nil {
 		return *st, fmt.Errorf("clip %s/%s: fsync: %w", gw, clip, err)
 	}
@@ -553,9 +615,10 @@ func (s *Store) pruneLocked() {
 		return
 	}
 	newest := keep[len(keep)-1]
+	uploading := uploadingOf(keep[:len(keep)-1], now)
 	var byClass [2][]Status // on request first, then alarm evidence
 	for _, st := range keep[:len(keep)-1] {
-		if st.State == Partial && now.Sub(st.Touched) < Uploading {
+		if uploading[st.Gateway+"/"+st.ID] {
 			continue
 		}
 		c := 0
@@ -618,7 +681,7 @@ func (s *Store) deleteOne(st Status, why string) (deleted, ok bool) {
 	defer unlock()
 	if why == "bytes" {
 		// A chunk may have come while this waited for the lock.
-		if cur, ok, _ := s.Status(st.Gateway, st.ID); ok && cur.State == Partial && s.opts.Now().Sub(cur.Touched) < Uploading {
+		if cur, ok, _ := s.Status(st.Gateway, st.ID); ok && cur.State == Partial && s.opts.Now().Sub(cur.Touched) < Uploading && cur.Touched.After(st.Touched) {
 			return false, true
 		}
 	}

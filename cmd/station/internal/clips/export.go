@@ -164,12 +164,16 @@ func (x Exporter) Write(w io.Writer, caseName string, refs []EventRef, by string
 			return m, fmt.Errorf("export: epoch %.70q of gateway %s: not an epoch", r.Epoch, r.Gateway)
 		}
 	}
-	seenClip := map[string]bool{}
+	seenClip, seenRef := map[string]bool{}, map[string]bool{}
 	for _, r := range refs {
 		base := fmt.Sprintf("%s-%s-%d", r.Gateway, r.Epoch, r.Seq)
 		if r.Epoch == "" {
 			base = fmt.Sprintf("%s-%d", r.Gateway, r.Seq)
 		}
+		if seenRef[base] {
+			continue // named twice: its files once (a zip holding a name twice does not verify)
+		}
+		seenRef[base] = true
 		raw, ok, err := x.Events.Event(r.Gateway, r.Epoch, r.Seq)
 		if err != nil {
 			return m, err
@@ -334,6 +338,12 @@ func Verify(r io.ReaderAt, size int64, want ed25519.PublicKey) (m Manifest, prob
 	}
 	listed := map[string]bool{ManifestName: true, SignatureName: true}
 	for _, mf := range m.Files {
+		if listed[mf.Name] {
+			// Each listing would be read and hashed again: one large file
+			// listed 10^5 times is terabytes read from a small archive.
+			problems = append(problems, fmt.Sprintf("%.200q: listed in the manifest twice", mf.Name))
+			continue
+		}
 		listed[mf.Name] = true
 		if !safeName(mf.Name) {
 			problems = append(problems, fmt.Sprintf("%.200q: unsafe name: it would unpack outside the folder the export is unpacked in", mf.Name))

@@ -71,9 +71,10 @@ func TestPutOffsetOverflow(t *testing.T) {
 	if st, _, _ := s.Status("gw1", "c1"); st.Have != 0 || len(st.Spans) != 0 {
 		t.Fatalf("after the refused chunk: %+v", st)
 	}
-	// Nor with a clip announced as long as an int64 goes.
-	if err := s.Announce(Info{Gateway: "gw1", ID: "huge", Bytes: math.MaxInt64, SHA256: strings.Repeat("ab", 32)}); err != nil {
-		t.Fatal(err)
+	// Nor with a clip announced as long as an int64 goes (refused: more
+	// than MaxClipBytes).
+	if err := s.Announce(Info{Gateway: "gw1", ID: "huge", Bytes: math.MaxInt64, SHA256: strings.Repeat("ab", 32)}); !errors.Is(err, ErrRefused) {
+		t.Fatalf("a clip of MaxInt64 bytes announced: %v", err)
 	}
 	if _, err := s.Put("gw1", "huge", math.MaxInt64-3, d); !errors.Is(err, ErrRefused) {
 		t.Fatalf("chunk at MaxInt64-3 of a clip of MaxInt64 bytes: %v, want refused", err)

@@ -175,7 +175,40 @@ func TestUploadThroughCuttingProxy(t *testing.T) {
 	if !bytes.Equal(got, data) || s.Have != int64(len(data)) {
 		t.Fatalf("stored %d bytes, want the clip's %d", len(got), len(data))
 	}
-	t.Logf("%d bytes in %d chunks through %d link cuts", len(data), chunks, proxy.Cuts())
+	// Nothing stored twice, counted by the store. Every chunk of the upload
+	// lies on the same grid of offsets (multiples of wire.ClipChunkMax), so
+	// a chunk is either wholly new or wholly held: each byte is written
+	// once (Written is the clip's length, Rewritten 0). What a cut makes
+	// the station receive again is bounded by the chunks in flight at that
+	// cut: the session starts clean (no PUBLISH is resent by MQTT), and the
+	// uploader goes on from the end of its run of acknowledged chunks, so
+	// only chunks published and not yet acknowledged in file order, at
+	// most clipupload.DefaultWindow of them, come again. Over the upload:
+	// Resent <= cuts × DefaultWindow × ClipChunkMax.
+	ws := cs.WriteStats()
+	bound := int64(proxy.Cuts()) * clipupload.DefaultWindow * wire.ClipChunkMax
+	t.Logf("%d bytes in %d chunks through %d link cuts: %+v (resent bound %d)", len(data), chunks, proxy.Cuts(), ws, bound)
+	if ws.Written != int64(len(data)) || ws.Rewritten != 0 {
+		t.Fatalf("%d bytes written for a clip of %d, %d of them over held bytes", ws.Written, len(data), ws.Rewritten)
+	}
+	if ws.Resent > bound {
+		t.Fatalf("%d bytes received again through %d cuts, more than the %d chunks in flight at each", ws.Resent, proxy.Cuts(), clipupload.DefaultWindow)
+	}
+
+	// The station asks again for the complete clip: every chunk comes
+	// again, none is written.
+	before := up.Stats().BytesToday
+	if _, err := up.Handler(ctx, json.RawMessage(fmt.Sprintf(`{"clip":%q}`, src.id))); err != nil {
+		t.Fatal(err)
+	}
+	devtest.WaitFor(t, 60*time.Second, "the clip sent again", func() bool {
+		s := up.Stats()
+		return s.Pending == 0 && s.BytesToday >= before+int64(len(data))
+	})
+	again := cs.WriteStats()
+	if again.Written != ws.Written || again.Rewritten != 0 || again.Resent-ws.Resent != int64(len(data)) {
+		t.Fatalf("a resend of the complete clip: %+v, after the upload %+v; want nothing written, %d bytes resent", again, ws, len(data))
+	}
 }
 
 // pacedPub lets one chunk start every 15 ms, however many are in flight,

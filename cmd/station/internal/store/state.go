@@ -35,21 +35,28 @@ func (s *Store) stateOf(gw string) *GatewayState {
 
 func (s *Store) noteEvent(gw string, ev wire.Event, at time.Time) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	g := s.stateOf(gw)
 	if g.Epoch != ev.Epoch {
 		g.Epoch, g.LastSeq = ev.Epoch, 0
 	}
 	g.LastSeq = max(g.LastSeq, ev.Seq)
 	g.LastEventAt = at
+	s.mu.Unlock()
+	s.noteCamera(gw, ev) // outages.go
 }
 
-// SetStatus records a status message (birth, will or clean stop).
+// SetStatus records a status message (birth, will or clean stop), and
+// durably what it says of the gateway's outages (outages.go).
 func (s *Store) SetStatus(gw string, st wire.Status, at time.Time) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	g := s.stateOf(gw)
+	prev, seen := g.Status, g.StatusAt
+	for _, t := range []time.Time{g.TelemetryAt, g.LastEventAt} {
+		seen = maxTime(seen, t)
+	}
 	g.Status, g.StatusAt = &st, at
+	s.mu.Unlock()
+	s.noteStatus(gw, prev, seen, st, at)
 }
 
 // SetTelemetry records the latest telemetry.

@@ -277,7 +277,9 @@ func TestChromium(t *testing.T) {
 	// A gateway offline beyond the grace is an alarm no feed item brings:
 	// the open page finds it within a few seconds (it polls the alarms),
 	// with the tone; an alarm acknowledged elsewhere leaves the list.
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/events"), chromedp.WaitVisible("#live")); err != nil {
+	// A page opened without a click may not sound (the browser's autoplay
+	// policy): the officer turns the sound on.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/events"), chromedp.WaitVisible("#live"), chromedp.Click("#sound-on")); err != nil {
 		t.Fatal(err)
 	}
 	tones, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.alarmSound || "0"`))

@@ -13,7 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
@@ -28,6 +28,47 @@ import (
 type Clips struct {
 	Store *clips.Store
 	Key   ed25519.PrivateKey
+
+	views clipViews
+}
+
+// clipViewWindow: an account's requests for one clip within this of its
+// audited viewing are that viewing (a player's range requests, a seek, a
+// revalidation); the first after it is a new viewing, audited again.
+const clipViewWindow = 10 * time.Minute
+
+// clipViews remembers when each account's viewing of each clip was
+// audited, so that a viewing is audited once whatever headers its
+// requests carry (Range, If-None-Match are the viewer's to choose).
+type clipViews struct {
+	mu sync.Mutex
+	at map[string]time.Time // account NUL gateway/clip
+}
+
+// seen reports whether k's viewing was audited within clipViewWindow.
+func (c *clipViews) seen(k string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.at[k]
+	return ok && now.Sub(at) < clipViewWindow && !now.Before(at)
+}
+
+// mark records k's viewing as audited at now, forgetting those past the
+// window once many are kept.
+func (c *clipViews) mark(k string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at == nil {
+		c.at = map[string]time.Time{}
+	}
+	if len(c.at) >= 4096 {
+		for old, at := range c.at {
+			if now.Sub(at) >= clipViewWindow {
+				delete(c.at, old)
+			}
+		}
+	}
+	c.at[k] = now
 }
 
 // maxExports bounds the exports built at once, each in a temporary file
@@ -161,13 +202,16 @@ func (s *Server) apiClip(w http.ResponseWriter, r *http.Request, v *view) {
 	w.Header().Set("Cache-Control", "private, no-cache")
 	w.Header().Set("ETag", `"`+st.SHA256+`"`)
 	// Who watched which evidence is on the record, like live views: once
-	// per viewing (a player's first request starts at byte 0; its later
-	// range requests are the same viewing), not for a cache revalidation.
-	if rg := r.Header.Get("Range"); (rg == "" || strings.HasPrefix(rg, "bytes=0-")) && r.Header.Get("If-None-Match") == "" {
+	// per viewing, an account's requests for the clip within
+	// clipViewWindow (a player's range requests, a revalidation), whatever
+	// their Range or If-None-Match, which the viewer chooses.
+	now, vk := s.now(), v.p.name+"\x00"+gw+"/"+id
+	if !s.o.Clips.views.seen(vk, now) {
 		if err := s.record(r, audit.Entry{Actor: v.p.name, Action: audit.ClipView, Target: id, Gateway: gw, Site: s.siteOf(gw), OK: true}); err != nil {
 			s.internal(w, r, "audit the clip viewing", err)
 			return
 		}
+		s.o.Clips.views.mark(vk, now)
 	}
 	http.ServeContent(w, r, id+".mp4", st.Done, f)
 }
@@ -187,6 +231,14 @@ func (s *Server) apiClipFetch(w http.ResponseWriter, r *http.Request, v *view) {
 	if found && st.State == clips.Complete {
 		res := CommandResult{Command: wire.CmdClipGet, Gateway: gw, OK: true}
 		writeJSON(w, http.StatusOK, map[string]any{"result": res, "clip": clipStatus(st)})
+		return
+	}
+	if !found {
+		// Its chunks would all be refused (clips.Store.Put): the gateway
+		// would send the whole file over its prepaid link for nothing.
+		msg := "the station has no announcement of clip " + id + " (its clip event has not arrived, or retention deleted it): its bytes would be refused, so it is not asked for"
+		res := CommandResult{Command: wire.CmdClipGet, Gateway: gw, Error: msg}
+		writeJSON(w, http.StatusNotFound, map[string]any{"result": res, "clip": ClipStatus{Gateway: gw, Clip: id, State: clips.Missing}, "error": msg})
 		return
 	}
 	args := map[string]any{"clip": id}

@@ -40,6 +40,12 @@ type Gateway struct {
 	DiskFree int64             `json:"disk_free,omitempty"`
 	CPUTempC *float64          `json:"cpu_temp_c,omitempty"`
 	Cameras  map[string]string `json:"cameras,omitempty"`
+
+	// OldestBuffered is when the oldest event still in its outbox was
+	// captured, by the station's clock: the last telemetry's arrival less
+	// its outbox.oldest_s. Zero when that telemetry's outbox was empty.
+	OldestBuffered time.Time `json:"oldest_buffered,omitzero"`
+
 	// Mode is the alarm mode from the last telemetry (away, disarmed, …);
 	// "" for a gateway without an alarm.
 	Mode string `json:"mode,omitempty"`
@@ -85,6 +91,9 @@ type Item struct {
 	Gap    *store.Gap    `json:"gap,omitempty"`
 	Later  bool          `json:"later,omitempty"`
 	Notice *store.Notice `json:"notice,omitempty"`
+	// Cause is the gap's reason in parts, with the explaining event's time
+	// (notices.go); Gap.Reason keeps the store's text.
+	Cause *GapCause `json:"cause,omitempty"`
 	// Alarm marks an alarm to review (IsAlarm).
 	Alarm bool `json:"alarm,omitempty"`
 }
@@ -169,6 +178,9 @@ func (d *StoreData) Gateways() ([]Gateway, error) {
 		}
 		if t := st.Telemetry; t != nil {
 			g.Outbox, g.DiskFree, g.CPUTempC, g.Cameras, g.Mode = &t.Outbox, t.DiskFree, t.CPUTempC, t.Cameras, t.Alarm
+			if t.Outbox.Depth > 0 {
+				g.OldestBuffered = st.TelemetryAt.Add(-time.Duration(t.Outbox.OldestS * float64(time.Second)))
+			}
 		}
 		for _, at := range []time.Time{st.StatusAt, st.TelemetryAt, st.LastEventAt} {
 			if at.After(g.LastSeen) {
@@ -176,6 +188,7 @@ func (d *StoreData) Gateways() ([]Gateway, error) {
 			}
 		}
 	}
+	d.openSince(byID) // outages.go
 	out := make([]Gateway, 0, len(byID))
 	for _, g := range byID {
 		out = append(out, *g)
@@ -195,6 +208,7 @@ func (d *StoreData) item(r store.Record) (Item, error) {
 	it := Item{Arrival: r.Arrival, Type: r.Type, Gateway: r.Gateway, Epoch: r.Epoch, Stored: r.Time,
 		Gap: r.Gap, Later: r.Later, Notice: r.Notice}
 	if r.Type != store.RecordEvent {
+		it.Cause = d.causeOf(r) // notices.go
 		it.Alarm = IsAlarm(it)
 		return it, nil
 	}

@@ -421,6 +421,19 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
+	// The events page's filters (filters.go): a row they do not show is
+	// not sent, but an alarm is, as event: alarm, for the pinned list.
+	filter, err := parseFilter(r.URL.Query())
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	if filter.gateway != "" && !v.allows(filter.gateway) {
+		s.fail(w, r, http.StatusNotFound, "no such gateway")
+		return
+	}
+	shows := v.feedFilter(filter)
+	var idSent uint64 // the last id: the browser has, to resume from
 	release, code, err := s.feeds.take(v.p.name, s.o.FeedsPerUser, s.o.MaxFeeds)
 	if err != nil {
 		w.Header().Set("Retry-After", "10")
@@ -483,6 +496,14 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 			if it.Arrival <= pos || !v.allows(it.Gateway) {
 				continue
 			}
+			event := "item"
+			if it.Type != ItemSnapshot && !shows(it) {
+				if !it.Alarm {
+					continue
+				}
+				event = "alarm" // not a row of this page, but an alarm to pin
+			}
+			idSent = it.Arrival
 			if it.Type == ItemSnapshot {
 				// The event's row is on the page already: its snapshot
 				// came in a later commit.
@@ -499,7 +520,7 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 				}
 				s.rowJSON.put(it.Arrival, v.lang, name, b)
 			}
-			fmt.Fprintf(bw, "id: %d\nevent: item\ndata: %s\n\n", it.Arrival, b)
+			fmt.Fprintf(bw, "id: %d\nevent: %s\ndata: %s\n\n", it.Arrival, event, b)
 		}
 		return nil
 	}
@@ -557,12 +578,20 @@ func (s *Server) apiFeed(w http.ResponseWriter, r *http.Request, v *view) {
 					return
 				}
 				fmt.Fprintf(bw, "id: %d\n: heartbeat\n\n", pos)
+				idSent = pos
 				if err := send(); err != nil {
 					return
 				}
 			}
 		}
 		if wrote {
+			if idSent < pos {
+				// Records read but not sent (filtered, or of gateways the
+				// principal may not see): the position passes them, so a
+				// browser reconnecting does not have them read again.
+				fmt.Fprintf(bw, "id: %d\n: position\n\n", pos)
+				idSent = pos
+			}
 			if err := send(); err != nil {
 				s.log.Info("live feed: browser too slow or gone; disconnected", "user", v.p.name, "err", err)
 				return

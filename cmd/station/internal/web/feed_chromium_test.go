@@ -116,7 +116,7 @@ func TestChromiumFeedRowsAndDates(t *testing.T) {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`location.search.includes("since=2026-01-12") && document.readyState === "complete"`))
 		return err == nil && ok
 	})
-	if got := eval(`location.search + " " + since.value`); got != "?gateway=&site=&since=2026-01-12&until=2026-12-03 12/01/2026" {
+	if got := eval(`location.search + " " + since.value`); got != "?gateway=&site=&since=2026-01-12&until=2026-12-03&kind=&state=&q= 12/01/2026" {
 		t.Errorf("after filtering: %s", got)
 	}
 }

@@ -78,6 +78,7 @@ func (s *Server) registerRoutes() {
 	s.registerLive()
 	s.registerEnrol()
 	s.registerClips()
+	s.registerSites()
 }
 
 // view is what a handler reads data through: the request's principal and
@@ -97,6 +98,7 @@ type view struct {
 func (v *view) all() ([]Gateway, error) {
 	if !v.ready {
 		v.gws, v.gwErr = v.s.o.Gateways.Gateways()
+		graced(v.gws, v.s.now(), v.s.o.OfflineGrace) // sites.go
 		v.site = make(map[string]string, len(v.gws))
 		for _, g := range v.gws {
 			v.site[g.ID] = g.Site
@@ -257,22 +259,6 @@ type siteGroup struct {
 	Gateways   []Gateway
 }
 
-func (s *Server) sitesPage(w http.ResponseWriter, r *http.Request, v *view) {
-	gws, err := v.gateways()
-	if err != nil {
-		s.internal(w, r, "list gateways", err)
-		return
-	}
-	var groups []siteGroup
-	for _, g := range gws {
-		if len(groups) == 0 || groups[len(groups)-1].Site != g.Site {
-			groups = append(groups, siteGroup{Site: g.Site, Name: cmpOr(g.SiteName, g.Site)})
-		}
-		groups[len(groups)-1].Gateways = append(groups[len(groups)-1].Gateways, g)
-	}
-	s.render(w, r, v, http.StatusOK, "sites", map[string]any{"Groups": groups})
-}
-
 func (s *Server) apiSites(w http.ResponseWriter, r *http.Request, v *view) {
 	gws, err := v.gateways()
 	if err != nil {
@@ -304,24 +290,30 @@ func (s *Server) apiGateway(w http.ResponseWriter, r *http.Request, v *view) {
 // ---- events
 
 // eventsFilter is what an events query asks for besides paging: one
-// gateway, one site, a time span (each optional).
+// gateway, one site, a time span, kinds, states and a text (each
+// optional; parseFilter, filters.go).
 type eventsFilter struct {
 	gateway, site string
 	since, until  time.Time
+	kinds, states []string
+	text          string
+	words         []string // text folded (fold), as it is matched
 }
 
-// any reports whether any filter is set (the live feed runs only on the
-// unfiltered page).
+// any reports whether any filter is set (the live feed then tests each
+// item).
 func (f eventsFilter) any() bool {
-	return f.gateway != "" || f.site != "" || !f.since.IsZero() || !f.until.IsZero()
+	return f.gateway != "" || f.site != "" || !f.since.IsZero() || !f.until.IsZero() || len(f.kinds) > 0 || len(f.states) > 0 || len(f.words) > 0
 }
 
 // values is the filter as query parameters, for the pager's links.
 func (f eventsFilter) values(q url.Values) url.Values {
 	out := url.Values{}
-	for _, k := range []string{"gateway", "site", "since", "until"} {
-		if v := q.Get(k); v != "" {
-			out.Set(k, v)
+	for _, k := range []string{"gateway", "site", "since", "until", "kind", "state", "q"} {
+		for _, v := range q[k] {
+			if v != "" {
+				out.Add(k, v)
+			}
 		}
 	}
 	return out
@@ -337,7 +329,7 @@ func pagerURL(q url.Values, before uint64) template.URL {
 	return template.URL("/events?" + q.Encode()) // every value is query-encoded
 }
 
-// eventsQuery reads before, limit, gateway, site, since and until; the
+// eventsQuery reads before, limit and the filters (parseFilter); the
 // error names the bad one.
 func eventsQuery(r *http.Request) (before uint64, limit int, f eventsFilter, err error) {
 	q := r.URL.Query()
@@ -352,21 +344,8 @@ func eventsQuery(r *http.Request) (before uint64, limit int, f eventsFilter, err
 			return 0, 0, f, fmt.Errorf("limit %.40q: want 1 to 500", l)
 		}
 	}
-	f.gateway, f.site = q.Get("gateway"), q.Get("site")
-	if f.gateway != "" && !wire.ValidID(f.gateway) {
-		return 0, 0, f, fmt.Errorf("gateway %.70q: not a gateway id", f.gateway)
-	}
-	if f.site != "" && !wire.ValidID(f.site) {
-		return 0, 0, f, fmt.Errorf("site %.70q: not a site id", f.site)
-	}
-	if f.since, err = audit.ParseTime(q.Get("since")); err != nil {
-		return 0, 0, f, fmt.Errorf("since: %w", err)
-	}
-	if f.until, err = audit.ParseTime(q.Get("until")); err != nil {
-		return 0, 0, f, fmt.Errorf("until: %w", err)
-	}
-	if !f.since.IsZero() && !f.until.IsZero() && !f.since.Before(f.until) {
-		return 0, 0, f, errors.New("since must be before until")
+	if f, err = parseFilter(q); err != nil {
+		return 0, 0, f, err
 	}
 	return before, limit, f, nil
 }
@@ -392,6 +371,9 @@ type eventsRead struct {
 	filter eventsFilter
 	items  []Item
 	next   uint64
+	// partial: the page was cut short by the scan budget (fewer items
+	// than asked for and more to read: continue with next).
+	partial bool
 }
 
 // queryEvents reads the page of events the request's query asks for, as
@@ -412,15 +394,17 @@ func (s *Server) queryEvents(w http.ResponseWriter, r *http.Request, v *view) (e
 		s.internal(w, r, "list gateways", err)
 		return eventsRead{}, false
 	}
-	items, next, err := v.s.o.Events.Query(Query{Before: before, Limit: limit, Since: f.since, Until: f.until,
-		Keep: func(gw string) bool {
-			return (f.gateway == "" || gw == f.gateway) && (f.site == "" || v.site[gw] == f.site) && v.allows(gw)
-		}})
+	eq, err := v.query(f, before, limit)
+	if err != nil {
+		s.internal(w, r, "read acknowledgements", err)
+		return eventsRead{}, false
+	}
+	items, next, err := v.s.o.Events.Query(eq)
 	if err != nil {
 		s.internal(w, r, "read events", err)
 		return eventsRead{}, false
 	}
-	return eventsRead{before: before, only: f.gateway, filter: f, items: items, next: next}, true
+	return eventsRead{before: before, only: f.gateway, filter: f, items: items, next: next, partial: len(items) < limit && next > 0}, true
 }
 
 func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request, v *view) {
@@ -457,7 +441,9 @@ func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request, v *view) {
 	s.render(w, r, v, http.StatusOK, "events", map[string]any{
 		"Rows": rows, "Next": next, "Gateways": gws, "Only": only, "Paged": er.before > 0, "Alarms": alarms,
 		"Sites": sites, "Site": er.filter.site, "Since": q.Get("since"), "Until": q.Get("until"),
-		"Live": !er.filter.any() && er.before == 0, "Newest": pagerURL(er.filter.values(q), 0), "Older": pagerURL(er.filter.values(q), next),
+		"Live": er.before == 0 && er.filter.until.IsZero(), "Newest": pagerURL(er.filter.values(q), 0), "Older": pagerURL(er.filter.values(q), next),
+		"FeedURL": feedURL(er.filter, q), "KindGroups": v.kindGroups(er.filter.kinds), "StateGroups": v.stateGroups(er.filter.states),
+		"Text": er.filter.text, "Filtered": er.filter.any(), "Partial": er.partial,
 	})
 }
 
@@ -477,6 +463,9 @@ func (v *view) row(it Item, names map[string]string) row {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
+		if say := v.eventSentence(ev, rw.Name); say != "" { // notices.go
+			rw.Attrs = append(rw.Attrs, say)
+		}
 		for _, k := range keys {
 			rw.Attrs = append(rw.Attrs, fmt.Sprintf("%s: %v", k, ev.Attrs[k]))
 		}
@@ -485,20 +474,9 @@ func (v *view) row(it Item, names map[string]string) row {
 		}
 		rw.Ref = rowRef(it.Gateway, it.Epoch, ev.Seq)
 	case ItemGap:
-		g := it.Gap
-		rw.Text = tr(v.lang, "events.gap", g.Len(), g.First, g.Last, rw.Name) + " "
-		if g.Explained {
-			rw.Text += tr(v.lang, "events.gapwhy", g.Reason)
-		} else {
-			rw.Text += tr(v.lang, "events.gapopen")
-		}
+		rw.Text = v.gapText(it, rw.Name) // notices.go
 	case ItemNotice:
-		n := it.Notice
-		if n.Kind == "epoch_started" {
-			rw.Text = tr(v.lang, "events.epoch", rw.Name, n.OldLastSeq)
-		} else {
-			rw.Text = tr(v.lang, "events.replaced", rw.Name, n.OldLastSeq)
-		}
+		rw.Text = v.noticeText(it.Notice, rw.Name, it.Stored)
 	}
 	return rw
 }
@@ -527,7 +505,11 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, v *view) {
 	if er.items == nil {
 		er.items = []Item{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": er.items, "next": er.next})
+	out := map[string]any{"items": er.items, "next": er.next}
+	if er.partial {
+		out["partial"] = true
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) snapshot(w http.ResponseWriter, r *http.Request, _ *view) {

@@ -170,6 +170,17 @@ func (h *liveHub) page(w http.ResponseWriter, r *http.Request, v *view) {
 		"PlayFrom": from, "PlayTo": to})
 }
 
+// fail answers a live view request with an error: for the API, JSON with
+// the English "error" machine clients read and the "message" the tile
+// shows, in the request's language (liveerr_i18n.go).
+func (h *liveHub) fail(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		h.s.fail(w, r, code, msg)
+		return
+	}
+	writeJSON(w, code, map[string]string{"error": msg, "message": liveErrMessage(langOf(r), msg)})
+}
+
 func (h *liveHub) ready() bool { return h.s.o.Commands != nil && h.backend != nil }
 
 func (h *liveHub) ice(user string) []ICEServer {
@@ -255,7 +266,7 @@ func (h *liveHub) sessionURL(ls *liveSession) string {
 func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 	gw, cam := r.PathValue("gateway"), r.PathValue("camera")
 	if !wire.ValidID(cam) {
-		h.s.fail(w, r, http.StatusBadRequest, "camera: not a camera name")
+		h.fail(w, r, http.StatusBadRequest, "camera: not a camera name")
 		return
 	}
 	quality := r.URL.Query().Get("quality")
@@ -263,29 +274,29 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 		quality = "low"
 	}
 	if quality != "low" && quality != "high" {
-		h.s.fail(w, r, http.StatusBadRequest, "quality: want low or high")
+		h.fail(w, r, http.StatusBadRequest, "quality: want low or high")
 		return
 	}
 	pr, isPlay, err := parsePlayRange(r.URL.Query())
 	if err != nil {
-		h.s.fail(w, r, http.StatusBadRequest, err.Error())
+		h.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
-		h.s.fail(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %.60q: want application/sdp", ct))
+		h.fail(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %.60q: want application/sdp", ct))
 		return
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		h.s.fail(w, r, http.StatusRequestEntityTooLarge, "offer: "+err.Error())
+		h.fail(w, r, http.StatusRequestEntityTooLarge, "offer: "+err.Error())
 		return
 	}
 	if err := checkOffer(string(body)); err != nil {
-		h.s.fail(w, r, http.StatusBadRequest, err.Error())
+		h.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	if !h.ready() {
-		h.s.fail(w, r, http.StatusServiceUnavailable, "this console cannot open live views (no broker connection)")
+		h.fail(w, r, http.StatusServiceUnavailable, "this console cannot open live views (no broker connection)")
 		return
 	}
 	gws, err := v.gateways()
@@ -298,13 +309,13 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 		if g.ID == gw {
 			known = true
 			if len(g.Cameras) > 0 && g.Cameras[cam] == "" {
-				h.s.fail(w, r, http.StatusNotFound, "no such camera")
+				h.fail(w, r, http.StatusNotFound, "no such camera")
 				return
 			}
 		}
 	}
 	if !known {
-		h.s.fail(w, r, http.StatusNotFound, "no such gateway")
+		h.s.failNoGateway(w, r)
 		return
 	}
 	now := h.s.now()
@@ -314,7 +325,7 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 		ls.play, ls.quality = &pr, "recording" // a recording has one stream
 	}
 	if err := h.add(ls); err != nil {
-		h.s.fail(w, r, http.StatusTooManyRequests, err.Error())
+		h.fail(w, r, http.StatusTooManyRequests, err.Error())
 		return
 	}
 	// Subscribe first: the gateway's candidates may come before its reply.
@@ -360,7 +371,7 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 			h.s.internal(w, r, "audit live view", aerr)
 			return
 		}
-		h.s.fail(w, r, liveErrCode(err), err.Error())
+		h.fail(w, r, liveErrCode(err), err.Error())
 		return
 	}
 	ls.mu.Lock()
@@ -471,7 +482,7 @@ func (h *liveHub) lookup(w http.ResponseWriter, r *http.Request, v *view) *liveS
 	ls := h.sessions[r.PathValue("session")]
 	h.mu.Unlock()
 	if ls == nil || ls.user != v.p.name || ls.gateway != r.PathValue("gateway") || ls.camera != r.PathValue("camera") {
-		h.s.fail(w, r, http.StatusNotFound, "no such live view (closed, expired, or not yours)")
+		h.fail(w, r, http.StatusNotFound, "no such live view (closed, expired, or not yours)")
 		return nil
 	}
 	ls.mu.Lock()
@@ -625,17 +636,17 @@ func (h *liveHub) trickle(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/trickle-ice-sdpfrag") {
-		h.s.fail(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %.60q: want application/trickle-ice-sdpfrag", ct))
+		h.fail(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %.60q: want application/trickle-ice-sdpfrag", ct))
 		return
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		h.s.fail(w, r, http.StatusRequestEntityTooLarge, "fragment: "+err.Error())
+		h.fail(w, r, http.StatusRequestEntityTooLarge, "fragment: "+err.Error())
 		return
 	}
 	cands, err := parseFrag(string(body))
 	if err != nil {
-		h.s.fail(w, r, http.StatusBadRequest, "fragment: "+err.Error())
+		h.fail(w, r, http.StatusBadRequest, "fragment: "+err.Error())
 		return
 	}
 	for _, c := range cands {
@@ -644,7 +655,7 @@ func (h *liveHub) trickle(w http.ResponseWriter, r *http.Request, v *view) {
 			args["sdp_mid"] = c.Mid
 		}
 		if err := h.liveCommand(r.Context(), ls.gateway, "live.candidate", args, nil); err != nil {
-			h.s.fail(w, r, liveErrCode(err), err.Error())
+			h.fail(w, r, liveErrCode(err), err.Error())
 			return
 		}
 	}
@@ -667,7 +678,7 @@ func (h *liveHub) candidates(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	ls.mu.Unlock()
 	if full {
-		h.s.fail(w, r, http.StatusTooManyRequests, fmt.Sprintf("this live view has %d candidate streams open already (the limit)", liveMaxStreams))
+		h.fail(w, r, http.StatusTooManyRequests, fmt.Sprintf("this live view has %d candidate streams open already (the limit)", liveMaxStreams))
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -763,10 +774,10 @@ func (h *liveHub) stats(w http.ResponseWriter, r *http.Request, v *view) {
 		var re *refusedError
 		if errors.As(err, &re) { // the gateway has ended it (its end, the camera gone)
 			_, _ = h.end(context.WithoutCancel(r.Context()), ls, "ended at the gateway", r)
-			h.s.fail(w, r, http.StatusNotFound, err.Error())
+			h.fail(w, r, http.StatusNotFound, err.Error())
 			return
 		}
-		h.s.fail(w, r, liveErrCode(err), err.Error())
+		h.fail(w, r, liveErrCode(err), err.Error())
 		return
 	}
 	if st.State == "closed" { // its last figures, kept a while by the gateway
@@ -774,7 +785,7 @@ func (h *liveHub) stats(w http.ResponseWriter, r *http.Request, v *view) {
 		ls.gatewayReason = cmpOr(ls.gatewayReason, cmpOr(cut(st.Reason, playReasonMax), "ended at the gateway"))
 		ls.mu.Unlock()
 		_, _ = h.end(context.WithoutCancel(r.Context()), ls, "ended at the gateway", r)
-		h.s.fail(w, r, http.StatusNotFound, "the live view has ended at the gateway: "+cut(st.Reason, playReasonMax))
+		h.fail(w, r, http.StatusNotFound, "the live view has ended at the gateway: "+cut(st.Reason, playReasonMax))
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
@@ -794,10 +805,10 @@ func (h *liveHub) renew(w http.ResponseWriter, r *http.Request, v *view) {
 		var re *refusedError
 		if errors.As(err, &re) { // the gateway has closed it
 			_, _ = h.end(context.WithoutCancel(r.Context()), ls, "ended at the gateway", r)
-			h.s.fail(w, r, http.StatusNotFound, err.Error())
+			h.fail(w, r, http.StatusNotFound, err.Error())
 			return
 		}
-		h.s.fail(w, r, liveErrCode(err), err.Error())
+		h.fail(w, r, liveErrCode(err), err.Error())
 		return
 	}
 	ls.mu.Lock()

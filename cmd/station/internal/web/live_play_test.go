@@ -3,7 +3,6 @@ package web
 import (
 	"bufio"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,17 +13,7 @@ import (
 )
 
 func (f *fakeLive) WatchEnd(gw, session string, fn func(wire.LiveEndMsg)) func() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.ends == nil {
-		f.ends = map[string]func(wire.LiveEndMsg){}
-	}
-	f.ends[gw+"/"+session] = fn
-	return func() {
-		f.mu.Lock()
-		delete(f.ends, gw+"/"+session)
-		f.mu.Unlock()
-	}
+	return watch(f, &f.ends, gw, session, fn)
 }
 
 func (f *fakeLive) endNotice(gw, session, reason string) bool {
@@ -179,16 +168,7 @@ func TestLivePlaybackEndNotice(t *testing.T) {
 	c := f.login("tuan")
 	loc := must(t, f.offer(c, gwGate, "gate-cam", playQuery("")), http.StatusCreated, "open").header.Get("Location")
 	session := loc[strings.LastIndex(loc, "/")+1:]
-	srv := httptest.NewServer(f.s)
-	defer srv.Close()
-	hr, _ := http.NewRequest("GET", srv.URL+loc+"/candidates", nil)
-	hr.AddCookie(&http.Cookie{Name: sessionCookie, Value: c})
-	res, err := srv.Client().Do(hr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
+	sc := bufio.NewScanner(candidateStreams(t, f, c, loc)().Body)
 	for sc.Scan() && !strings.Contains(sc.Text(), `"candidate":""`) {
 	}
 	if !fl.endNotice(gwGate, session, "playback reached the end of the asked range") {

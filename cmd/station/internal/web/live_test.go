@@ -88,15 +88,22 @@ func (f *fakeLive) ICEServers(user string, _ time.Duration) []ICEServer {
 }
 
 func (f *fakeLive) WatchCandidates(gw, session string, fn func(wire.LiveCandidateMsg)) func() {
+	return watch(f, &f.watchers, gw, session, fn)
+}
+
+// watch keeps fn in *m (made on first use) under gw/session, as the
+// station's broker keeps a watcher, until the returned func removes it.
+func watch[M any](f *fakeLive, m *map[string]func(M), gw, session string, fn func(M)) func() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.watchers == nil {
-		f.watchers = map[string]func(wire.LiveCandidateMsg){}
+	if *m == nil {
+		*m = map[string]func(M){}
 	}
-	f.watchers[gw+"/"+session] = fn
+	key := gw + "/" + session
+	(*m)[key] = fn
 	return func() {
 		f.mu.Lock()
-		delete(f.watchers, gw+"/"+session)
+		delete(*m, key)
 		f.mu.Unlock()
 	}
 }
@@ -111,6 +118,27 @@ func (f *fakeLive) sent(name string) []fakeCmd {
 		}
 	}
 	return out
+}
+
+// candidateStreams serves f on a real loopback HTTP server and returns a
+// func that opens the candidate stream of the session at loc with the
+// session cookie. The streams' bodies are closed when the test ends, and
+// then the server (its Close waits for the open streams).
+func candidateStreams(t *testing.T, f *fixture, cookie, loc string) func() *http.Response {
+	t.Helper()
+	srv := httptest.NewServer(f.s)
+	t.Cleanup(srv.Close)
+	return func() *http.Response {
+		t.Helper()
+		hr, _ := http.NewRequest("GET", srv.URL+loc+"/candidates", nil)
+		hr.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+		res, err := srv.Client().Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = res.Body.Close() })
+		return res
+	}
 }
 
 const testOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n"
@@ -267,15 +295,7 @@ func TestLiveCandidatesSSE(t *testing.T) {
 	f, _ := liveFixture(t)
 	c := f.login("tuan")
 	loc := must(t, f.offer(c, gwGate, "gate-cam", ""), http.StatusCreated, "open").header.Get("Location")
-	srv := httptest.NewServer(f.s)
-	defer srv.Close()
-	hr, _ := http.NewRequest("GET", srv.URL+loc+"/candidates", nil)
-	hr.AddCookie(&http.Cookie{Name: sessionCookie, Value: c})
-	res, err := srv.Client().Do(hr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	res := candidateStreams(t, f, c, loc)()
 	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("SSE: %d %v", res.StatusCode, res.Header)
 	}

@@ -1,6 +1,9 @@
 package web
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+)
 
 // The relay's common errors (live.go, and the gateway's refusals it passes
 // on) in the page's language: the API answers them in English for
@@ -18,6 +21,13 @@ var liveErrCatalogue = map[string]msg{
 	"liveerr.no_broker":     {"Trạm chưa kết nối được với thiết bị nên chưa mở được xem trực tiếp.", "The station has no connection to the gateways, so it cannot open live views."},
 	"liveerr.codec":         {"Trình duyệt này không phát được định dạng video của camera.", "This browser cannot play the camera's video format."},
 	"liveerr.session_ended": {"Phiên xem trực tiếp đã đóng hoặc hết hạn.", "The live view was closed or has expired."},
+	"liveerr.bad_camera":    {"Tên camera không hợp lệ.", "Not a camera name."},
+	"liveerr.bad_quality":   {"Chất lượng hình không hợp lệ (luồng phụ hoặc luồng chính).", "Not a picture quality (the substream or the main stream)."},
+	"liveerr.bad_offer":     {"Trình duyệt gửi yêu cầu xem trực tiếp không hợp lệ; tải lại trang.", "The browser sent an invalid live view request; reload the page."},
+	"liveerr.bad_candidate": {"Trình duyệt gửi địa chỉ kết nối không hợp lệ; tải lại trang.", "The browser sent an invalid connection address; reload the page."},
+	"liveerr.streams":       {"Phiên xem này đang mở số kết nối tối đa; tải lại trang.", "This live view has as many connections open as it may; reload the page."},
+	"liveerr.refused":       {"Thiết bị từ chối mở xem trực tiếp (chi tiết: %s).", "The gateway refused the live view (%s)."},
+	"liveerr.other":         {"Không mở được xem trực tiếp (chi tiết: %s).", "The live view could not be opened (%s)."},
 }
 
 // liveErrKeys maps a fragment of a relay error message to its catalogue
@@ -39,6 +49,13 @@ var liveErrKeys = []struct{ frag, key string }{
 	{"unsupported codec", "liveerr.codec"},
 	{"no such live view", "liveerr.session_ended"},
 	{"unknown session", "liveerr.session_ended"},
+	{"not a camera name", "liveerr.bad_camera"},
+	{"quality: want", "liveerr.bad_quality"},
+	{"want application/sdp", "liveerr.bad_offer"},
+	{"offer: ", "liveerr.bad_offer"},
+	{"trickle-ice-sdpfrag", "liveerr.bad_candidate"},
+	{"fragment: ", "liveerr.bad_candidate"},
+	{"candidate streams open already", "liveerr.streams"},
 }
 
 func init() {
@@ -69,4 +86,31 @@ func liveErrText(lang, message string) string {
 		return message
 	}
 	return trOr(lang, "liveerr."+k, message)
+}
+
+// liveErrMessage is the "message" of a live view API error in lang: a
+// common error's text, else a sentence in lang around the message (the
+// gateway's refusal, or another failure), so that a tile on the
+// Vietnamese page never shows only the relay's English.
+func liveErrMessage(lang, message string) string {
+	if liveErrKey(message) != "" {
+		return liveErrText(lang, message)
+	}
+	if why, ok := strings.CutPrefix(message, "the gateway refused: "); ok {
+		return tr(lang, "liveerr.refused", why)
+	}
+	return tr(lang, "liveerr.other", message)
+}
+
+// failNoGateway answers a gateway the account may not see, or that does
+// not exist, the same way: on the live view API with the message the tile
+// shows (as h.fail answers), elsewhere as Server.fail does. A limited
+// account tells neither case from the other on any path.
+func (s *Server) failNoGateway(w http.ResponseWriter, r *http.Request) {
+	const msg = "no such gateway"
+	if p := r.URL.Path; strings.HasPrefix(p, "/api/") && strings.Contains(p, "/live") {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": msg, "message": liveErrMessage(langOf(r), msg)})
+		return
+	}
+	s.fail(w, r, http.StatusNotFound, msg)
 }

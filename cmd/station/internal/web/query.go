@@ -2,9 +2,11 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/store"
+	"github.com/antt-gateway/antt/uplink/wire"
 )
 
 // Query selects a page of items: the filters of the events page and of
@@ -20,6 +22,17 @@ type Query struct {
 	// the page shows it; a gap's or notice's is when it was stored):
 	// Since ≤ time < Until; zero is open.
 	Since, Until time.Time
+	// Kinds keeps the events of these kinds, and gaps ("gap") and notices
+	// ("notice"); States the records in one of these states (filters.go:
+	// an alarm's review or outcome, a sensor's active or inactive); Text
+	// the records whose every word is in their gateway's or site's name,
+	// source, kind, state or acknowledgement, case and Vietnamese
+	// diacritics aside. Empty: no filter.
+	Kinds, States []string
+	Text          string
+	// Acked finds the acknowledgement of an arrival (for States and Text);
+	// nil: none.
+	Acked func(arrival uint64) (store.Ack, bool)
 }
 
 // briefReader is the store's cheaper read of the arrival index: an event's
@@ -36,6 +49,39 @@ func (d *StoreData) brief(n uint64, limit int) ([]store.Record, error) {
 		return b.AfterBrief(n, limit)
 	}
 	return d.Store.After(n, limit)
+}
+
+// body reads an event's stored JSON into r.Event when the brief read
+// left it out.
+func (d *StoreData) body(r *store.Record) error {
+	if r.Type != store.RecordEvent || r.Event != nil {
+		return nil
+	}
+	var err error
+	if r.Event, _, err = d.Store.Event(r.Gateway, r.Epoch, r.Seq); err != nil {
+		return fmt.Errorf("read event %s/%d: %w", r.Gateway, r.Seq, err)
+	}
+	return nil
+}
+
+// recordLine is an event's line: kept in its record, or, in a record
+// stored before lines were, decoded from its body (which the brief read
+// then holds); nil for a gap or notice.
+func recordLine(r store.Record) *store.Line {
+	if r.Type != store.RecordEvent {
+		return nil
+	}
+	if r.Line != nil {
+		return r.Line
+	}
+	var ev wire.Event
+	if json.Unmarshal(r.Event, &ev) != nil {
+		return &store.Line{Kind: "?", Time: r.Time}
+	}
+	if ev.Time.IsZero() {
+		ev.Time = r.Time
+	}
+	return store.LineOf(&ev)
 }
 
 // recordTime is the time a query compares: an event's own, else when
@@ -81,7 +127,9 @@ func (d *StoreData) firstAt(t time.Time, last uint64) (uint64, error) {
 
 // Query implements Events: the arrival index read backwards in chunks
 // from Before (bounded by the time span, found by binary search), up to
-// MaxScan records; an event's body is read only for the items kept.
+// MaxScan records, each tested by what its record holds (matcher); an
+// event's body is read only for the items kept (and for state=review,
+// see matcher.matchState).
 func (d *StoreData) Query(q Query) ([]Item, uint64, error) {
 	limit := q.Limit
 	if limit <= 0 {
@@ -91,10 +139,7 @@ func (d *StoreData) Query(q Query) ([]Item, uint64, error) {
 	if maxScan <= 0 {
 		maxScan = 20000
 	}
-	keep := q.Keep
-	if keep == nil {
-		keep = func(string) bool { return true }
-	}
+	m := newMatcher(q, d.Dir)
 	last, err := d.Store.LastArrival()
 	if err != nil {
 		return nil, 0, err
@@ -131,17 +176,24 @@ func (d *StoreData) Query(q Query) ([]Item, uint64, error) {
 			if r.Arrival > hi {
 				continue
 			}
+			if scanned == maxScan { // the budget is spent: the next page starts at r
+				return out, r.Arrival + 1, nil
+			}
 			scanned++
-			if r.Type == store.RecordSnapshot || !keep(r.Gateway) {
-				continue
-			}
-			if at := recordTime(r); (!q.Since.IsZero() && at.Before(q.Since)) || (!q.Until.IsZero() && !at.Before(q.Until)) {
-				continue
-			}
-			if r.Type == store.RecordEvent && r.Event == nil {
-				if r.Event, _, err = d.Store.Event(r.Gateway, r.Epoch, r.Seq); err != nil {
-					return nil, 0, err
+			ok, err := m.match(&r, recordLine(r), func() (bool, error) {
+				if err := d.body(&r); err != nil {
+					return false, err
 				}
+				return bodyAlarm(r.Event), nil
+			})
+			if err != nil {
+				return nil, 0, err
+			}
+			if !ok {
+				continue
+			}
+			if err := d.body(&r); err != nil {
+				return nil, 0, err
 			}
 			it, err := d.item(r)
 			if err != nil {

@@ -286,7 +286,7 @@ func (s *Server) handle(pattern string, need accounts.Role, h handlerFunc) {
 			if gw := r.PathValue("gateway"); gw != "" && !v.allows(gw) {
 				// The same answer as for a gateway that does not exist:
 				// a limited account learns nothing of others.
-				s.fail(w, r, http.StatusNotFound, "no such gateway")
+				s.failNoGateway(w, r)
 				return
 			}
 			w.Header().Set("Cache-Control", "no-store")

@@ -31,7 +31,7 @@ func command(ctx context.Context, bin string, args ...string) *exec.Cmd {
 func TestStationBinary(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "station")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/antt-gateway/antt/cmd/station")
+	build := exec.Command("go", "build", "-o", bin, "github.com/antt-gateway/antt/cmd/station")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build station: %v\n%s", err, out)

@@ -17,10 +17,35 @@ const rows = document.getElementById("feed-rows");
 const live = document.getElementById("live");
 const alarms = document.getElementById("alarms");
 const alarmList = document.getElementById("alarm-list");
+// A browser lets a page sound only after the officer has clicked or
+// pressed a key on it (its autoplay policy): the audio starts on the first
+// click or key anywhere, or on the "turn on the alarm sound" button shown
+// until it runs, which also asks to show notifications. body's
+// data-alarm-audio is the audio's state (running: an alarm sounds).
 let audio = null;
-function tone() {
+let soundButton = null;
+function audioOn() {
   try {
     audio = audio || new AudioContext();
+  } catch (e) { return Promise.resolve(); /* no audio on this device */ }
+  audio.onstatechange = showSound;
+  return audio.state === "running" ? Promise.resolve() : audio.resume().catch(() => {});
+}
+function showSound() {
+  document.body.dataset.alarmAudio = audio ? audio.state : "none";
+  if (soundButton) {
+    const ask = window.Notification && Notification.permission === "default";
+    soundButton.hidden = !!audio && audio.state === "running" && !ask;
+  }
+}
+function soundOn() {
+  audioOn().then(showSound);
+  if (window.Notification && Notification.permission === "default") Notification.requestPermission().then(showSound, () => {});
+}
+function tone() {
+  audioOn().then(() => {
+    showSound();
+    if (!audio || audio.state !== "running") return;
     const o = audio.createOscillator(), g = audio.createGain();
     o.type = "square";
     o.frequency.value = 880;
@@ -30,7 +55,7 @@ function tone() {
     o.start();
     o.stop(audio.currentTime + 0.6);
     document.body.dataset.alarmSound = String(Number(document.body.dataset.alarmSound || 0) + 1);
-  } catch (e) { /* no audio on this device */ }
+  });
 }
 function el(name, props, text) {
   const e = document.createElement(name);
@@ -152,10 +177,17 @@ async function syncAlarms() {
   }
 }
 if (rows && rows.dataset.feed === "on" && window.EventSource) {
-  if (window.Notification && Notification.permission === "default") {
-    document.addEventListener("click", () => Notification.requestPermission(), { once: true });
+  if (alarms) {
+    soundButton = el("button", { type: "button", className: "big secondary sound-on", id: "sound-on" }, alarms.dataset.sound);
+    soundButton.addEventListener("click", soundOn);
+    alarms.querySelector("h2").after(soundButton);
+    audioOn().then(showSound);
   }
-  const es = new EventSource("/api/feed");
+  document.addEventListener("click", soundOn, { once: true });
+  document.addEventListener("keydown", soundOn, { once: true });
+  // The feed of the page's filters (data-src): it sends only the rows
+  // they show, and, as "alarm", an alarm they do not show, to pin.
+  const es = new EventSource(rows.dataset.src || "/api/feed");
   es.addEventListener("open", () => { live.hidden = false; live.textContent = live.dataset.live; });
   es.addEventListener("error", () => { live.hidden = false; live.textContent = live.dataset.lost; });
   es.addEventListener("logout", () => { es.close(); window.location.assign("/login"); });
@@ -168,16 +200,20 @@ if (rows && rows.dataset.feed === "on" && window.EventSource) {
       if (td && !td.querySelector("img")) td.prepend(thumb(sn.url)); // before the live links
     }
   });
+  const pin = (it) => {
+    const s = it.show;
+    if (it.alarm && alarms && s && s.alarm_key && !document.getElementById("al-" + s.alarm_key)) {
+      raise(alarmItem(s.alarm_key, s.alarm_time, s.alarm_iso, it.name, s.alarm_text), it.name + " — " + s.alarm_text);
+    }
+  };
+  es.addEventListener("alarm", (m) => pin(JSON.parse(m.data)));
   es.addEventListener("item", (m) => {
     const it = JSON.parse(m.data);
     if (document.getElementById("ev-" + it.arrival)) return;
     rows.prepend(row(it));
     document.getElementById("events-table").hidden = false;
     document.getElementById("events-none").hidden = true;
-    const s = it.show;
-    if (it.alarm && alarms && s && s.alarm_key && !document.getElementById("al-" + s.alarm_key)) {
-      raise(alarmItem(s.alarm_key, s.alarm_time, s.alarm_iso, it.name, s.alarm_text), it.name + " — " + s.alarm_text);
-    }
+    pin(it);
   });
   if (alarms && window.fetch) setInterval(syncAlarms, Number(alarms.dataset.poll || 5000));
 }

@@ -101,6 +101,8 @@ class Tile {
   showQuality() {
     const q = this.mode === "play" ? grid.dataset.recording + " " + this.range.speed + "×" : grid.dataset[this.quality];
     this.el.querySelector(".quality").textContent = "· " + q;
+    // The switch is pressed while the tile shows the main stream.
+    this.el.querySelector(".switch").setAttribute("aria-pressed", String(this.quality === "high"));
   }
 
   showPosition(iso) {
@@ -144,7 +146,7 @@ class Tile {
       this.el.dataset.seeked = j.time;
       this.showPosition(j.time);
     } else {
-      this.el.querySelector(".position").textContent = "· " + (j.error || r.status);
+      this.el.querySelector(".position").textContent = "· " + (j.message || j.error || r.status);
     }
   }
 
@@ -204,7 +206,9 @@ class Tile {
       }
       if (r.status !== 201) {
         let msg = String(r.status);
-        try { msg = (await r.json()).error || msg; } catch (_) { /* not JSON */ }
+        // The station's "message" is in the page's language; "error" is
+        // the English for machine clients.
+        try { const j = await r.json(); msg = j.message || j.error || msg; } catch (_) { /* not JSON */ }
         this.fail(msg);
         return;
       }

@@ -1,0 +1,283 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/antt-gateway/antt/uplink/wire"
+)
+
+// Outages: every span during which a gateway was offline (from its status
+// messages: a will or clean stop, then a birth), or one of its cameras was
+// (its camera_offline and camera_online events), kept durably so the
+// console can draw a gateway's history and a station restart does not
+// forget an outage in progress. Short blips are kept too: the console
+// decides what is long enough to be an alarm (its offline grace).
+//
+// What they promise and cost:
+//   - A status change is committed (fsync) in its own small transaction
+//     when SetStatus is called, outside the event writer: statuses are
+//     rare. A camera outage is committed after the commit of the event
+//     that reports it (on the writer's goroutine, before the gateway's
+//     PUBACK): a crash between the two loses the outage record, never the
+//     event, which stays the authority.
+//   - A gateway outage opens at the time the offline status reached the
+//     station and closes when a birth does. A birth with a new boot while
+//     the gateway was online (it restarted before the broker noticed it
+//     gone, so no will came) is kept as a restart: when it went down is
+//     not known, so the outage runs from the birth's started time (when
+//     that falls after the last message heard) to the birth.
+//     A camera outage's times are the gateway's (event times), with the
+//     clock flag of the events.
+//   - Each gateway keeps at most MaxOutages records and none that ended
+//     more than OutageMaxAge ago; the oldest go first.
+const (
+	MaxOutages   = 1000
+	OutageMaxAge = 31 * 24 * time.Hour
+)
+
+// Outage is one span during which a gateway, or one of its cameras, was
+// offline.
+type Outage struct {
+	Gateway string `json:"gateway"`
+	// Camera is the camera's name; "" for the gateway itself.
+	Camera string    `json:"camera,omitempty"`
+	Start  time.Time `json:"start"`
+	// End is zero while the outage lasts.
+	End time.Time `json:"end,omitzero"`
+	// Restart marks a gateway that came back with a new boot while the
+	// station still had it online: its start is the gateway's own start.
+	Restart bool `json:"restart,omitempty"`
+	// Unsynced marks a camera outage stamped by a gateway whose clock was
+	// not synchronised.
+	Unsynced bool `json:"unsynced,omitempty"`
+}
+
+// Open reports whether the outage lasts.
+func (o Outage) Open() bool { return o.End.IsZero() }
+
+// Until is the outage's end, or now while it lasts.
+func (o Outage) Until(now time.Time) time.Time {
+	if o.Open() {
+		return now
+	}
+	return o.End
+}
+
+var bktOutages = []byte("outages")
+
+// outageKey orders a gateway's outages by start, the gateway's own
+// before its cameras' at the same instant.
+func outageKey(start time.Time, camera string) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(camera)), uint64(start.UnixNano()))
+	return append(k, camera...)
+}
+
+// noteStatus records what status st, arriving at at after prev (nil for
+// the first since Open), says about gw's outages. lastSeen is the newest
+// time the station heard from gw before st.
+func (s *Store) noteStatus(gw string, prev *wire.Status, lastSeen time.Time, st wire.Status, at time.Time) {
+	if s.opts.ReadOnly {
+		return
+	}
+	err := s.updateOutages(gw, func(b *bolt.Bucket) error {
+		open, k, err := lastOpen(b, "")
+		if err != nil {
+			return err
+		}
+		switch {
+		case !st.Online && open == nil:
+			return putOutage(b, Outage{Gateway: gw, Start: at})
+		case st.Online && open != nil:
+			open.End = maxTime(at, open.Start)
+			return putOutageAt(b, k, *open)
+		case st.Online && prev != nil && prev.Online && prev.Boot != st.Boot && st.Boot != "":
+			// When it went down is not known; it was up again from its
+			// start, if the birth's (the gateway's clock) is plausible.
+			start := at
+			if t := st.Started; !t.IsZero() && !t.Before(lastSeen) && t.Before(at) {
+				start = t
+			}
+			return putOutage(b, Outage{Gateway: gw, Start: start, End: at, Restart: true})
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error("store: record gateway outage", "gateway", gw, "online", st.Online, "error", err)
+	}
+}
+
+// noteCamera records what a stored camera_offline or camera_online event
+// says about the camera's outages.
+func (s *Store) noteCamera(gw string, ev wire.Event) {
+	if ev.Kind != wire.KindCameraOffline && ev.Kind != wire.KindCameraOnline || ev.Source == "" {
+		return
+	}
+	err := s.updateOutages(gw, func(b *bolt.Bucket) error {
+		open, k, err := lastOpen(b, ev.Source)
+		if err != nil {
+			return err
+		}
+		switch {
+		case ev.Kind == wire.KindCameraOffline && open == nil:
+			return putOutage(b, Outage{Gateway: gw, Camera: ev.Source, Start: ev.Time.UTC(), Unsynced: !ev.ClockSynced})
+		case ev.Kind == wire.KindCameraOnline && open != nil:
+			open.End = maxTime(ev.Time.UTC(), open.Start)
+			open.Unsynced = open.Unsynced || !ev.ClockSynced
+			return putOutageAt(b, k, *open)
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error("store: record camera outage", "gateway", gw, "camera", ev.Source, "error", err)
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
+// updateOutages runs fn on gw's outages bucket in one transaction, then
+// applies the bounds.
+func (s *Store) updateOutages(gw string, fn func(b *bolt.Bucket) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		root, err := tx.CreateBucketIfNotExists(bktOutages)
+		if err != nil {
+			return err
+		}
+		b, err := root.CreateBucketIfNotExists([]byte(gw))
+		if err != nil {
+			return err
+		}
+		b.FillPercent = appendFill
+		if err := fn(b); err != nil {
+			return err
+		}
+		return pruneOutages(b, s.now())
+	})
+}
+
+// lastOpen finds the newest outage of camera ("" the gateway) if it is
+// still open. The newest of camera is looked for among the newest
+// records: a gateway has few cameras.
+func lastOpen(b *bolt.Bucket, camera string) (*Outage, []byte, error) {
+	c := b.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		if len(k) < 8 || string(k[8:]) != camera {
+			continue
+		}
+		var o Outage
+		if err := json.Unmarshal(v, &o); err != nil {
+			return nil, nil, fmt.Errorf("outage %x: %w", k, err)
+		}
+		if !o.Open() {
+			return nil, nil, nil
+		}
+		return &o, bytes.Clone(k), nil
+	}
+	return nil, nil, nil
+}
+
+func putOutage(b *bolt.Bucket, o Outage) error {
+	k := outageKey(o.Start, o.Camera)
+	for b.Get(k) != nil { // two outages starting the same nanosecond
+		o.Start = o.Start.Add(time.Nanosecond)
+		k = outageKey(o.Start, o.Camera)
+	}
+	return putOutageAt(b, k, o)
+}
+
+func putOutageAt(b *bolt.Bucket, k []byte, o Outage) error {
+	v, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, v)
+}
+
+// pruneOutages applies MaxOutages and OutageMaxAge to one gateway's
+// outages (an open one is kept whatever its age).
+func pruneOutages(b *bolt.Bucket, now time.Time) error {
+	n := b.Stats().KeyN
+	var drop [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var o Outage
+		if err := json.Unmarshal(v, &o); err != nil {
+			return fmt.Errorf("outage %x: %w", k, err)
+		}
+		if o.Open() {
+			continue
+		}
+		if n-len(drop) <= MaxOutages && now.Sub(o.End) <= OutageMaxAge {
+			break
+		}
+		drop = append(drop, bytes.Clone(k))
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Outages returns every outage, of every gateway, that lasted into
+// [since, now]: those still open and those that ended at since or later,
+// oldest first per gateway.
+func (s *Store) Outages(since time.Time) (map[string][]Outage, error) {
+	out := map[string][]Outage{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bktOutages)
+		if root == nil {
+			return nil
+		}
+		return root.ForEachBucket(func(gw []byte) error {
+			return root.Bucket(gw).ForEach(func(k, v []byte) error {
+				var o Outage
+				if err := json.Unmarshal(v, &o); err != nil {
+					return fmt.Errorf("outage %s/%x: %w", gw, k, err)
+				}
+				if o.Open() || !o.End.Before(since) {
+					out[string(gw)] = append(out[string(gw)], o)
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read outages: %w", err)
+	}
+	return out, nil
+}
+
+// OpenOutages returns, per gateway id, the gateway's own outage still
+// open (cameras' are left out): a few reads per gateway, for every page.
+func (s *Store) OpenOutages() (map[string]Outage, error) {
+	out := map[string]Outage{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bktOutages)
+		if root == nil {
+			return nil
+		}
+		return root.ForEachBucket(func(gw []byte) error {
+			o, _, err := lastOpen(root.Bucket(gw), "")
+			if o != nil {
+				out[string(gw)] = *o
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read open outages: %w", err)
+	}
+	return out, nil
+}
