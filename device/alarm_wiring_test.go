@@ -124,6 +124,7 @@ func outputState(st device.Status, name string) (output.State, bool) {
 // event, output drives the siren with its user, and malformed commands
 // are answered ok:false while the alarm runs on.
 func TestAlarmOfflineIntrusion(t *testing.T) {
+	t.Parallel()
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	broker.Stop() // no broker at all while the intrusion happens
 	data := filepath.Join(t.TempDir(), "data")

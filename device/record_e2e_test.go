@@ -89,6 +89,7 @@ func subscribeEvents(t *testing.T, broker *mqtttest.Broker, id string) *events {
 // and post-roll, announced by a clip event linked to the motion event;
 // ffprobe reads it and Chromium plays it to the end at the camera's size.
 func TestClipOnSensorEvent(t *testing.T) {
+	t.Parallel()
 	const pre, post, gop = 2 * time.Second, 2 * time.Second, time.Second
 	cam := rtsptest.StartCamera(t, "--width", "320", "--height", "240", "--fps", "25", "--key-int-max", "25")
 	broker := mqtttest.Start(t, mqtttest.Options{})
@@ -217,6 +218,7 @@ func playInChromium(t *testing.T, path string) (w, h int, played time.Duration) 
 // records every recording camera, even one that lists no sensor, and its
 // clip is marked for automatic upload and linked to the alarm event.
 func TestAlarmClipUploadAuto(t *testing.T) {
+	t.Parallel()
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	evs := subscribeEvents(t, broker, "rec-alarm")
 	data := filepath.Join(t.TempDir(), "data")

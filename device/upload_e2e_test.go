@@ -133,6 +133,7 @@ cameras:
 // its bytes hash to the event's SHA-256. clip.get then sends it again
 // from an offset, and a bad request is answered with a clear error.
 func TestAlarmClipUploadedAtOnce(t *testing.T) {
+	t.Parallel()
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	const id = "up-alarm"
 	evs := subscribeEvents(t, broker, id)
@@ -183,6 +184,7 @@ func TestAlarmClipUploadedAtOnce(t *testing.T) {
 // clip, the automatic upload is held and reported so in status; the
 // station's clip.get sends it anyway.
 func TestUploadBudgetHoldsAutoUpload(t *testing.T) {
+	t.Parallel()
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	const id = "up-budget"
 	evs := subscribeEvents(t, broker, id)

@@ -37,6 +37,7 @@ func (e *events) clipEvents(camera string) []wire.Event {
 // Continuous segments are one minute long and not configurable, so event
 // clips stand in for them: Store.List treats both alike.
 func TestClipGetTimeRange(t *testing.T) {
+	t.Parallel()
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	const id, cam = "up-range", "cam-ngo"
 	evs := subscribeEvents(t, broker, id)

@@ -92,8 +92,7 @@ func drainInto(b *testing.B, addr string) {
 		cfg.ClientID = gw
 		cfg.Window = uplink.DefaultWindow
 		cfg.TelemetryInterval = time.Hour
-		tq := &traceQueue{Queue: device.OutboxQueue(ob)} // TRACE-TMP
-		s := uplink.New(cfg, tq, nil, nil, nil)
+		s := uplink.New(cfg, device.OutboxQueue(ob), nil, nil, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		b.StartTimer()
@@ -110,7 +109,6 @@ func drainInto(b *testing.B, addr string) {
 			window += int64(st.Published - st.Acked)
 		}
 		total += time.Since(start)
-		tq.report(b) // TRACE-TMP
 		gwCPU += selfCPU(b) - gw0
 		brCPU += procCPU(b, broker) - br0
 		b.StopTimer()
@@ -283,44 +281,4 @@ func TestPasswordNeverLogged(t *testing.T) {
 			t.Errorf("password %q logged:\n%s", p, out)
 		}
 	}
-}
-
-// TRACE-TMP
-type traceQueue struct {
-	uplink.Queue
-	mu           sync.Mutex
-	acks, ackN   int
-	ackT         time.Duration
-	peeks, peekN int
-	peekT        time.Duration
-}
-
-func (q *traceQueue) Ack(seqs ...uint64) error {
-	t := time.Now()
-	err := q.Queue.Ack(seqs...)
-	q.mu.Lock()
-	q.acks++
-	q.ackN += len(seqs)
-	q.ackT += time.Since(t)
-	q.mu.Unlock()
-	return err
-}
-
-func (q *traceQueue) Peek(after uint64, max int, maxBytes int64) ([]uplink.Message, error) {
-	t := time.Now()
-	m, err := q.Queue.Peek(after, max, maxBytes)
-	q.mu.Lock()
-	q.peeks++
-	q.peekN += len(m)
-	q.peekT += time.Since(t)
-	q.mu.Unlock()
-	return m, err
-}
-
-func (q *traceQueue) report(b *testing.B) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	b.Logf("TRACE acks %d, mean batch %.1f, mean %.2f ms; peeks %d mean %.1f msgs %.2f ms",
-		q.acks, float64(q.ackN)/float64(q.acks), float64(q.ackT.Microseconds())/1000/float64(q.acks),
-		q.peeks, float64(q.peekN)/float64(q.peeks), float64(q.peekT.Microseconds())/1000/float64(q.peeks))
 }

@@ -76,9 +76,16 @@ const (
 	DefaultKeepAlive         = 30 * time.Second
 	DefaultTelemetryInterval = 60 * time.Second
 	DefaultConnectTimeout    = 10 * time.Second
-	DefaultWindow            = 512
-	DefaultBackoffMin        = 500 * time.Millisecond
-	DefaultBackoffMax        = 60 * time.Second
+	// DefaultWindow is sized for a broker that PUBACKs only after its
+	// store committed (the station's): every commit costs the station a
+	// fixed ~11 pages and two fsyncs however few events it holds, and a
+	// window of 512 (of which ~110 wait for the outbox's own ack commit)
+	// left it ~150 events per commit. 1,024 is the station's bound per
+	// client (broker.MaxUnacked), so its read loop never waits on it;
+	// measured in docs/performance.md. It bounds a crash's duplicates.
+	DefaultWindow     = 1024
+	DefaultBackoffMin = 500 * time.Millisecond
+	DefaultBackoffMax = 60 * time.Second
 )
 
 // Config says where and how to connect. Zero fields take the Default values.

@@ -160,9 +160,9 @@ func TestDemoChromium(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, h)); err != nil {
 			t.Fatal(err)
 		}
-		b, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
+		b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()) // the window, as PNG
+		if err != nil || len(b) == 0 {
+			t.Fatalf("screenshot %s: %d bytes, %v", name, len(b), err)
 		}
 		if err := os.WriteFile(filepath.Join(shots, name+".png"), b, 0o644); err != nil {
 			t.Fatal(err)
@@ -210,7 +210,9 @@ func TestDemoChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 		eval(ctx, `Object.fromEntries([...document.querySelectorAll("li.card.gw")].map(li => [li.id.slice(3), li.querySelector(".badge").textContent + "|" + ((li.querySelector(".mode") || {}).textContent || "")]))`, &badges)
-		on := func(id string) bool { return strings.HasPrefix(badges[id], "Trực tuyến|") && !strings.HasSuffix(badges[id], "|") }
+		on := func(id string) bool {
+			return strings.HasPrefix(badges[id], "Trực tuyến|") && !strings.HasSuffix(badges[id], "|")
+		}
 		return on(gate) && on(school)
 	})
 	t.Logf("sites: %v", badges)
@@ -220,16 +222,30 @@ func TestDemoChromium(t *testing.T) {
 	defer cancelB()
 	arm := func(gw, mode, shown string) {
 		t.Helper()
-		if err := chromedp.Do(sitesTab, chromedp.Navigate(base+"/sites"), chromedp.WaitVisible("#mode-"+gw), chromedp.SetValue("#mode-"+gw, mode)); err != nil {
-			t.Fatal(err)
-		}
-		eval(sitesTab, `(window.asked = 0, window.confirm = () => { window.asked++; return true; }, 0)`, nil)
-		if err := chromedp.Do(sitesTab, chromedp.Click(`form[action="/gateways/`+gw+`/command"]:has(select) button`), chromedp.WaitVisible("#cmd-result")); err != nil {
-			t.Fatalf("arm %s %s: %v", gw, mode, err)
-		}
-		if got := text(sitesTab, "#cmd-result"); !strings.Contains(got, "thiết bị đã thực hiện") {
-			t.Fatalf("arm %s %s: %q", gw, mode, got)
-		}
+		// The gate's simulated contact opens every 11 s: arming while it
+		// is open is refused, naming it, as for an officer; then again.
+		devtest.WaitFor(t, 45*time.Second, "arm "+gw+" "+mode, func() bool {
+			if err := chromedp.Do(sitesTab, chromedp.Navigate(base+"/sites"), chromedp.WaitVisible("#mode-"+gw), chromedp.SetValue("#mode-"+gw, mode)); err != nil {
+				t.Fatal(err)
+			}
+			eval(sitesTab, `(window.asked = 0, window.confirm = () => { window.asked++; return true; }, 0)`, nil)
+			if err := chromedp.Do(sitesTab, chromedp.Click(`form[action="/gateways/`+gw+`/command"]:has(select) button`), chromedp.WaitVisible("#cmd-result")); err != nil {
+				t.Fatalf("arm %s %s: %v", gw, mode, err)
+			}
+			got := text(sitesTab, "#cmd-result")
+			if strings.Contains(got, "thiết bị đã thực hiện") {
+				return true
+			}
+			var open []string
+			eval(sitesTab, `[...document.querySelectorAll("#cmd-open + ul code")].map(c => c.textContent)`, &open)
+			if len(open) == 0 {
+				var all string
+				eval(sitesTab, `document.querySelector("main").innerText`, &all)
+				t.Fatalf("arm %s %s: %q\n%s", gw, mode, got, all)
+			}
+			t.Logf("arm %s %s refused, open: %v", gw, mode, open)
+			return false
+		})
 		devtest.WaitFor(t, 30*time.Second, gw+"'s card shows "+shown, func() bool {
 			if err := chromedp.Do(sitesTab, chromedp.Navigate(base+"/sites"), chromedp.WaitVisible("#gw-"+gw)); err != nil {
 				t.Fatal(err)
@@ -435,6 +451,10 @@ func TestDemoChromium(t *testing.T) {
 	first := tile.Frames
 	devtest.WaitFor(t, 10*time.Second, "frames keep coming", func() bool { readTile(); return tile.Frames > first+10 })
 	t.Logf("live tile: %+v", tile)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`Number(document.querySelector(".tile").dataset.bytes || 0) > 0`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Errorf("the live tile shows no data used: %v", err)
+	}
 	shot(ctx, "demo-live-vi", 1280, 900)
 
 	// English and back, with the language buttons.
@@ -465,7 +485,7 @@ func TestDemoChromium(t *testing.T) {
 // name (the browser's own accessibility tree), and the acknowledge and
 // live-view buttons at least 44×44 CSS px.
 func phoneLayout(t *testing.T, ctx context.Context, base, gate, shots string) {
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)) }()
@@ -474,7 +494,7 @@ func phoneLayout(t *testing.T, ctx context.Context, base, gate, shots string) {
 		Width, Height float64
 	}
 	big := map[string][]string{
-		"/events": {`#ack-form button[type="submit"]`, `a.live-link`},
+		"/events":               {`#ack-form button[type="submit"]`, `a.live-link`},
 		"/live?gateway=" + gate: {`.tile .play`, `.tile .switch`},
 	}
 	for _, p := range []string{"/sites", "/events", "/live?gateway=" + gate, "/stats", "/gateways", "/users", "/audit"} {
@@ -544,9 +564,9 @@ func phoneLayout(t *testing.T, ctx context.Context, base, gate, shots string) {
 // shotPhone saves the page as the phone shows it.
 func shotPhone(t *testing.T, ctx context.Context, file string) {
 	t.Helper()
-	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
-	if err != nil {
-		t.Fatal(err)
+	b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil || len(b) == 0 {
+		t.Fatalf("screenshot %s: %d bytes, %v", file, len(b), err)
 	}
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		t.Fatal(err)

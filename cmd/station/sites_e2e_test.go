@@ -148,6 +148,19 @@ func TestSitesGraceAndOutagesEndToEnd(t *testing.T) {
 	}()
 	killed := time.Now()
 	g.kill()
+	// The station knows it is down (its outage is open) yet shows it
+	// online: the grace holds the badge back.
+	devtest.WaitFor(t, 10*time.Second, "the blip's outage open on /api/outages", func() bool {
+		os := st.gatewayOutages(t, gw)
+		return len(os) == 1 && os[0].End.IsZero()
+	})
+	if s := state(); !s.Online || s.OfflineSince.IsZero() {
+		t.Errorf("down %v (grace %v): /api/gateways online=%v offline_since=%v, want online with offline_since", time.Since(killed), grace, s.Online, s.OfflineSince)
+	}
+	var downPage string
+	if !st.get("/sites", &downPage) || !strings.Contains(downPage, `class="card gw online" id="gw-`+gw+`"`) {
+		t.Errorf("down %v (grace %v): the sites page does not show it online", time.Since(killed), grace)
+	}
 	g = startBinGateway(t, cfg, api)
 	var blip siteOutage
 	devtest.WaitFor(t, 30*time.Second, "the blip's outage closed on /api/outages", func() bool {
@@ -158,6 +171,7 @@ func TestSitesGraceAndOutagesEndToEnd(t *testing.T) {
 		}
 		return false
 	})
+	t.Logf("the blip lasted %.2f s (will to birth): %+v; killed at %v", blip.Seconds, blip, killed)
 	if blip.Seconds >= grace.Seconds() || blip.Alarm || blip.Start.Before(killed.Add(-time.Second)) {
 		t.Fatalf("the blip: %+v, want shorter than the grace %v, no alarm, from the kill at %v", blip, grace, killed)
 	}

@@ -52,10 +52,10 @@ const (
 	// DefaultWindow is how many events may be published and not yet
 	// removed from the outbox (awaiting PUBACK, or acked and awaiting the
 	// outbox's commit). It bounds the duplicates a crash can cause, and
-	// with it a backlog drains at up to 5,000 events/s over a 4G link with
+	// with it a backlog drains at up to 10,000 events/s over a 4G link with
 	// 100 ms round trips, and at the broker's pace on a LAN (measured in
 	// docs/performance.md). Keep it equal to uplink.DefaultWindow.
-	DefaultWindow = 512
+	DefaultWindow = 1024
 	// DefaultMaxBytes bounds the outbox to a small fraction of even an 8 GB
 	// card while holding days of events (a few hundred bytes each) during
 	// an outage.

@@ -18,7 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/antt-gateway/antt/internal/durable"
+	"github.com/antt-gateway/antt/uplink/durable"
 	"github.com/antt-gateway/antt/uplink/wire"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/antt-gateway/antt/internal/durable"
+	"github.com/antt-gateway/antt/uplink/durable"
 	"github.com/antt-gateway/antt/uplink/wire"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"

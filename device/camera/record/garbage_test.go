@@ -79,6 +79,7 @@ func TestMaxClipHoldsWhenPTSMisbehaves(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			const maxClip = 2 * time.Second
 			r, hub, got := runGarbage(t, RecorderOptions{PreRoll: time.Second, PostRoll: time.Second, MaxClip: maxClip}, pts)
 			devtest.WaitFor(t, 10*time.Second, "the camera", func() bool { return hub.Status().Frames >= 30 })
@@ -104,6 +105,7 @@ func TestTriggerWithWrongClock(t *testing.T) {
 		"1970":         time.Unix(0, 0),
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			const pre, post = time.Second, 3 * time.Second
 			r, hub, got := runGarbage(t, RecorderOptions{PreRoll: pre, PostRoll: post, MaxClip: 20 * time.Second}, nil)
 			devtest.WaitFor(t, 10*time.Second, "pre-roll to fill", func() bool { return hub.Status().Frames >= 60 })
@@ -120,6 +122,7 @@ func TestTriggerWithWrongClock(t *testing.T) {
 // pre_roll: 0s (allowed by the config) means no pre-roll beyond the key
 // frame the clip must start at, not the default 5 s.
 func TestNoPreRoll(t *testing.T) {
+	t.Parallel()
 	const post = time.Second
 	r, hub, got := runGarbage(t, RecorderOptions{PreRoll: NoPreRoll, PostRoll: post}, nil)
 	devtest.WaitFor(t, 10*time.Second, "frames", func() bool { return hub.Status().Frames >= 200 }) // 8 s

@@ -17,7 +17,7 @@ import (
 // mDNS off (the tests send no mDNS).
 func Loopback() webrtc.SettingEngine {
 	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(false)
+	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})

@@ -36,7 +36,9 @@ var ErrInvalidPayload = errors.New("payload can never be stored")
 
 // MaxUnacked bounds the claimed QoS 1 publishes of one client that wait
 // for the store. Beyond it the client's read loop waits (backpressure:
-// the gateway's window fills and it stops publishing).
+// the gateway's window fills and it stops publishing). The gateway's
+// default window (uplink.DefaultWindow) is equal to it, so a draining
+// gateway never makes the read loop wait here.
 const MaxUnacked = 1024
 
 // ingestHook makes the store the acknowledgement point. mochi runs

@@ -169,7 +169,7 @@ func BenchmarkAnnounceWithIndex(b *testing.B) {
 	for _, n := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-			s, err := Open(b.TempDir(), Options{Now: func() time.Time { return now }})
+			s, err := Open(b.TempDir(), Options{MaxBytes: 1 << 50, Now: func() time.Time { return now }})
 			if err != nil {
 				b.Fatal(err)
 			}

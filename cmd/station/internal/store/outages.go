@@ -85,17 +85,13 @@ func (s *Store) noteStatus(gw string, prev *wire.Status, lastSeen time.Time, st 
 	if s.opts.ReadOnly {
 		return
 	}
-	err := s.updateOutages(gw, func(b *bolt.Bucket) error {
-		open, k, err := lastOpen(b, "")
-		if err != nil {
-			return err
-		}
+	err := s.updateOutages(gw, "", func(open *Outage) (*Outage, bool) {
 		switch {
 		case !st.Online && open == nil:
-			return putOutage(b, Outage{Gateway: gw, Start: at})
+			return &Outage{Gateway: gw, Start: at}, false
 		case st.Online && open != nil:
 			open.End = maxTime(at, open.Start)
-			return putOutageAt(b, k, *open)
+			return open, true
 		case st.Online && prev != nil && prev.Online && prev.Boot != st.Boot && st.Boot != "":
 			// When it went down is not known; it was up again from its
 			// start, if the birth's (the gateway's clock) is plausible.
@@ -103,9 +99,9 @@ func (s *Store) noteStatus(gw string, prev *wire.Status, lastSeen time.Time, st 
 			if t := st.Started; !t.IsZero() && !t.Before(lastSeen) && t.Before(at) {
 				start = t
 			}
-			return putOutage(b, Outage{Gateway: gw, Start: start, End: at, Restart: true})
+			return &Outage{Gateway: gw, Start: start, End: at, Restart: true}, false
 		}
-		return nil
+		return nil, false
 	})
 	if err != nil {
 		s.log.Error("store: record gateway outage", "gateway", gw, "online", st.Online, "error", err)
@@ -118,20 +114,16 @@ func (s *Store) noteCamera(gw string, ev wire.Event) {
 	if ev.Kind != wire.KindCameraOffline && ev.Kind != wire.KindCameraOnline || ev.Source == "" {
 		return
 	}
-	err := s.updateOutages(gw, func(b *bolt.Bucket) error {
-		open, k, err := lastOpen(b, ev.Source)
-		if err != nil {
-			return err
-		}
+	err := s.updateOutages(gw, ev.Source, func(open *Outage) (*Outage, bool) {
 		switch {
 		case ev.Kind == wire.KindCameraOffline && open == nil:
-			return putOutage(b, Outage{Gateway: gw, Camera: ev.Source, Start: ev.Time.UTC(), Unsynced: !ev.ClockSynced})
+			return &Outage{Gateway: gw, Camera: ev.Source, Start: ev.Time.UTC(), Unsynced: !ev.ClockSynced}, false
 		case ev.Kind == wire.KindCameraOnline && open != nil:
 			open.End = maxTime(ev.Time.UTC(), open.Start)
 			open.Unsynced = open.Unsynced || !ev.ClockSynced
-			return putOutageAt(b, k, *open)
+			return open, true
 		}
-		return nil
+		return nil, false
 	})
 	if err != nil {
 		s.log.Error("store: record camera outage", "gateway", gw, "camera", ev.Source, "error", err)
@@ -145,9 +137,30 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// updateOutages runs fn on gw's outages bucket in one transaction, then
-// applies the bounds.
-func (s *Store) updateOutages(gw string, fn func(b *bolt.Bucket) error) error {
+// updateOutages asks decide what camera's ("" the gateway's) open outage,
+// or nil, becomes: nil for no change, or the outage to store (replacing
+// the open one when replace is set). It is asked first in a read
+// transaction, so that a status that changes nothing (a retained copy, a
+// birth while online) costs no commit; then again in the write
+// transaction, which also applies the bounds.
+func (s *Store) updateOutages(gw, camera string, decide func(open *Outage) (put *Outage, replace bool)) error {
+	var needed bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var b *bolt.Bucket
+		if root := tx.Bucket(bktOutages); root != nil {
+			b = root.Bucket([]byte(gw))
+		}
+		open, _, err := lastOpen(b, camera)
+		if err != nil {
+			return err
+		}
+		put, _ := decide(open)
+		needed = put != nil
+		return nil
+	})
+	if err != nil || !needed {
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		root, err := tx.CreateBucketIfNotExists(bktOutages)
 		if err != nil {
@@ -158,7 +171,20 @@ func (s *Store) updateOutages(gw string, fn func(b *bolt.Bucket) error) error {
 			return err
 		}
 		b.FillPercent = appendFill
-		if err := fn(b); err != nil {
+		open, k, err := lastOpen(b, camera)
+		if err != nil {
+			return err
+		}
+		put, replace := decide(open)
+		switch {
+		case put == nil:
+			return nil
+		case replace:
+			err = putOutageAt(b, k, *put)
+		default:
+			err = putOutage(b, *put)
+		}
+		if err != nil {
 			return err
 		}
 		return pruneOutages(b, s.now())
@@ -169,6 +195,9 @@ func (s *Store) updateOutages(gw string, fn func(b *bolt.Bucket) error) error {
 // still open. The newest of camera is looked for among the newest
 // records: a gateway has few cameras.
 func lastOpen(b *bolt.Bucket, camera string) (*Outage, []byte, error) {
+	if b == nil {
+		return nil, nil, nil
+	}
 	c := b.Cursor()
 	for k, v := c.Last(); k != nil; k, v = c.Prev() {
 		if len(k) < 8 || string(k[8:]) != camera {

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"sync"
 	"slices"
 	"strconv"
 	"strings"
@@ -216,9 +214,7 @@ func (s *Store) run() {
 		if s.batchSeen != nil {
 			s.batchSeen(size)
 		}
-		tracePre := time.Now() // TRACE-TMP
 		s.commit(batch)
-		traceNote(len(batch), time.Since(tracePre), tracePre.Sub(lastCommit)) // TRACE-TMP
 		lastCommit, lastBatch = time.Now(), len(batch)
 		s.release(size)
 		if !open {
@@ -814,33 +810,4 @@ func (s *Store) agedSnapshots() bool {
 		return nil
 	})
 	return old
-}
-
-// TRACE-TMP: temporary measurement, removed before the report.
-var traceMu sync.Mutex
-var traceLat, traceBatch, traceIdle []int64
-
-func traceNote(n int, d, idle time.Duration) {
-	if os.Getenv("ANTT_TRACE") == "" {
-		return
-	}
-	traceMu.Lock()
-	traceLat = append(traceLat, int64(d/time.Microsecond))
-	traceBatch = append(traceBatch, int64(n))
-	traceIdle = append(traceIdle, int64(idle/time.Microsecond))
-	if len(traceLat)%100 == 0 {
-		q := func(x []int64) string {
-			y := slices.Clone(x)
-			slices.Sort(y)
-			var sum int64
-			for _, v := range y {
-				sum += v
-			}
-			return fmt.Sprintf("mean %d p10 %d p50 %d p90 %d p99 %d", sum/int64(len(y)), y[len(y)/10], y[len(y)/2], y[len(y)*9/10], y[len(y)*99/100])
-		}
-		f, _ := os.OpenFile(os.Getenv("ANTT_TRACE"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		fmt.Fprintf(f, "TRACE commits %d: commit-µs %s | batch %s | gap-µs %s\n", len(traceLat), q(traceLat), q(traceBatch), q(traceIdle))
-		f.Close()
-	}
-	traceMu.Unlock()
 }

@@ -22,19 +22,7 @@ import (
 // the client (for CreatePermission).
 func allocClient(t *testing.T, addr, user, pass string) (*turn.Client, net.PacketConn) {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
-		Username: user, Password: pass, Realm: DefaultRealm, RTO: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); _ = conn.Close() })
-	if err := c.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	c := udpClient(t, addr, user, pass)
 	relay, err := c.Allocate()
 	if err != nil {
 		t.Fatal("allocate:", err)
@@ -115,15 +103,7 @@ func TestReviewNoTCPAllocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	c, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: turn.NewSTUNConn(conn),
-		Username: u, Password: p, Realm: DefaultRealm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, addr, turn.NewSTUNConn(conn), u, p, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if a, err := c.AllocateTCPWithContext(ctx); err == nil {
@@ -186,15 +166,7 @@ func TestReviewTLSIdleDropped(t *testing.T) {
 	}
 	u, p, _ := s.Credentials("gateway:cong-khu-3", time.Minute)
 	conn := dial()
-	c, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: turn.NewSTUNConn(conn),
-		Username: u, Password: p, Realm: DefaultRealm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, addr, turn.NewSTUNConn(conn), u, p, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := c.AllocateWithContext(ctx); err != nil {

@@ -58,23 +58,40 @@ func start(t *testing.T, cfg Config) *Server {
 	return s
 }
 
-// allocate asks the server at addr for a UDP relay over UDP.
-func allocate(t *testing.T, addr, user, pass string) (net.PacketConn, error) {
+// newClient makes a listening TURN client of the server at addr over
+// conn (a UDP socket, or turn.NewSTUNConn of a TLS connection) with the
+// credential user, pass; rto is its retransmission timeout (0: pion's).
+// It is closed when the test ends.
+func newClient(t *testing.T, addr string, conn net.PacketConn, user, pass string, rto time.Duration) *turn.Client {
+	t.Helper()
+	c, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
+		Username: user, Password: pass, Realm: DefaultRealm, RTO: rto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// udpClient is newClient over a UDP socket of its own, retransmitting
+// after 100 ms.
+func udpClient(t *testing.T, addr, user, pass string) *turn.Client {
 	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
-		Username: user, Password: pass, Realm: DefaultRealm, RTO: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); _ = conn.Close() })
-	if err := c.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	return c.Allocate()
+	t.Cleanup(func() { _ = conn.Close() })
+	return newClient(t, addr, conn, user, pass, 100*time.Millisecond)
+}
+
+// allocate asks the server at addr for a UDP relay over UDP.
+func allocate(t *testing.T, addr, user, pass string) (net.PacketConn, error) {
+	t.Helper()
+	return udpClient(t, addr, user, pass).Allocate()
 }
 
 // A fresh TURN REST credential gets a relay inside the port range and on
@@ -159,15 +176,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	c, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: turn.NewSTUNConn(conn),
-		Username: ice[0].Username, Password: ice[0].Credential, Realm: DefaultRealm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, addr, turn.NewSTUNConn(conn), ice[0].Username, ice[0].Credential, 0)
 	if _, err := c.Allocate(); err != nil {
 		t.Fatal("allocation over TLS:", err)
 	}

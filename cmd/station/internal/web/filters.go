@@ -250,6 +250,15 @@ func (m *matcher) match(r *store.Record, ln *store.Line, alarm func() (bool, err
 	return m.matchState(r, ln, alarm)
 }
 
+// bodies reports whether most events' bodies will be read: for
+// state=review, unless a kind filter leaves only alarm kinds.
+func (m *matcher) bodies() bool {
+	if !slices.Contains(m.states, stateReview) {
+		return false
+	}
+	return len(m.kinds) == 0 || slices.ContainsFunc(m.kinds, func(k string) bool { return !alarmKinds[k] && k != kindGap && k != kindNotice })
+}
+
 // recordKind is what the kind filter compares: an event's kind, else the
 // record's type.
 func recordKind(r *store.Record, ln *store.Line) string {

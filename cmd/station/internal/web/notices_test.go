@@ -56,7 +56,7 @@ func TestNoticesInPlainWords(t *testing.T) {
 			"The storage of Cổng khu dân cư 3 was damaged, moved aside and started afresh on 1 Dec 2026 15:03 (gateway clock not synced)."},
 		"open": {"2 sự kiện bị mất tại Trường THCS Chí Đám (số 2–3), chưa rõ lý do; phát hiện ngày ",
 			"2 events missing from Trường THCS Chí Đám (numbers 2–3), reason not known yet; noticed on "},
-		"replaced": {"Bộ nhớ của Trường THCS Chí Đám đã được thay ngày ", "The storage of Trường THCS Chí Đám was replaced on "},
+		"replaced":     {"Bộ nhớ của Trường THCS Chí Đám đã được thay ngày ", "The storage of Trường THCS Chí Đám was replaced on "},
 		"replacedlast": {"; bộ nhớ cũ dừng ở sự kiện số 4.", "; the old storage ended at event number 4."},
 	}
 	for i, lang := range []string{LangVI, LangEN} {

@@ -167,7 +167,11 @@ func (d *StoreData) Query(q Query) ([]Item, uint64, error) {
 	for scanned := 0; hi > floor && scanned < maxScan; {
 		chunk := min(uint64(256), hi-floor)
 		lo := hi - chunk
-		recs, err := d.brief(lo, int(chunk))
+		read := d.brief
+		if m.bodies() {
+			read = d.Store.After // in the chunk's one transaction, not one each
+		}
+		recs, err := read(lo, int(chunk))
 		if err != nil {
 			return nil, 0, err
 		}

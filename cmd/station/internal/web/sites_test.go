@@ -123,7 +123,7 @@ func TestSitesGraceHoldsOfflineBadge(t *testing.T) {
 func TestSitesTimeline(t *testing.T) {
 	f := newFixture(t)
 	an, tuan := f.login("an"), f.login("tuan")
-	t0 := f.clock() // 08:00 UTC, 15:00 in Vietnam
+	t0 := f.clock()                                                                       // 08:00 UTC, 15:00 in Vietnam
 	f.st.SetStatus(gwGate, wire.Status{Online: false, Boot: "b1"}, t0.Add(-30*time.Hour)) // before the 24 h
 	f.st.SetStatus(gwGate, wire.Status{Online: true, Boot: "b1"}, t0.Add(-30*time.Hour+time.Minute))
 	f.st.SetStatus(gwGate, wire.Status{Online: false, Boot: "b1"}, t0.Add(-6*time.Hour))
@@ -153,6 +153,12 @@ func TestSitesTimeline(t *testing.T) {
 		t.Errorf("axis labels:\n%s", c)
 	}
 
+	en := card(t, must(t, f.do(req{path: "/sites", cookie: an, header: map[string]string{"Cookie": langCookie + "=en; " + sessionCookie + "=" + an}}), http.StatusOK, "sites").body, gwGate)
+	for _, want := range []string{"1 outage, 1 h 0 min.", "The gate-cam camera", "Outages of Cổng khu dân cư 3, last 24 hours", "2026-12-01 09:00:00"} {
+		if !strings.Contains(en, want) {
+			t.Errorf("the English card lacks %q:\n%s", want, en)
+		}
+	}
 	week := card(t, must(t, f.do(req{path: "/sites?span=7d", cookie: an}), http.StatusOK, "sites").body, gwGate)
 	if strings.Count(week, `<rect class="tl-out"`)+strings.Count(week, `<rect class="tl-blip"`) != 2 {
 		t.Errorf("7 days: want both gateway outages:\n%s", week)
