@@ -4,7 +4,8 @@ import "fmt"
 
 // addRecordingRows measures recording and clip upload (docs/performance.md
 // "Recording" and "Clip upload"): the recorder's CPU against the camera's
-// receive path alone, the bytes it writes, the uploader against a bare
+// receive path alone, the recorder's own work without a camera
+// (BenchmarkRecordPath), the bytes it writes, the uploader against a bare
 // paho publisher of the same chunks into the same station clip store, 20
 // gateways uploading at once, and an armed alarm's clip from its event to
 // complete at the real station binary.
@@ -17,6 +18,14 @@ func addRecordingRows(add func(row)) {
 	add(row{"CPU of recording one 2 Mbit/s camera (continuous) / its receive path alone",
 		fmt.Sprintf("%+.0f %% (%.1f %% vs %.1f %% of a core)", (r["record/receive"]-1)*100, r["record-cpu-%"], r["receive-cpu-%"]),
 		"≤ +25 %", verdict(r["record/receive"] <= 1.25)})
+	add(row{"  same, pairs of windows (lowest; highest)", fmt.Sprintf("%.2f×; %.2f×", r["pair-min"], r["pair-max"]), "", ""})
+	rp, err := goBench("./device/camera/record/", "^BenchmarkRecordPath$", "5000x", 5)
+	if err != nil {
+		fatal(err)
+	}
+	p := rp["BenchmarkRecordPath"]
+	add(row{"recorder's own work, 2 Mbit/s, no camera (muxer, SHA-256, writes, fsync and index per fragment; % of a core)",
+		fmt.Sprintf("%.3f %% (%.0f µs a frame)", p["core-%@2M"], p["cpu-ns/frame"]/1000), "reported", ""})
 	add(row{"bytes written per hour per camera, 2 Mbit/s; 512 kbit/s substream",
 		fmt.Sprintf("%.0f MiB; %.0f MiB", r["MiB/h@2M"], r["MiB/h@512k"]), "reported", ""})
 

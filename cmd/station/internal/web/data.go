@@ -105,7 +105,8 @@ type Events interface {
 	// next is what to pass as before for the following page; 0 when there
 	// is nothing older.
 	Page(before uint64, limit int, keep func(gateway string) bool) (items []Item, next uint64, err error)
-	// Query is Page with the filters of Query (a time span).
+	// Query is Page with the filters of Query (a time span, kinds,
+	// states, a text).
 	Query(q Query) (items []Item, next uint64, err error)
 	// Snapshot returns the JPEG of event (gateway, epoch, seq), if kept.
 	Snapshot(gateway, epoch string, seq uint64) ([]byte, bool, error)
