@@ -204,3 +204,28 @@ func TestParseReason(t *testing.T) {
 		}
 	}
 }
+
+// RefusedSince counts each gateway's refused payloads in the span, with
+// the newest's time and error.
+func TestRefusedSince(t *testing.T) {
+	s := openLog(t, filepath.Join(t.TempDir(), "events.db"))
+	for _, p := range []struct{ gw, payload string }{{"cong-khu-3", "{"}, {"cong-khu-3", `{"seq":2,"id":"b/2"}`}, {"truong-thcs", "{"}} {
+		if _, err := s.Add(p.gw, wire.TopicEvent, []byte(p.payload)); err == nil {
+			t.Fatalf("%s accepted", p.payload)
+		}
+	}
+	now := s.now()
+	got, err := s.RefusedSince(now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got["cong-khu-3"]; r.Count != 2 || !r.Last.Equal(now) || !strings.Contains(r.Error, `want "cong-khu-3/2"`) {
+		t.Errorf("cong-khu-3: %+v", r)
+	}
+	if r := got["truong-thcs"]; r.Count != 1 {
+		t.Errorf("truong-thcs: %+v", r)
+	}
+	if got, _ := s.RefusedSince(now.Add(time.Second)); len(got) != 0 {
+		t.Errorf("refused after now: %+v", got)
+	}
+}

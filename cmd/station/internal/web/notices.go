@@ -157,3 +157,36 @@ func attrU(attrs map[string]any, k string) (uint64, bool) {
 	}
 	return 0, false
 }
+
+// refusedStore is what StoreData needs of a store that quarantines the
+// payloads it refuses (*store.Store does).
+type refusedStore interface {
+	RefusedSince(since time.Time) (map[string]store.Refused, error)
+}
+
+// RefusedSince sums up, per gateway, the payloads the store refused as
+// invalid since since; none for a store that keeps no quarantine.
+func (d *StoreData) RefusedSince(since time.Time) (map[string]store.Refused, error) {
+	if rs, ok := d.Store.(refusedStore); ok {
+		return rs.RefusedSince(since)
+	}
+	return map[string]store.Refused{}, nil
+}
+
+// refused reads the refused payloads of every gateway since since (none
+// when the console's data does not keep them).
+func (s *Server) refused(since time.Time) (map[string]store.Refused, error) {
+	if rs, ok := s.o.Gateways.(refusedStore); ok {
+		return rs.RefusedSince(since)
+	}
+	return map[string]store.Refused{}, nil
+}
+
+// refusedText is a gateway's refused payloads in plain words: "Trạm đã
+// từ chối 2 tin nhắn không hợp lệ từ …, lần cuối ngày …: <the error>."
+func (v *view) refusedText(r store.Refused, name string) string {
+	if r.Count == 0 {
+		return ""
+	}
+	return tr(v.lang, "notice.refused", r.Count, name, day(v.lang, r.Last), r.Error)
+}

@@ -126,3 +126,28 @@ func TestNoticeGapExplainedLaterAndUnknownReason(t *testing.T) {
 		t.Errorf("epoch started:\n got %q\nwant %q", got, want)
 	}
 }
+
+// Payloads the store refused as invalid (its quarantine) are one sentence
+// on the gateway's card, with the newest error, in both languages.
+func TestNoticeRefusedPayloads(t *testing.T) {
+	f := newFixture(t)
+	an := f.login("an")
+	for _, p := range []string{"{", `{"seq":2,"id":"khac/2"}`} {
+		if _, err := f.st.Add(gwGate, wire.TopicEvent, []byte(p)); err == nil {
+			t.Fatalf("%s accepted", p)
+		}
+	}
+	page := must(t, f.do(req{path: "/sites", cookie: an}), http.StatusOK, "sites").body
+	c := card(t, page, gwGate)
+	if !strings.Contains(c, `<p class="refused warn">Trạm đã từ chối 2 tin nhắn không hợp lệ từ Cổng khu dân cư 3 trong khoảng này, lần cuối ngày `) ||
+		!strings.Contains(c, html.EscapeString(`want "cong-khu-3/2"`)) {
+		t.Errorf("the card lacks the refused payloads:\n%s", c)
+	}
+	if strings.Contains(card(t, page, gwSchool), `class="refused`) {
+		t.Error("the school's card tells of refused payloads it never sent")
+	}
+	en := must(t, f.do(req{path: "/sites", cookie: an, header: map[string]string{"Cookie": langCookie + "=en; " + sessionCookie + "=" + an}}), http.StatusOK, "sites").body
+	if !strings.Contains(card(t, en, gwGate), "The station refused 2 invalid messages from Cổng khu dân cư 3 in this span, the last on ") {
+		t.Error("the English card lacks the refused payloads")
+	}
+}

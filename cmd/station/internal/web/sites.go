@@ -255,6 +255,9 @@ type siteCard struct {
 	// Oldest is the oldest buffered event's age and time in words, "" when
 	// its outbox was empty.
 	Oldest string
+	// Refused is the payloads the store refused from it over the span, in
+	// words (notices.go); "" for none.
+	Refused string
 }
 
 func (s *Server) sitesPage(w http.ResponseWriter, r *http.Request, v *view) {
@@ -274,6 +277,11 @@ func (s *Server) sitesPage(w http.ResponseWriter, r *http.Request, v *view) {
 		s.internal(w, r, "read outages", err)
 		return
 	}
+	refused, err := s.refused(win.Since)
+	if err != nil {
+		s.internal(w, r, "read refused payloads", err)
+		return
+	}
 	type group struct {
 		Site, Name string
 		Gateways   []siteCard
@@ -283,7 +291,7 @@ func (s *Server) sitesPage(w http.ResponseWriter, r *http.Request, v *view) {
 		if len(groups) == 0 || groups[len(groups)-1].Site != g.Site {
 			groups = append(groups, group{Site: g.Site, Name: cmpOr(g.SiteName, g.Site)})
 		}
-		c := siteCard{Gateway: g, Timeline: v.timelineOf(g, outages[g.ID], win)}
+		c := siteCard{Gateway: g, Timeline: v.timelineOf(g, outages[g.ID], win), Refused: v.refusedText(refused[g.ID], v.gwName(g))}
 		if !g.OldestBuffered.IsZero() {
 			c.Oldest = tr(v.lang, "gw.oldestval", dur(v.lang, max(0, now.Sub(g.OldestBuffered))), when(v.lang, g.OldestBuffered))
 		}

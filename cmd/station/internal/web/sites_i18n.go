@@ -49,6 +49,7 @@ var noticeCatalogue = map[string]msg{
 	"notice.other":        {"%s: thông báo ngày %s (%s).", "%s: notice on %s (%s)."},
 	"notice.dropped":      {"%s bị mất tại %s khi bộ nhớ đầy, ngày %s.", "%s lost at %s when its storage filled on %s."},
 	"notice.droppedrange": {"%s bị mất tại %s khi bộ nhớ đầy, ngày %s (số %d–%d).", "%s lost at %s when its storage filled on %s (numbers %d–%d)."},
+	"notice.refused":      {"Trạm đã từ chối %d tin nhắn không hợp lệ từ %s trong khoảng này, lần cuối ngày %s: %s.", "The station refused %d invalid messages from %s in this span, the last on %s: %s."},
 	"notice.storagereset": {"Bộ nhớ của %s bị hỏng, đã được cất sang một bên và làm mới, ngày %s.", "The storage of %s was damaged, moved aside and started afresh on %s."},
 }
 
