@@ -16,6 +16,7 @@ import (
 	"github.com/antt-gateway/antt/device/alarm"
 	"github.com/antt-gateway/antt/device/output"
 	"github.com/antt-gateway/antt/sensors"
+	"github.com/antt-gateway/antt/uplink"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -415,3 +416,5 @@ func (g *Gateway) installerOnly(h http.HandlerFunc) http.HandlerFunc {
 		h(w, r)
 	}
 }
+
+var _ uplink.DataError = (*alarm.OpenError)(nil) // the open sensors reach the reply

@@ -249,6 +249,8 @@ outputs:
 	// so arming is refused naming it; bypassed, it arms.
 	if r := sc.command(cmd+"arm", "a2", `,"mode":"night","user":"canbo.an"`); r["ok"] != false || !bytes.Contains([]byte(fmt.Sprint(r["error"])), []byte("cong-truong")) {
 		t.Fatalf("arm night with the gate open: %v, want refused naming cong-truong", r)
+	} else if open, _ := r["open"].([]any); len(open) != 1 || open[0] != "cong-truong" {
+		t.Fatalf("arm night with the gate open: reply %v, want open [cong-truong] for the officer's page", r)
 	}
 	devtest.WaitFor(t, 15*time.Second, "the arming_refused event", func() bool { return len(sc.find("arming_refused", "", "")) == 1 })
 	if r := sc.command(cmd+"bypass", "b1", `,"sensor":"cong-truong","on":true,"user":"canbo.an"`); r["ok"] != true {

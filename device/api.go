@@ -180,7 +180,17 @@ func (g *Gateway) walkTest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e := &wire.Event{Kind: kind, Source: req.Sensor, State: wire.StateActive, Test: true}
-	seq, err := g.Capture(r.Context(), e)
+	var seq uint64
+	var err error
+	if cam, ok := g.snaps.bySensor[req.Sensor]; ok {
+		// The installer walks to check the camera too: the test event
+		// takes the snapshot a real edge of this sensor would.
+		g.stamp(e)
+		jpeg, fetchErr := g.snaps.take(r.Context(), cam)
+		seq, err = g.storeSnapshot(r.Context(), e, cam.Name, jpeg, fetchErr)
+	} else {
+		seq, err = g.Capture(r.Context(), e)
+	}
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{"walktest: event not stored: " + err.Error()})
 		return

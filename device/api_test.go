@@ -104,27 +104,63 @@ func TestWalkTestDurableAndMarked(t *testing.T) {
 		t.Fatalf("walktest reply %q: %+v %v", body, r, err)
 	}
 	// The reply came after the commit: the event is in the outbox now.
+	found := outboxEvent(t, base, r.Seq)
+	if !found.Test || found.Kind != wire.KindContact || found.Source != "cua-cong" || found.State != wire.StateActive || found.Boot != gw.Boot() {
+		t.Errorf("walk test event: %+v", *found)
+	}
+}
+
+// outboxEvent is the event seq from the gateway's outbox dump.
+func outboxEvent(t *testing.T, base string, seq uint64) *wire.Event {
+	t.Helper()
 	resp, err := http.Get(base + "/api/outbox")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var found *wire.Event
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		var e wire.Event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("dump line %q: %v", sc.Text(), err)
 		}
-		if e.Seq == r.Seq {
-			found = &e
+		if e.Seq == seq {
+			return &e
 		}
 	}
-	if found == nil {
-		t.Fatalf("walk test seq %d not in the outbox dump", r.Seq)
+	t.Fatalf("seq %d not in the outbox dump", seq)
+	return nil
+}
+
+// TestWalkTestTakesSnapshot: the installer walking past a sensor in a
+// camera's snapshot_on checks the camera too; the test event carries the
+// JPEG as a real edge's does.
+func TestWalkTestTakesSnapshot(t *testing.T) {
+	jpeg := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte{7}, 5000)...)
+	cam := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		_, _ = w.Write(jpeg)
+	}))
+	defer cam.Close()
+	gw := openConfig(t, fmt.Sprintf(`gateway: {id: cong-khu-3, data_dir: %s}
+uplink: {broker: "mqtt://127.0.0.1:1"}
+sensors:
+  - {name: gate-pir, kind: motion, driver: sim, every: 1h}
+cameras:
+  - {name: cam-cong, url: "rtsp://127.0.0.1:1/never", snapshot_url: %q, snapshot_on: [gate-pir]}
+`, filepath.Join(t.TempDir(), "data"), cam.URL+"/snap.jpg"))
+	base := runGateway(t, gw)
+	code, body := post(t, base+"/api/walktest", `{"sensor":"gate-pir"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("walktest: %d %s", code, body)
 	}
-	if !found.Test || found.Kind != wire.KindContact || found.Source != "cua-cong" || found.State != wire.StateActive || found.Boot != gw.Boot() {
-		t.Errorf("walk test event: %+v", *found)
+	var r device.WalkTestReply
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatal(err)
+	}
+	e := outboxEvent(t, base, r.Seq)
+	if !e.Test || e.Attrs["snapshot"] != true || e.Attrs["camera"] != "cam-cong" {
+		t.Fatalf("walk test event %+v: want test with a snapshot of cam-cong", *e)
 	}
 }
 

@@ -229,6 +229,12 @@ func (s *Session) runCommand(ctx context.Context, in inbound) {
 		switch {
 		case err != nil:
 			r.Error = err.Error()
+			var de DataError
+			if errors.As(err, &de) {
+				// What the refusal names (an arming's open sensors)
+				// rides beside ok:false; a bad encoding drops it only.
+				r.Data, _ = resultData(de.ReplyData())
+			}
 		default:
 			r.OK = true
 			if r.Data, err = resultData(res); err != nil {
@@ -238,6 +244,14 @@ func (s *Session) runCommand(ctx context.Context, in inbound) {
 		}
 	}
 	s.reply(ctx, cmd.ID, r)
+}
+
+// DataError is an error whose reply carries fields beside ok:false and
+// error, as a result's do beside ok:true (an arming refused names the
+// open sensors in "open").
+type DataError interface {
+	error
+	ReplyData() any
 }
 
 type requestIDKey struct{}

@@ -358,6 +358,9 @@ func TestCommands(t *testing.T) {
 	})
 	r.Handle("boom", func(context.Context, json.RawMessage) (any, error) { panic("kaboom") })
 	r.Handle("fail", func(context.Context, json.RawMessage) (any, error) { return nil, fmt.Errorf("siren not wired") })
+	r.Handle("refuse", func(context.Context, json.RawMessage) (any, error) {
+		return nil, fmt.Errorf("arm: %w", refusal{[]string{"gate-door"}})
+	})
 
 	q := newQueue()
 	tele := func() wire.Telemetry { return wire.Telemetry{UptimeS: 1, Cameras: map[string]string{"gate-cam": "up"}} }
@@ -386,6 +389,7 @@ func TestCommands(t *testing.T) {
 		{"output", `{"id":"o3","name":"siren","on":true,"seconds":5}`, "o3", true, `"name":"siren"`},
 		{"boom", `{"id":"x1"}`, "x1", false, "panic: kaboom"},
 		{"fail", `{"id":"f1"}`, "f1", false, "siren not wired"},
+		{"refuse", `{"id":"r1"}`, "r1", false, `"open":["gate-door"]`},
 		{"status", `{"id":"s3","verbose":true}`, "s3", false, `unknown argument \"verbose\"`},
 	}
 	added := 0
@@ -419,6 +423,12 @@ func TestCommands(t *testing.T) {
 		t.Errorf("commands counted %d, want %d", st.Commands, len(cases))
 	}
 }
+
+// refusal is a DataError, as an arming refused with sensors open is.
+type refusal struct{ open []string }
+
+func (e refusal) Error() string  { return "open: " + e.open[0] }
+func (e refusal) ReplyData() any { return map[string]any{"open": e.open} }
 
 func contains(s, sub string) bool {
 	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)

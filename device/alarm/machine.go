@@ -123,6 +123,23 @@ var (
 	ErrNotDisarmed   = errors.New("not disarmed")
 )
 
+// OpenError is an arming refused because sensors are open: Is(ErrOpen),
+// and the names go into the command's reply (`open`) so the officer's
+// page lists them.
+type OpenError struct {
+	Mode   string
+	Open   []string
+	reason string
+}
+
+func (e *OpenError) Error() string { return ErrOpen.Error() + ": " + e.reason }
+
+// Unwrap makes errors.Is(err, ErrOpen) hold.
+func (e *OpenError) Unwrap() error { return ErrOpen }
+
+// ReplyData is what the command's reply carries beside ok:false.
+func (e *OpenError) ReplyData() any { return map[string]any{"open": e.Open} }
+
 type sensorState struct {
 	cfg          *Sensor
 	active       bool
@@ -640,7 +657,7 @@ func (m *Machine) arm(mode string, o Origin) error {
 		reason := fmt.Sprintf("cannot arm %s: open: %s", mode, strings.Join(open, ", "))
 		m.event(Event{Kind: KindArmingRefused, Source: mode, State: mode, By: o.By, User: o.User, Reason: join(reason, o.Reason), Attrs: map[string]any{"open": open, "mode": m.mode}})
 		m.feedback(o, 3)
-		return fmt.Errorf("%w: %s", ErrOpen, reason)
+		return &OpenError{Mode: mode, Open: open, reason: reason}
 	}
 	if m.testUntil != 0 {
 		m.endTest("armed", o)
