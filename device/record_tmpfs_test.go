@@ -27,6 +27,7 @@ import (
 // stays free all along, and the sensor's events go on being stored and
 // delivered to the broker in order.
 func TestRecordingLeavesOutboxItsRoom(t *testing.T) {
+	t.Parallel()
 	const (
 		outboxMax = 8 << 20
 		headroom  = 8 << 20  // the outbox's reserve file and headroom (device/record.go)

@@ -25,6 +25,7 @@ import (
 // event's clip on the events page: the <video> plays it to its end, at
 // the camera's size, for the duration the clip event announced.
 func TestConsolePlaysGatewayClip(t *testing.T) {
+	t.Parallel()
 	const pre, post = time.Second, time.Second
 	cam := rtsptest.StartCamera(t, "--width", "320", "--height", "240", "--fps", "25", "--key-int-max", "25")
 	dir := t.TempDir()

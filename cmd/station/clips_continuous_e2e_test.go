@@ -39,6 +39,8 @@ type segment struct {
 // telemetry's recording_bytes_today grows with what was written. (Age
 // retention, max_age of 1 h or more, is record.TestStoreMaxAgeRemovesOldSegments.)
 func TestContinuousSegmentsRealGateway(t *testing.T) {
+	// Not parallel: a segment's start is its first frame's arrival, so a
+	// starved gateway would show its scheduling as a gap between segments.
 	const (
 		seg      = 5 * time.Second
 		frame    = 40 * time.Millisecond

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,6 +54,12 @@ func TestStartNonLoopbackTLS(t *testing.T) {
 			t.Fatalf("in a network namespace: %v\n%s", err, out)
 		}
 		return
+	}
+	// Only in the namespace: there lo is the only interface, so listening
+	// on every interface and dialling 192.0.2.10 stays on this machine.
+	ifs, err := net.Interfaces()
+	if err != nil || len(ifs) != 1 || ifs[0].Flags&net.FlagLoopback == 0 {
+		t.Fatalf("%s set outside a namespace holding only lo (interfaces %v, %v)", envNetnsTLS, ifs, err)
 	}
 	for _, listen := range []string{netnsAddr + ":0", "0.0.0.0:0"} {
 		t.Run(listen, func(t *testing.T) { startMadeCert(t, listen) })
