@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -85,7 +87,11 @@ func (s *Store) noteStatus(gw string, prev *wire.Status, lastSeen time.Time, st 
 	if s.opts.ReadOnly {
 		return
 	}
-	err := s.updateOutages(gw, "", func(open *Outage) (*Outage, bool) {
+	what := "offline"
+	if st.Online {
+		what = "online"
+	}
+	s.updateOutages(gw, "", what, func(open *Outage) (*Outage, bool) {
 		switch {
 		case !st.Online && open == nil:
 			return &Outage{Gateway: gw, Start: at}, false
@@ -103,9 +109,6 @@ func (s *Store) noteStatus(gw string, prev *wire.Status, lastSeen time.Time, st 
 		}
 		return nil, false
 	})
-	if err != nil {
-		s.log.Error("store: record gateway outage", "gateway", gw, "online", st.Online, "error", err)
-	}
 }
 
 // noteCamera records what a stored camera_offline or camera_online event
@@ -114,7 +117,7 @@ func (s *Store) noteCamera(gw string, ev wire.Event) {
 	if ev.Kind != wire.KindCameraOffline && ev.Kind != wire.KindCameraOnline || ev.Source == "" {
 		return
 	}
-	err := s.updateOutages(gw, ev.Source, func(open *Outage) (*Outage, bool) {
+	s.updateOutages(gw, ev.Source, ev.Kind, func(open *Outage) (*Outage, bool) {
 		switch {
 		case ev.Kind == wire.KindCameraOffline && open == nil:
 			return &Outage{Gateway: gw, Camera: ev.Source, Start: ev.Time.UTC(), Unsynced: !ev.ClockSynced}, false
@@ -125,9 +128,6 @@ func (s *Store) noteCamera(gw string, ev wire.Event) {
 		}
 		return nil, false
 	})
-	if err != nil {
-		s.log.Error("store: record camera outage", "gateway", gw, "camera", ev.Source, "error", err)
-	}
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -137,58 +137,187 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// updateOutages asks decide what camera's ("" the gateway's) open outage,
-// or nil, becomes: nil for no change, or the outage to store (replacing
-// the open one when replace is set). It is asked first in a read
-// transaction, so that a status that changes nothing (a retained copy, a
-// birth while online) costs no commit; then again in the write
-// transaction, which also applies the bounds.
-func (s *Store) updateOutages(gw, camera string, decide func(open *Outage) (put *Outage, replace bool)) error {
-	var needed bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var b *bolt.Bucket
-		if root := tx.Bucket(bktOutages); root != nil {
-			b = root.Bucket([]byte(gw))
-		}
-		open, _, err := lastOpen(b, camera)
-		if err != nil {
-			return err
-		}
-		put, _ := decide(open)
-		needed = put != nil
-		return nil
-	})
-	if err != nil || !needed {
-		return err
+// outageNote is one status or camera event's say on an outage: decide
+// tells what camera's ("" the gateway's) open outage, or nil, becomes:
+// nil for no change, or the outage to store (replacing the open one when
+// replace is set).
+type outageNote struct {
+	gw, camera string
+	decide     func(open *Outage) (put *Outage, replace bool)
+	what       string // for the log
+}
+
+// maxQueuedOutages bounds the notes waiting for the outage writer; beyond
+// it the caller waits (the store's writer, or the status handler): the
+// outage writer takes them all in its next transaction.
+const maxQueuedOutages = 4096
+
+// outageQueue is the outage writer's: the notes queued, in order, and
+// how many were queued and applied since Open. The outage writer is a
+// goroutine of its own, started at the first note and stopped by Close,
+// so that a status or camera event does not commit (fsync) on its
+// caller's goroutine, and a flapping gateway's notes, however many, cost
+// one transaction each time the outage writer comes round.
+type outageQueue struct {
+	mu               sync.Mutex
+	cond             *sync.Cond
+	notes            []outageNote
+	queued, applied  uint64
+	running, closing bool
+	stopped          chan struct{}
+}
+
+// updateOutages queues note for the outage writer.
+func (s *Store) updateOutages(gw, camera, what string, decide func(open *Outage) (put *Outage, replace bool)) {
+	q := &s.outq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.cond == nil {
+		q.cond = sync.NewCond(&q.mu)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	for len(q.notes) >= maxQueuedOutages && !q.closing {
+		q.cond.Wait()
+	}
+	if q.closing {
+		s.log.Warn("store: outage not recorded: the store is closing", "gateway", gw, "camera", camera, "what", what)
+		return
+	}
+	if !q.running {
+		q.running, q.stopped = true, make(chan struct{})
+		go s.writeOutages()
+	}
+	q.notes = append(q.notes, outageNote{gw: gw, camera: camera, decide: decide, what: what})
+	q.queued++
+	q.cond.Broadcast()
+}
+
+// settleOutages waits until the outage writer has applied every note
+// queued before the call: a reader sees what was stored before it.
+func (s *Store) settleOutages() {
+	q := &s.outq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for target := q.queued; q.applied < target && q.running; {
+		q.cond.Wait()
+	}
+}
+
+// stopOutages applies the notes queued and stops the outage writer
+// (Close, before the file is closed).
+func (s *Store) stopOutages() {
+	q := &s.outq
+	q.mu.Lock()
+	q.closing = true
+	running, stopped := q.running, q.stopped
+	if q.cond != nil {
+		q.cond.Broadcast()
+	}
+	q.mu.Unlock()
+	if running {
+		<-stopped
+	}
+}
+
+// writeOutages is the outage writer: it takes every note queued and
+// applies them in one transaction, until Close.
+func (s *Store) writeOutages() {
+	q := &s.outq
+	for {
+		q.mu.Lock()
+		for len(q.notes) == 0 && !q.closing {
+			q.cond.Wait()
+		}
+		notes := q.notes
+		q.notes = nil
+		if len(notes) == 0 {
+			q.running = false
+			q.cond.Broadcast()
+			close(q.stopped)
+			q.mu.Unlock()
+			return
+		}
+		q.cond.Broadcast() // room in the queue
+		q.mu.Unlock()
+		s.applyOutages(notes)
+		q.mu.Lock()
+		q.applied += uint64(len(notes))
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	}
+}
+
+// applyOutages applies notes, in order. A single note is asked first in
+// a read transaction, so that a status that changes nothing (a retained
+// copy, a birth while online) costs no commit; then in the write
+// transaction, which also applies the bounds once per gateway. A note
+// that cannot be applied is logged; the others are applied.
+func (s *Store) applyOutages(notes []outageNote) {
+	if len(notes) == 1 {
+		n := notes[0]
+		var needed bool
+		err := s.db.View(func(tx *bolt.Tx) error {
+			var b *bolt.Bucket
+			if root := tx.Bucket(bktOutages); root != nil {
+				b = root.Bucket([]byte(n.gw))
+			}
+			open, _, err := lastOpen(b, n.camera)
+			if err != nil {
+				return err
+			}
+			put, _ := n.decide(open)
+			needed = put != nil
+			return nil
+		})
+		if err != nil {
+			s.log.Error("store: record outage", "gateway", n.gw, "camera", n.camera, "what", n.what, "error", err)
+		}
+		if err != nil || !needed {
+			return
+		}
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		root, err := tx.CreateBucketIfNotExists(bktOutages)
 		if err != nil {
 			return err
 		}
-		b, err := root.CreateBucketIfNotExists([]byte(gw))
-		if err != nil {
-			return err
+		touched := map[string]*bolt.Bucket{}
+		for _, n := range notes {
+			b, err := root.CreateBucketIfNotExists([]byte(n.gw))
+			if err == nil {
+				b.FillPercent = appendFill
+				err = applyOutage(b, n)
+			}
+			if err != nil {
+				s.log.Error("store: record outage", "gateway", n.gw, "camera", n.camera, "what", n.what, "error", err)
+				continue
+			}
+			touched[n.gw] = b
 		}
-		b.FillPercent = appendFill
-		open, k, err := lastOpen(b, camera)
-		if err != nil {
-			return err
+		for gw, b := range touched {
+			if err := pruneOutages(b, s.now()); err != nil {
+				return fmt.Errorf("bound the outages of %s: %w", gw, err)
+			}
 		}
-		put, replace := decide(open)
-		switch {
-		case put == nil:
-			return nil
-		case replace:
-			err = putOutageAt(b, k, *put)
-		default:
-			err = putOutage(b, *put)
-		}
-		if err != nil {
-			return err
-		}
-		return pruneOutages(b, s.now())
+		return nil
 	})
+	if err != nil {
+		s.log.Error("store: record outages", "notes", len(notes), "error", err)
+	}
+}
+
+func applyOutage(b *bolt.Bucket, n outageNote) error {
+	open, k, err := lastOpen(b, n.camera)
+	if err != nil {
+		return err
+	}
+	put, replace := n.decide(open)
+	switch {
+	case put == nil:
+		return nil
+	case replace:
+		return putOutageAt(b, k, *put)
+	}
+	return putOutage(b, *put)
 }
 
 // lastOpen finds the newest outage of camera ("" the gateway) if it is
@@ -233,11 +362,19 @@ func putOutageAt(b *bolt.Bucket, k []byte, o Outage) error {
 }
 
 // pruneOutages applies MaxOutages and OutageMaxAge to one gateway's
-// outages (an open one is kept whatever its age).
+// outages. An open one is kept whatever its age while closed ones can go
+// instead; a gateway that names ever new cameras offline, once none is
+// left, loses its oldest open camera outages: its own open outage (one
+// at most) always stays.
 func pruneOutages(b *bolt.Bucket, now time.Time) error {
-	n := b.Stats().KeyN
-	var drop [][]byte
+	// Counted by the cursor: Stats reads the pages as last committed,
+	// without this transaction's own put.
+	n := 0
 	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	var drop [][]byte
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var o Outage
 		if err := json.Unmarshal(v, &o); err != nil {
@@ -251,6 +388,13 @@ func pruneOutages(b *bolt.Bucket, now time.Time) error {
 		}
 		drop = append(drop, bytes.Clone(k))
 	}
+	// Still over the bound: every closed one is going; open camera
+	// outages go next, oldest first.
+	for k, _ := c.First(); k != nil && n-len(drop) > MaxOutages; k, _ = c.Next() {
+		if len(k) > 8 && !slices.ContainsFunc(drop, func(d []byte) bool { return bytes.Equal(d, k) }) {
+			drop = append(drop, bytes.Clone(k))
+		}
+	}
 	for _, k := range drop {
 		if err := b.Delete(k); err != nil {
 			return err
@@ -263,6 +407,7 @@ func pruneOutages(b *bolt.Bucket, now time.Time) error {
 // [since, now]: those still open and those that ended at since or later,
 // oldest first per gateway.
 func (s *Store) Outages(since time.Time) (map[string][]Outage, error) {
+	s.settleOutages()
 	out := map[string][]Outage{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bktOutages)
@@ -291,6 +436,7 @@ func (s *Store) Outages(since time.Time) (map[string][]Outage, error) {
 // OpenOutages returns, per gateway id, the gateway's own outage still
 // open (cameras' are left out): a few reads per gateway, for every page.
 func (s *Store) OpenOutages() (map[string]Outage, error) {
+	s.settleOutages()
 	out := map[string]Outage{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bktOutages)

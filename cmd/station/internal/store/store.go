@@ -269,6 +269,8 @@ type Store struct {
 
 	mu    sync.Mutex
 	state map[string]*GatewayState
+
+	outq outageQueue // outages.go
 }
 
 // File layout (version 2). Top-level buckets:
@@ -502,6 +504,7 @@ func (s *Store) Close() error {
 			return nil
 		}
 		<-s.done
+		s.stopOutages() // after the writer: its last commit may note a camera
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)

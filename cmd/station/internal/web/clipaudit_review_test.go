@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +57,26 @@ func TestClipFetchOfUnannouncedClip(t *testing.T) {
 	}
 	if len(cmd.got) != 0 {
 		t.Errorf("clip.get sent for a clip whose chunks would all be refused: %q", cmd.got)
+	}
+}
+
+// TestExportAuditNamesWhatLeft: the station keeps no copy of an export;
+// its audit entry is what says which evidence left it. Counts and the
+// zip's SHA-256 do not say which events and clips went: the entry names
+// the files of the export.
+func TestExportAuditNamesWhatLeft(t *testing.T) {
+	f, _, _ := clipFixture(t)
+	seq := f.event(gwGate, "door", "cong", map[string]any{"clip": "c1"})
+	body := `{"case":"VV-7","events":[{"gateway":"` + gwGate + `","epoch":"e1","seq":` + strconv.FormatUint(seq, 10) + `}]}`
+	must(t, f.do(req{method: "POST", path: "/api/exports", json: body, cookie: f.login("tuan")}), 200, "export")
+	es := f.entries("export")
+	if len(es) != 1 {
+		t.Fatalf("audit %+v", es)
+	}
+	names := es[0].Detail["names"]
+	for _, want := range []string{"events/" + gwGate + "-e1-" + strconv.FormatUint(seq, 10) + ".json", "clips/" + gwGate + "-c1.mp4"} {
+		if !strings.Contains(names, want) {
+			t.Errorf("the export's audit entry does not name %s: %v", want, es[0].Detail)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,11 @@ func (c *clipViews) mark(k string, now time.Time) {
 // of up to MaxExportBytes: more asked for at the same moment would fill
 // the station's disk (or RAM, for a tmpfs /tmp).
 const maxExports = 2
+
+// exportAuditNames bounds the file names an export's audit entry lists
+// (an audit line holds 64 KiB; 500 events with snapshots and clips come
+// to some 60 KiB of names).
+const exportAuditNames = 16 << 10
 
 // MaxExportBytes bounds one case export (its clips mostly): the zip is
 // built in a temporary file before it is audited and sent.
@@ -412,6 +418,17 @@ func (s *Server) apiExport(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	detail := map[string]string{"events": strconv.Itoa(len(q.Events)), "files": strconv.Itoa(len(m.Files)),
 		"bytes": strconv.FormatInt(size, 10), "sha256": sum, "missing": strconv.Itoa(len(m.Missing))}
+	// Which evidence left the station: the station keeps no copy of the
+	// zip, so its entry names the files (events, snapshots, clips by
+	// gateway, epoch, seq and clip id), within the audit line's bound.
+	names := make([]string, 0, len(m.Files))
+	for _, mf := range m.Files {
+		names = append(names, mf.Name)
+	}
+	detail["names"] = strings.Join(names, " ")
+	if len(detail["names"]) > exportAuditNames {
+		detail["names"] = cut(detail["names"], exportAuditNames) + " … (cut: the export's manifest lists them all)"
+	}
 	if err := s.record(r, audit.Entry{Actor: v.p.name, Action: "export", Target: q.Case, Gateway: gw, OK: true, Detail: detail}); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, "audit log not written: the export is not given out")
 		return

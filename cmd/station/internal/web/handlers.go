@@ -46,6 +46,7 @@ func (s *Server) registerRoutes() {
 	s.handle("POST /users", accounts.Admin, s.usersAdd)
 	s.handle("POST /users/{name}/remove", accounts.Admin, s.usersRemove)
 	s.handle("POST /users/{name}/password", accounts.Admin, s.usersPassword)
+	s.handle("POST /users/role", accounts.Admin, s.usersRole)
 	s.handle("GET /stats", accounts.Viewer, s.statsPage)
 	s.handle("POST /alarms/ack", accounts.Officer, s.ackForm)
 	s.handle("POST /gateways/{gateway}/command", accounts.Officer, s.commandForm)
@@ -628,6 +629,8 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, v *view) {
 		data["Done"] = tr(v.lang, "users.removed")
 	case "password":
 		data["Done"] = tr(v.lang, "users.passwd")
+	case "role":
+		data["Done"] = tr(v.lang, "users.roledone")
 	}
 	s.render(w, r, v, http.StatusOK, "users", data)
 }

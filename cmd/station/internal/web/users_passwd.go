@@ -2,16 +2,21 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
+	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
 	"github.com/antt-gateway/antt/cmd/station/internal/audit"
 )
 
-// passwdCatalogue holds the strings of the users page's password form,
-// merged into catalogue; "Đổi mật khẩu" is docs/glossary-vi.md's.
+// passwdCatalogue holds the strings of the users page's password and
+// role forms, merged into catalogue; "Đổi mật khẩu" and "Đổi vai trò" are
+// docs/glossary-vi.md's.
 var passwdCatalogue = map[string]msg{
 	"users.password": {"Đổi mật khẩu", "Change password"},
 	"users.newpw":    {"Mật khẩu mới cho %s", "New password for %s"},
 	"users.passwd":   {"Đã đổi mật khẩu.", "Password changed."},
+	"users.setrole":  {"Đổi vai trò", "Change role"},
+	"users.roledone": {"Đã đổi vai trò.", "Role changed."},
 }
 
 func init() {
@@ -40,4 +45,34 @@ func (s *Server) usersPassword(w http.ResponseWriter, r *http.Request, v *view) 
 		return
 	}
 	http.Redirect(w, r, "/users?done=password", http.StatusSeeOther)
+}
+
+// usersRole is the users page's form for an account's role and limits.
+// The account's sessions end, so the new limits hold from its next
+// request; the change is audited with them, as PATCH /api/users/{name}
+// and `station user role` do.
+func (s *Server) usersRole(w http.ResponseWriter, r *http.Request, v *view) {
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "form: "+err.Error())
+		return
+	}
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	role, err := accounts.ParseRole(r.PostForm.Get("role"))
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, "role: "+err.Error())
+		return
+	}
+	lim := accounts.Limits{Sites: splitList(r.PostForm.Get("sites")), Gateways: splitList(r.PostForm.Get("gateways"))}
+	if err := s.o.Accounts.SetRole(name, role, lim); err != nil {
+		s.fail(w, r, userErrCode(err), err.Error())
+		return
+	}
+	s.sess.removeUser(name)
+	e := audit.Entry{Action: audit.UserChange, Actor: v.p.name, Target: name, OK: true,
+		Detail: map[string]string{"role": string(role), "limits": lim.String()}}
+	if err := s.record(r, e); err != nil {
+		s.internal(w, r, "audit a role change", err)
+		return
+	}
+	http.Redirect(w, r, "/users?done=role", http.StatusSeeOther)
 }
