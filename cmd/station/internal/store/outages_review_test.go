@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -39,5 +41,49 @@ func TestReviewOpenCameraOutagesBounded(t *testing.T) {
 	}
 	if last := os[len(os)-1]; last.Camera != fmt.Sprintf("cam-%d", n-1) {
 		t.Errorf("newest outage kept is %+v, want cam-%d's", last, n-1)
+	}
+}
+
+// A status message returns without waiting for a commit: the console
+// handles every gateway's statuses, telemetry and command replies on one
+// goroutine, and a gateway flapping its status (or its connection) must
+// not hold it on the disk, nor on bbolt's one write lock the event
+// writer holds. Here another write transaction holds that lock; the
+// outages are recorded once it is released.
+func TestReviewSetStatusDoesNotWaitForTheDisk(t *testing.T) {
+	s := openLog(t, filepath.Join(t.TempDir(), "events.db"))
+	const gw = "cong-khu-3"
+	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	release, held := make(chan struct{}), make(chan struct{})
+	txDone := make(chan error, 1)
+	go func() {
+		txDone <- s.db.Update(func(*bolt.Tx) error { close(held); <-release; return nil })
+	}()
+	<-held
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		for i := range 100 {
+			at := t0.Add(time.Duration(i) * time.Minute)
+			s.SetStatus(gw, wire.Status{Online: false, Boot: "b1"}, at)
+			s.SetStatus(gw, wire.Status{Online: true, Boot: "b1"}, at.Add(time.Second))
+		}
+	}()
+	select {
+	case <-returned:
+	case <-time.After(20 * time.Second):
+		t.Error("SetStatus waited for the write lock held by another transaction")
+	}
+	close(release)
+	if err := <-txDone; err != nil {
+		t.Fatal(err)
+	}
+	<-returned
+	all, err := s.Outages(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(all[gw]); n != 100 {
+		t.Fatalf("%d outages recorded after the flaps, want 100", n)
 	}
 }
