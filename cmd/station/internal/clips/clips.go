@@ -17,13 +17,17 @@
 // is refused with an error wrapping ErrRefused (it can never be stored;
 // the broker acknowledges and logs it).
 //
-// Retention: clips are kept within Options.MaxBytes (announced lengths
-// summed) and Options.MaxAge, applied on each announcement and by Prune.
-// Past MaxAge a clip is deleted. Above MaxBytes the clips of the gateway
-// announcing the most bytes go, its oldest announced first, but clips
-// asked for before armed-mode alarms' evidence (upload
-// "auto"), and neither a clip being uploaded (partial, a chunk within
-// Uploading; of a gateway's, its uploadingPerGateway most recently
+// Retention (retention.go): clips are kept within Options.MaxBytes of
+// bytes held (a clip with any byte held counts its announced length) and
+// Options.MaxAge. Entries only announced (a continuous segment nobody
+// fetched) take no disk and never count for bytes; they are bounded by
+// Options.MaxAnnounced per gateway (its oldest go) and
+// Options.MaxAnnouncedAge. Running totals tell an announcement or a chunk
+// whether a bound is passed; only then is the index read. Above MaxBytes
+// the clips of the gateway holding the most bytes go, least recently
+// stored first, but clips asked for before armed-mode alarms' evidence
+// (upload "auto"), and neither a clip being uploaded (partial, a chunk
+// within Uploading; of a gateway's, its uploadingPerGateway most recently
 // touched) nor the newest announced is deleted for bytes. No clip is
 // announced longer than MaxClipBytes.
 package clips
@@ -145,6 +149,12 @@ type Options struct {
 	MaxAge   time.Duration // 0: DefaultMaxAge
 	Logger   *slog.Logger
 	Now      func() time.Time
+
+	// MaxAnnounced bounds one gateway's entries only announced (0:
+	// DefaultMaxAnnounced), MaxAnnouncedAge their age (0:
+	// DefaultMaxAnnouncedAge).
+	MaxAnnounced    int
+	MaxAnnouncedAge time.Duration
 }
 
 // Store is the station's clip store. It is safe for concurrent use:
@@ -159,6 +169,9 @@ type Store struct {
 	log  *slog.Logger
 
 	mu sync.Mutex // announcements and pruning; taken before a clip's lock
+
+	totMu sync.Mutex // guards tot; taken last
+	tot   totals
 
 	clipMu sync.Mutex // guards clipLk
 	clipLk map[string]*clipLock
@@ -227,6 +240,12 @@ func Open(dataDir string, o Options) (*Store, error) {
 	if o.MaxAge <= 0 {
 		o.MaxAge = DefaultMaxAge
 	}
+	if o.MaxAnnounced <= 0 {
+		o.MaxAnnounced = DefaultMaxAnnounced
+	}
+	if o.MaxAnnouncedAge <= 0 {
+		o.MaxAnnouncedAge = DefaultMaxAnnouncedAge
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -248,7 +267,12 @@ func Open(dataDir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("clip store: init index: %w", err)
 	}
-	return &Store{dir: dir, db: db, opts: o, log: o.Logger, clipLk: map[string]*clipLock{}}, nil
+	s := &Store{dir: dir, db: db, opts: o, log: o.Logger, clipLk: map[string]*clipLock{}}
+	if err := s.loadTotals(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("clip store: read index: %w", err)
+	}
+	return s, nil
 }
 
 // Close closes the index.
@@ -293,7 +317,8 @@ func put(tx *bolt.Tx, st *Status) error {
 
 // Announce records a clip from its event. Announcing the same clip again
 // is a no-op; the same id with another length or hash is refused (the
-// first announcement stands). It then applies retention.
+// first announcement stands). A new entry then applies retention if a
+// bound is passed.
 func (s *Store) Announce(in Info) error {
 	if err := checkNames(in.Gateway, in.ID); err != nil {
 		return err
@@ -309,6 +334,7 @@ func (s *Store) Announce(in Info) error {
 	if in.Added.IsZero() {
 		in.Added = s.opts.Now().UTC()
 	}
+	var added *Status
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		old, err := get(tx, in.Gateway, in.ID)
 		if err != nil {
@@ -321,12 +347,14 @@ func (s *Store) Announce(in Info) error {
 			}
 			return nil
 		}
-		return put(tx, &Status{Info: in, State: Missing, Spans: [][2]int64{}})
+		added = &Status{Info: in, State: Missing, Spans: [][2]int64{}}
+		return put(tx, added)
 	})
-	if err != nil {
-		return err
+	if err != nil || added == nil {
+		return err // a repeat changed nothing: no retention
 	}
-	s.pruneLocked()
+	s.account(nil, added)
+	s.pruneIfOver(in.Gateway)
 	return nil
 }
 
@@ -380,7 +408,20 @@ func (s *Store) Open(gw, clip string) (*os.File, Status, error) {
 // Put stores one chunk: data at offset of clip. It returns once the bytes
 // and the index are on disk. A chunk already held with the same bytes is
 // accepted again (a resend after a lost PUBACK) without changing anything.
+// A clip's first bytes count against MaxBytes: past it (and its slack)
+// retention runs, once the chunk is stored.
 func (s *Store) Put(gw, clip string, offset int64, data []byte) (Status, error) {
+	st, err := s.putChunk(gw, clip, offset, data)
+	if s.overBytes(s.opts.Now()) {
+		s.mu.Lock()
+		s.pruneIfOver("")
+		s.mu.Unlock()
+	}
+	return st, err
+}
+
+// putChunk is Put under the clip's lock.
+func (s *Store) putChunk(gw, clip string, offset int64, data []byte) (Status, error) {
 	if err := checkNames(gw, clip); err != nil {
 		return Status{}, err
 	}
@@ -431,6 +472,7 @@ func (s *Store) Put(gw, clip string, offset int64, data []byte) (Status, error) 
 	if err := f.Sync(); err != nil {
 		return *st, fmt.Errorf("clip %s/%s: fsync: %w", gw, clip, err)
 	}
+	was := *st // for the totals
 	st.Spans = spans
 	st.Have = held(spans)
 	st.Next = next(spans)
@@ -458,6 +500,7 @@ func (s *Store) Put(gw, clip string, offset int64, data []byte) (Status, error) 
 	if err := s.db.Update(func(tx *bolt.Tx) error { return put(tx, st) }); err != nil {
 		return *st, fmt.Errorf("clip %s/%s: index: %w", gw, clip, err)
 	}
+	s.account(&was, st)
 	if st.State == Complete {
 		// done: when the clip became available (cmd/station's event-to-clip
 		// benchmark reads it).
@@ -566,136 +609,4 @@ func next(spans [][2]int64) int64 {
 		return spans[0][1]
 	}
 	return 0
-}
-
-// Prune applies retention now (oldest announced first).
-func (s *Store) Prune() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pruneLocked()
-}
-
-// pruneLocked deletes what MaxAge and MaxBytes no longer allow. Past
-// MaxAge a clip goes whatever it is. Above MaxBytes, the clips of the
-// gateway announcing the most bytes go first; of a gateway's, clips the
-// station asked for (or that say nothing) go before the evidence of
-// armed-mode alarms (upload "auto"), each oldest announced first; never deleted for
-// bytes are the newest announced clip (the evidence just announced) and a
-// clip being uploaded (partial, a chunk within Uploading).
-func (s *Store) pruneLocked() {
-	var all []Status
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
-			var st Status
-			if json.Unmarshal(v, &st) == nil {
-				all = append(all, st)
-			}
-			return nil
-		})
-	})
-	sort.SliceStable(all, func(i, j int) bool { return all[i].Added.Before(all[j].Added) })
-	var total int64
-	for _, st := range all {
-		total += st.Bytes
-	}
-	now := s.opts.Now()
-	cutoff := now.Add(-s.opts.MaxAge)
-	var keep []Status
-	for _, st := range all {
-		if !st.Added.Before(cutoff) {
-			keep = append(keep, st)
-			continue
-		}
-		if _, ok := s.deleteOne(st, "age"); !ok {
-			return
-		}
-		total -= st.Bytes
-	}
-	if total <= s.opts.MaxBytes || len(keep) == 0 {
-		return
-	}
-	newest := keep[len(keep)-1]
-	uploading := uploadingOf(keep[:len(keep)-1], now)
-	var byClass [2][]Status // on request first, then alarm evidence
-	for _, st := range keep[:len(keep)-1] {
-		if uploading[st.Gateway+"/"+st.ID] {
-			continue
-		}
-		c := 0
-		if st.Upload == uploadAuto {
-			c = 1
-		}
-		byClass[c] = append(byClass[c], st)
-	}
-	// A gateway's clips compete with its own first: the clips of the
-	// gateway announcing the most bytes go (in the order above), so one
-	// gateway announcing huge clips (a stolen board's credentials) makes
-	// room from its own, never from another gateway's evidence.
-	perGW := map[string]int64{}
-	order := map[string][]Status{}
-	for _, st := range keep {
-		perGW[st.Gateway] += st.Bytes
-	}
-	for _, class := range byClass {
-		for _, st := range class {
-			order[st.Gateway] = append(order[st.Gateway], st)
-		}
-	}
-	for total > s.opts.MaxBytes {
-		gw := ""
-		for g, n := range perGW {
-			if gw == "" || n > perGW[gw] || n == perGW[gw] && g < gw {
-				gw = g
-			}
-		}
-		if len(order[gw]) == 0 {
-			break // what it has left is being uploaded or just announced
-		}
-		st := order[gw][0]
-		order[gw] = order[gw][1:]
-		deleted, ok := s.deleteOne(st, "bytes")
-		if !ok {
-			return
-		}
-		if deleted {
-			total -= st.Bytes
-			perGW[gw] -= st.Bytes
-		}
-	}
-	if total > s.opts.MaxBytes {
-		s.log.Warn("clip store above its bound: what is left is being uploaded or just announced",
-			"bytes", total, "max_bytes", s.opts.MaxBytes, "newest", newest.ID)
-	}
-}
-
-// uploadAuto is the upload attr of armed-mode alarms' clips (device
-// record.UploadAuto).
-const uploadAuto = "auto"
-
-// deleteOne deletes st for retention (why: "age" or "bytes"), taking its
-// clip lock so no chunk is being written. deleted is false for a clip
-// found being uploaded once the lock was taken (kept), ok false if the
-// deletion failed (logged).
-func (s *Store) deleteOne(st Status, why string) (deleted, ok bool) {
-	unlock := s.lockClip(st.Gateway, st.ID)
-	defer unlock()
-	if why == "bytes" {
-		// A chunk may have come while this waited for the lock.
-		if cur, ok, _ := s.Status(st.Gateway, st.ID); ok && cur.State == Partial && s.opts.Now().Sub(cur.Touched) < Uploading && cur.Touched.After(st.Touched) {
-			return false, true
-		}
-	}
-	if err := s.deleteLocked(st); err != nil {
-		s.log.Error("clip not deleted", "gateway", st.Gateway, "clip", st.ID, "error", err)
-		return false, false
-	}
-	s.log.Info("clip deleted (retention)", "gateway", st.Gateway, "clip", st.ID, "bytes", st.Bytes, "added", st.Added, "why", why)
-	return true, true
-}
-
-func (s *Store) deleteLocked(st Status) error {
-	if err := os.Remove(s.Path(st.Gateway, st.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Delete(key(st.Gateway, st.ID)) })
 }

@@ -182,7 +182,8 @@ func FuzzClipOfEvent(f *testing.F) {
 
 // Above the byte bound, clips asked for go before armed-mode alarms'
 // evidence (upload "auto"), and a clip being uploaded (a chunk within
-// Uploading) is kept until it stops moving.
+// Uploading) is kept until it stops moving. Each clip is stored whole: an
+// entry only announced holds no byte and pushes nothing out (review U1).
 func TestRetentionKeepsUploadsAndEvidence(t *testing.T) {
 	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
 	s, err := Open(t.TempDir(), Options{MaxBytes: 300, Now: func() time.Time { return now }})
@@ -215,25 +216,25 @@ func TestRetentionKeepsUploadsAndEvidence(t *testing.T) {
 	add("alarm1", uploadAuto, 100)
 	add("req1", "on_request", 100)
 	add("up1", "on_request", 50) // partial, being uploaded
-	add("req2", "on_request", 0)
+	add("req2", "on_request", 100)
 	if got := ids(); got != "alarm1 up1 req2" {
 		t.Fatalf("after req2: %s, want the older request deleted before the alarm's clip and the upload", got)
 	}
-	add("req3", "on_request", 0)
+	add("req3", "on_request", 100)
 	if got := ids(); got != "alarm1 up1 req3" {
 		t.Fatalf("after req3: %s", got)
 	}
 	now = now.Add(Uploading) // up1 stopped moving
-	add("req4", "on_request", 0)
+	add("req4", "on_request", 100)
 	if got := ids(); got != "alarm1 req3 req4" {
 		t.Fatalf("after req4: %s, want the stalled upload deleted", got)
 	}
-	add("alarm2", uploadAuto, 0)
-	add("alarm3", uploadAuto, 0)
+	add("alarm2", uploadAuto, 100)
+	add("alarm3", uploadAuto, 100)
 	if got := ids(); got != "alarm1 alarm2 alarm3" {
 		t.Fatalf("after alarm3: %s, want the requests gone before any alarm's clip", got)
 	}
-	add("alarm4", uploadAuto, 0)
+	add("alarm4", uploadAuto, 100)
 	if got := ids(); got != "alarm2 alarm3 alarm4" {
 		t.Fatalf("after alarm4: %s, want the oldest alarm's clip deleted last", got)
 	}

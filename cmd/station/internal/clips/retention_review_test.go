@@ -11,12 +11,12 @@ import (
 	"time"
 )
 
-// TestRetentionOneGatewayCannotEvictOthers: retention counts announced
-// lengths, so one gateway (a stolen board's credentials, from anywhere
-// that reaches the broker) announcing huge clips it never uploads would
-// make room by deleting every other gateway's evidence. Above the bound a
-// gateway's clips must compete with its own first: the one announcing
-// the most loses its oldest, and another gateway's clips stay.
+// TestRetentionOneGatewayCannotEvictOthers: one gateway (a stolen board's
+// credentials, from anywhere that reaches the broker) uploading huge clips
+// would make room by deleting every other gateway's evidence. Above the
+// bound a gateway's clips must compete with its own first: the one
+// holding the most loses its oldest, and another gateway's clips stay.
+// (Clips only announced hold no byte and push nothing out: review U1.)
 func TestRetentionOneGatewayCannotEvictOthers(t *testing.T) {
 	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
 	s, err := Open(t.TempDir(), Options{MaxBytes: 1000, Now: func() time.Time { return now }})
@@ -37,7 +37,11 @@ func TestRetentionOneGatewayCannotEvictOthers(t *testing.T) {
 	for i := range 5 {
 		now = now.Add(time.Minute)
 		id := "fake" + strings.Repeat("x", i+1)
-		if err := s.Announce(Info{Gateway: "cho-evil", ID: id, Bytes: 900, SHA256: strings.Repeat("ab", 32), Upload: uploadAuto}); err != nil {
+		fake := bytes.Repeat([]byte{byte(i)}, 900)
+		if err := s.Announce(Info{Gateway: "cho-evil", ID: id, Bytes: 900, SHA256: sha(fake), Upload: uploadAuto}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put("cho-evil", id, 0, fake); err != nil {
 			t.Fatal(err)
 		}
 	}

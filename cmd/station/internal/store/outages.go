@@ -22,12 +22,14 @@ import (
 // decides what is long enough to be an alarm (its offline grace).
 //
 // What they promise and cost:
-//   - A status change is committed (fsync) in its own small transaction
-//     when SetStatus is called, outside the event writer: statuses are
-//     rare. A camera outage is committed after the commit of the event
-//     that reports it (on the writer's goroutine, before the gateway's
-//     PUBACK): a crash between the two loses the outage record, never the
-//     event, which stays the authority.
+//   - A status change, and a stored camera event, is queued for the
+//     outage writer (a goroutine of the store), which commits everything
+//     queued in one transaction: neither the console's message handler
+//     nor the event writer waits for that commit, and a gateway flapping
+//     its link or its cameras costs one commit per round of the outage
+//     writer, not one per message. A crash before that commit loses the
+//     outage record, never the event, which stays the authority; the
+//     readers (Outages, OpenOutages) wait for what was queued before.
 //   - A gateway outage opens at the time the offline status reached the
 //     station and closes when a birth does. A birth with a new boot while
 //     the gateway was online (it restarted before the broker noticed it
@@ -37,7 +39,9 @@ import (
 //     A camera outage's times are the gateway's (event times), with the
 //     clock flag of the events.
 //   - Each gateway keeps at most MaxOutages records and none that ended
-//     more than OutageMaxAge ago; the oldest go first.
+//     more than OutageMaxAge ago; the oldest closed ones go first, then
+//     (a gateway naming ever new cameras offline) the oldest open camera
+//     outages; the gateway's own open outage stays.
 const (
 	MaxOutages   = 1000
 	OutageMaxAge = 31 * 24 * time.Hour
@@ -111,23 +115,36 @@ func (s *Store) noteStatus(gw string, prev *wire.Status, lastSeen time.Time, st 
 	})
 }
 
-// noteCamera records what a stored camera_offline or camera_online event
-// says about the camera's outages.
-func (s *Store) noteCamera(gw string, ev wire.Event) {
+// noteCamera records what a stored camera_offline or camera_online event,
+// stored at at, says about the camera's outages.
+func (s *Store) noteCamera(gw string, ev wire.Event, at time.Time) {
 	if ev.Kind != wire.KindCameraOffline && ev.Kind != wire.KindCameraOnline || ev.Source == "" {
 		return
 	}
+	t := cameraTime(ev, at)
 	s.updateOutages(gw, ev.Source, ev.Kind, func(open *Outage) (*Outage, bool) {
 		switch {
 		case ev.Kind == wire.KindCameraOffline && open == nil:
-			return &Outage{Gateway: gw, Camera: ev.Source, Start: ev.Time.UTC(), Unsynced: !ev.ClockSynced}, false
+			return &Outage{Gateway: gw, Camera: ev.Source, Start: t, Unsynced: !ev.ClockSynced}, false
 		case ev.Kind == wire.KindCameraOnline && open != nil:
-			open.End = maxTime(ev.Time.UTC(), open.Start)
+			open.End = maxTime(t, open.Start)
 			open.Unsynced = open.Unsynced || !ev.ClockSynced
 			return open, true
 		}
 		return nil, false
 	})
+}
+
+// cameraTime is when a camera event says its camera went off or on
+// line: the gateway's time, unless the gateway's clock is not set and
+// the time cannot be right (older than the outages kept, or after the
+// event reached the station at at, as a board without a clock stamps its
+// first events in 1970): then when it reached the station.
+func cameraTime(ev wire.Event, at time.Time) time.Time {
+	if !ev.ClockSynced && !at.IsZero() && (ev.Time.Before(at.Add(-OutageMaxAge)) || ev.Time.After(at)) {
+		return at.UTC()
+	}
+	return ev.Time.UTC()
 }
 
 func maxTime(a, b time.Time) time.Time {

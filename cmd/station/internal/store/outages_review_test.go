@@ -87,3 +87,39 @@ func TestReviewSetStatusDoesNotWaitForTheDisk(t *testing.T) {
 		t.Fatalf("%d outages recorded after the flaps, want 100", n)
 	}
 }
+
+// A gateway that boots without a clock (a board with no RTC, before NTP)
+// stamps its first events in 1970, ClockSynced false: a camera that is
+// not up yet at boot then reports camera_offline from 1970, and
+// camera_online minutes later, once the clock is set. The outage is not
+// 56 years long on the sites page: an unsynced time that cannot be right
+// (older than the outages kept, or after the event reached the station)
+// is replaced by when the event reached the station; it stays marked
+// unsynced.
+func TestReviewUnsyncedCameraOutageTime(t *testing.T) {
+	s := openLog(t, filepath.Join(t.TempDir(), "events.db"))
+	const gw = "cong-khu-3"
+	before := time.Now()
+	if _, err := s.Add(gw, wire.TopicEvent, cameraEv(gw, 1, wire.KindCameraOffline, "gate-cam", time.Unix(42, 0), false)); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	if _, err := s.Add(gw, wire.TopicEvent, cameraEv(gw, 2, wire.KindCameraOnline, "gate-cam", after.Add(time.Second), true)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Outages(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os := all[gw]
+	if len(os) != 1 {
+		t.Fatalf("outages %+v, want one", os)
+	}
+	o := os[0]
+	if o.Start.Before(before.Add(-time.Second)) || o.Start.After(after.Add(time.Second)) || !o.Unsynced {
+		t.Errorf("outage from a camera_offline stamped 1970 (unsynced) starts %v unsynced=%v; want its arrival, %v to %v, unsynced", o.Start, o.Unsynced, before, after)
+	}
+	if d := o.End.Sub(o.Start); d > time.Minute {
+		t.Errorf("outage lasts %v, want the seconds between its events' arrivals", d)
+	}
+}

@@ -42,7 +42,7 @@ func (s *Store) noteEvent(gw string, ev wire.Event, at time.Time) {
 	g.LastSeq = max(g.LastSeq, ev.Seq)
 	g.LastEventAt = at
 	s.mu.Unlock()
-	s.noteCamera(gw, ev) // outages.go
+	s.noteCamera(gw, ev, at) // outages.go
 }
 
 // SetStatus records a status message (birth, will or clean stop), and
