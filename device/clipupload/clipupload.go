@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/antt-gateway/antt/uplink"
+	"github.com/antt-gateway/antt/uplink/durable"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -252,26 +253,13 @@ func (u *Uploader) write(b []byte, ver uint64, dir bool) error {
 		err = os.Rename(tmp, u.path)
 	}
 	if err == nil && dir {
-		err = syncDir(filepath.Dir(u.path))
+		err = durable.SyncDir(filepath.Dir(u.path))
 	}
 	if err != nil {
 		return fmt.Errorf("save clip upload state: %w", err)
 	}
 	u.written = ver
 	return nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // enqueue adds (or moves forward) the upload of info from offset.

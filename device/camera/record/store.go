@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/antt-gateway/antt/uplink/durable"
 	"github.com/antt-gateway/antt/uplink/wire"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -571,7 +572,7 @@ func (s *Store) Create(o CreateOptions) (*Clip, error) {
 		return nil, fmt.Errorf("record: create clip file: %w", err)
 	}
 	// The file's name must survive a power cut as its fsynced bytes do.
-	if err := syncDir(s.opt.Dir); err != nil {
+	if err := durable.SyncDir(s.opt.Dir); err != nil {
 		s.log.Warn("recordings directory not synced", "err", err)
 	}
 	c := &Clip{s: s, f: f, h: sha256.New()}
@@ -579,15 +580,6 @@ func (s *Store) Create(o CreateOptions) (*Clip, error) {
 	e.w, c.e = c, e
 	s.infos[id] = e
 	return c, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // unlockAndReport releases s.mu and then tells OnEvidenceLost of the
