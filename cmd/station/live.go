@@ -40,12 +40,20 @@ import (
 // embedded TURN server and the subscription to the gateways' trickled ICE
 // candidates, handed to the web console together with the commands.
 
-// liveFlags are the TURN server's flags.
+// liveFlags are the TURN server's flags and -live-session.
 type liveFlags struct {
 	udp, tls, relayIP, host, ports string
 	perUser                        int
 	allowPeers                     string
+	session                        time.Duration
 }
+
+// Bounds of -live-session: the page renews at a third of it, at least
+// every 5 s.
+const (
+	minLiveSession = 15 * time.Second
+	maxLiveSession = 24 * time.Hour
+)
 
 const autoAddr = "auto"
 
@@ -58,6 +66,7 @@ func registerLiveFlags(fs *flag.FlagSet) *liveFlags {
 	fs.StringVar(&f.ports, "turn-ports", turn.DefaultRelayPorts, "live view: the UDP ports relays use, MIN-MAX (bounds the relays open at once)")
 	fs.IntVar(&f.perUser, "turn-per-user", turn.DefaultPerUser, "live view: relays one user (an officer's browser, a gateway) may hold at once")
 	fs.StringVar(&f.allowPeers, "turn-allow-peers", "", "live view: networks (CIDR, comma-separated) relays may send to although private, e.g. the station LAN; loopback, private and link-local peers are refused by default")
+	fs.DurationVar(&f.session, "live-session", 15*time.Minute, "live view: the station closes a console view not renewed for this long (15s to 24h); the page renews at a third of it or of the gateway's max_session, at most every minute")
 	return f
 }
 
@@ -238,14 +247,19 @@ func cmpOr(a, b string) string {
 // candidates.
 type stationLive struct {
 	*console.Console
-	turn  *turn.Server
-	cands *candidates
+	turn    *turn.Server
+	cands   *candidates
+	session time.Duration // -live-session
 }
 
 var (
 	_ web.LiveBackend    = (*stationLive)(nil)
 	_ web.LiveEndWatcher = (*stationLive)(nil)
+	_ web.LiveLifetime   = (*stationLive)(nil)
 )
+
+// LiveSessionLifetime is -live-session.
+func (l *stationLive) LiveSessionLifetime() time.Duration { return l.session }
 
 func (l *stationLive) ICEServers(user string, ttl time.Duration) []web.ICEServer {
 	if l.turn == nil {
@@ -472,6 +486,9 @@ type liveEnv struct {
 // startLive starts the TURN server (unless -turn "") and the candidate
 // subscription, and returns the console's Commander with live view.
 func startLive(ctx context.Context, f *liveFlags, env liveEnv, logger *slog.Logger, stderr io.Writer) (*stationLive, func(), error) {
+	if f.session < minLiveSession || f.session > maxLiveSession {
+		return nil, nil, fmt.Errorf("-live-session %s: want %s to %s", f.session, minLiveSession, maxLiveSession)
+	}
 	host, _, _ := net.SplitHostPort(env.brokerListen)
 	if env.external {
 		host, _, _ = net.SplitHostPort(env.web.Listen)
@@ -493,7 +510,7 @@ func startLive(ctx context.Context, f *liveFlags, env liveEnv, logger *slog.Logg
 		defer close(done)
 		cands.run(cctx, cc)
 	}()
-	return &stationLive{Console: env.con, turn: ts, cands: cands}, func() {
+	return &stationLive{Console: env.con, turn: ts, cands: cands, session: f.session}, func() {
 		cancel()
 		<-done
 		if ts != nil {

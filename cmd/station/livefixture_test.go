@@ -34,6 +34,13 @@ func liveClip(t testing.TB) string {
 // YAML items of those lists (each line indented by two spaces).
 func startLiveGateway(t testing.TB, s *consoleStation, gw, sensors, cameras string) *binGateway {
 	t.Helper()
+	return startLiveGatewayWith(t, s, gw, sensors, cameras, "")
+}
+
+// startLiveGatewayWith is startLiveGateway with more keys of the live:
+// section (each line indented by two spaces).
+func startLiveGatewayWith(t testing.TB, s *consoleStation, gw, sensors, cameras, live string) *binGateway {
+	t.Helper()
 	api := devtest.FreeAddr(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, gw+".yaml")
@@ -50,7 +57,7 @@ sensors:
   udp_port: 0
   interfaces: [lo]
   loopback_candidates: true
-`
+` + live
 	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}

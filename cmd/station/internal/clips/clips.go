@@ -161,7 +161,9 @@ type Options struct {
 // chunks of one clip are written one at a time (a per-clip lock), chunks
 // of different clips at once (their file fsyncs overlap; their index
 // commits take turns); announcements and pruning are serialised
-// on a store lock, and pruning takes a clip's lock before deleting it.
+// on a store lock (but a gateway's pass over its own announced-only
+// entries, which runs beside it), and pruning takes a clip's lock before
+// deleting it.
 type Store struct {
 	dir  string
 	db   *bolt.DB
@@ -172,6 +174,7 @@ type Store struct {
 
 	totMu sync.Mutex // guards tot; taken last
 	tot   totals
+	annMu sync.Mutex // deleteAnnounced's batches; after mu, before clips' locks
 
 	clipMu sync.Mutex // guards clipLk
 	clipLk map[string]*clipLock
@@ -329,13 +332,25 @@ func (s *Store) Announce(in Info) error {
 	if h, err := hex.DecodeString(in.SHA256); err != nil || len(h) != sha256.Size {
 		return fmt.Errorf("%w: clip %s/%s: sha256 %.80q is not 64 hex digits", ErrRefused, in.Gateway, in.ID, in.SHA256)
 	}
+	over, err := s.announceLocked(in)
+	if over {
+		// Past its bound of announced entries: the gateway's own pass,
+		// without the store lock (other gateways' announcements go on).
+		s.pruneAnnounced(in.Gateway)
+	}
+	return err
+}
+
+// announceLocked is Announce under the store lock; over is whether
+// in.Gateway is past its bound of announced-only entries.
+func (s *Store) announceLocked(in Info) (over bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if in.Added.IsZero() {
 		in.Added = s.opts.Now().UTC()
 	}
 	var added *Status
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		old, err := get(tx, in.Gateway, in.ID)
 		if err != nil {
 			return err
@@ -351,11 +366,10 @@ func (s *Store) Announce(in Info) error {
 		return put(tx, added)
 	})
 	if err != nil || added == nil {
-		return err // a repeat changed nothing: no retention
+		return false, err // a repeat changed nothing: no retention
 	}
 	s.account(nil, added)
-	s.pruneIfOver(in.Gateway)
-	return nil
+	return s.pruneIfOver(in.Gateway), nil
 }
 
 // Status returns a clip's state; ok is false for a clip never announced.

@@ -49,6 +49,8 @@ type totals struct {
 	retryAt    time.Time
 	// nextAge is when an age pass may run again.
 	nextAge time.Time
+	// pruning is the gateways whose pass of announced entries runs.
+	pruning map[string]bool
 }
 
 // charge is what an entry counts against MaxBytes: nothing for a clip
@@ -108,7 +110,7 @@ func (s *Store) account(old, new *Status) {
 
 // loadTotals sets the totals from the whole index (at Open).
 func (s *Store) loadTotals() error {
-	s.tot = totals{heldGW: map[string]int64{}, announced: map[string]int{}}
+	s.tot = totals{heldGW: map[string]int64{}, announced: map[string]int{}, pruning: map[string]bool{}}
 	return s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
 			var st Status
@@ -128,10 +130,11 @@ func (s *Store) ageEvery() time.Duration {
 
 // pruneIfOver applies retention if a running total is past its bound:
 // held bytes above MaxBytes by a slack of 1/64 (each pass then frees at
-// least that), gw's announced-only entries above MaxAnnounced by 1/16,
-// or an entry past its age (an age pass at most every ageEvery). Below
-// every bound it reads nothing. Called with s.mu held.
-func (s *Store) pruneIfOver(gw string) {
+// least that) or an entry past its age (an age pass at most every
+// ageEvery). Below every bound it reads nothing. count is whether gw's
+// announced-only entries are above MaxAnnounced by 1/16: the caller runs
+// pruneAnnounced once it has let go of s.mu. Called with s.mu held.
+func (s *Store) pruneIfOver(gw string) (count bool) {
 	now := s.opts.Now()
 	full := s.overBytes(now)
 	s.totMu.Lock()
@@ -141,14 +144,12 @@ func (s *Store) pruneIfOver(gw string) {
 			!t.oldestAnnounced.IsZero() && t.oldestAnnounced.Before(now.Add(-s.opts.MaxAnnouncedAge))) {
 		full = true
 	}
-	count := gw != "" && t.announced[gw] > s.opts.MaxAnnounced+s.countSlack()
+	count = gw != "" && t.announced[gw] > s.opts.MaxAnnounced+s.countSlack() && !t.pruning[gw]
 	s.totMu.Unlock()
-	switch {
-	case full:
+	if full {
 		s.pruneLocked()
-	case count:
-		s.pruneAnnounced(gw)
 	}
+	return count
 }
 
 // Prune applies retention now, reading the whole index.
@@ -159,8 +160,22 @@ func (s *Store) Prune() {
 }
 
 // pruneAnnounced deletes gw's oldest announced-only entries above
-// MaxAnnounced, reading only gw's entries. Called with s.mu held.
+// MaxAnnounced, reading only gw's entries (one pass at a time per
+// gateway). Called without s.mu: entries are added under it, never
+// changed, and deleteAnnounced checks each again as it deletes.
 func (s *Store) pruneAnnounced(gw string) {
+	s.totMu.Lock()
+	if s.tot.pruning[gw] {
+		s.totMu.Unlock()
+		return
+	}
+	s.tot.pruning[gw] = true
+	s.totMu.Unlock()
+	defer func() {
+		s.totMu.Lock()
+		delete(s.tot.pruning, gw)
+		s.totMu.Unlock()
+	}()
 	var l []Status
 	prefix := []byte(gw + "/")
 	_ = s.db.View(func(tx *bolt.Tx) error {
@@ -174,11 +189,7 @@ func (s *Store) pruneAnnounced(gw string) {
 		return nil
 	})
 	sort.SliceStable(l, func(i, j int) bool { return l[i].Added.Before(l[j].Added) })
-	for _, st := range l[:max(0, len(l)-s.opts.MaxAnnounced)] {
-		if _, ok := s.deleteOne(st, "announced-count"); !ok {
-			return
-		}
-	}
+	s.deleteAnnounced(l[:max(0, len(l)-s.opts.MaxAnnounced)], "announced-count")
 }
 
 // pruneLocked deletes what the bounds no longer allow, reading the whole
@@ -210,51 +221,57 @@ func (s *Store) pruneLocked() {
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Added.Before(all[j].Added) })
 	now := s.opts.Now()
 	cutoff, announcedCutoff := now.Add(-s.opts.MaxAge), now.Add(-s.opts.MaxAnnouncedAge)
-	var keep []Status
+	s.totMu.Lock()
+	s.tot.nextAge = now.Add(s.ageEvery()) // also after a pass that failed
+	s.totMu.Unlock()
+	var keep, old []Status
 	announcedGW := map[string]int{}
 	for _, st := range all {
-		why := ""
 		switch {
+		case announcedOnly(&st) && (st.Added.Before(announcedCutoff) || st.Added.Before(cutoff)):
+			old = append(old, st) // deleted in batches, below
 		case st.Added.Before(cutoff):
-			why = "age"
-		case announcedOnly(&st) && st.Added.Before(announcedCutoff):
-			why = "announced-age"
-		}
-		if why == "" {
+			deleted, ok := s.deleteOne(st, "age")
+			if !ok {
+				return
+			}
+			if !deleted {
+				keep = append(keep, st)
+			}
+		default:
 			keep = append(keep, st)
 			if announcedOnly(&st) {
 				announcedGW[st.Gateway]++
 			}
-			continue
-		}
-		deleted, ok := s.deleteOne(st, why)
-		if !ok {
-			return
-		}
-		if !deleted {
-			keep = append(keep, st)
 		}
 	}
 	// Announced-only entries above MaxAnnounced of a gateway: its oldest.
+	var many []Status
 	kept := keep[:0]
 	for _, st := range keep {
 		if announcedOnly(&st) && announcedGW[st.Gateway] > s.opts.MaxAnnounced {
-			deleted, ok := s.deleteOne(st, "announced-count")
-			if !ok {
-				return
-			}
-			if deleted {
-				announcedGW[st.Gateway]--
-				continue
-			}
+			announcedGW[st.Gateway]--
+			many = append(many, st)
+			continue
 		}
 		kept = append(kept, st)
 	}
 	keep = kept
+	stored, ok := s.deleteAnnounced(old, "announced-age")
+	if !ok {
+		return
+	}
+	stored2, ok := s.deleteAnnounced(many, "announced-count")
+	if !ok {
+		return
+	}
 	s.pruneBytes(keep, now)
-	// The lower bounds are now exact (and the age pass waits ageEvery).
+	// The lower bounds are now exact.
 	var oldest, oldestAnnounced time.Time
-	for _, st := range keep { // Added never changes; entries stored to since only raise the bound
+	// Added never changes; entries stored to since only raise the bound.
+	// Those found stored to while deleting are entries still.
+	keep = append(append(keep, stored...), stored2...)
+	for _, st := range keep {
 		oldest = minTime(oldest, st.Added)
 		if announcedOnly(&st) {
 			oldestAnnounced = minTime(oldestAnnounced, st.Added)
@@ -264,7 +281,6 @@ func (s *Store) pruneLocked() {
 	s.tot.oldest = oldest
 	s.tot.oldestAnnounced = minTime(oldestAnnounced, s.tot.lowered)
 	s.tot.lowered = time.Time{}
-	s.tot.nextAge = now.Add(s.ageEvery())
 	s.totMu.Unlock()
 }
 
@@ -347,11 +363,10 @@ func (s *Store) pruneBytes(keep []Status, now time.Time) {
 // record.UploadAuto).
 const uploadAuto = "auto"
 
-// deleteOne deletes st for retention (why: "age", "announced-age",
-// "announced-count" or "bytes"), taking its clip lock so no chunk is
-// being written. deleted is false for a clip kept once the lock was
-// taken (a chunk came meanwhile: being uploaded, or no longer only
-// announced), ok false if the deletion failed (logged).
+// deleteOne deletes st for retention (why: "age" or "bytes"), taking its
+// clip lock so no chunk is being written. deleted is false for a clip
+// kept once the lock was taken (a chunk came meanwhile: being uploaded),
+// ok false if the deletion failed (logged).
 func (s *Store) deleteOne(st Status, why string) (deleted, ok bool) {
 	unlock := s.lockClip(st.Gateway, st.ID)
 	defer unlock()
@@ -361,17 +376,71 @@ func (s *Store) deleteOne(st Status, why string) (deleted, ok bool) {
 		return false, true
 	case why == "bytes" && cur.State == Partial && s.opts.Now().Sub(cur.Touched) < Uploading && cur.Touched.After(st.Touched):
 		return false, true
-	case (why == "announced-age" || why == "announced-count") && !announcedOnly(&cur):
-		return false, true
 	}
 	if err := s.deleteLocked(st); err != nil {
 		s.log.Error("clip not deleted", "gateway", st.Gateway, "clip", st.ID, "error", err)
 		return false, false
 	}
-	if why != "announced-age" && why != "announced-count" { // a segment nobody fetched: nothing to log
-		s.log.Info("clip deleted (retention)", "gateway", st.Gateway, "clip", st.ID, "bytes", st.Bytes, "added", st.Added, "why", why)
-	}
+	s.log.Info("clip deleted (retention)", "gateway", st.Gateway, "clip", st.ID, "bytes", st.Bytes, "added", st.Added, "why", why)
 	return true, true
+}
+
+// deleteAnnounced deletes entries only announced (for their count or age,
+// why) in index transactions of up to 1000: one fsync per thousand, not
+// one per entry (a pass drops a sixteenth of the bound at once). The
+// clips' locks are held across, so no chunk lands in between; an entry
+// found holding a byte is kept and returned in stored. ok is false if a
+// transaction failed (logged). Batches take turns on s.annMu (two
+// holding many clips' locks must not meet).
+func (s *Store) deleteAnnounced(l []Status, why string) (stored []Status, ok bool) {
+	s.annMu.Lock()
+	defer s.annMu.Unlock()
+	for len(l) > 0 {
+		batch := l[:min(len(l), 1000)]
+		l = l[len(batch):]
+		unlock := make([]func(), 0, len(batch))
+		for _, st := range batch {
+			unlock = append(unlock, s.lockClip(st.Gateway, st.ID))
+		}
+		var gone []*Status
+		var got []Status
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, st := range batch {
+				cur, err := get(tx, st.Gateway, st.ID)
+				switch {
+				case err != nil || cur == nil:
+					continue // gone, or counted nothing
+				case !announcedOnly(cur):
+					got = append(got, *cur)
+					continue
+				}
+				if err := tx.Bucket(bucket).Delete(key(st.Gateway, st.ID)); err != nil {
+					return err
+				}
+				gone = append(gone, cur)
+			}
+			return nil
+		})
+		if err == nil {
+			stored = append(stored, got...)
+			for _, st := range gone {
+				// No byte is held; a file is left by a hash mismatch only.
+				if err := os.Remove(s.Path(st.Gateway, st.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					s.log.Warn("empty clip file not removed", "gateway", st.Gateway, "clip", st.ID, "error", err)
+				}
+				s.account(st, nil)
+			}
+		}
+		for _, u := range unlock {
+			u()
+		}
+		if err != nil {
+			s.log.Error("index entries of clips only announced not deleted", "entries", len(batch), "why", why, "error", err)
+			return stored, false
+		}
+		s.log.Info("index entries of clips only announced deleted (retention)", "entries", len(gone), "why", why)
+	}
+	return stored, true
 }
 
 // deleteLocked removes st's file and entry and its part of the totals.

@@ -2,8 +2,10 @@ package clips
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,15 +253,88 @@ func BenchmarkAnnounceAtCountBound(b *testing.B) {
 	if s, err = Open(dir, opts); err != nil {
 		b.Fatal(err)
 	}
+	var worst time.Duration // the announcement that pruned: how long the gateway's path waited
 	b.ResetTimer()
 	for i := range b.N {
 		now = now.Add(time.Second)
+		t0 := time.Now()
 		if err := s.Announce(Info{Gateway: "gw-1", ID: fmt.Sprintf("new-%d", i), Bytes: 4 << 20, SHA256: sum}); err != nil {
 			b.Fatal(err)
 		}
+		worst = max(worst, time.Since(t0))
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(worst.Milliseconds()), "max-ms")
 	if l := s.tot.announced["gw-1"]; l > n+s.countSlack() {
 		b.Fatalf("%d announced-only entries, bound %d", l, n)
+	}
+}
+
+// The running totals stay equal to the index while announcements, chunks
+// and retention passes run at once.
+func TestRetentionTotalsUnderConcurrency(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{MaxBytes: 2000, MaxAnnounced: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sum := strings.Repeat("ab", 32)
+	var wg sync.WaitGroup
+	for _, gw := range []string{"seg-a", "seg-b"} {
+		wg.Go(func() {
+			for i := range 200 {
+				if err := s.Announce(Info{Gateway: gw, ID: fmt.Sprintf("s-%d", i), Bytes: 500, SHA256: sum}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for _, gw := range []string{"seg-a", "up-c"} {
+		wg.Go(func() {
+			for i := range 40 {
+				id, d := fmt.Sprintf("u-%d", i), bytes.Repeat([]byte{byte(i)}, 100)
+				if err := s.Announce(Info{Gateway: gw, ID: id, Bytes: 100, SHA256: sha(d)}); err != nil {
+					t.Error(err)
+					return
+				}
+				for off := 0; off < 100; off += 50 {
+					if _, err := s.Put(gw, id, int64(off), d[off:off+50]); err != nil && !errors.Is(err, ErrRefused) {
+						t.Error(err) // refused: deleted by retention before its chunk
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	l, err := s.List("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := totals{heldGW: map[string]int64{}, announced: map[string]int{}}
+	for _, st := range l {
+		if n := charge(&st); n > 0 {
+			want.held += n
+			want.heldGW[st.Gateway] += n
+		}
+		if announcedOnly(&st) {
+			want.announced[st.Gateway]++
+		}
+	}
+	s.totMu.Lock()
+	got := s.tot
+	s.totMu.Unlock()
+	if got.held != want.held || fmt.Sprint(got.heldGW) != fmt.Sprint(want.heldGW) || fmt.Sprint(got.announced) != fmt.Sprint(want.announced) {
+		t.Errorf("running totals %d %v %v, the index %d %v %v", got.held, got.heldGW, got.announced, want.held, want.heldGW, want.announced)
+	}
+	s.Prune()
+	for gw, n := range s.tot.announced {
+		if n > 20 {
+			t.Errorf("%s: %d announced-only entries after Prune, bound 20", gw, n)
+		}
+	}
+	if s.tot.held > 2000 {
+		t.Errorf("%d bytes held after Prune, bound 2000", s.tot.held)
 	}
 }

@@ -37,7 +37,8 @@ import (
 //     not known, so the outage runs from the birth's started time (when
 //     that falls after the last message heard) to the birth.
 //     A camera outage's times are the gateway's (event times), with the
-//     clock flag of the events.
+//     clock flag of the events; an unsynced time that cannot be right is
+//     replaced by the event's arrival (cameraTime).
 //   - Each gateway keeps at most MaxOutages records and none that ended
 //     more than OutageMaxAge ago; the oldest closed ones go first, then
 //     (a gateway naming ever new cameras offline) the oldest open camera
@@ -116,9 +117,10 @@ func (s *Store) noteStatus(gw string, prev *wire.Status, lastSeen time.Time, st 
 }
 
 // noteCamera records what a stored camera_offline or camera_online event,
-// stored at at, says about the camera's outages.
+// stored at at, says about the camera's outages. A source that is not a
+// camera name (an id, as device/config names cameras) records none.
 func (s *Store) noteCamera(gw string, ev wire.Event, at time.Time) {
-	if ev.Kind != wire.KindCameraOffline && ev.Kind != wire.KindCameraOnline || ev.Source == "" {
+	if ev.Kind != wire.KindCameraOffline && ev.Kind != wire.KindCameraOnline || !validID(ev.Source) {
 		return
 	}
 	t := cameraTime(ev, at)

@@ -57,8 +57,12 @@ const (
 	DefaultMaxBatchBytes = 16 << 20
 	DefaultLockTimeout   = 2 * time.Second
 	// DefaultGather and DefaultGatherBatch: see Options.Gather.
+	// DefaultGatherBatch is a gateway's default window
+	// (uplink.DefaultWindow), as many as one client may have waiting
+	// (broker.MaxUnacked): at 256 a draining gateway's commits stopped at
+	// 256 while it had ~500 waiting (docs/performance.md, H8c).
 	DefaultGather      = time.Millisecond
-	DefaultGatherBatch = 256
+	DefaultGatherBatch = 1024
 )
 
 // Options tunes a Store. The zero value means the defaults above.
@@ -82,7 +86,7 @@ type Options struct {
 	// commit when it has fewer than GatherBatch and its last commit, of
 	// more than one request, ended less than Gather ago (a gateway is
 	// draining): every commit costs its page
-	// writes and fsync whatever it holds, and a gateway's window of 512
+	// writes and fsync whatever it holds, and a gateway's window of 1,024
 	// events arrives a few dozen at a time, so commits of a few dozen
 	// events spent most of the writer's CPU on that fixed cost. An event
 	// after a quiet spell, or from one caller at a time, is committed at

@@ -434,31 +434,44 @@ func (v *view) query(f eventsFilter, before uint64, limit int) (Query, error) {
 	if err != nil {
 		return Query{}, err
 	}
+	return v.queryAcked(f, before, limit, acked), nil
+}
+
+// queryAcked is query with the acknowledgements read already.
+func (v *view) queryAcked(f eventsFilter, before uint64, limit int, acked func(uint64) (store.Ack, bool)) Query {
 	return Query{Before: before, Limit: limit, Since: f.since, Until: f.until, Kinds: f.kinds, States: f.states, Text: f.text, Acked: acked,
 		Keep: func(gw string) bool {
 			return (f.gateway == "" || gw == f.gateway) && (f.site == "" || v.site[gw] == f.site) && v.allows(gw)
-		}}, nil
+		}}
 }
 
 // feedFilter is the live feed's test of an item against filter f: the
 // same as the events page's, over the same directory (the gateways the
-// principal's view lists). The directory and the acknowledgements are
-// read again at most every feedDirEvery (a new item has no
-// acknowledgement; one resumed from long ago may). The caller checks the
-// principal's limits first.
+// principal's view lists), read again at most every feedDirEvery. The
+// acknowledgements are read once, at the first item: they matter for
+// the items a resumed feed sends from before it opened, while a new item
+// has none (reading them all again every second cost each filtered feed
+// tens of milliseconds of CPU a second on a station with a year of
+// them). The caller checks the principal's limits first.
 func (v *view) feedFilter(f eventsFilter) func(it Item) bool {
 	if !f.any() {
 		return func(Item) bool { return true }
 	}
 	var m *matcher
 	var at time.Time
+	var acked func(uint64) (store.Ack, bool)
+	ackRead := false
 	return func(it Item) bool {
 		if m == nil || time.Since(at) >= feedDirEvery {
-			q, err := v.query(f, 0, 0)
-			if err != nil {
-				v.s.log.Error("live feed: read acknowledgements", "err", err)
-				return false
+			if !ackRead {
+				var err error
+				if acked, err = v.ackLookup(f); err != nil {
+					v.s.log.Error("live feed: read acknowledgements", "err", err)
+					return false
+				}
+				ackRead = true
 			}
+			q := v.queryAcked(f, 0, 0, acked)
 			gws, _ := v.all()
 			dir := make(Directory, len(gws))
 			for _, g := range gws {

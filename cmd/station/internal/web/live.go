@@ -47,6 +47,16 @@ type LiveBackend interface {
 	WatchCandidates(gateway, session string, fn func(wire.LiveCandidateMsg)) (cancel func())
 }
 
+// LiveLifetime is optional for a LiveBackend: the station's
+// -live-session, the life of a relayed view the browser does not renew.
+// The page is told to renew well within it (liveRenewEvery), so a
+// shorter one (a test's) is a shorter renewal with no other code path.
+type LiveLifetime interface {
+	// LiveSessionLifetime is the lifetime; 0 is the default
+	// (liveNotRenewed).
+	LiveSessionLifetime() time.Duration
+}
+
 // Live view bounds.
 const (
 	liveMaxPerUser    = 9 // a 3×3 grid
@@ -69,6 +79,13 @@ const (
 	liveNotRenewed = 15 * time.Minute
 	liveReap       = 5 * time.Second
 	liveHeartbeat  = 15 * time.Second
+)
+
+// liveRenewMax and liveRenewMin bound how often the page renews
+// (liveRenewEvery).
+const (
+	liveRenewMax = time.Minute
+	liveRenewMin = 5 * time.Second
 )
 
 // liveSession is one view the station relays.
@@ -103,18 +120,39 @@ type liveHub struct {
 	s       *Server
 	backend LiveBackend
 
+	// notRenewed is the life of a session not renewed, by the station's
+	// clock (-live-session; liveNotRenewed by default).
+	notRenewed time.Duration
+
 	mu       sync.Mutex
 	sessions map[string]*liveSession
 	reaping  bool
+}
+
+// liveRenewEvery is how often the page renews a session: a third of
+// the shorter of the station's lifetime and the gateway's (its answer's
+// expires, less the time the offer was sent, by the station's clock),
+// at most a minute, at least 5 s. The gateway's is left out when the two
+// clocks disagree so much that it is not a length (not after sent, or
+// longer than the station's own).
+func liveRenewEvery(notRenewed time.Duration, sent, expires time.Time) time.Duration {
+	life := notRenewed
+	if gw := expires.Sub(sent); gw > 0 && gw < life {
+		life = gw
+	}
+	return min(max(life/3, liveRenewMin), liveRenewMax)
 }
 
 func init() { pageNames = append(pageNames, "live") }
 
 // registerLive adds the live page and API (called by registerRoutes).
 func (s *Server) registerLive() {
-	h := &liveHub{s: s, backend: s.o.Live, sessions: map[string]*liveSession{}}
+	h := &liveHub{s: s, backend: s.o.Live, sessions: map[string]*liveSession{}, notRenewed: liveNotRenewed}
 	if h.backend == nil {
 		h.backend, _ = s.o.Commands.(LiveBackend)
+	}
+	if ll, ok := h.backend.(LiveLifetime); ok && ll.LiveSessionLifetime() > 0 {
+		h.notRenewed = ll.LiveSessionLifetime()
 	}
 	const base = "/api/gateways/{gateway}/cameras/{camera}/live"
 	s.handle("GET /live", accounts.Officer, h.page)
@@ -358,6 +396,7 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 		Warnings []string  `json:"warnings"`
 		Position time.Time `json:"position"`
 	}
+	sent := h.s.now()
 	err = h.liveCommand(r.Context(), gw, "live.offer", args, &ans)
 	if err == nil && (ans.Session != ls.id || ans.SDP == "") {
 		err = fmt.Errorf("the gateway's reply: session %.40q, %d bytes of answer", ans.Session, len(ans.SDP))
@@ -397,6 +436,7 @@ func (h *liveHub) open(w http.ResponseWriter, r *http.Request, v *view) {
 	hd.Set("Location", h.sessionURL(ls))
 	hd.Set("Content-Type", "application/sdp")
 	hd.Set("X-Live-Expires", ans.Expires.UTC().Format(time.RFC3339))
+	hd.Set("X-Live-Renew", strconv.Itoa(int(liveRenewEvery(h.notRenewed, sent, ans.Expires)/time.Second)))
 	if !ans.Position.IsZero() {
 		hd.Set("X-Live-Position", ans.Position.UTC().Format(time.RFC3339Nano))
 	}
@@ -558,7 +598,7 @@ func (h *liveHub) reaper() {
 		for _, ls := range h.sessions {
 			ls.mu.Lock()
 			switch {
-			case now.Sub(ls.renewed) > liveNotRenewed:
+			case now.Sub(ls.renewed) > h.notRenewed:
 				due, why = append(due, ls), append(why, "not renewed")
 			case ls.streams == 0 && now.Sub(ls.lastSeen) > liveAbandoned:
 				due, why = append(due, ls), append(why, "abandoned")

@@ -42,6 +42,13 @@ type briefReader interface {
 	AfterBrief(n uint64, limit int) ([]store.Record, error)
 }
 
+// keptReader is the store's read of the arrival index that passes over,
+// undecoded, the records of the gateways a query does not keep
+// (store.AfterBriefOf): a site's day is a twentieth of the station's.
+type keptReader interface {
+	AfterBriefOf(n uint64, limit int, f *store.GatewayFilter) ([]store.Record, error)
+}
+
 // brief reads up to limit records after arrival n, bodies left out where
 // the store can.
 func (d *StoreData) brief(n uint64, limit int) ([]store.Record, error) {
@@ -163,11 +170,15 @@ func (d *StoreData) Query(q Query) ([]Item, uint64, error) {
 		}
 		hi = min(hi, end-1)
 	}
+	kept := store.NewGatewayFilter(m.keep) // for keptReader, over every chunk
 	var out []Item
 	for scanned := 0; hi > floor && scanned < maxScan; {
 		chunk := min(uint64(256), hi-floor)
 		lo := hi - chunk
 		read := d.brief
+		if kr, ok := d.Store.(keptReader); ok {
+			read = func(n uint64, limit int) ([]store.Record, error) { return kr.AfterBriefOf(n, limit, kept) }
+		}
 		if m.bodies() {
 			read = d.Store.After // in the chunk's one transaction, not one each
 		}
@@ -184,6 +195,9 @@ func (d *StoreData) Query(q Query) ([]Item, uint64, error) {
 				return out, r.Arrival + 1, nil
 			}
 			scanned++
+			if r.Type == "" { // passed over by AfterBriefOf: a gateway m.keep refuses
+				continue
+			}
 			ok, err := m.match(&r, recordLine(r), func() (bool, error) {
 				if err := d.body(&r); err != nil {
 					return false, err

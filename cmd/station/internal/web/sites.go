@@ -9,6 +9,7 @@ import (
 	"github.com/antt-gateway/antt/cmd/station/internal/accounts"
 	"github.com/antt-gateway/antt/cmd/station/internal/audit"
 	"github.com/antt-gateway/antt/cmd/station/internal/store"
+	"github.com/antt-gateway/antt/uplink/wire"
 )
 
 // The sites page and its API: every gateway the account may see, by site,
@@ -332,6 +333,10 @@ func (s *Server) apiOutages(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	only := r.URL.Query().Get("gateway")
+	if only != "" && !wire.ValidID(only) {
+		s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("gateway %.70q: not a gateway id", only))
+		return
+	}
 	if only != "" && !v.allows(only) {
 		s.fail(w, r, http.StatusNotFound, "no such gateway")
 		return

@@ -63,3 +63,16 @@ func TestReviewFilterEchoEscaped(t *testing.T) {
 		t.Errorf("data-src %q: want /api/feed with the same q", src)
 	}
 }
+
+// GET /api/outages?gateway= with something that is not a gateway id is a
+// bad request naming it, for every account (an unlimited one got an
+// empty list, a limited one "no such gateway").
+func TestReviewOutagesBadGateway(t *testing.T) {
+	f := newFixture(t)
+	for _, user := range []string{"an", "tuan"} {
+		r := must(t, f.do(req{path: "/api/outages?gateway=%3Cb%3E", cookie: f.login(user)}), http.StatusBadRequest, user+": a bad gateway id")
+		if !strings.Contains(r.body, "gateway") || !strings.Contains(r.body, "not a gateway id") {
+			t.Errorf("%s: %s", user, r.body)
+		}
+	}
+}

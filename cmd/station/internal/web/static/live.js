@@ -5,7 +5,7 @@
 // renewed while watched; the bytes the gateway sent are shown.
 
 const grid = document.getElementById("tiles");
-const RENEW_MS = 60000;
+const RENEW_MS = 60000; // unless the station says (X-Live-Renew, seconds)
 const STATS_MS = 15000;
 const PLAY_STATS_MS = 3000; // a playback's position is read more often
 const params = new URLSearchParams(location.search);
@@ -238,7 +238,9 @@ class Tile {
         this.ended(why);
       });
       this.flush();
-      this.renewTimer = setInterval(() => this.renew(), RENEW_MS);
+      // The station says how often, from the session's lifetime.
+      const every = Number(r.headers.get("X-Live-Renew")) * 1000;
+      this.renewTimer = setInterval(() => this.renew(), every > 0 ? every : RENEW_MS);
       this.statsTimer = setInterval(() => this.stats(), this.mode === "play" ? PLAY_STATS_MS : STATS_MS);
     } catch (err) {
       if (gen === this.gen) this.fail(err.message);
