@@ -13,22 +13,22 @@ import (
 )
 
 // Gateway-supplied strings that the sites page now shows in new places (a
-// camera's name in the timeline's SVG <title>, its row label and the
-// outage table) come out as text, never as markup; the page has no
-// inline style or script for them.
+// camera's name, from the telemetry, as a timeline row's label; a
+// camera's outage in the SVG's <title> and the outage table) come out as
+// text, never as markup; the page has no inline style or script. (The
+// store records no outage for a source that is not a camera name:
+// store.TestReviewCameraOutageNeedsACameraName.)
 func TestReviewSitesGatewayStringsEscaped(t *testing.T) {
 	f := newFixture(t)
 	an := f.login("an")
 	const evil = `x"></title></svg><script>alert(1)</script><img src=x onerror=alert(2) style="x">`
 	f.advance(time.Hour)
-	f.storeEvent(gwGate, wire.Event{Kind: wire.KindCameraOffline, Source: evil, State: wire.StateActive, ClockSynced: true})
-	f.advance(time.Minute)
-	f.storeEvent(gwGate, wire.Event{Kind: wire.KindCameraOnline, Source: evil, State: wire.StateActive, ClockSynced: true})
-	f.storeEvent(gwGate, wire.Event{Kind: wire.KindCameraOffline, Source: evil + "2", State: wire.StateActive, ClockSynced: true})
+	f.st.SetTelemetry(gwGate, wire.Telemetry{Cameras: map[string]string{evil: "online", "gate-cam": "offline"}}, f.clock())
+	f.storeEvent(gwGate, wire.Event{Kind: wire.KindCameraOffline, Source: "gate-cam", State: wire.StateActive, ClockSynced: true})
 	page := must(t, f.do(req{path: "/sites", cookie: an}), http.StatusOK, "sites").body
 	c := card(t, page, gwGate)
-	if !strings.Contains(c, "alert(1)") {
-		t.Fatalf("the camera's outage is not on the card:\n%s", c)
+	if !strings.Contains(c, "alert(1)") || !strings.Contains(c, "<title>") {
+		t.Fatalf("the camera's row or outage is not on the card:\n%s", c)
 	}
 	for _, bad := range []string{"<script>alert", "<img src=x", `style="x"`, "</title></svg><"} {
 		if strings.Contains(page, bad) {
