@@ -40,6 +40,9 @@ func funcs(lang string) template.FuncMap {
 		"iso":  iso,
 		"role": func(r accounts.Role) string { return trOr(lang, "role."+string(r), string(r)) },
 		"kind": func(k string) string { return trOr(lang, "kind."+k, k) },
+		// kindClass is the row's CSS class for a kind; a gateway's kind is
+		// not validated, and one with spaces would add classes (is-alarm).
+		"kindClass": kindClass,
 		"mode": func(m string) string { return trOr(lang, "mode."+m, m) },
 		"size": func(n int64) string {
 			if n >= 1<<30 {
@@ -117,4 +120,18 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v *view, code in
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	writePage(w, r, code, &buf)
+}
+
+// kindClass is "kind-"+k when k is a plain word ([a-z0-9_]), else
+// "kind-other": the class attribute never takes a gateway's markup.
+func kindClass(k string) string {
+	if k == "" || len(k) > 40 {
+		return "kind-other"
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return "kind-other"
+		}
+	}
+	return "kind-" + k
 }

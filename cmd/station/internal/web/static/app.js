@@ -84,7 +84,9 @@ function row(it) {
   const ev = it.event;
   const tr = el("tr", { id: "ev-" + it.arrival });
   if (s.ref) tr.dataset.ref = s.ref;
-  tr.className = (ev ? "event kind-" + ev.kind : "notice") + (it.alarm ? " is-alarm" : "") + " new";
+  // A gateway's kind is not validated: only a plain word becomes a class.
+  const kc = ev && /^[a-z0-9_]{1,40}$/.test(ev.kind) ? "kind-" + ev.kind : "kind-other";
+  tr.className = (ev ? "event " + kc : "notice") + (it.alarm ? " is-alarm" : "") + " new";
   const when = cell(tr, 0, timeEl(s.time, s.iso));
   if (!ev) {
     const td = el("td", { colSpan: 6 }, s.text);
