@@ -51,7 +51,7 @@ func BenchmarkEventsPage(b *testing.B) {
 		lim  accounts.Limits
 	}{{"all", accounts.Limits{}}, {"one-site", accounts.Limits{Sites: []string{"site-07"}}}} {
 		b.Run(c.name, func(b *testing.B) {
-			s := &Server{o: Options{Gateways: data, Events: data, Accounts: db}}
+			s := &Server{o: Options{Gateways: data, Events: data, Accounts: db}, now: time.Now}
 			for b.Loop() {
 				v := &view{s: s, p: &principal{role: accounts.Viewer, limits: c.lim}}
 				items, _, err := v.events(0, 50, "")
