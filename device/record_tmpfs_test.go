@@ -83,7 +83,7 @@ recording: {upload_budget: 1KiB}
 			t.Fatal(err)
 		}
 		held := fi.Sys().(*syscall.Stat_t).Blocks * 512
-		return int64(fs.Bavail)*fs.Bsize - max(0, outboxMax-held)
+		return int64(fs.Bavail)*int64(fs.Bsize) - max(0, outboxMax-held)
 	}
 	// Another program's file takes the partition up to spare bytes above
 	// the outbox's need.

@@ -46,7 +46,9 @@ func TestTURNOnByDefault(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, unshare, "--net", "--", "/bin/sh", "-c", `ip link set lo up && exec "$@"`, "sh",
+		// Under qemu-user (make test-arm) the test binary is run by the
+		// emulator named in ANTT_TEST_EXEC, as go test -exec ran us.
+		cmd := exec.CommandContext(ctx, unshare, "--net", "--", "/bin/sh", "-c", `ip link set lo up && exec ${ANTT_TEST_EXEC:-} "$@"`, "sh",
 			os.Args[0], "-test.run=^TestTURNOnByDefault$", "-test.v", "-test.count=1", "-test.timeout=170s")
 		cmd.Env = append(os.Environ(), envNetnsTURN+"=1")
 		out, err := cmd.CombinedOutput()

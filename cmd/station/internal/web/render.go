@@ -43,7 +43,7 @@ func funcs(lang string) template.FuncMap {
 		// kindClass is the row's CSS class for a kind; a gateway's kind is
 		// not validated, and one with spaces would add classes (is-alarm).
 		"kindClass": kindClass,
-		"mode": func(m string) string { return trOr(lang, "mode."+m, m) },
+		"mode":      func(m string) string { return trOr(lang, "mode."+m, m) },
 		"size": func(n int64) string {
 			if n >= 1<<30 {
 				return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))

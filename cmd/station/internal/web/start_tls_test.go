@@ -45,8 +45,10 @@ func TestStartNonLoopbackTLS(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 		defer cancel()
+		// Under qemu-user (make test-arm) the test binary is run by the
+		// emulator named in ANTT_TEST_EXEC, as go test -exec ran us.
 		cmd := exec.CommandContext(ctx, unshare, "--net", "--", "/bin/sh", "-c",
-			`ip link set lo up && ip addr add `+netnsAddr+`/32 dev lo && exec "$@"`, "sh",
+			`ip link set lo up && ip addr add `+netnsAddr+`/32 dev lo && exec ${ANTT_TEST_EXEC:-} "$@"`, "sh",
 			os.Args[0], "-test.run=^TestStartNonLoopbackTLS$", "-test.v", "-test.count=1")
 		cmd.Env = append(os.Environ(), envNetnsTLS+"=1")
 		out, err := cmd.CombinedOutput()
