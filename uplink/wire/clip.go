@@ -46,10 +46,42 @@ const (
 
 	// CmdClipGet asks the gateway to send clips: {"clip":ID,"offset":N}
 	// for one clip (from offset N, default 0), or {"camera":C,"from":T,
-	// "to":T} for the recordings of a camera over a time range (RFC 3339).
-	// The reply lists the clips that will be sent: {"clips":[ClipInfo]}.
+	// "to":T} for the recordings of a camera over a time range (RFC 3339),
+	// with an optional "skip":[ID] of clips the station already holds
+	// (at most ClipGetMaxSkip). The reply lists the clips that will be
+	// sent: {"clips":[ClipInfo],"skipped":N}, N the clips of the range
+	// left out because skip named them.
 	CmdClipGet = "clip.get"
+
+	// ClipGetMaxSkip bounds clip.get's "skip": a 2-hour range of one-minute
+	// segments is 120 ids; a gateway refuses a longer list rather than
+	// spend its memory on it.
+	ClipGetMaxSkip = 1000
 )
+
+// ClipGetRange is clip.get's arguments for a time range, as the station
+// sends them (the gateway decodes them strictly, device/clipupload).
+type ClipGetRange struct {
+	Camera string   `json:"camera"`
+	From   string   `json:"from"`
+	To     string   `json:"to"`
+	Skip   []string `json:"skip,omitempty"`
+}
+
+// CheckClipSkip tells what is wrong with a clip.get "skip" list: too many
+// ids, or one that is not a clip id (named, so a station's bug is found
+// from the reply alone).
+func CheckClipSkip(ids []string) error {
+	if len(ids) > ClipGetMaxSkip {
+		return fmt.Errorf(`argument "skip": %d clip ids, more than %d`, len(ids), ClipGetMaxSkip)
+	}
+	for i, id := range ids {
+		if !ValidClipID(id) {
+			return fmt.Errorf(`argument "skip": item %d, %.90q, is not a clip id`, i, id)
+		}
+	}
+	return nil
+}
 
 // Attribute keys of a KindClip event.
 const (

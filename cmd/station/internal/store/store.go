@@ -56,13 +56,13 @@ const (
 	DefaultQueueBytes    = 64 << 20
 	DefaultMaxBatchBytes = 16 << 20
 	DefaultLockTimeout   = 2 * time.Second
-	// DefaultGather and DefaultGatherBatch: see Options.Gather.
-	// DefaultGatherBatch is a gateway's default window
-	// (uplink.DefaultWindow), as many as one client may have waiting
-	// (broker.MaxUnacked): at 256 a draining gateway's commits stopped at
-	// 256 while it had ~500 waiting (docs/performance.md, H8c).
+	// DefaultGather and DefaultGatherBatch: see Options.Gather. A cap of
+	// 1,024 (a gateway's whole window) gave one draining gateway larger
+	// commits but cost the 200-gateway ingest 13 → 17 µs of CPU per event
+	// (docs/performance.md, H8c), probably because the writer takes the
+	// requests one wake-up each while it gathers.
 	DefaultGather      = time.Millisecond
-	DefaultGatherBatch = 1024
+	DefaultGatherBatch = 256
 )
 
 // Options tunes a Store. The zero value means the defaults above.
