@@ -49,6 +49,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/antt-gateway/antt/uplink/durable"
 	"github.com/antt-gateway/antt/uplink/wire"
 )
 
@@ -534,14 +535,14 @@ func (s *Store) openClipFile(gw, clip string) (*os.File, error) {
 		if err := os.Mkdir(gwDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("clip %s/%s: create directory: %w", gw, clip, err)
 		}
-		if err := syncDir(s.dir); err != nil {
+		if err := durable.SyncDir(s.dir); err != nil {
 			return nil, fmt.Errorf("clip %s/%s: fsync %s: %w", gw, clip, s.dir, err)
 		}
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
-			if err = syncDir(gwDir); err != nil {
+			if err = durable.SyncDir(gwDir); err != nil {
 				f.Close()
 				return nil, fmt.Errorf("clip %s/%s: fsync %s: %w", gw, clip, gwDir, err)
 			}
@@ -551,19 +552,6 @@ func (s *Store) openClipFile(gw, clip string) (*os.File, error) {
 		return nil, fmt.Errorf("clip %s/%s: open file: %w", gw, clip, err)
 	}
 	return f, nil
-}
-
-// syncDir makes the entries of dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func hashFile(f *os.File, n int64) (string, error) {
