@@ -395,6 +395,14 @@ func FuzzDecodeGet(f *testing.F) {
 		if g.Camera != "" && g.To.Before(g.From) {
 			t.Fatalf("%s: to before from accepted", b)
 		}
+		if g.Skip != nil && (g.Camera == "" || len(g.Skip) > wire.ClipGetMaxSkip) {
+			t.Fatalf("%s: skip of %d accepted for %+v", b, len(g.Skip), g)
+		}
+		for id := range g.Skip {
+			if !wire.ValidClipID(id) {
+				t.Fatalf("%s: bad skip id %q accepted", b, id)
+			}
+		}
 	})
 }
 

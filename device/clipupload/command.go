@@ -16,24 +16,27 @@ import (
 const MaxRangeClips = 2000
 
 // Get is a decoded clip.get request: one clip from Offset, or the clips
-// of Camera over [From, To].
+// of Camera over [From, To] but those in Skip (the station holds them).
 type Get struct {
 	Clip   string
 	Offset int64
 	Camera string
 	From   time.Time
 	To     time.Time
+	Skip   map[string]bool
 }
 
 // DecodeGet reads clip.get's arguments strictly: {"clip":ID,"offset":N}
-// or {"camera":C,"from":T,"to":T} (RFC 3339), never both.
+// or {"camera":C,"from":T,"to":T,"skip":[ID]} (RFC 3339; skip optional,
+// at most wire.ClipGetMaxSkip ids), never both.
 func DecodeGet(args json.RawMessage) (Get, error) {
 	var a struct {
-		Clip   *string `json:"clip"`
-		Offset *int64  `json:"offset"`
-		Camera *string `json:"camera"`
-		From   *string `json:"from"`
-		To     *string `json:"to"`
+		Clip   *string   `json:"clip"`
+		Offset *int64    `json:"offset"`
+		Camera *string   `json:"camera"`
+		From   *string   `json:"from"`
+		To     *string   `json:"to"`
+		Skip   *[]string `json:"skip"`
 	}
 	if err := uplink.DecodeArgs(args, &a); err != nil {
 		return Get{}, err
@@ -43,6 +46,9 @@ func DecodeGet(args json.RawMessage) (Get, error) {
 	case a.Clip != nil:
 		if a.Camera != nil || a.From != nil || a.To != nil {
 			return g, errors.New(`give "clip" (and "offset") or "camera", "from" and "to", not both`)
+		}
+		if a.Skip != nil {
+			return g, errors.New(`argument "skip" goes only with "camera", "from" and "to"`)
 		}
 		if !wire.ValidClipID(*a.Clip) {
 			return g, fmt.Errorf(`argument "clip": %.90q is not a clip id`, *a.Clip)
@@ -76,15 +82,26 @@ func DecodeGet(args json.RawMessage) (Get, error) {
 		if g.To.Before(g.From) {
 			return g, errors.New(`"to" is before "from"`)
 		}
+		if a.Skip != nil {
+			if err := wire.CheckClipSkip(*a.Skip); err != nil {
+				return g, err
+			}
+			g.Skip = make(map[string]bool, len(*a.Skip))
+			for _, id := range *a.Skip {
+				g.Skip[id] = true
+			}
+		}
 		return g, nil
 	default:
 		return g, errors.New(`missing "clip" or "camera"`)
 	}
 }
 
-// Reply is clip.get's answer: the clips that will be sent.
+// Reply is clip.get's answer: the clips that will be sent, and how many
+// of the range were left out because the request's skip named them.
 type Reply struct {
-	Clips []wire.ClipInfo `json:"clips"`
+	Clips   []wire.ClipInfo `json:"clips"`
+	Skipped int             `json:"skipped"`
 }
 
 // Handler is the clip.get command (register it as wire.CmdClipGet): it
@@ -95,7 +112,10 @@ func (u *Uploader) Handler(_ context.Context, args json.RawMessage) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	var infos []wire.ClipInfo
+	var (
+		infos   []wire.ClipInfo
+		skipped int
+	)
 	if g.Clip != "" {
 		info, err := u.src.Info(g.Clip)
 		if err != nil {
@@ -109,6 +129,17 @@ func (u *Uploader) Handler(_ context.Context, args json.RawMessage) (any, error)
 		if infos, err = u.src.List(g.Camera, g.From, g.To); err != nil {
 			return nil, fmt.Errorf("clips of camera %s: %w", g.Camera, err)
 		}
+		if len(g.Skip) > 0 {
+			kept := infos[:0]
+			for _, info := range infos {
+				if g.Skip[info.ID] {
+					skipped++
+					continue
+				}
+				kept = append(kept, info)
+			}
+			infos = kept
+		}
 		if len(infos) > MaxRangeClips {
 			return nil, fmt.Errorf("%d clips in that range, more than %d: ask for a shorter one", len(infos), MaxRangeClips)
 		}
@@ -121,5 +152,5 @@ func (u *Uploader) Handler(_ context.Context, args json.RawMessage) (any, error)
 	if infos == nil {
 		infos = []wire.ClipInfo{}
 	}
-	return Reply{Clips: infos}, nil
+	return Reply{Clips: infos, Skipped: skipped}, nil
 }

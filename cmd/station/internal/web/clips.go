@@ -30,7 +30,8 @@ type Clips struct {
 	Store *clips.Store
 	Key   ed25519.PrivateKey
 
-	views clipViews
+	views   clipViews
+	fetches fetchLimit
 }
 
 // clipViewWindow: an account's requests for one clip within this of its
@@ -266,6 +267,14 @@ func (s *Server) clipGet(w http.ResponseWriter, r *http.Request, v *view, gw, ta
 		s.fail(w, r, http.StatusServiceUnavailable, "this console cannot send commands")
 		return res, 0, false
 	}
+	if s.o.Clips != nil {
+		if ok, wait := s.o.Clips.fetches.take(v.p.name, s.now()); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+			lang := langOf(r)
+			s.fail(w, r, http.StatusTooManyRequests, tr(lang, "clip.limit", FetchBurst, int((wait+time.Minute-1)/time.Minute)))
+			return res, 0, false
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.o.CommandTimeout)
 	defer cancel()
 	reply, err := s.o.Commands.Command(ctx, gw, wire.CmdClipGet, args)
@@ -290,6 +299,9 @@ func (s *Server) clipGet(w http.ResponseWriter, r *http.Request, v *view, gw, ta
 	detail := map[string]string{}
 	for k, a := range args {
 		detail[k] = fmt.Sprint(a)
+		if ids, ok := a.([]string); ok { // skip: how many, not which
+			detail[k] = strconv.Itoa(len(ids))
+		}
 	}
 	if res.Error != "" {
 		detail["error"] = cut(res.Error, 300)
@@ -325,11 +337,51 @@ func (s *Server) apiClipFetchRange(w http.ResponseWriter, r *http.Request, v *vi
 		s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("the range is longer than %s: ask for a shorter one (each minute is about 4 MiB of data at 512 kbit/s)", MaxFetchRange))
 		return
 	}
-	args := map[string]any{"camera": q.Camera, "from": q.From.UTC().Format(time.RFC3339), "to": q.To.UTC().Format(time.RFC3339)}
-	res, code, ok := s.clipGet(w, r, v, r.PathValue("gateway"), q.Camera, args)
-	if ok {
-		writeJSON(w, code, map[string]any{"result": res})
+	cs, ok := s.clipStore(w, r)
+	if !ok {
+		return
 	}
+	gw := r.PathValue("gateway")
+	from, to := q.From.UTC().Truncate(time.Second), q.To.UTC().Truncate(time.Second) // as sent, to the second
+	// What the station holds complete is not sent again (each 2-hour
+	// range is some 480 MiB over the prepaid link); if it holds every
+	// clip the announcements show over the whole range, the gateway is
+	// not asked at all.
+	h, err := cs.Held(gw, q.Camera, from, to)
+	if err != nil {
+		s.internal(w, r, "read the clips held", err)
+		return
+	}
+	lang := langOf(r)
+	args := map[string]any{"camera": q.Camera, "from": from.Format(time.RFC3339), "to": to.Format(time.RFC3339)}
+	if h.All() {
+		detail := map[string]string{"camera": q.Camera, "from": args["from"].(string), "to": args["to"].(string),
+			"held": strconv.Itoa(len(h.Complete)), "sent": "no"}
+		if err := s.record(r, audit.Entry{Actor: v.p.name, Action: "clip.fetch", Target: q.Camera, Gateway: gw, OK: true, Detail: detail}); err != nil {
+			s.fail(w, r, http.StatusInternalServerError, "audit log not written")
+			return
+		}
+		reply, _ := json.Marshal(map[string]any{"ok": true, "clips": []wire.ClipInfo{}, "skipped": len(h.Complete)})
+		res := CommandResult{Command: wire.CmdClipGet, Gateway: gw, OK: true, Reply: reply}
+		writeJSON(w, http.StatusOK, map[string]any{"result": res, "held": len(h.Complete), "sent": false,
+			"note": tr(lang, "range.held", len(h.Complete))})
+		return
+	}
+	if len(h.Complete) > 0 {
+		args["skip"] = h.Complete[:min(len(h.Complete), wire.ClipGetMaxSkip)]
+	}
+	res, code, ok := s.clipGet(w, r, v, gw, q.Camera, args)
+	if !ok {
+		return
+	}
+	out := map[string]any{"result": res, "sent": true}
+	var rp struct {
+		Skipped int `json:"skipped"`
+	}
+	if res.OK && json.Unmarshal(res.Reply, &rp) == nil && rp.Skipped > 0 {
+		out["note"] = tr(lang, "range.skipped", rp.Skipped)
+	}
+	writeJSON(w, code, out)
 }
 
 // MaxFetchRange bounds one time-range fetch: every minute of it is a

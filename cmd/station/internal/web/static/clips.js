@@ -211,13 +211,15 @@ if (range) {
           let reply = {};
           try { reply = typeof res.reply === "string" ? JSON.parse(res.reply) : (res.reply || {}); } catch (err) { /* shown as none */ }
           const list = Array.isArray(reply.clips) ? reply.clips : [];
-          if (list.length === 0) { out.textContent = s.none; return; }
+          const note = typeof body.note === "string" ? body.note : ""; // the station's: clips it holds, not sent again
+          if (list.length === 0) { out.textContent = note || s.none; return; }
           const ul = el("ul", { className: "range-clips" });
           for (const c of list) {
             const secs = Math.round(Number(c.duration_ms || 0) / 1000);
             ul.append(el("li", {}, `${shown(c.start)} · ${secs} s · ${c.clip || ""}`));
           }
           out.replaceChildren(s.coming.replace("%d", String(list.length)), ul);
+          if (note) out.append(el("p", {}, note));
         } else if (r.status === 504) out.textContent = s.noreply;
         else if (r.status === 403 || r.status === 404) out.textContent = s.denied;
         else out.textContent = s.fail + ((res.error || body.error) ? ": " + (res.error || body.error) : "");
