@@ -206,12 +206,78 @@ func (d *StoreData) Page(before uint64, limit int, keep func(string) bool) ([]It
 }
 
 func (d *StoreData) item(r store.Record) (Item, error) {
+	if r.Type != store.RecordEvent {
+		return d.itemWith(r, false), nil
+	}
+	_, ok, err := d.Store.SnapshotInfo(r.Gateway, r.Epoch, r.Seq)
+	if err != nil {
+		return Item{}, err
+	}
+	return d.itemWith(r, ok), nil
+}
+
+// eventsReader is the store's read of many events' bodies and snapshot
+// infos in one transaction (store.ReadEvents); a store without it is read
+// one event at a time.
+type eventsReader interface {
+	ReadEvents(keys []store.EventKey) ([]store.EventRead, error)
+}
+
+// items is item of each of recs, the bodies the records lack and the
+// snapshot infos read in one transaction where the store can.
+func (d *StoreData) items(recs []store.Record) ([]Item, error) {
+	if len(recs) == 0 {
+		return nil, nil // as a page without items always was
+	}
+	out := make([]Item, 0, len(recs))
+	er, ok := d.Store.(eventsReader)
+	if !ok {
+		for _, r := range recs {
+			if err := d.body(&r); err != nil {
+				return nil, err
+			}
+			it, err := d.item(r)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, it)
+		}
+		return out, nil
+	}
+	var keys []store.EventKey
+	for _, r := range recs {
+		if r.Type == store.RecordEvent {
+			keys = append(keys, store.EventKey{Gateway: r.Gateway, Epoch: r.Epoch, Seq: r.Seq, Body: r.Event == nil})
+		}
+	}
+	reads, err := er.ReadEvents(keys)
+	if err != nil {
+		return nil, err
+	}
+	k := 0
+	for _, r := range recs {
+		snap := false
+		if r.Type == store.RecordEvent {
+			if keys[k].Body {
+				r.Event = reads[k].Body
+			}
+			snap = reads[k].HasSnapshot
+			k++
+		}
+		out = append(out, d.itemWith(r, snap))
+	}
+	return out, nil
+}
+
+// itemWith is r's item, snapshot saying whether a snapshot of its event
+// is kept.
+func (d *StoreData) itemWith(r store.Record, snapshot bool) Item {
 	it := Item{Arrival: r.Arrival, Type: r.Type, Gateway: r.Gateway, Epoch: r.Epoch, Stored: r.Time,
 		Gap: r.Gap, Later: r.Later, Notice: r.Notice}
 	if r.Type != store.RecordEvent {
 		it.Cause = d.causeOf(r) // notices.go
 		it.Alarm = IsAlarm(it)
-		return it, nil
+		return it
 	}
 	var ev wire.Event
 	if err := json.Unmarshal(r.Event, &ev); err != nil {
@@ -220,13 +286,9 @@ func (d *StoreData) item(r store.Record) (Item, error) {
 		ev = wire.Event{Seq: r.Seq, ID: wire.EventID(r.Gateway, r.Seq), Kind: "?", Attrs: map[string]any{"error": err.Error()}}
 	}
 	it.Event = &ev
-	_, ok, err := d.Store.SnapshotInfo(r.Gateway, r.Epoch, r.Seq)
-	if err != nil {
-		return Item{}, err
-	}
-	it.Snapshot = ok
+	it.Snapshot = snapshot
 	it.Alarm = IsAlarm(it)
-	return it, nil
+	return it
 }
 
 // Snapshot implements Events.

@@ -171,7 +171,15 @@ func (d *StoreData) Query(q Query) ([]Item, uint64, error) {
 		hi = min(hi, end-1)
 	}
 	kept := store.NewGatewayFilter(m.keep) // for keptReader, over every chunk
-	var out []Item
+	// The page's records, made items at its end (items: one read for all).
+	var out []store.Record
+	page := func(next uint64) ([]Item, uint64, error) {
+		items, err := d.items(out)
+		if err != nil {
+			return nil, 0, err
+		}
+		return items, next, nil
+	}
 	for scanned := 0; hi > floor && scanned < maxScan; {
 		chunk := min(uint64(256), hi-floor)
 		lo := hi - chunk
@@ -192,7 +200,7 @@ func (d *StoreData) Query(q Query) ([]Item, uint64, error) {
 				continue
 			}
 			if scanned == maxScan { // the budget is spent: the next page starts at r
-				return out, r.Arrival + 1, nil
+				return page(r.Arrival + 1)
 			}
 			scanned++
 			if r.Type == "" { // passed over by AfterBriefOf: a gateway m.keep refuses
@@ -210,22 +218,15 @@ func (d *StoreData) Query(q Query) ([]Item, uint64, error) {
 			if !ok {
 				continue
 			}
-			if err := d.body(&r); err != nil {
-				return nil, 0, err
-			}
-			it, err := d.item(r)
-			if err != nil {
-				return nil, 0, err
-			}
-			out = append(out, it)
+			out = append(out, r)
 			if len(out) == limit {
-				return out, r.Arrival, nil
+				return page(r.Arrival)
 			}
 		}
 		hi = lo
 	}
 	if hi <= floor {
-		return out, 0, nil
+		return page(0)
 	}
-	return out, hi + 1, nil
+	return page(hi + 1)
 }
