@@ -400,11 +400,34 @@ func checkLayout(tx *bolt.Tx) error {
 	return nil
 }
 
+// repairArrival sets the arrival counter to the last arrival stored when
+// it is behind: a file migrated before migrate flushed its counter holds
+// arrivals the counter does not count, and the next record would
+// overwrite the first of them.
+func repairArrival(tx *bolt.Tx) error {
+	arr := tx.Bucket(bktArrivals)
+	if arr == nil {
+		return nil
+	}
+	k, _ := arr.Cursor().Last()
+	if len(k) != 8 {
+		return nil
+	}
+	last, meta := binary.BigEndian.Uint64(k), tx.Bucket(bktMeta)
+	if getU64(meta, keyArrival) >= last {
+		return nil
+	}
+	return meta.Put(keyArrival, be(last))
+}
+
 // initLayout creates the buckets of a new file, migrates one of the
 // previous layout, and checks the version of any other.
 func (s *Store) initLayout(tx *bolt.Tx) error {
 	if tx.Bucket(bktMeta) != nil {
-		return checkLayout(tx)
+		if err := checkLayout(tx); err != nil {
+			return err
+		}
+		return repairArrival(tx)
 	}
 	meta, err := tx.CreateBucket(bktMeta)
 	if err != nil {
@@ -486,6 +509,12 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		}
 		moved++
 		events += len(seqs)
+	}
+	// The arrival counter is written by flush, as after every commit: left
+	// out, the console saw none of the migrated events and the next record
+	// took arrival 1 over the first of them.
+	if err := w.flush(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	if moved > 0 {
 		s.log.Info("store migrated from the previous layout", "gateways", moved, "events", events)

@@ -545,6 +545,11 @@ func TestMigrateEventlog(t *testing.T) {
 	if fmt.Sprint(seqs) != "[1 2 5]" {
 		t.Fatalf("migrated arrivals %v", seqs)
 	}
+	// The console reads from the last arrival down, and a new record must
+	// not take a migrated one's number.
+	if n, err := s.LastArrival(); err != nil || n != uint64(len(recs)) {
+		t.Fatalf("last arrival after migration %d (%v), want %d", n, err, len(recs))
+	}
 	if r := mustAdd(t, s, "a", "event", epochEv("a", "", 2, wire.KindMotion)); r.Status != Duplicate {
 		t.Fatalf("old event again: %+v", r)
 	}
@@ -554,6 +559,9 @@ func TestMigrateEventlog(t *testing.T) {
 	r := mustAdd(t, s, "a", "event", epochEv("a", "e1", 1, wire.KindBoot))
 	if r.Notice == nil || r.Notice.OldEpoch != "" || r.Notice.OldLastSeq != 5 {
 		t.Fatalf("notice %+v", r.Notice)
+	}
+	if recs, _ := s.After(0, 0); len(recs) < 3 || recs[0].Seq != 1 || recs[0].Gateway != "a" || recs[0].Epoch != "" {
+		t.Fatalf("the first migrated record after new ones: %+v", recs)
 	}
 }
 
@@ -702,5 +710,34 @@ func TestEpochStartedByUpgrade(t *testing.T) {
 	mustAdd(t, s, "b", "event", epochEv("b", "", 9, wire.KindMotion))
 	if r := mustAdd(t, s, "b", "event", epochEv("b", "f1", 1, wire.KindBoot)); r.Notice == nil || r.Notice.Kind != NoticeStorageReplaced {
 		t.Fatalf("b: notice %+v", r.Notice)
+	}
+}
+
+// TestRepairArrivalAfterBuggyMigration: a file migrated while migrate left
+// the arrival counter at 0 gets it back at the next open, so the migrated
+// events show and are not overwritten.
+func TestRepairArrivalAfterBuggyMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	writeOldLayout(t, path)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Put(keyArrival, be(0)) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.LastArrival(); err != nil || n != 3 {
+		t.Fatalf("last arrival after the repair %d (%v), want 3", n, err)
 	}
 }
