@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,20 +22,44 @@ import (
 	"github.com/antt-gateway/antt/device/reexec"
 )
 
+// built is the bin folder of buildBinaries, made once for the package's
+// tests; TestMain removes it.
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// TestMain runs the tests, then removes the binaries they shared.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
 // buildBinaries builds the station and the gateway into a temporary bin
 // folder, as `make demo` builds them into bin/ (without -trimpath, so the
-// build reuses the packages `go test` compiled).
+// build reuses the packages `go test` compiled). The package's tests
+// share one build: one go command builds both, linking them at once; each
+// test starts its own demo from them.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
-	bin := t.TempDir()
-	for _, pkg := range []string{"station", "gateway"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, pkg), "../"+pkg)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "antt-demo-bin-"); built.err != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", built.dir+string(filepath.Separator), "../station", "../gateway")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build ../%s: %v\n%s", pkg, err, out)
+			built.err = fmt.Errorf("go build ../station ../gateway: %v\n%s", err, out)
 		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.dir
 }
 
 // waitFor polls cond until it holds or d passes; then it fails with why().
@@ -86,7 +111,10 @@ func mqttConnect(conn net.Conn, clientID, user, password string) (byte, error) {
 // API with its own password (only its hash in the broker's password file)
 // and its own access line, and connects with them: both show online on
 // the console; and enrolment works from the console while the demo runs.
+// It runs beside TestDemoChromium, each with its own demo: it mostly
+// waits (on the offline grace's clock).
 func TestDemoSecureByDefault(t *testing.T) {
+	t.Parallel()
 	bin := buildBinaries(t)
 	clip, err := filepath.Abs(filepath.Join("..", "..", "testdata", "camera", "clip-320x180-25fps.h264"))
 	if err != nil {
@@ -156,8 +184,13 @@ func TestDemoSecureByDefault(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(g.Boot, "secrets", "ca.pem")); !bytes.Equal(b, ca) {
 			t.Errorf("%s: its download's CA is not the broker's certificate", g.ID)
 		}
-		if cfg, _ := os.ReadFile(filepath.Join(g.Boot, "demo-gateway.yaml")); !bytes.Contains(cfg, []byte("broker: "+d.BrokerURL+"\n")) {
+		cfg, _ := os.ReadFile(filepath.Join(g.Boot, "demo-gateway.yaml"))
+		if !bytes.Contains(cfg, []byte("broker: "+d.BrokerURL+"\n")) {
 			t.Errorf("%s: its config does not use the enrolled broker %s", g.ID, d.BrokerURL)
+		}
+		// As `make demo` runs it (TestDemoChromium shortens it).
+		if !bytes.Contains(cfg, []byte("\n  telemetry_interval: 15s\n")) {
+			t.Errorf("%s: its config does not send telemetry every 15 s:\n%s", g.ID, cfg)
 		}
 	}
 	if pws["cong-khu-3"] == pws["truong-thcs-chi-dam"] {

@@ -126,9 +126,9 @@ alarm:
 // gatewayYAML is a demo gateway's config, next to the enrolment download
 // it was made from (its gateway.yaml, secrets/): id, data dir, the
 // download's broker URL, API port, sensors, camera name, the looping
-// clip, the camera's snapshot URL and the sensor taking snapshots. Its
-// uplink is the download's: its own user and password file, the broker's
-// CA.
+// clip, the camera's snapshot URL, the sensor taking snapshots and the
+// telemetry interval. Its uplink is the download's: its own user and
+// password file, the broker's CA.
 const gatewayYAML = `# Demo gateway: %[1]s (%[7]s). The enrolment download is beside this
 # file (gateway.yaml, secrets/); this file keeps its uplink and adds
 # simulated sensors and a looping camera.
@@ -141,7 +141,7 @@ uplink:
   username: %[1]s
   password_file: secrets/mqtt-password
   tls: {ca: secrets/ca.pem}
-  telemetry_interval: 15s
+  telemetry_interval: %[12]s
 api:
   listen: 127.0.0.1:%[4]d
 live:
@@ -169,7 +169,17 @@ type Options struct {
 	Exec []string
 	// OfflineGrace, if set, is the station's -offline-grace (tests).
 	OfflineGrace time.Duration
+	// TelemetryInterval, if set, is the gateways' telemetry_interval
+	// instead of the demo's 15 s (tests: the sites page shows a gateway's
+	// alarm mode from its last telemetry, so a test that arms one would
+	// otherwise wait up to an interval for the card each time).
+	TelemetryInterval time.Duration
 }
+
+// demoTelemetryInterval is the demo gateways' telemetry_interval: shorter
+// than the shipped 60 s, so the sites page follows a change of mode
+// within 15 s while someone tries the demo.
+const demoTelemetryInterval = 15 * time.Second
 
 // Demo is a running demo.
 type Demo struct {
@@ -207,6 +217,9 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	if o.TelemetryInterval <= 0 {
+		o.TelemetryInterval = demoTelemetryInterval
 	}
 	if err := os.RemoveAll(o.Data); err != nil {
 		return nil, err
@@ -315,7 +328,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 			return nil, err
 		}
 		yaml := fmt.Appendf(nil, gatewayYAML, g.id, filepath.Join(boot, "data"), broker, apiPort, g.sensors, g.camera, g.name, o.Clip, g.alarm,
-			snaps+"/"+g.camera+".jpg", g.walk)
+			snaps+"/"+g.camera+".jpg", g.walk, o.TelemetryInterval)
 		if err := os.WriteFile(filepath.Join(boot, "demo-gateway.yaml"), yaml, 0o600); err != nil {
 			return nil, err
 		}
