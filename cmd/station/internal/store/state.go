@@ -19,7 +19,18 @@ type GatewayState struct {
 	Epoch       string    `json:"epoch,omitempty"`
 	LastSeq     uint64    `json:"last_seq,omitempty"`
 	LastEventAt time.Time `json:"last_event_at,omitzero"`
+	// Mode is the alarm mode of the latest live `mode` event and ModeAt
+	// when it was stored: an officer who arms a site sees it at once, not
+	// at the next telemetry (up to a minute later). A mode event from a
+	// backlog (its time more than liveSkew from its arrival, or the clock
+	// not synced) is not live and leaves them.
+	Mode   string    `json:"mode,omitempty"`
+	ModeAt time.Time `json:"mode_at,omitzero"`
 }
+
+// liveSkew is how far a mode event's own time may be from its arrival
+// and still be the gateway's mode now.
+const liveSkew = time.Minute
 
 // Online reports the last status the gateway (or its will) published.
 func (g GatewayState) Online() bool { return g.Status != nil && g.Status.Online }
@@ -41,6 +52,9 @@ func (s *Store) noteEvent(gw string, ev wire.Event, at time.Time) {
 	}
 	g.LastSeq = max(g.LastSeq, ev.Seq)
 	g.LastEventAt = at
+	if ev.Kind == "mode" && ev.State != "" && ev.ClockSynced && ev.Time.Sub(at).Abs() <= liveSkew {
+		g.Mode, g.ModeAt = ev.State, at
+	}
 	s.mu.Unlock()
 	s.noteCamera(gw, ev, at) // outages.go
 }

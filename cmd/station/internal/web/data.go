@@ -46,7 +46,8 @@ type Gateway struct {
 	// its outbox.oldest_s. Zero when that telemetry's outbox was empty.
 	OldestBuffered time.Time `json:"oldest_buffered,omitzero"`
 
-	// Mode is the alarm mode from the last telemetry (away, disarmed, …);
+	// Mode is the alarm mode (away, disarmed, …) from the last telemetry
+	// or a live mode event stored after it;
 	// "" for a gateway without an alarm.
 	Mode string `json:"mode,omitempty"`
 	// Enrolled is when it was enrolled from the page (zero when not known);
@@ -182,6 +183,9 @@ func (d *StoreData) Gateways() ([]Gateway, error) {
 			if t.Outbox.Depth > 0 {
 				g.OldestBuffered = st.TelemetryAt.Add(-time.Duration(t.Outbox.OldestS * float64(time.Second)))
 			}
+		}
+		if st.Mode != "" && st.ModeAt.After(st.TelemetryAt) {
+			g.Mode = st.Mode // a live mode event newer than the telemetry
 		}
 		for _, at := range []time.Time{st.StatusAt, st.TelemetryAt, st.LastEventAt} {
 			if at.After(g.LastSeen) {
