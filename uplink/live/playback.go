@@ -49,6 +49,15 @@ const (
 	// nextSlack: at the end of a file, a recording starting this soon
 	// after it is its continuation (not one holding the time from earlier).
 	nextSlack = time.Second
+	// endAckWait bounds how long the end of a playback waits for the
+	// viewer's receiver report to cover the last packet sent. Closing at
+	// once sends DTLS close_notify right behind the last frame, and a
+	// viewer closes on it before reading the packets still in its socket
+	// and SRTP buffers (pion does; so may a browser on a busy phone): the
+	// last frame, the last second an officer reviews, was lost. Receivers
+	// report about once a second (pion's default, Chromium's for video);
+	// a viewer that never reports is closed at this bound.
+	endAckWait = 3 * time.Second
 )
 
 // CmdSeek jumps a playback session (docs/protocol.md).
@@ -76,6 +85,12 @@ type playback struct {
 	seekc  chan *cursor // one pending seek; sent and drained under mu
 	closed bool         // released: a seek now closes its cursor
 	first  *demux.File  // the first file's index (its SPS/PPS answer the offer)
+
+	// acked is the highest sequence number the viewer reported received
+	// (low 16 bits) with bit 16 set once it reported any; ackc is poked
+	// on each report. The end of the playback waits on them.
+	acked atomic.Uint32
+	ackc  chan struct{}
 }
 
 // cursor is a position in the camera's recordings: one open file and the
@@ -189,7 +204,8 @@ func (m *Manager) newPlayback(req OfferRequest) (*playback, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &playback{rec: m.opts.Recordings, camera: req.Camera, to: req.To, speed: speed, start: c, seekc: make(chan *cursor, 1), first: c.file}
+	p := &playback{rec: m.opts.Recordings, camera: req.Camera, to: req.To, speed: speed, start: c, seekc: make(chan *cursor, 1), first: c.file,
+		ackc: make(chan struct{}, 1)}
 	p.pos.Store(c.at(c.i).UnixNano())
 	return p, nil
 }
@@ -198,6 +214,24 @@ func (m *Manager) newPlayback(req OfferRequest) (*playback, error) {
 func (p *playback) tracks() []camera.Track {
 	return []camera.Track{{Kind: camera.Video, Codec: camera.H264, ClockRate: 90000, SPS: p.first.SPS, PPS: p.first.PPS,
 		Width: p.first.Width, Height: p.first.Height, BrowserPlayable: true}}
+}
+
+// received notes a receiver report of the video: ehsn is its extended
+// highest sequence number received (RFC 3550 6.4.1). Called from the
+// session's RTCP reader.
+func (p *playback) received(ehsn uint32) {
+	p.acked.Store(1<<16 | ehsn&0xffff)
+	select {
+	case p.ackc <- struct{}{}:
+	default:
+	}
+}
+
+// hasReceived says whether the viewer reported receiving packet seq (or a
+// later one).
+func (p *playback) hasReceived(seq uint16) bool {
+	a := p.acked.Load()
+	return a&(1<<16) != 0 && int16(uint16(a)-seq) >= 0
 }
 
 // release closes whatever cursor is left (the sender never ran, or a seek
@@ -274,7 +308,10 @@ func (p *playback) run(ctx context.Context, s *session) {
 	)
 	defer timer.Stop()
 	// finish ends the playback once the last frame sent has had its
-	// time on screen (and its packets their time on the wire).
+	// time on screen and the viewer has reported receiving its last
+	// packet (or endAckWait passed): closing the session before that
+	// loses the frame (see endAckWait). Until then lost packets are
+	// still resent on NACK.
 	finish := func(reason string) {
 		if lastSent {
 			timer.Reset(time.Until(t0.Add(elapsed + step/time.Duration(p.speed))))
@@ -282,6 +319,19 @@ func (p *playback) run(ctx context.Context, s *session) {
 			case <-ctx.Done():
 				return
 			case <-timer.C:
+			}
+			last := tl.seq - 1
+			timer.Reset(endAckWait)
+		wait:
+			for !p.hasReceived(last) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-p.ackc:
+				case <-timer.C:
+					s.m.log.Info("live: playback ends without the viewer reporting its last frame", "session", s.id, "waited", endAckWait)
+					break wait
+				}
 			}
 		}
 		s.setReason(reason)

@@ -47,11 +47,8 @@ func TestPlaybackOverlappingCutRecordingsEnds(t *testing.T) {
 	if end, _ := e.of(v.session); end.Reason != ReasonRecordingsEnd && end.Reason != ReasonRangeEnd {
 		t.Errorf("end reason %q", end.Reason)
 	}
-	// Reached the recording after the cut ones, to (about) its end: the
-	// session's very last frame may be lost as it closes on a loaded
-	// machine.
-	devtest.WaitFor(t, 10*time.Second, "the frames of the recording after the cut ones (2000–2099)", func() bool {
-		aus := v.list()
-		return len(aus) > 0 && aus[len(aus)-1].mark >= 2090
-	})
+	// Reached the recording after the cut ones, to its very end.
+	if aus := v.waitLast(t, 2099); aus[len(aus)-1].mark != 2099 {
+		t.Errorf("last frame %d, want the last of the recording after the cut ones (2099)", aus[len(aus)-1].mark)
+	}
 }

@@ -152,6 +152,7 @@ type playViewer struct {
 	mu      sync.Mutex
 	aus     []got
 	depack  *h264.Depacketizer
+	hold    chan struct{} // when set, reading waits until it is closed
 }
 
 func (v *playViewer) list() []got {
@@ -173,6 +174,12 @@ func newPlayViewer(t *testing.T) (*playViewer, string) {
 	var wg sync.WaitGroup
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		wg.Go(func() {
+			v.mu.Lock()
+			hold := v.hold
+			v.mu.Unlock()
+			if hold != nil {
+				<-hold
+			}
 			for {
 				p, _, err := tr.ReadRTP()
 				if err != nil {
@@ -203,6 +210,29 @@ func play(t *testing.T, m *Manager, req OfferRequest) (*playViewer, *Answer) {
 		t.Fatal(err)
 	}
 	return v, ans
+}
+
+// waitLast waits until the viewer has received frame mark want (the last
+// of the playback), for at most 10 s, and returns what it got. The end notice alone does not
+// say the viewer has read the last packets yet: they may still be on
+// their way through its socket and SRTP buffers.
+func (v *playViewer) waitLast(t *testing.T, want int) []got {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		aus := v.list()
+		if len(aus) > 0 && aus[len(aus)-1].mark >= want {
+			return aus
+		}
+		if time.Now().After(deadline) {
+			last := -1
+			if len(aus) > 0 {
+				last = aus[len(aus)-1].mark
+			}
+			t.Fatalf("the viewer's last frame is %d after waiting 10 s, want %d: the playback's end lost it", last, want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
 }
 
 func (v *playViewer) push(p *rtp.Packet) {
@@ -275,7 +305,7 @@ func TestPlaybackRange(t *testing.T) {
 		t.Errorf("end reason %q, want %q", end.Reason, ReasonRangeEnd)
 	}
 	devtest.WaitFor(t, 10*time.Second, "the session to go", func() bool { return m.Viewers() == 0 })
-	aus := v.list()
+	aus := v.waitLast(t, 1000+int(1500*time.Millisecond/frameStep)) // the last frame at or before to
 	if len(aus) < 10 {
 		t.Fatalf("%d frames arrived", len(aus))
 	}
@@ -372,7 +402,7 @@ func TestPlaybackSeek(t *testing.T) {
 	if end, _ := e.of(v.session); end.Reason != ReasonRecordingsEnd {
 		t.Errorf("end reason %q, want %q", end.Reason, ReasonRecordingsEnd)
 	}
-	aus := v.list()
+	aus := v.waitLast(t, 1249)
 	jumped := false
 	for i := 1; i < len(aus); i++ {
 		p, a := aus[i-1], aus[i]
@@ -585,7 +615,7 @@ func TestPlaybackPassesOverBrokenRecordings(t *testing.T) {
 	if end, _ := e.of(v.session); end.Reason != ReasonRecordingsEnd {
 		t.Errorf("end reason %q", end.Reason)
 	}
-	aus := v.list()
+	aus := v.waitLast(t, 2249)
 	if len(aus) == 0 || aus[0].mark != 1000 || !aus[0].key {
 		t.Fatalf("first frame %+v, want B's first key frame (1000)", aus[:min(len(aus), 1)])
 	}
@@ -600,5 +630,50 @@ func TestPlaybackPassesOverBrokenRecordings(t *testing.T) {
 	}
 	if !sawC || aus[len(aus)-1].mark != 2249 {
 		t.Errorf("C not played to its end: last %d", aus[len(aus)-1].mark)
+	}
+}
+
+// A viewer behind in reading when the playback sends its last frame (a
+// busy phone, a loaded test machine) still gets every frame: the end
+// waits for the viewer's report of the last packet. It closed at once,
+// its DTLS close_notify right behind the last packets, and the viewer
+// closed on it with them still unread in its buffers: the last frames
+// never showed.
+func TestPlaybackEndWaitsForSlowViewer(t *testing.T) {
+	t.Parallel()
+	st := openRecordStore(t)
+	recordSegment(t, st, "gate", t0, 100, 0)
+	e := &ends{msgs: map[string]wire.LiveEndMsg{}}
+	m := startManager(t, Options{Recordings: st, Publish: e.publish})
+	v, offer := newPlayViewer(t)
+	hold := make(chan struct{})
+	v.mu.Lock()
+	v.hold = hold
+	v.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ans, err := m.Offer(ctx, OfferRequest{Camera: "gate", From: t0, Speed: 4, SDP: offer})
+	if err != nil {
+		t.Fatalf("playback offer: %v", err)
+	}
+	v.session = ans.Session
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	// The viewer reads nothing until the gateway has sent the last frame.
+	devtest.WaitFor(t, 30*time.Second, "the gateway to send all 100 frames", func() bool {
+		s, err := m.lookup(ans.Session)
+		return err != nil || s.st.frames.Load() >= 100
+	})
+	close(hold)
+	aus := v.waitLast(t, 99)
+	devtest.WaitFor(t, 10*time.Second, "the end notice", func() bool { _, ok := e.of(v.session); return ok })
+	if end, _ := e.of(v.session); end.Reason != ReasonRecordingsEnd {
+		t.Errorf("end reason %q, want %q", end.Reason, ReasonRecordingsEnd)
+	}
+	for i, a := range aus {
+		if a.mark != i {
+			t.Fatalf("frame %d: mark %d, want every frame in order", i, a.mark)
+		}
 	}
 }

@@ -230,6 +230,9 @@ func (s *session) receptionReports(rs []rtcp.ReceptionReport) {
 			continue
 		}
 		s.st.lossFraction.Store(uint32(r.FractionLost))
+		if s.play != nil {
+			s.play.received(r.LastSequenceNumber) // the end of a playback waits on it
+		}
 		if r.LastSenderReport == 0 {
 			continue
 		}
