@@ -1,11 +1,6 @@
 package store
 
-import (
-	"encoding/binary"
-	"fmt"
-
-	bolt "go.etcd.io/bbolt"
-)
+import "encoding/binary"
 
 // GatewayFilter is the gateways a read keeps, its function's answer
 // remembered for each gateway over every read it is given to (one query
@@ -49,48 +44,7 @@ func (f *GatewayFilter) keeps(gw []byte) bool {
 // bucket holds seq -> JSON), so a read per gateway could not give the
 // arrival numbers that paging needs.
 func (s *Store) AfterBriefOf(n uint64, limit int, f *GatewayFilter) ([]Record, error) {
-	if limit <= 0 {
-		limit = 1000
-	}
-	out := make([]Record, 0, min(limit, 1024))
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktArrivals).Cursor()
-		type gwEpoch struct{ gw, epoch string }
-		events := map[gwEpoch]*bolt.Bucket{}
-		intern := map[string]string{}
-		for k, v := c.Seek(be(n + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			a := binary.BigEndian.Uint64(k)
-			if gw, ok := recordGateway(v); ok && !f.keeps(gw) {
-				out = append(out, Record{Arrival: a})
-				continue
-			}
-			var r Record
-			if err := decodeRecordIn(a, v, &r, intern); err != nil {
-				return fmt.Errorf("arrival %d: %w", a, err)
-			}
-			if r.Type == RecordEvent && r.Line == nil { // stored before Lines were: see AfterBrief
-				key := gwEpoch{r.Gateway, r.Epoch}
-				eb, ok := events[key]
-				if !ok {
-					if e := epochBucket(tx, r.Gateway, r.Epoch); e != nil {
-						eb = e.Bucket(bktEvents)
-					}
-					events[key] = eb
-				}
-				if eb != nil {
-					if v := eb.Get(be(r.Seq)); v != nil {
-						r.Event = append([]byte(nil), v...)
-					}
-				}
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read records after %d: %w", n, err)
-	}
-	return out, nil
+	return s.after(n, limit, false, f)
 }
 
 // recordGateway is the gateway id of a binary event record (see

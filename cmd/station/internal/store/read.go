@@ -92,17 +92,20 @@ var _ Reader = (*Store)(nil)
 
 // After implements Reader.
 func (s *Store) After(n uint64, limit int) ([]Record, error) {
-	return s.after(n, limit, true)
+	return s.after(n, limit, true, nil)
 }
 
 // AfterBrief is After for readers that print lines: an event's Record.Event
 // is read only when its record has no Line (stored before Lines were),
 // which saves looking up and copying every event.
 func (s *Store) AfterBrief(n uint64, limit int) ([]Record, error) {
-	return s.after(n, limit, false)
+	return s.after(n, limit, false, nil)
 }
 
-func (s *Store) after(n uint64, limit int, bodies bool) ([]Record, error) {
+// after reads up to limit records after arrival n, with every event's body
+// when bodies; a non-nil f passes over the binary event records of the
+// gateways it refuses (AfterBriefOf).
+func (s *Store) after(n uint64, limit int, bodies bool, f *GatewayFilter) ([]Record, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -117,6 +120,12 @@ func (s *Store) after(n uint64, limit int, bodies bool) ([]Record, error) {
 		for k, v := c.Seek(be(n + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var r Record
 			a := binary.BigEndian.Uint64(k)
+			if f != nil {
+				if gw, ok := recordGateway(v); ok && !f.keeps(gw) {
+					out = append(out, Record{Arrival: a})
+					continue
+				}
+			}
 			if err := decodeRecordIn(a, v, &r, intern); err != nil {
 				return fmt.Errorf("arrival %d: %w", a, err)
 			}
