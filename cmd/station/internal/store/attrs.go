@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"encoding/json"
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -130,23 +129,17 @@ func uintOf(x any) (uint64, bool) {
 }
 
 func overflowReason(ev wire.Event) string {
-	r := fmt.Sprintf("outbox_overflow (event %d", ev.Seq)
-	if n, ok := attrUint(ev.Attrs, "dropped"); ok {
-		r += fmt.Sprintf(", %d dropped", n)
-	}
-	return r + ")"
+	n, ok := attrUint(ev.Attrs, "dropped")
+	return overflowText(Cause{Seq: ev.Seq, Dropped: n, HasDropped: ok})
 }
 
 // droppedResetReason names both the storage_reset event at r that explains
 // a gap and the outbox_overflow event that reported it dropped.
 func droppedResetReason(r uint64, ev wire.Event) string {
-	return fmt.Sprintf("storage_reset %d (dropped, reported by outbox_overflow %d)", r, ev.Seq)
+	return droppedResetText(Cause{ResetSeq: r, Seq: ev.Seq})
 }
 
 func resetReason(ev wire.Event) string {
-	r := fmt.Sprintf("storage_reset (event %d", ev.Seq)
-	if n, ok := attrUint(ev.Attrs, "resumed_seq"); ok {
-		r += fmt.Sprintf(", resumed at seq %d", n)
-	}
-	return r + ")"
+	n, ok := attrUint(ev.Attrs, "resumed_seq")
+	return resetText(Cause{Seq: ev.Seq, ResumedSeq: n}, ok)
 }

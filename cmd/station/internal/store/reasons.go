@@ -62,15 +62,16 @@ func ParseReason(reason string) (Cause, bool) {
 	case strings.HasPrefix(reason, "storage_reset "):
 		c.Kind = CauseDroppedReset
 		if n, _ := fmt.Sscanf(reason, "storage_reset %d (dropped, reported by outbox_overflow %d)", &c.ResetSeq, &c.Seq); n == 2 {
-			return c, reason == fmt.Sprintf("storage_reset %d (dropped, reported by outbox_overflow %d)", c.ResetSeq, c.Seq)
+			return c, reason == droppedResetText(c)
 		}
 	}
 	return Cause{}, false
 }
 
-// overflowText and resetText rebuild a reason from its parts, so that
-// ParseReason accepts exactly what attrs.go writes (Sscanf alone would
-// accept trailing text).
+// overflowText, resetText and droppedResetText write a reason from its
+// parts: attrs.go writes reasons with them, and ParseReason rebuilds the
+// text it read to accept exactly that (Sscanf alone would accept trailing
+// text).
 func overflowText(c Cause) string {
 	if c.HasDropped {
 		return fmt.Sprintf("outbox_overflow (event %d, %d dropped)", c.Seq, c.Dropped)
@@ -83,4 +84,8 @@ func resetText(c Cause, resumed bool) string {
 		return fmt.Sprintf("storage_reset (event %d, resumed at seq %d)", c.Seq, c.ResumedSeq)
 	}
 	return fmt.Sprintf("storage_reset (event %d)", c.Seq)
+}
+
+func droppedResetText(c Cause) string {
+	return fmt.Sprintf("storage_reset %d (dropped, reported by outbox_overflow %d)", c.ResetSeq, c.Seq)
 }
