@@ -110,6 +110,11 @@ func attrRange(attrs map[string]any) (first, last uint64, ok bool) {
 // or a decimal string.
 func attrUint(attrs map[string]any, k string) (uint64, bool) { return uintOf(attrs[k]) }
 
+// AttrUint reads a whole non-negative number from an event's attrs as the
+// store does when it explains a gap (a JSON number below 2^53, or its
+// decimal text), so the console words a count as the store counted it.
+func AttrUint(attrs map[string]any, k string) (uint64, bool) { return attrUint(attrs, k) }
+
 // uintOf reads a non-negative integer from a decoded JSON value.
 func uintOf(x any) (uint64, bool) {
 	switch v := x.(type) {

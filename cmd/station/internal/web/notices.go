@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/audit"
@@ -126,10 +125,10 @@ func (v *view) eventSentence(ev *wire.Event, name string) string {
 	}
 	switch ev.Kind {
 	case wire.KindOutboxOverflow:
-		first, okF := attrU(ev.Attrs, "first_seq")
-		last, okL := attrU(ev.Attrs, "last_seq")
+		first, okF := store.AttrUint(ev.Attrs, "first_seq")
+		last, okL := store.AttrUint(ev.Attrs, "last_seq")
 		if !okF || !okL || last < first {
-			if n, ok := attrU(ev.Attrs, "dropped"); ok {
+			if n, ok := store.AttrUint(ev.Attrs, "dropped"); ok {
 				return tr(v.lang, "notice.dropped", countEvents(v.lang, n), name, date)
 			}
 			return ""
@@ -139,23 +138,6 @@ func (v *view) eventSentence(ev *wire.Event, name string) string {
 		return tr(v.lang, "notice.storagereset", name, date)
 	}
 	return ""
-}
-
-// attrU reads a whole non-negative number from an event's attrs (JSON
-// numbers decode as float64).
-func attrU(attrs map[string]any, k string) (uint64, bool) {
-	switch n := attrs[k].(type) {
-	case float64:
-		if n >= 0 && n == float64(uint64(n)) {
-			return uint64(n), true
-		}
-	case json.Number:
-		var u uint64
-		if _, err := fmt.Sscan(n.String(), &u); err == nil {
-			return u, true
-		}
-	}
-	return 0, false
 }
 
 // refusedStore is what StoreData needs of a store that quarantines the

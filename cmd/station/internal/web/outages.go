@@ -17,14 +17,10 @@ type Outages interface {
 
 var _ Outages = (*StoreData)(nil)
 
-// outageStore is what StoreData needs of a store that keeps outages.
-type outageStore interface {
-	Outages(since time.Time) (map[string][]store.Outage, error)
-}
-
-// Outages implements Outages; a store that keeps none has none.
+// Outages implements Outages; a store that keeps none has none (a store
+// keeps them by implementing Outages too, as *store.Store does).
 func (d *StoreData) Outages(since time.Time) (map[string][]store.Outage, error) {
-	if os, ok := d.Store.(outageStore); ok {
+	if os, ok := d.Store.(Outages); ok {
 		return os.Outages(since)
 	}
 	return map[string][]store.Outage{}, nil
