@@ -754,34 +754,48 @@ func (s *Server) apiUserChange(w http.ResponseWriter, r *http.Request, v *view) 
 		return
 	}
 	name := r.PathValue("name")
-	var err error
+	var change func() error
 	var e audit.Entry
 	switch {
 	case f.Password != nil && f.Role == nil:
-		err = s.o.Accounts.SetPassword(name, *f.Password)
+		change = func() error { return s.o.Accounts.SetPassword(name, *f.Password) }
 		e = audit.Entry{Action: audit.UserPassword}
 	case f.Role != nil && f.Password == nil:
-		var role accounts.Role
-		if role, err = accounts.ParseRole(*f.Role); err == nil {
-			lim := accounts.Limits{Sites: f.Sites, Gateways: f.Gateways}
-			err = s.o.Accounts.SetRole(name, role, lim)
-			e = audit.Entry{Action: audit.UserChange, Detail: map[string]string{"role": string(role), "limits": lim.String()}}
+		role, err := accounts.ParseRole(*f.Role)
+		if err != nil {
+			s.fail(w, r, userErrCode(err), err.Error())
+			return
 		}
+		lim := accounts.Limits{Sites: f.Sites, Gateways: f.Gateways}
+		change = func() error { return s.o.Accounts.SetRole(name, role, lim) }
+		e = audit.Entry{Action: audit.UserChange, Detail: map[string]string{"role": string(role), "limits": lim.String()}}
 	default:
-		err = errors.New("body: give either password, or role (with sites and gateways)")
-	}
-	if err != nil {
-		s.fail(w, r, userErrCode(err), err.Error())
+		s.fail(w, r, http.StatusBadRequest, "body: give either password, or role (with sites and gateways)")
 		return
+	}
+	if !s.changeUser(w, r, v, name, change, e) {
+		return
+	}
+	u, _, _ := s.o.Accounts.Lookup(name)
+	writeJSON(w, http.StatusOK, u)
+}
+
+// changeUser makes change to account name (a password, a role), ends its
+// sessions so that the change holds from its next request, and audits e
+// as the principal's. It answers the failure itself and reports whether
+// the caller goes on to answer success.
+func (s *Server) changeUser(w http.ResponseWriter, r *http.Request, v *view, name string, change func() error, e audit.Entry) bool {
+	if err := change(); err != nil {
+		s.fail(w, r, userErrCode(err), err.Error())
+		return false
 	}
 	s.sess.removeUser(name)
 	e.Actor, e.Target, e.OK = v.p.name, name, true
 	if err := s.record(r, e); err != nil {
 		s.internal(w, r, "audit user change", err)
-		return
+		return false
 	}
-	u, _, _ := s.o.Accounts.Lookup(name)
-	writeJSON(w, http.StatusOK, u)
+	return true
 }
 
 func (s *Server) apiUserRemove(w http.ResponseWriter, r *http.Request, v *view) {

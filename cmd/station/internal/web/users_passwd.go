@@ -35,13 +35,8 @@ func (s *Server) usersPassword(w http.ResponseWriter, r *http.Request, v *view) 
 		return
 	}
 	name := r.PathValue("name")
-	if err := s.o.Accounts.SetPassword(name, r.PostForm.Get("password")); err != nil {
-		s.fail(w, r, userErrCode(err), err.Error())
-		return
-	}
-	s.sess.removeUser(name)
-	if err := s.record(r, audit.Entry{Action: audit.UserPassword, Actor: v.p.name, Target: name, OK: true}); err != nil {
-		s.internal(w, r, "audit a password change", err)
+	if !s.changeUser(w, r, v, name, func() error { return s.o.Accounts.SetPassword(name, r.PostForm.Get("password")) },
+		audit.Entry{Action: audit.UserPassword}) {
 		return
 	}
 	http.Redirect(w, r, "/users?done=password", http.StatusSeeOther)
@@ -63,15 +58,8 @@ func (s *Server) usersRole(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	lim := accounts.Limits{Sites: splitList(r.PostForm.Get("sites")), Gateways: splitList(r.PostForm.Get("gateways"))}
-	if err := s.o.Accounts.SetRole(name, role, lim); err != nil {
-		s.fail(w, r, userErrCode(err), err.Error())
-		return
-	}
-	s.sess.removeUser(name)
-	e := audit.Entry{Action: audit.UserChange, Actor: v.p.name, Target: name, OK: true,
-		Detail: map[string]string{"role": string(role), "limits": lim.String()}}
-	if err := s.record(r, e); err != nil {
-		s.internal(w, r, "audit a role change", err)
+	if !s.changeUser(w, r, v, name, func() error { return s.o.Accounts.SetRole(name, role, lim) },
+		audit.Entry{Action: audit.UserChange, Detail: map[string]string{"role": string(role), "limits": lim.String()}}) {
 		return
 	}
 	http.Redirect(w, r, "/users?done=role", http.StatusSeeOther)
