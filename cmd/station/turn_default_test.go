@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -39,22 +37,7 @@ var linkICE = regexp.MustCompile(`^<([^>]+)>; rel="ice-server"; username="([^"]+
 // in a network namespace of its own (unshare --net, only lo in it), so the
 // fixed ports collide with nothing on the machine.
 func TestTURNOnByDefault(t *testing.T) {
-	if os.Getenv(envNetnsTURN) == "" {
-		unshare, err := exec.LookPath("unshare")
-		if err != nil {
-			t.Fatalf("this test needs unshare (util-linux) and root: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-		defer cancel()
-		// Under qemu-user (make test-arm) the test binary is run by the
-		// emulator named in ANTT_TEST_EXEC, as go test -exec ran us.
-		cmd := exec.CommandContext(ctx, unshare, "--net", "--", "/bin/sh", "-c", `ip link set lo up && exec ${ANTT_TEST_EXEC:-} "$@"`, "sh",
-			os.Args[0], "-test.run=^TestTURNOnByDefault$", "-test.v", "-test.count=1", "-test.timeout=170s")
-		cmd.Env = append(os.Environ(), envNetnsTURN+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestTURNOnByDefault") {
-			t.Fatalf("in a network namespace: %v\n%s", err, out)
-		}
+	if inside, out := devtest.InNetns(t, envNetnsTURN, "ip link set lo up", 3*time.Minute, "-test.timeout=170s"); !inside {
 		for _, l := range strings.Split(string(out), "\n") {
 			if strings.Contains(l, "turn_default_test.go") || strings.Contains(l, "--- ") {
 				t.Log("in the namespace:", strings.TrimSpace(l))

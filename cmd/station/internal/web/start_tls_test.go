@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -38,23 +36,7 @@ const netnsAddr = "192.0.2.10"
 // runs in a network namespace of its own (unshare --net) whose loopback
 // interface also holds 192.0.2.10, so no traffic leaves the machine.
 func TestStartNonLoopbackTLS(t *testing.T) {
-	if os.Getenv(envNetnsTLS) == "" {
-		unshare, err := exec.LookPath("unshare")
-		if err != nil {
-			t.Fatalf("this test needs unshare (util-linux) and root: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-		defer cancel()
-		// Under qemu-user (make test-arm) the test binary is run by the
-		// emulator named in ANTT_TEST_EXEC, as go test -exec ran us.
-		cmd := exec.CommandContext(ctx, unshare, "--net", "--", "/bin/sh", "-c",
-			`ip link set lo up && ip addr add `+netnsAddr+`/32 dev lo && exec ${ANTT_TEST_EXEC:-} "$@"`, "sh",
-			os.Args[0], "-test.run=^TestStartNonLoopbackTLS$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), envNetnsTLS+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestStartNonLoopbackTLS") {
-			t.Fatalf("in a network namespace: %v\n%s", err, out)
-		}
+	if inside, _ := devtest.InNetns(t, envNetnsTLS, "ip link set lo up && ip addr add "+netnsAddr+"/32 dev lo", 60*time.Second); !inside {
 		return
 	}
 	// Only in the namespace: there lo is the only interface, so listening
