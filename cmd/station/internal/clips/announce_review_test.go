@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestAnnounceHugeLengthRefused: retention sums the announced lengths in
@@ -170,30 +168,11 @@ func BenchmarkAnnounceWithIndex(b *testing.B) {
 	for _, n := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-			dir, opts := b.TempDir(), Options{MaxBytes: 1 << 50, Now: func() time.Time { return now }}
-			s, err := Open(dir, opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() { s.Close() }()
 			sum := strings.Repeat("ab", 32)
-			err = s.db.Update(func(tx *bolt.Tx) error {
-				for i := range n {
-					in := Info{Gateway: fmt.Sprintf("gw-%d", i%300), ID: fmt.Sprintf("seg-%d", i), Camera: "cong", Bytes: 4 << 20,
-						SHA256: sum, Start: now.Format(time.RFC3339), Duration: 60000, Upload: "on_request", Added: now.Add(-time.Duration(n-i) * time.Second)}
-					if err := put(tx, &Status{Info: in, State: Missing, Spans: [][2]int64{}}); err != nil {
-						return err
-					}
-				}
-				return nil
+			s := openSeeded(b, Options{MaxBytes: 1 << 50, Now: func() time.Time { return now }}, n, func(i int) Info {
+				return Info{Gateway: fmt.Sprintf("gw-%d", i%300), ID: fmt.Sprintf("seg-%d", i), Camera: "cong", Bytes: 4 << 20,
+					SHA256: sum, Start: now.Format(time.RFC3339), Duration: 60000, Upload: "on_request", Added: now.Add(-time.Duration(n-i) * time.Second)}
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			s.Close() // reopened: the store reads its running totals from the index
-			if s, err = Open(dir, opts); err != nil {
-				b.Fatal(err)
-			}
 			b.ResetTimer()
 			for i := range b.N {
 				if err := s.Announce(Info{Gateway: "gw-x", ID: fmt.Sprintf("new-%d", i), Bytes: 4 << 20, SHA256: sum}); err != nil {

@@ -75,29 +75,10 @@ func TestRetentionHeldNotEvictedByAnnounced(t *testing.T) {
 // bounds an announcement, new or repeated, starts no read of the index.
 func TestAnnounceDoesNotScanIndex(t *testing.T) {
 	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
-	dir, opts := t.TempDir(), Options{MaxBytes: 1 << 40, Now: func() time.Time { return now }}
-	s, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { s.Close() }()
 	sum := strings.Repeat("ab", 32)
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		for i := range 2000 {
-			in := Info{Gateway: fmt.Sprintf("gw-%d", i%20), ID: fmt.Sprintf("seg-%d", i), Bytes: 4 << 20, SHA256: sum, Added: now.Add(-time.Duration(2000-i) * time.Second)}
-			if err := put(tx, &Status{Info: in, State: Missing, Spans: [][2]int64{}}); err != nil {
-				return err
-			}
-		}
-		return nil
+	s := openSeeded(t, Options{MaxBytes: 1 << 40, Now: func() time.Time { return now }}, 2000, func(i int) Info {
+		return Info{Gateway: fmt.Sprintf("gw-%d", i%20), ID: fmt.Sprintf("seg-%d", i), Bytes: 4 << 20, SHA256: sum, Added: now.Add(-time.Duration(2000-i) * time.Second)}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close() // reopened: the store reads its running totals from the index
-	if s, err = Open(dir, opts); err != nil {
-		t.Fatal(err)
-	}
 	reads := func() int { return s.db.Stats().TxN }
 	for i, in := range []Info{
 		{Gateway: "gw-x", ID: "new-1", Bytes: 4 << 20, SHA256: sum},
@@ -228,31 +209,12 @@ func TestRetentionTotalsAfterReopen(t *testing.T) {
 // per slack (1/16 of the bound) and the cost spread over those.
 func BenchmarkAnnounceAtCountBound(b *testing.B) {
 	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-	dir, opts := b.TempDir(), Options{MaxBytes: 1 << 50, Now: func() time.Time { return now }}
-	s, err := Open(dir, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { s.Close() }()
 	sum := strings.Repeat("ab", 32)
 	n := DefaultMaxAnnounced
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		for i := range n {
-			in := Info{Gateway: "gw-1", ID: fmt.Sprintf("seg-%d", i), Camera: "cong", Bytes: 4 << 20, SHA256: sum,
-				Start: now.Format(time.RFC3339), Duration: 60000, Upload: "on_request", Added: now.Add(-time.Duration(n-i) * time.Second)}
-			if err := put(tx, &Status{Info: in, State: Missing, Spans: [][2]int64{}}); err != nil {
-				return err
-			}
-		}
-		return nil
+	s := openSeeded(b, Options{MaxBytes: 1 << 50, Now: func() time.Time { return now }}, n, func(i int) Info {
+		return Info{Gateway: "gw-1", ID: fmt.Sprintf("seg-%d", i), Camera: "cong", Bytes: 4 << 20, SHA256: sum,
+			Start: now.Format(time.RFC3339), Duration: 60000, Upload: "on_request", Added: now.Add(-time.Duration(n-i) * time.Second)}
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s.Close()
-	if s, err = Open(dir, opts); err != nil {
-		b.Fatal(err)
-	}
 	var worst time.Duration // the announcement that pruned: how long the gateway's path waited
 	b.ResetTimer()
 	for i := range b.N {
@@ -337,4 +299,35 @@ func TestRetentionTotalsUnderConcurrency(t *testing.T) {
 	if s.tot.held > 2000 {
 		t.Errorf("%d bytes held after Prune, bound 2000", s.tot.held)
 	}
+}
+
+// openSeeded opens a store in a new directory whose index holds n
+// announced-only entries (entry(i), none of their bytes held), written
+// in one transaction straight to the index, and reopens it so that it
+// reads its running totals from them; it is closed when the test ends.
+func openSeeded(tb testing.TB, opts Options, n int, entry func(i int) Info) *Store {
+	tb.Helper()
+	dir := tb.TempDir()
+	s, err := Open(dir, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		for i := range n {
+			in := entry(i)
+			if err := put(tx, &Status{Info: in, State: Missing, Spans: [][2]int64{}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir, opts); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
