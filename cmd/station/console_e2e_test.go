@@ -45,6 +45,14 @@ func startConsoleStation(t testing.TB, data string, args ...string) *consoleStat
 	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("station user add: %v\n%s", err, out)
 	}
+	return runConsoleStation(t, bin, data, args...)
+}
+
+// runConsoleStation runs `station run` on data (whose admin an exists)
+// with the console on a free loopback port and args, waits for the broker
+// and the console to listen, and logs in as an.
+func runConsoleStation(t testing.TB, bin, data string, args ...string) *consoleStation {
+	t.Helper()
 	httpAddr := devtest.FreeAddr(t)
 	p := startProc(t, "station", nil, bin, append([]string{"run", "-data", data, "-listen", "127.0.0.1:0", "-http", httpAddr}, args...)...)
 	s := &consoleStation{binStation: &binStation{proc: p, data: data}, http: httpAddr,

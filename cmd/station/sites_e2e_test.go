@@ -250,34 +250,5 @@ func TestSitesGraceAndOutagesEndToEnd(t *testing.T) {
 func restartConsoleStation(t *testing.T, data string, args ...string) *consoleStation {
 	t.Helper()
 	bin, _ := binaries(t)
-	httpAddr := devtest.FreeAddr(t)
-	p := startProc(t, "station", nil, bin, append([]string{"run", "-data", data, "-listen", "127.0.0.1:0", "-http", httpAddr}, args...)...)
-	s := &consoleStation{binStation: &binStation{proc: p, data: data}, http: httpAddr,
-		client: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	devtest.WaitFor(t, 30*time.Second, "station listening again", func() bool {
-		if p.exited() {
-			t.Fatalf("station exited during start:\n%s", e2eTail(p.stderr))
-		}
-		out := p.stderr.String()
-		m := stationListening.FindStringSubmatch(out)
-		if m == nil || !strings.Contains(out, "console listening on http://"+httpAddr) {
-			return false
-		}
-		s.addr = m[1]
-		return true
-	})
-	r, err := s.client.PostForm("http://"+httpAddr+"/login", map[string][]string{"user": {"an"}, "password": {consolePassword}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Body.Close()
-	for _, c := range r.Cookies() {
-		if r.StatusCode == http.StatusSeeOther && c.Value != "" {
-			s.cookie = c.Name + "=" + c.Value
-		}
-	}
-	if s.cookie == "" {
-		t.Fatalf("login after restart: %s", r.Status)
-	}
-	return s
+	return runConsoleStation(t, bin, data, args...)
 }
