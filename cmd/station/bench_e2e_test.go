@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,7 +29,7 @@ const (
 // ingest drains benchGateways prefilled outboxes into broker once and
 // returns how long the drain took; sample, when set, is called once the
 // outboxes are empty, with every session still connected.
-func ingest(b *testing.B, broker string, sample func()) time.Duration {
+func ingest(b *testing.B, broker string, sample func()) (took, gatewayCPU time.Duration) {
 	b.Helper()
 	b.StopTimer()
 	gws := openSimGateways(b, b.TempDir(), benchGateways, benchPerGateway, true)
@@ -36,17 +37,27 @@ func ingest(b *testing.B, broker string, sample func()) time.Duration {
 	// their write-back does not slow the station's fsyncs while measured.
 	syscall.Sync()
 	b.StartTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), selfCPU(b)
 	stop := runSimGateways(b, gws, broker, 0)
 	devtest.WaitFor(b, 10*time.Minute, "every outbox drained", func() bool { return depths(gws) == 0 })
-	took := time.Since(start)
+	took, gatewayCPU = time.Since(start), selfCPU(b)-cpu0
 	b.StopTimer()
 	if sample != nil {
 		sample()
 	}
 	stop()
 	b.StartTimer()
-	return took
+	return took, gatewayCPU
+}
+
+// selfCPU is this process's user and system CPU so far: the simulated
+// gateways' cost, to compare with the broker's.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkIngestStation: the drain into the real station binary, whose
@@ -61,20 +72,25 @@ func BenchmarkIngestStation(b *testing.B) {
 	var cpu float64
 	var idle int
 	var storeBytes int64
+	var commits, requests int
+	var gwCPU time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		data := filepath.Join(b.TempDir(), "station")
 		st := startStation(b, data, "127.0.0.1:0")
 		idle = max(idle, devtest.ProcStatusKB(b, st.cmd.Process.Pid, "VmRSS"))
 		b.StartTimer()
-		total += ingest(b, st.addr, func() {
+		took, g := ingest(b, st.addr, func() {
 			pid := st.cmd.Process.Pid
 			rss = max(rss, devtest.ProcStatusKB(b, pid, "VmRSS"))
 			peak = max(peak, devtest.ProcStatusKB(b, pid, "VmHWM"))
 			cpu += procCPUSeconds(b, pid)
 		})
+		total, gwCPU = total+took, gwCPU+g
 		b.StopTimer()
 		st.stop(b)
+		c, r := storeCommits(b, st.stderr.String())
+		commits, requests = commits+c, requests+r
 		storeBytes = max(storeBytes, dirBytes(b, data))
 		b.StartTimer()
 	}
@@ -84,6 +100,23 @@ func BenchmarkIngestStation(b *testing.B) {
 	b.ReportMetric(float64(idle)/1024, "idle-rss-MiB")
 	b.ReportMetric(float64(storeBytes)/(1<<20), "store-MiB")
 	b.ReportMetric(cpu*1e6/float64(b.N*benchGateways*benchPerGateway), "station-cpu-µs/event")
+	b.ReportMetric(float64(requests)/float64(max(commits, 1)), "events/commit")
+	b.ReportMetric(float64(gwCPU.Microseconds())/float64(b.N*benchGateways*benchPerGateway), "gateway-cpu-µs/event")
+}
+
+var storeStatsLine = regexp.MustCompile(`store_commits=(\d+) store_requests=(\d+)`)
+
+// storeCommits reads the store's commits and the requests they held from
+// a stopped station's stderr ("station: broker stats ... store_commits=").
+func storeCommits(b *testing.B, stderr string) (commits, requests int) {
+	b.Helper()
+	m := storeStatsLine.FindStringSubmatch(stderr)
+	if m == nil {
+		b.Fatalf("no store_commits in the station's stderr:\n%s", stderr)
+	}
+	commits, _ = strconv.Atoi(m[1])
+	requests, _ = strconv.Atoi(m[2])
+	return commits, requests
 }
 
 // BenchmarkIngestMosquitto: the same drain into Mosquitto with
@@ -91,11 +124,18 @@ func BenchmarkIngestStation(b *testing.B) {
 // ceiling the station is measured against.
 func BenchmarkIngestMosquitto(b *testing.B) {
 	br := mqtttest.Start(b, mqtttest.Options{})
-	var total time.Duration
+	var total, gwCPU time.Duration
+	var cpu float64
 	for b.Loop() {
-		total += ingest(b, br.Addr(), nil)
+		cpu0 := procCPUSeconds(b, br.Pid())
+		took, g := ingest(b, br.Addr(), nil)
+		cpu += procCPUSeconds(b, br.Pid()) - cpu0
+		total, gwCPU = total+took, gwCPU+g
 	}
-	b.ReportMetric(float64(b.N*benchGateways*benchPerGateway)/total.Seconds(), "events/s")
+	events := float64(b.N * benchGateways * benchPerGateway)
+	b.ReportMetric(events/total.Seconds(), "events/s")
+	b.ReportMetric(cpu*1e6/events, "broker-cpu-µs/event")
+	b.ReportMetric(float64(gwCPU.Microseconds())/events, "gateway-cpu-µs/event")
 }
 
 // procCPUSeconds is the user and system CPU time process pid has used so

@@ -322,7 +322,7 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		defer func() {
 			stopBroker()
 			emb.Wait()
-			fmt.Fprintln(stderr, "station: broker stats", brokerStats(emb))
+			fmt.Fprintln(stderr, "station: broker stats", brokerStats(emb), storeStats(st))
 		}()
 		if emb.Open() {
 			fmt.Fprintln(stderr, "station: WARNING: the broker is open: no password file, anyone who can reach", addr, "may publish and subscribe")

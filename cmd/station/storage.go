@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/antt-gateway/antt/cmd/station/internal/broker"
+	"github.com/antt-gateway/antt/cmd/station/internal/store"
 )
 
 const (
@@ -44,6 +45,13 @@ func (b *byteSize) Set(s string) error {
 	}
 	*b = byteSize(n * mult)
 	return nil
+}
+
+// storeStats is the store's writer counters, for the same line: the
+// events a commit held is the first thing to look at when ingest slows.
+func storeStats(st *store.Store) string {
+	w := st.Stats()
+	return fmt.Sprintf("store_commits=%d store_requests=%d", w.Commits, w.Requests)
 }
 
 // brokerStats is the embedded broker's counters in one line, for the log

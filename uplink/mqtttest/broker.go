@@ -123,6 +123,17 @@ func Start(t testing.TB, opts Options) *Broker {
 	return b
 }
 
+// Pid is the running broker's process id (0 when stopped): benchmarks read
+// its CPU time from /proc.
+func (b *Broker) Pid() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return 0
+	}
+	return b.cmd.Process.Pid
+}
+
 // Addr is host:port of the listener.
 func (b *Broker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.port) }
 

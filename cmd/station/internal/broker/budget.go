@@ -124,7 +124,7 @@ type framedReader struct {
 }
 
 // framedBufSize is the read buffer of a framedReader: mochi's own is 2 KiB.
-const framedBufSize = 4 << 10
+const framedBufSize = 16 << 10
 
 func newFramedReader(b *budget, maxPacket int, gone <-chan struct{}) *framedReader {
 	return &framedReader{b: b, maxPacket: maxPacket, gone: gone}

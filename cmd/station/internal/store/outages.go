@@ -119,10 +119,17 @@ func (s *Store) noteStatus(gw string, prev *wire.Status, lastSeen time.Time, st 
 // noteCamera records what a stored camera_offline or camera_online event,
 // stored at at, says about the camera's outages. A source that is not a
 // camera name (an id, as device/config names cameras) records none.
-func (s *Store) noteCamera(gw string, ev wire.Event, at time.Time) {
+func (s *Store) noteCamera(gw string, ev *wire.Event, at time.Time) {
 	if ev.Kind != wire.KindCameraOffline && ev.Kind != wire.KindCameraOnline || !validID(ev.Source) {
 		return
 	}
+	s.cameraOutage(gw, *ev, at)
+}
+
+// cameraOutage is noteCamera's work for a camera event: apart, because
+// its closure moves ev to the heap on entry, which noteCamera's callers
+// (every stored event) need not pay.
+func (s *Store) cameraOutage(gw string, ev wire.Event, at time.Time) {
 	t := cameraTime(ev, at)
 	s.updateOutages(gw, ev.Source, ev.Kind, func(open *Outage) (*Outage, bool) {
 		switch {

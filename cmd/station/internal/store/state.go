@@ -56,7 +56,7 @@ func (s *Store) noteEvent(gw string, ev wire.Event, at time.Time) {
 		g.Mode, g.ModeAt = ev.State, at
 	}
 	s.mu.Unlock()
-	s.noteCamera(gw, ev, at) // outages.go
+	s.noteCamera(gw, &ev, at) // outages.go
 }
 
 // SetStatus records a status message (birth, will or clean stop), and

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,6 +32,19 @@ type request struct {
 	res     Result
 }
 
+// requests are the writer's used requests: a request holds two events
+// (its own and its Result's), and allocating one for every stored event
+// was a quarter of the bytes the store allocated while 200 gateways
+// drained (docs/performance.md).
+var requests = sync.Pool{New: func() any { return new(request) }}
+
+// recycle clears r and gives it back to requests. r must not be used
+// after: call it once r's done has returned.
+func (r *request) recycle() {
+	*r = request{}
+	requests.Put(r)
+}
+
 // Claims reports whether rest (the topic below {prefix}/{gateway}/) is one
 // the store keeps: "event" and "snapshot/{seq}".
 func Claims(rest string) bool {
@@ -39,47 +53,47 @@ func Claims(rest string) bool {
 
 // decode checks a payload published on gw's topic rest; the error wraps
 // ErrInvalid.
-func decode(gw, rest string, payload []byte) (*request, error) {
+func decode(r *request, gw, rest string, payload []byte) error {
 	if !validID(gw) {
-		return nil, fmt.Errorf("%w: gateway id %.70q", ErrInvalid, gw)
+		return fmt.Errorf("%w: gateway id %.70q", ErrInvalid, gw)
 	}
-	r := &request{gw: gw, payload: payload}
+	r.gw, r.payload = gw, payload
 	switch {
 	case rest == wire.TopicEvent:
 		if len(payload) > MaxEventBytes {
-			return nil, fmt.Errorf("%w: event from %s: %d bytes, limit %d", ErrInvalid, gw, len(payload), MaxEventBytes)
+			return fmt.Errorf("%w: event from %s: %d bytes, limit %d", ErrInvalid, gw, len(payload), MaxEventBytes)
 		}
 		if err := decodeEvent(payload, &r.ev); err != nil {
-			return nil, fmt.Errorf("%w: event from %s: %v", ErrInvalid, gw, err)
+			return fmt.Errorf("%w: event from %s: %v", ErrInvalid, gw, err)
 		}
 		ev := &r.ev
 		if ev.Seq == 0 || ev.Seq == math.MaxUint64 {
-			return nil, fmt.Errorf("%w: event from %s: seq %d", ErrInvalid, gw, ev.Seq)
+			return fmt.Errorf("%w: event from %s: seq %d", ErrInvalid, gw, ev.Seq)
 		}
 		if !isEventID(ev.ID, gw, ev.Seq) {
-			return nil, fmt.Errorf("%w: event from %s: id %.80q, want %q", ErrInvalid, gw, ev.ID, wire.EventID(gw, ev.Seq))
+			return fmt.Errorf("%w: event from %s: id %.80q, want %q", ErrInvalid, gw, ev.ID, wire.EventID(gw, ev.Seq))
 		}
 		if ev.Epoch != "" && !validEpoch(ev.Epoch) {
-			return nil, fmt.Errorf("%w: event %s: epoch %.40q: want 1 to 32 of [a-z0-9]", ErrInvalid, ev.ID, ev.Epoch)
+			return fmt.Errorf("%w: event %s: epoch %.40q: want 1 to 32 of [a-z0-9]", ErrInvalid, ev.ID, ev.Epoch)
 		}
 		r.seq = ev.Seq
 	case strings.HasPrefix(rest, wire.TopicSnapshot+"/"):
 		n := rest[len(wire.TopicSnapshot)+1:]
 		seq, err := strconv.ParseUint(n, 10, 64)
 		if err != nil || seq == 0 || seq == math.MaxUint64 || strconv.FormatUint(seq, 10) != n {
-			return nil, fmt.Errorf("%w: snapshot from %s: topic %.40q: want snapshot/{seq}", ErrInvalid, gw, rest)
+			return fmt.Errorf("%w: snapshot from %s: topic %.40q: want snapshot/{seq}", ErrInvalid, gw, rest)
 		}
 		if len(payload) == 0 {
-			return nil, fmt.Errorf("%w: snapshot %s: empty", ErrInvalid, wire.EventID(gw, seq))
+			return fmt.Errorf("%w: snapshot %s: empty", ErrInvalid, wire.EventID(gw, seq))
 		}
 		if len(payload) > MaxSnapshotBytes {
-			return nil, fmt.Errorf("%w: snapshot %s: %d bytes, limit %d", ErrInvalid, wire.EventID(gw, seq), len(payload), MaxSnapshotBytes)
+			return fmt.Errorf("%w: snapshot %s: %d bytes, limit %d", ErrInvalid, wire.EventID(gw, seq), len(payload), MaxSnapshotBytes)
 		}
 		r.snap, r.seq = true, seq
 	default:
-		return nil, fmt.Errorf("%w: topic %.40q of %s is not stored", ErrInvalid, rest, gw)
+		return fmt.Errorf("%w: topic %.40q of %s is not stored", ErrInvalid, rest, gw)
 	}
-	return r, nil
+	return nil
 }
 
 // Submit queues the payload gw published on rest ("event" or
@@ -94,14 +108,15 @@ func (s *Store) Submit(gw, rest string, payload []byte, done func(Result, error)
 		done(Result{}, ErrReadOnly)
 		return
 	}
-	r, err := decode(gw, rest, payload)
-	if err != nil {
-		r = &request{gw: gw, payload: payload, rest: rest, invalid: err}
+	r := requests.Get().(*request)
+	if err := decode(r, gw, rest, payload); err != nil {
+		*r = request{gw: gw, payload: payload, rest: rest, invalid: err}
 	}
 	r.done = done
 	s.qmu.RLock()
 	defer s.qmu.RUnlock()
 	if s.closed {
+		r.recycle()
 		done(Result{}, ErrClosed)
 		return
 	}
@@ -263,6 +278,7 @@ func (s *Store) commit(batch []*request) {
 		s.log.Error("store commit failed; the gateways will send again", "error", err)
 		for _, r := range batch {
 			r.done(Result{}, err)
+			r.recycle()
 		}
 		return
 	}
@@ -279,6 +295,7 @@ func (s *Store) commit(batch []*request) {
 	}
 	for _, r := range batch {
 		r.done(r.res, r.invalid)
+		r.recycle()
 	}
 }
 
