@@ -34,11 +34,12 @@ type lineEvent struct {
 	Test        bool      `json:"test"`
 }
 
-// briefReader is implemented by a store whose arrival records carry each
-// event's line (store.Store.AfterBrief): the feed then never reads or
-// decodes the events themselves.
-type briefReader interface {
-	AfterBrief(n uint64, limit int) ([]store.Record, error)
+// pageReader is implemented by a store whose arrival records carry each
+// event's line (store.Store.AfterBriefInto): the feed then never reads or
+// decodes the events themselves, and reads every page into the same
+// memory.
+type pageReader interface {
+	AfterBriefInto(p *store.Page, n uint64, limit int) error
 }
 
 // feed prints the store's records after Config.From as they are
@@ -49,8 +50,12 @@ func (c *Console) feed(ctx context.Context) {
 	var buf []byte
 	var ev lineEvent
 	after := c.cfg.Store.After
-	if br, ok := c.cfg.Store.(briefReader); ok {
-		after = br.AfterBrief
+	if pr, ok := c.cfg.Store.(pageReader); ok {
+		var page store.Page
+		after = func(n uint64, limit int) ([]store.Record, error) {
+			err := pr.AfterBriefInto(&page, n, limit)
+			return page.Records, err
+		}
 	}
 	for {
 		changed := c.cfg.Store.Changed()

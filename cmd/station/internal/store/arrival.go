@@ -112,13 +112,14 @@ func appendStr(b []byte, s string) []byte {
 // decodeRecord reads a stored record, of any form, into r; arrival is its
 // key.
 func decodeRecord(arrival uint64, v []byte, r *Record) error {
-	return decodeRecordIn(arrival, v, r, nil)
+	return decodeRecordIn(arrival, v, r, nil, nil)
 }
 
 // decodeRecordIn is decodeRecord sharing the strings of the records it
 // decoded before through intern (nil: none): a page of records names the
-// same gateways and epochs over and over.
-func decodeRecordIn(arrival uint64, v []byte, r *Record, intern map[string]string) error {
+// same gateways and epochs over and over. An event's Line is decoded into
+// ln when it is not nil (a page's lines are allocated together).
+func decodeRecordIn(arrival uint64, v []byte, r *Record, ln *Line, intern map[string]string) error {
 	if len(v) == 0 || (v[0] != arrivalEventV1 && v[0] != arrivalEventV2) {
 		return json.Unmarshal(v, r)
 	}
@@ -131,12 +132,16 @@ func decodeRecordIn(arrival uint64, v []byte, r *Record, intern map[string]strin
 	gw := d.str()
 	epoch := d.str()
 	known := byte(flagLate)
-	var ln *Line
-	if v2 {
+	if !v2 {
+		ln = nil
+	} else {
 		known |= flagClockSynced | flagTest
 		esec := d.varint()
 		ensec := d.uvarint()
-		ln = &Line{Kind: d.str(), Source: d.str(), State: d.str(),
+		if ln == nil {
+			ln = new(Line)
+		}
+		*ln = Line{Kind: d.str(), Source: d.str(), State: d.str(),
 			ClockSynced: flags&flagClockSynced != 0, Test: flags&flagTest != 0}
 		if ensec >= 1e9 {
 			return errors.New("binary record malformed")

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -86,5 +87,54 @@ func TestReadEventsSame(t *testing.T) {
 	_, err = s.ReadEvents([]EventKey{{Gateway: "b", Epoch: "e1", Seq: 1}, {Gateway: "b", Epoch: "e1", Seq: 2}})
 	if err == nil || !strings.Contains(err.Error(), "b/2") || !strings.Contains(err.Error(), strconv.Quote("e1")) {
 		t.Fatalf("damaged snapshot info: error %v, want one naming b/2 of epoch \"e1\"", err)
+	}
+}
+
+// AfterBriefInto reads the same records as AfterBrief, page after page, in
+// one Page's memory: events of two gateways with their lines, a gap, its
+// explanation and a snapshot, in pages smaller and larger than what is left.
+func TestAfterBriefIntoReusesPage(t *testing.T) {
+	s := openWith(t, Options{})
+	for seq := uint64(1); seq <= 9; seq++ {
+		if seq == 4 {
+			continue // a gap, explained by seq 10's overflow below
+		}
+		mustAdd(t, s, "a", "event", epochEv("a", "0f3a9c2e4b5d6a7e", seq, wire.KindMotion))
+		mustAdd(t, s, "b", "event", epochEv("b", "", seq, wire.KindContact))
+	}
+	ov, _ := json.Marshal(wire.Event{Seq: 10, ID: "a/10", Epoch: "0f3a9c2e4b5d6a7e", Kind: wire.KindOutboxOverflow,
+		Attrs: map[string]any{"dropped": 1, "first_seq": 4, "last_seq": 4}})
+	mustAdd(t, s, "a", "event", ov)
+	mustAdd(t, s, "a", "snapshot/10", []byte("jpeg10"))
+	last, err := s.LastArrival()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{3, 5, 64} {
+		var page Page
+		var first *Record
+		for n := uint64(0); n < last; {
+			want, err := s.AfterBrief(n, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AfterBriefInto(&page, n, limit); err != nil {
+				t.Fatal(err)
+			}
+			if len(want) == 0 || !reflect.DeepEqual(page.Records, want) {
+				t.Fatalf("limit %d after %d: AfterBriefInto\n %+v\nAfterBrief\n %+v", limit, n, page.Records, want)
+			}
+			for i, r := range want {
+				if (r.Line == nil) != (page.Records[i].Line == nil) || r.Line != nil && *r.Line != *page.Records[i].Line {
+					t.Fatalf("limit %d arrival %d: line %+v, want %+v", limit, r.Arrival, page.Records[i].Line, r.Line)
+				}
+			}
+			if first == nil {
+				first = &page.Records[0]
+			} else if &page.Records[0] != first {
+				t.Fatalf("limit %d after %d: the page was allocated again", limit, n)
+			}
+			n = want[len(want)-1].Arrival
+		}
 	}
 }

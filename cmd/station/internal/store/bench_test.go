@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -88,4 +89,71 @@ func BenchmarkOneCommitEach(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkAfterBrief reads 4,096 stored events in pages of 512, as the
+// console's feed does after each commit, with AfterBrief (a new page each
+// read) and AfterBriefInto (one page's memory reused, the feed's way), and
+// reports the bytes allocated per record: the feed reads every event the
+// station stores, so what a page costs is paid on every event.
+func BenchmarkAfterBrief(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "events.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const gws, per, size = 8, 512, 512
+	var wg sync.WaitGroup
+	wg.Add(gws * per)
+	for g := range gws {
+		gw := fmt.Sprintf("gw-%03d", g)
+		for seq := uint64(1); seq <= per; seq++ {
+			s.Submit(gw, "event", epochEv(gw, "0f3a9c2e4b5d6a7e", seq, wire.KindMotion), func(_ Result, err error) {
+				if err != nil {
+					b.Error(err)
+				}
+				wg.Done()
+			})
+		}
+	}
+	wg.Wait()
+	var page Page
+	for _, bc := range []struct {
+		name string
+		read func(n uint64) ([]Record, error)
+	}{
+		{"new page each", func(n uint64) ([]Record, error) { return s.AfterBrief(n, size) }},
+		{"page reused", func(n uint64) ([]Record, error) {
+			err := s.AfterBriefInto(&page, n, size)
+			return page.Records, err
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			records := 0
+			for range b.N {
+				for n := uint64(0); ; {
+					recs, err := bc.read(n)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(recs) == 0 {
+						break
+					}
+					if recs[0].Line == nil || recs[len(recs)-1].Line == nil {
+						b.Fatal("record without its line")
+					}
+					records += len(recs)
+					n = recs[len(recs)-1].Arrival
+				}
+			}
+			runtime.ReadMemStats(&ms1)
+			if records != b.N*gws*per {
+				b.Fatalf("read %d records, want %d", records, b.N*gws*per)
+			}
+			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(records), "B/record")
+		})
+	}
 }

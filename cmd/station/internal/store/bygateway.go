@@ -44,7 +44,7 @@ func (f *GatewayFilter) keeps(gw []byte) bool {
 // bucket holds seq -> JSON), so a read per gateway could not give the
 // arrival numbers that paging needs.
 func (s *Store) AfterBriefOf(n uint64, limit int, f *GatewayFilter) ([]Record, error) {
-	return s.after(n, limit, false, f)
+	return s.after(nil, n, limit, false, f)
 }
 
 // recordGateway is the gateway id of a binary event record (see

@@ -92,25 +92,61 @@ var _ Reader = (*Store)(nil)
 
 // After implements Reader.
 func (s *Store) After(n uint64, limit int) ([]Record, error) {
-	return s.after(n, limit, true, nil)
+	return s.after(nil, n, limit, true, nil)
 }
 
 // AfterBrief is After for readers that print lines: an event's Record.Event
 // is read only when its record has no Line (stored before Lines were),
 // which saves looking up and copying every event.
 func (s *Store) AfterBrief(n uint64, limit int) ([]Record, error) {
-	return s.after(n, limit, false, nil)
+	return s.after(nil, n, limit, false, nil)
+}
+
+// Page holds the memory of one page of records for AfterBriefInto.
+type Page struct {
+	// Records are the records the last read found.
+	Records []Record
+	lines   []Line
+}
+
+// AfterBriefInto is AfterBrief reading into p's memory, which the previous
+// read's records were in: for a reader done with a page before it reads
+// the next (the console's feed, which reads every stored event).
+func (s *Store) AfterBriefInto(p *Page, n uint64, limit int) error {
+	recs, err := s.after(p, n, limit, false, nil)
+	p.Records = recs
+	return err
 }
 
 // after reads up to limit records after arrival n, with every event's body
-// when bodies; a non-nil f passes over the binary event records of the
-// gateways it refuses (AfterBriefOf).
-func (s *Store) after(n uint64, limit int, bodies bool, f *GatewayFilter) ([]Record, error) {
+// when bodies, into p's memory if p is not nil; a non-nil f passes over the
+// binary event records of the gateways it refuses (AfterBriefOf).
+func (s *Store) after(p *Page, n uint64, limit int, bodies bool, f *GatewayFilter) ([]Record, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
 	var out []Record
 	err := s.db.View(func(tx *bolt.Tx) error {
+		// The page and its events' lines are allocated once, sized by the
+		// last arrival: the feed reads a page per commit, and a page grown
+		// by append, a Line allocated per record, were a fifth of what the
+		// station allocated while 200 gateways drained.
+		size := limit
+		if last := getU64(tx.Bucket(bktMeta), keyArrival); last <= n {
+			size = 0
+		} else if last-n < uint64(limit) {
+			size = int(last - n)
+		}
+		var lines []Line
+		if p != nil && cap(p.Records) >= size && len(p.lines) >= size {
+			clear(p.Records) // the old page's strings are not kept alive
+			out, lines = p.Records[:0], p.lines
+		} else {
+			out, lines = make([]Record, 0, size), make([]Line, size)
+			if p != nil {
+				p.lines = lines
+			}
+		}
 		c := tx.Bucket(bktArrivals).Cursor()
 		// A page holds many events of few (gateway, epoch)s: their events
 		// buckets are looked up once each.
@@ -118,7 +154,6 @@ func (s *Store) after(n uint64, limit int, bodies bool, f *GatewayFilter) ([]Rec
 		events := map[gwEpoch]*bolt.Bucket{}
 		intern := map[string]string{}
 		for k, v := c.Seek(be(n + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			var r Record
 			a := binary.BigEndian.Uint64(k)
 			if f != nil {
 				if gw, ok := recordGateway(v); ok && !f.keeps(gw) {
@@ -126,7 +161,15 @@ func (s *Store) after(n uint64, limit int, bodies bool, f *GatewayFilter) ([]Rec
 					continue
 				}
 			}
-			if err := decodeRecordIn(a, v, &r, intern); err != nil {
+			// Decoded in place: a Record on the stack would escape (the
+			// JSON form of older records is decoded into it).
+			out = append(out, Record{})
+			r := &out[len(out)-1]
+			var ln *Line
+			if len(lines) > 0 {
+				ln, lines = &lines[0], lines[1:]
+			}
+			if err := decodeRecordIn(a, v, r, ln, intern); err != nil {
 				return fmt.Errorf("arrival %d: %w", a, err)
 			}
 			if r.Type == RecordEvent && (bodies || r.Line == nil) {
@@ -144,7 +187,6 @@ func (s *Store) after(n uint64, limit int, bodies bool, f *GatewayFilter) ([]Rec
 					}
 				}
 			}
-			out = append(out, r)
 		}
 		return nil
 	})
