@@ -121,13 +121,9 @@ func TestAfterBriefIntoReusesPage(t *testing.T) {
 			if err := s.AfterBriefInto(&page, n, limit); err != nil {
 				t.Fatal(err)
 			}
+			// DeepEqual compares the Lines pointed to, not the pointers.
 			if len(want) == 0 || !reflect.DeepEqual(page.Records, want) {
 				t.Fatalf("limit %d after %d: AfterBriefInto\n %+v\nAfterBrief\n %+v", limit, n, page.Records, want)
-			}
-			for i, r := range want {
-				if (r.Line == nil) != (page.Records[i].Line == nil) || r.Line != nil && *r.Line != *page.Records[i].Line {
-					t.Fatalf("limit %d arrival %d: line %+v, want %+v", limit, r.Arrival, page.Records[i].Line, r.Line)
-				}
 			}
 			if first == nil {
 				first = &page.Records[0]

@@ -142,7 +142,10 @@ func (s *Store) after(p *Page, n uint64, limit int, bodies bool, f *GatewayFilte
 			clear(p.Records) // the old page's strings are not kept alive
 			out, lines = p.Records[:0], p.lines
 		} else {
-			out, lines = make([]Record, 0, size), make([]Line, size)
+			out = make([]Record, 0, size)
+			if f == nil { // a filter passes over most records: the kept ones get a Line each
+				lines = make([]Line, size)
+			}
 			if p != nil {
 				p.lines = lines
 			}
